@@ -1,0 +1,123 @@
+"""The ``hpp`` command: one entry point per service and per ML step.
+
+Each command imports its package lazily, so ``hpp --help`` stays fast and a command
+never pays for another's imports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpp.settings import AppSettings
+
+app = typer.Typer(
+    help="House Price Predictor: train, serve, score and operate.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEFAULT_DATA = Path("data/house_data.csv")
+DEFAULT_CONFIG = Path("ml/config.yaml")
+
+
+@app.command("validate-data")
+def validate_data(path: Annotated[Path, typer.Argument(help="CSV to check.")]) -> None:
+    """Check a training CSV: columns, types, ranges, nulls, duplicates, categories."""
+    from ml.cli import run_validate_data
+
+    raise typer.Exit(run_validate_data(path))
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Training CSV.")] = DEFAULT_DATA,
+    config: Annotated[Path, typer.Option(help="Training config (YAML).")] = DEFAULT_CONFIG,
+) -> None:
+    """Validate, train the candidates, apply the quality gates, register in MLflow."""
+    from ml.cli import run_train
+
+    raise typer.Exit(run_train(data=data, config=config, settings=AppSettings.from_env()))
+
+
+@app.command("derive-data")
+def derive_data(
+    out: Annotated[Path, typer.Option(help="Where to write the CSV.")] = DEFAULT_DATA,
+) -> None:
+    """Rebuild data/house_data.csv from the Ames data (needs the 'data' extra)."""
+    from ml.ames import derive_to_csv
+
+    derive_to_csv(out)
+
+
+@app.command()
+def gateway() -> None:
+    """Serve the HTTP gateway under uvicorn."""
+    from gateway.server import run_gateway
+
+    run_gateway(AppSettings.from_env())
+
+
+@app.command()
+def worker() -> None:
+    """Run a Celery worker that scores batch jobs."""
+    from workers.runner import run_worker
+
+    run_worker(AppSettings.from_env())
+
+
+@app.command()
+def ui() -> None:
+    """Serve the NiceGUI web app."""
+    from webui.main import run_ui
+
+    run_ui(AppSettings.from_env())
+
+
+@app.command()
+def up() -> None:
+    """Bring up the whole system locally: Redis, model, worker, gateway and UI."""
+    from hpp.up import run_up
+
+    raise typer.Exit(run_up(AppSettings.from_env()))
+
+
+@app.command()
+def score(
+    file: Annotated[Path, typer.Argument(help="CSV of houses to score.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write.")] = None,
+    gateway_url: Annotated[str | None, typer.Option(help="Gateway base URL.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="HPP_API_KEY", help="API key (or HPP_API_KEY).")
+    ] = None,
+) -> None:
+    """Submit a CSV to the gateway as a job, show progress, download the result."""
+    from hpp.score import run_score
+
+    raise typer.Exit(
+        run_score(
+            file, out=out, gateway_url=gateway_url, api_key=api_key,
+            settings=AppSettings.from_env(),
+        )
+    )
+
+
+@app.command()
+def dashboard(
+    put: Annotated[bool, typer.Option(help="Put it to CloudWatch instead of printing.")] = False,
+) -> None:
+    """Print the CloudWatch dashboard body, or put it to CloudWatch."""
+    from observability.dashboards import run_dashboard_command
+
+    settings = AppSettings.from_env()
+    raise typer.Exit(
+        run_dashboard_command(
+            put=put, environment=settings.core.environment, settings=settings.observability
+        )
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,194 @@
+"""Typed settings, one class per concern, all read from ``HPP_*`` environment variables.
+
+Entry points read them once through the cached getters and pass them down; tests build
+the classes directly (``GatewaySettings(api_keys={...})``) instead of patching the
+environment. Field names are the environment names without the prefix, so the infra
+templates can be checked against them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "HPP_"
+
+
+def _config() -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=None, extra="ignore", protected_namespaces=()
+    )
+
+
+class CoreSettings(BaseSettings):
+    """What every service shares: where state, Redis, blobs and the model registry live."""
+
+    model_config = _config()
+
+    environment: str = "local"
+    state_dir: Path = Path(".hpp")
+    redis_url: str | None = None
+    blob_url: str | None = None
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HPP_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+    )
+    registered_model: str = "house-price"
+    model_alias: str = "champion"
+
+    def resolved_tracking_uri(self) -> str:
+        """The MLflow tracking URI, defaulting to a SQLite file in the state folder."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.state_dir / 'mlflow.db').resolve()}"
+
+    def resolved_blob_url(self) -> str:
+        """The blob store URL, defaulting to a local folder in the state folder."""
+        if self.blob_url:
+            return self.blob_url
+        return (self.state_dir / "blobs").resolve().as_uri()
+
+    def champion_uri(self) -> str:
+        """The registry URI the serving model follows."""
+        return f"models:/{self.registered_model}@{self.model_alias}"
+
+
+class GatewaySettings(BaseSettings):
+    """The HTTP gateway: binding, auth, limits."""
+
+    model_config = _config()
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_workers: int = 1
+    # name -> sha256 hex digest of the key; the key itself is never stored.
+    api_keys: dict[str, str] = Field(default_factory=dict)
+    admin_key_names: list[str] = Field(default_factory=list)
+    # Without keys, the gateway serves anyone, but only when bound to loopback.
+    allow_open_access: bool = False
+    cors_origins: list[str] = Field(default_factory=list)
+    docs_enabled: bool = True
+    max_body_bytes: int = 1_000_000
+    max_upload_bytes: int = 500 * 1024 * 1024
+    max_batch_rows: int = 1_000
+    rate_limit_per_minute: int = 6_000
+    model_poll_seconds: float = 30.0
+
+
+class WorkerSettings(BaseSettings):
+    """Batch scoring: chunking, delivery guarantees, retention."""
+
+    model_config = _config()
+
+    chunk_rows: int = 50_000
+    max_chunk_attempts: int = 3
+    visibility_timeout_seconds: int = 900
+    worker_concurrency: int = 1
+    result_ttl_seconds: int = 7 * 24 * 3600
+    jobs_per_page: int = 20
+
+
+class UISettings(BaseSettings):
+    """The NiceGUI web app."""
+
+    model_config = _config()
+
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 8501
+    gateway_url: str = "http://127.0.0.1:8000"
+    ui_api_key: SecretStr | None = None
+    ui_storage_secret: SecretStr | None = None
+
+
+class ObservabilitySettings(BaseSettings):
+    """Logs and metrics."""
+
+    model_config = _config()
+
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    metrics_backend: Literal["none", "emf", "cloudwatch"] = "none"
+    metrics_namespace: str = "HousePricePredictor"
+    metrics_flush_seconds: float = 10.0
+    metrics_buffer_size: int = 10_000
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    worker_metrics_port: int | None = None
+
+
+SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
+    CoreSettings,
+    GatewaySettings,
+    WorkerSettings,
+    UISettings,
+    ObservabilitySettings,
+)
+
+
+def hash_api_key(key: str) -> str:
+    """The sha256 hex digest under which an API key is configured."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def environment_names() -> set[str]:
+    """Every environment variable name the settings read."""
+    names = {ENV_PREFIX + name.upper() for cls in SETTINGS_CLASSES for name in cls.model_fields}
+    return names | {"MLFLOW_TRACKING_URI"}
+
+
+@lru_cache
+def get_core_settings() -> CoreSettings:
+    """Core settings, read once per process."""
+    return CoreSettings()
+
+
+@lru_cache
+def get_gateway_settings() -> GatewaySettings:
+    """Gateway settings, read once per process."""
+    return GatewaySettings()
+
+
+@lru_cache
+def get_worker_settings() -> WorkerSettings:
+    """Worker settings, read once per process."""
+    return WorkerSettings()
+
+
+@lru_cache
+def get_ui_settings() -> UISettings:
+    """UI settings, read once per process."""
+    return UISettings()
+
+
+@lru_cache
+def get_observability_settings() -> ObservabilitySettings:
+    """Observability settings, read once per process."""
+    return ObservabilitySettings()
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """All settings of one process, built once by an entry point and passed down."""
+
+    core: CoreSettings
+    gateway: GatewaySettings
+    worker: WorkerSettings
+    ui: UISettings
+    observability: ObservabilitySettings
+
+    @classmethod
+    def from_env(cls) -> AppSettings:
+        """Every settings class read from the environment (cached per process)."""
+        return cls(
+            core=get_core_settings(),
+            gateway=get_gateway_settings(),
+            worker=get_worker_settings(),
+            ui=get_ui_settings(),
+            observability=get_observability_settings(),
+        )

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Bootstrap and run: the README's two commands.
+
+    python3 scripts/dev.py up      # set up .venv on first use, then bring up the whole system
+    python3 scripts/dev.py test    # set up .venv on first use, then run the test suite
+
+Only the standard library is used here, so it runs on a fresh machine with Python 3.11+.
+Extra arguments after ``test`` go to pytest (e.g. ``-m "not slow"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+TOOLS_VENV = ROOT / ".venv-checkov"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch ``up`` / ``test`` after making sure the environment is current."""
+    if not argv or argv[0] not in {"up", "test", "setup"}:
+        print(__doc__)
+        return 2
+    ensure_venv()
+    command, rest = argv[0], argv[1:]
+    if command == "setup":
+        return 0
+    if command == "up":
+        return subprocess.call([str(BIN / "hpp"), "up", *rest], cwd=ROOT)
+    ensure_checkov()
+    return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with its dev extras when pyproject changes."""
+    stamp = VENV / ".installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing the project and its dev tools into .venv (first run takes a minute) ...",
+          flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.check_call([*pip, "--upgrade", "pip"], cwd=ROOT)
+    subprocess.check_call([*pip, "-e", ".[dev]"], cwd=ROOT)
+    stamp.write_text(digest)
+
+
+def ensure_checkov() -> None:
+    """checkov pins an old boto3 that would break aiobotocore, so it gets its own venv."""
+    checkov = TOOLS_VENV / "bin" / "checkov"
+    if checkov.exists():
+        return
+    print("installing checkov into .venv-checkov ...", flush=True)
+    venv.create(TOOLS_VENV, with_pip=True)
+    result = subprocess.call(
+        [str(TOOLS_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
+         "--disable-pip-version-check", "checkov"],
+        cwd=ROOT,
+    )
+    if result != 0:
+        print("warning: checkov could not be installed; its tests will skip", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
