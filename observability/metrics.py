@@ -1,0 +1,163 @@
+"""Every Prometheus metric in one place, plus the helpers that also feed CloudWatch.
+
+Names are snake_case with a unit suffix; labels are low-cardinality (route template,
+method, status, model version, fixed enums), never a user, key or job id.
+
+Many processes, one scrape: Prometheus multiprocess mode. The gateway may run several web
+workers, and Celery scores in prefork *children* that a server in the parent process
+cannot see; a port per process would also need one scrape target per child. So every
+process started with ``PROMETHEUS_MULTIPROC_DIR`` (``multiprocess_env`` builds it; it must
+be set before ``prometheus_client`` is imported, i.e. in the parent's environment) writes
+its samples to that folder, and whoever serves ``/metrics`` (the gateway route via
+``metrics_response``, or ``start_worker_metrics_server`` in a worker container) merges all
+of them: locally (``hpp up``) one scrape of the gateway shows gateway and workers. On ECS
+each task is its own host: Prometheus scrapes each task, and the cross-task view is
+CloudWatch (EMF or PutMetricData, see ``sink.py``). Without the variable the default
+single-process registry is used (tests, simple runs).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+
+from observability import sink as cw
+from observability.sink import MetricsSink
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests by route template, method and status.",
+    ["route", "method", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds", "HTTP request latency by route template and method.",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+HTTP_IN_PROGRESS = Gauge(
+    "http_requests_in_progress", "HTTP requests being served.", multiprocess_mode="livesum"
+)
+PREDICTIONS = Counter(
+    "predictions_total", "Houses priced, by model version and source.",
+    ["model_version", "source"],
+)
+JOBS_SUBMITTED = Counter("jobs_submitted_total", "Batch jobs accepted.")
+JOBS_FINISHED = Counter("jobs_finished_total", "Batch jobs finished, by final status.", ["status"])
+ROWS_SCORED = Counter("rows_scored_total", "Batch rows processed, by outcome.", ["outcome"])
+CHUNK_DURATION = Histogram(
+    "chunk_duration_seconds", "Time to validate, score and write one chunk.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+QUEUE_DEPTH = Gauge(
+    "queue_depth", "Messages waiting in a broker queue.", ["queue"],
+    multiprocess_mode="livemostrecent",
+)
+MODEL_INFO = Gauge(
+    "model_info", "The model version being served (value 1).", ["version"],
+    multiprocess_mode="livemax",
+)
+CLOUDWATCH_DATUMS_DROPPED = Counter(
+    "cloudwatch_datums_dropped_total", "CloudWatch datums dropped because the buffer was full."
+)
+
+_served_versions: set[str] = set()
+
+
+def record_prediction(
+    *, model_version: str, source: str, count: int = 1, sink: MetricsSink | None = None
+) -> None:
+    """Count ``count`` houses priced (source: single | batch | job)."""
+    PREDICTIONS.labels(model_version, source).inc(count)
+    if sink is not None:
+        sink.record(cw.PREDICTIONS, count, "Count")
+
+
+def record_job_submitted() -> None:
+    """Count one accepted batch job."""
+    JOBS_SUBMITTED.inc()
+
+
+def record_job_finished(status: str, *, sink: MetricsSink | None = None) -> None:
+    """Count one finished job (succeeded | failed | cancelled); failures go to JobsFailed."""
+    JOBS_FINISHED.labels(status).inc()
+    if sink is not None:
+        sink.record(cw.JOBS_FAILED, 1 if status == "failed" else 0, "Count")
+
+
+def record_rows(*, ok: int, rejected: int, sink: MetricsSink | None = None) -> None:
+    """Count batch rows scored (ok) and rejected by validation; RowsScored counts ok rows."""
+    if ok:
+        ROWS_SCORED.labels("ok").inc(ok)
+    if rejected:
+        ROWS_SCORED.labels("rejected").inc(rejected)
+    if sink is not None:
+        sink.record(cw.ROWS_SCORED, ok, "Count")
+
+
+def observe_chunk(seconds: float) -> None:
+    """Record how long one chunk took."""
+    CHUNK_DURATION.observe(seconds)
+
+
+def record_backlog(
+    *, queue: str, depth: int, workers: int, sink: MetricsSink | None = None
+) -> None:
+    """Publish a queue's depth, and depth per worker (the workers' autoscaling metric)."""
+    QUEUE_DEPTH.labels(queue).set(depth)
+    if sink is not None:
+        sink.record(cw.QUEUE_DEPTH, depth, "Count")
+        sink.record(cw.BACKLOG_PER_WORKER, depth / max(workers, 1), "Count")
+
+
+def set_model_version(version: str) -> None:
+    """Mark ``version`` as the served model (model_info{version} 1, earlier ones 0)."""
+    for previous in _served_versions - {version}:
+        MODEL_INFO.labels(previous).set(0)
+    MODEL_INFO.labels(version).set(1)
+    _served_versions.add(version)
+
+
+def metrics_response() -> tuple[bytes, str]:
+    """The Prometheus exposition of every process (body, content type) for ``/metrics``."""
+    return generate_latest(collector_registry()), CONTENT_TYPE_LATEST
+
+
+def collector_registry() -> CollectorRegistry:
+    """The registry to expose: all processes' files in multiprocess mode, else this one's."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def start_worker_metrics_server(port: int, *, host: str = "0.0.0.0") -> None:  # noqa: S104
+    """Serve ``/metrics`` from a worker's main process (call once, before forking children)."""
+    start_http_server(port, addr=host, registry=collector_registry())
+
+
+def multiprocess_env(directory: Path) -> dict[str, str]:
+    """Empty ``directory`` and return the environment that puts children in multiprocess mode."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return {MULTIPROC_ENV: str(directory)}
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead process's live gauges (call from Celery's worker_process_shutdown)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
