@@ -1,0 +1,66 @@
+"""The Celery application, built from settings.
+
+Delivery is at least once: a task is acknowledged only after it finishes
+(``task_acks_late``), also when its worker process dies (``task_reject_on_worker_lost``),
+each worker process reserves one message at a time (prefetch 1), and Redis hands an
+unacknowledged message to another worker after ``visibility_timeout`` (which must be
+longer than the slowest chunk). On SIGTERM a worker finishes its task within the soft
+shutdown window and otherwise hands it back to the queue.
+
+``celery -A workers.app worker`` builds the app from the environment on first access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from hpp.settings import AppSettings
+
+QUEUE = "jobs"
+SOFT_SHUTDOWN_SECONDS = 25.0
+PLAN_TASK, CHUNK_TASK, FINALIZE_TASK = "hpp.plan_job", "hpp.score_chunk", "hpp.finalize_job"
+
+
+def create_celery(settings: AppSettings) -> Celery:
+    """A Celery app on the settings' Redis, configured for at-least-once delivery."""
+    url = settings.core.redis_url
+    if not url:
+        raise RuntimeError("HPP_REDIS_URL is not set: batch jobs need Redis")
+    app = Celery("hpp", broker=url, include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={
+            "visibility_timeout": settings.worker.visibility_timeout_seconds,
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        task_default_queue=QUEUE,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        worker_concurrency=settings.worker.worker_concurrency,
+        worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+    app.hpp_settings = settings  # type: ignore[attr-defined]
+    return app
+
+
+_default: Celery | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # ``celery -A workers.app`` looks up ``app``: build it from the environment then.
+    global _default
+    if name in {"app", "celery"}:
+        if _default is None:
+            _default = create_celery(AppSettings.from_env())
+        return _default
+    raise AttributeError(name)

@@ -1,0 +1,75 @@
+"""What a worker process holds for its lifetime: settings, stores and loaded models."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpp.settings import AppSettings
+from workers.blobstore import SyncBlobs, open_blob_store
+from workers.jobstore import JobStore
+
+
+@dataclass
+class WorkerContext:
+    """Per-process state: the job store, the blob store and predictors by version."""
+
+    settings: AppSettings
+    jobs: JobStore
+    blobs: SyncBlobs
+    predictors: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: AppSettings) -> WorkerContext:
+        """Connect to Redis (lazily, on first command) and the blob store."""
+        if not settings.core.redis_url:
+            raise RuntimeError("HPP_REDIS_URL is not set: workers need Redis")
+        jobs = JobStore.from_url(
+            settings.core.redis_url, ttl_seconds=settings.worker.result_ttl_seconds
+        )
+        blobs = SyncBlobs(open_blob_store(settings.core.resolved_blob_url()))
+        return cls(settings=settings, jobs=jobs, blobs=blobs)
+
+    def predictor(self, version: str) -> Any:
+        """The model of ``version``, loaded once per process."""
+        if version not in self.predictors:
+            from ml.predict import Predictor
+
+            core = self.settings.core
+            self.predictors[version] = Predictor.load(
+                f"models:/{core.registered_model}/{version}",
+                tracking_uri=core.resolved_tracking_uri(),
+            )
+        return self.predictors[version]
+
+    def preload_champion(self) -> str | None:
+        """Load the version ``champion`` points at now; returns it (None if none)."""
+        from ml.registry import resolve_alias
+
+        core = self.settings.core
+        version = resolve_alias(
+            tracking_uri=core.resolved_tracking_uri(), name=core.registered_model,
+            alias=core.model_alias,
+        )
+        if version is not None:
+            self.predictor(version)
+        return version
+
+    def close(self) -> None:
+        """Release connections."""
+        self.blobs.close()
+        self.jobs.close()
+
+
+_lock = threading.Lock()
+_current: WorkerContext | None = None
+
+
+def get_context(settings: AppSettings) -> WorkerContext:
+    """This process's context, opened on first use (after the pool forked)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = WorkerContext.open(settings)
+        return _current

@@ -1,0 +1,318 @@
+"""The job record in Redis: the source of truth for a batch job's state and progress.
+
+One hash per job (``hpp:job:{id}``) holds owner, status, row counts, the pinned model
+version, timings and the chunk plan; a set records which chunks are counted (so a
+redelivered chunk is counted once); a sorted set per owner lists their jobs, newest
+first; a pub/sub channel per job announces every change. State changes that must happen
+once (count a chunk, finish a job) are Lua scripts, atomic in Redis.
+
+``JobStore`` is for synchronous code (Celery tasks); ``AsyncJobStore`` for the gateway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import time
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+PREFIX = "hpp"
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    "queued", "running", "succeeded", "failed", "cancelled",
+)
+FINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+# Count a chunk once: returns -1 when the job is gone or not running, else the number of
+# chunks counted so far (including this one, whether or not it was counted just now).
+COUNT_CHUNK_LUA = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'rows_done', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'rows_failed', ARGV[3])
+end
+return redis.call('SCARD', KEYS[2])
+"""
+
+# Move a job from one of the allowed states to a new one, once; extra fields are set with it.
+TRANSITION_LUA = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return 0 end
+local allowed = false
+local split = 0
+for i = 2, #ARGV do
+  if ARGV[i] == '|' then split = i break end
+  if ARGV[i] == current then allowed = true end
+end
+if not allowed then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+for i = split + 1, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return 1
+"""
+
+
+def job_key(job_id: str) -> str:
+    """The hash holding one job's record."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def done_key(job_id: str) -> str:
+    """The set of chunk indexes already counted."""
+    return f"{PREFIX}:job:{job_id}:done"
+
+
+def attempts_key(job_id: str) -> str:
+    """Attempts (and last error) per chunk."""
+    return f"{PREFIX}:job:{job_id}:attempts"
+
+
+def owner_key(owner: str) -> str:
+    """The sorted set of an owner's job ids by creation time."""
+    return f"{PREFIX}:owner:{owner}:jobs"
+
+
+def events_channel(job_id: str) -> str:
+    """The pub/sub channel announcing a job's changes."""
+    return f"{PREFIX}:job:{job_id}:events"
+
+
+def idempotency_key(owner: str, key: str) -> str:
+    """Where an ``Idempotency-Key`` of one owner maps to its job."""
+    return f"{PREFIX}:idem:{owner}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def job_keys(job_id: str) -> list[str]:
+    """Every Redis key of one job."""
+    return [job_key(job_id), done_key(job_id), attempts_key(job_id)]
+
+
+def new_job_id() -> str:
+    """An unguessable job id."""
+    return secrets.token_urlsafe(16)
+
+
+def new_record(
+    *, job_id: str, owner: str, filename: str, input_key: str, input_bytes: int,
+    model_version: str, now: float | None = None,
+) -> dict[str, str]:
+    """The hash fields of a freshly submitted job."""
+    return {
+        "id": job_id, "owner": owner, "status": QUEUED, "filename": filename,
+        "created_at": repr(now if now is not None else time.time()),
+        "started_at": "", "finished_at": "", "rows_total": "0", "rows_done": "0",
+        "rows_failed": "0", "chunks_total": "0", "model_version": model_version,
+        "error": "", "input_key": input_key, "input_bytes": str(input_bytes),
+    }
+
+
+def job_view(record: dict[str, str], *, now: float | None = None) -> dict[str, Any]:
+    """The public Job JSON (without links) of a stored record."""
+    now = now if now is not None else time.time()
+    total, done = int(record.get("rows_total") or 0), int(record.get("rows_done") or 0)
+    started = _float(record.get("started_at"))
+    finished = _float(record.get("finished_at"))
+    status = record.get("status", QUEUED)
+    elapsed = ((finished or now) - started) if started else None
+    rate = done / elapsed if elapsed and elapsed > 0 and done else None
+    progress = 1.0 if status == SUCCEEDED else (min(done / total, 1.0) if total else 0.0)
+    eta = (max(total - done, 0) / rate) if rate and status == RUNNING else None
+    return {
+        "id": record["id"], "status": status, "filename": record.get("filename") or None,
+        "created_at": _iso(_float(record.get("created_at"))), "started_at": _iso(started),
+        "finished_at": _iso(finished), "rows_total": total, "rows_done": done,
+        "rows_failed": int(record.get("rows_failed") or 0), "progress": round(progress, 4),
+        "rows_per_second": round(rate, 1) if rate else None,
+        "eta_seconds": round(eta, 1) if eta is not None else None,
+        "model_version": record.get("model_version") or None,
+        "error": record.get("error") or None,
+    }
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _transition_args(status: str, allowed: tuple[str, ...], fields: dict[str, str]) -> list[str]:
+    args = [status, *allowed, "|"]
+    for name, value in fields.items():
+        args.extend([name, value])
+    return args
+
+
+class JobStore:
+    """Job records for synchronous callers (the workers)."""
+
+    def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
+        self.client = client
+        self.ttl_seconds = ttl_seconds
+        self._count = client.register_script(COUNT_CHUNK_LUA)
+        self._transition = client.register_script(TRANSITION_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, *, ttl_seconds: int) -> JobStore:
+        """A store on a new connection pool to ``url``."""
+        return cls(redis.Redis.from_url(url, decode_responses=True), ttl_seconds=ttl_seconds)
+
+    def get(self, job_id: str) -> dict[str, str] | None:
+        """The job's record, or None when it does not exist (expired or deleted)."""
+        record: dict[str, str] = self.client.hgetall(job_key(job_id))  # type: ignore[assignment]
+        return record or None
+
+    def update(self, job_id: str, **fields: str) -> None:
+        """Set fields of an existing job."""
+        self.client.hset(job_key(job_id), mapping=fields)
+
+    def transition(
+        self, job_id: str, status: str, *, allowed: tuple[str, ...], **fields: str
+    ) -> bool:
+        """Move the job to ``status`` if it is in one of ``allowed``; True if it moved."""
+        moved = self._transition(
+            keys=[job_key(job_id)], args=_transition_args(status, allowed, fields)
+        )
+        if moved:
+            if status in FINAL_STATES:
+                for key in job_keys(job_id):
+                    self.client.expire(key, self.ttl_seconds)
+            self.publish(job_id, status)
+        return bool(moved)
+
+    def count_chunk(self, job_id: str, index: int, *, rows: int, failed: int) -> int:
+        """Count a scored chunk once; the number of chunks counted, or -1 if not running."""
+        keys = [job_key(job_id), done_key(job_id)]
+        return int(self._count(keys=keys, args=[index, rows, failed]))
+
+    def counted(self, job_id: str, index: int) -> bool:
+        """Whether a chunk is already counted."""
+        return bool(self.client.sismember(done_key(job_id), str(index)))
+
+    def counted_total(self, job_id: str) -> int:
+        """How many chunks are counted."""
+        return int(self.client.scard(done_key(job_id)))  # type: ignore[arg-type]
+
+    def add_attempt(self, job_id: str, index: int | str) -> int:
+        """Record one more attempt at a chunk; the attempts so far."""
+        key = attempts_key(job_id)
+        attempts = int(self.client.hincrby(key, str(index), 1))  # type: ignore[arg-type]
+        self.client.expire(key, self.ttl_seconds)
+        return attempts
+
+    def record_error(self, job_id: str, index: int | str, error: str) -> None:
+        """Remember a chunk's last error (reported if it runs out of attempts)."""
+        self.client.hset(attempts_key(job_id), f"{index}:error", error[:500])
+
+    def last_error(self, job_id: str, index: int | str) -> str | None:
+        """The last error recorded for a chunk."""
+        return self.client.hget(attempts_key(job_id), f"{index}:error")  # type: ignore[return-value]
+
+    def publish(self, job_id: str, status: str) -> None:
+        """Announce a change of the job on its channel."""
+        self.client.publish(events_channel(job_id), status)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
+class AsyncJobStore:
+    """Job records for the async gateway."""
+
+    def __init__(self, client: aioredis.Redis, *, ttl_seconds: int) -> None:
+        self.client = client
+        self.ttl_seconds = ttl_seconds
+        self._transition = client.register_script(TRANSITION_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, *, ttl_seconds: int) -> AsyncJobStore:
+        """A store on a new connection pool to ``url`` (short timeouts: fail fast when down)."""
+        client = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+        )
+        return cls(client, ttl_seconds=ttl_seconds)
+
+    async def ping(self) -> bool:
+        """Whether Redis answers."""
+        try:
+            return bool(await self.client.ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    async def create(self, record: dict[str, str]) -> None:
+        """Store a new job and index it under its owner."""
+        job_id, owner = record["id"], record["owner"]
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(job_key(job_id), mapping=record)
+            # A safety net: a job that never finishes still expires eventually.
+            pipe.expire(job_key(job_id), self.ttl_seconds * 2)
+            pipe.zadd(owner_key(owner), {job_id: float(record["created_at"])})
+            await pipe.execute()
+
+    async def get(self, job_id: str, *, owner: str) -> dict[str, str] | None:
+        """The job's record if it exists and belongs to ``owner``; else None."""
+        record: dict[str, str] = await self.client.hgetall(job_key(job_id))
+        if not record or not secrets.compare_digest(record.get("owner", ""), owner):
+            return None
+        return record
+
+    async def list(
+        self, *, owner: str, limit: int, cursor: float | None = None
+    ) -> tuple[list[dict[str, str]], float | None]:
+        """The owner's jobs, newest first, and the cursor of the next page (or None)."""
+        high: float | str = f"({cursor!r}" if cursor is not None else "+inf"
+        found = await self.client.zrevrangebyscore(
+            owner_key(owner), high, "-inf", start=0, num=limit + 1, withscores=True
+        )
+        records: list[dict[str, str]] = []
+        stale: list[str] = []
+        for job_id, _score in found[:limit]:
+            record = await self.client.hgetall(job_key(job_id))
+            (records.append(record) if record else stale.append(job_id))
+        if stale:
+            await self.client.zrem(owner_key(owner), *stale)
+        next_cursor = float(found[limit - 1][1]) if len(found) > limit else None
+        return records, next_cursor
+
+    async def cancel(self, job_id: str) -> None:
+        """Mark a job cancelled (if not final), announce it, then drop its keys."""
+        moved = await self._transition(
+            keys=[job_key(job_id)],
+            args=_transition_args(CANCELLED, (QUEUED, RUNNING), {"finished_at": repr(time.time())}),
+        )
+        if moved:
+            await self.client.publish(events_channel(job_id), CANCELLED)
+        record = await self.client.hgetall(job_key(job_id))
+        await self.client.delete(*job_keys(job_id))
+        if record:
+            await self.client.zrem(owner_key(record["owner"]), job_id)
+
+    async def claim_idempotency(self, owner: str, key: str, body_sha256: str, job_id: str) -> str:
+        """Bind ``key`` to this body and job; returns the stored ``"sha job_id"`` if taken."""
+        name = idempotency_key(owner, key)
+        value = f"{body_sha256} {job_id}"
+        if await self.client.set(name, value, nx=True, ex=IDEMPOTENCY_TTL_SECONDS):
+            return value
+        existing = await self.client.get(name)
+        return existing or value
+
+    async def release_idempotency(self, owner: str, key: str) -> None:
+        """Forget an idempotency key (its job could not be created)."""
+        await self.client.delete(idempotency_key(owner, key))
+
+    def pubsub(self) -> aioredis.client.PubSub:
+        """A pub/sub connection for job events."""
+        return self.client.pubsub(ignore_subscribe_messages=True)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()

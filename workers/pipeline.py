@@ -1,0 +1,210 @@
+"""The steps of a batch job as plain functions: plan, score a chunk, finalize.
+
+Celery tasks (``workers.tasks``) only decode ids and call these. Every step is
+idempotent, so at-least-once delivery is safe: a chunk's part has a fixed name and is
+written atomically, the chunk is counted by a Redis set (once, whoever gets there
+first), and the job moves to a final state by a compare-and-set, exactly once.
+
+Blob layout per job: ``jobs/{id}/input.csv``, ``jobs/{id}/parts/{index:06d}.csv``,
+``jobs/{id}/result.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from observability import metrics
+from observability.logging import get_logger
+from workers.blobstore import BlobNotFoundError, job_prefix
+from workers.chunking import Plan, UnreadableFileError, plan_chunks
+from workers.context import WorkerContext
+from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
+from workers.scoring import result_header, score_chunk
+
+log = get_logger("workers.pipeline")
+SWEEP_EVERY_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """A chunk to score: which job, which index, which byte range."""
+
+    job_id: str
+    index: int
+    start: int
+    end: int
+
+
+EnqueueChunk = Callable[[ChunkTask], None]
+EnqueueFinalize = Callable[[str], None]
+
+
+def input_key(job_id: str) -> str:
+    """Where the uploaded CSV lives."""
+    return f"{job_prefix(job_id)}input.csv"
+
+
+def part_key(job_id: str, index: int) -> str:
+    """Where a chunk's scored rows live."""
+    return f"{job_prefix(job_id)}parts/{index:06d}.csv"
+
+
+def result_key(job_id: str) -> str:
+    """Where the scored CSV lives."""
+    return f"{job_prefix(job_id)}result.csv"
+
+
+def plan_job(
+    ctx: WorkerContext, job_id: str, *, enqueue_chunk: EnqueueChunk,
+    enqueue_finalize: EnqueueFinalize,
+) -> None:
+    """Check and cut the input into chunks, then enqueue them (again, if redelivered)."""
+    jobs = ctx.jobs
+    record = jobs.get(job_id)
+    if record is None or record["status"] not in (QUEUED, RUNNING):
+        return
+    jobs.transition(job_id, RUNNING, allowed=(QUEUED,), started_at=repr(time.time()))
+    plan = _stored_plan(record) or _make_plan(ctx, job_id, record)
+    if plan is None:
+        return
+    counted = jobs.counted_total(job_id)
+    if counted >= len(plan.chunks):
+        enqueue_finalize(job_id)
+        return
+    for chunk in plan.chunks:
+        if not jobs.counted(job_id, chunk.index):
+            enqueue_chunk(ChunkTask(job_id, chunk.index, chunk.start, chunk.end))
+    _maybe_sweep(ctx)
+
+
+def score_chunk_job(
+    ctx: WorkerContext, task: ChunkTask, *, enqueue_finalize: EnqueueFinalize
+) -> str:
+    """Score one chunk and count it once; returns what happened (for logs and tests)."""
+    jobs, job_id = ctx.jobs, task.job_id
+    record = jobs.get(job_id)
+    if record is None or record["status"] != RUNNING:
+        return "skipped"
+    if jobs.counted(job_id, task.index):
+        _finalize_if_complete(ctx, job_id, record, enqueue_finalize)
+        return "already counted"
+    attempts = jobs.add_attempt(job_id, task.index)
+    limit = ctx.settings.worker.max_chunk_attempts
+    if attempts > limit:
+        reason = jobs.last_error(job_id, task.index) or "the worker was lost while scoring it"
+        fail_job(ctx, job_id, f"chunk {task.index} failed {limit} times; last error: {reason}")
+        return "gave up"
+    started = time.perf_counter()
+    data = ctx.blobs.run(ctx.blobs.store.get_range(input_key(job_id), task.start, task.end))
+    scored = score_chunk(
+        data, columns=json.loads(record["columns"]),
+        feature_positions=json.loads(record["feature_positions"]),
+        predictor=ctx.predictor(record["model_version"]),
+    )
+    ctx.blobs.run(ctx.blobs.store.put_bytes(part_key(job_id, task.index), scored.data))
+    counted = jobs.count_chunk(job_id, task.index, rows=scored.rows, failed=scored.failed)
+    if counted < 0:  # cancelled or deleted meanwhile: leave nothing behind
+        ctx.blobs.run(ctx.blobs.store.delete_prefix(job_prefix(job_id)))
+        return "dropped"
+    metrics.observe_chunk(time.perf_counter() - started)
+    metrics.record_rows(ok=scored.rows - scored.failed, rejected=scored.failed)
+    jobs.publish(job_id, "progress")
+    if counted >= int(record["chunks_total"]):
+        enqueue_finalize(job_id)
+    return "counted"
+
+
+def finalize_job(ctx: WorkerContext, job_id: str) -> str:
+    """Join the parts in order into the result and mark the job succeeded, once."""
+    jobs = ctx.jobs
+    record = jobs.get(job_id)
+    if record is None or record["status"] != RUNNING:
+        return "skipped"
+    total = int(record["chunks_total"])
+    if jobs.counted_total(job_id) < total:
+        return "not ready"
+    head = result_header(json.loads(record["columns"]))
+    parts = [part_key(job_id, i) for i in range(total)]
+    try:
+        ctx.blobs.run(ctx.blobs.store.compose(result_key(job_id), head, parts))
+    except BlobNotFoundError:
+        if jobs.get(job_id) is None:
+            return "skipped"  # deleted while finalizing
+        raise
+    fresh = jobs.get(job_id) or record
+    moved = jobs.transition(
+        job_id, SUCCEEDED, allowed=(RUNNING,), finished_at=repr(time.time()),
+        rows_total=fresh.get("rows_done", "0"),
+    )
+    if moved:
+        metrics.record_job_finished(SUCCEEDED)
+        log.info("job_succeeded", job_id=job_id, rows=fresh.get("rows_done"),
+                 rows_failed=fresh.get("rows_failed"), model_version=record["model_version"])
+    ctx.blobs.run(ctx.blobs.store.delete_prefix(f"{job_prefix(job_id)}parts/"))
+    return "succeeded" if moved else "skipped"
+
+
+def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
+    """Mark the job failed with ``reason`` (once) and drop its parts."""
+    moved = ctx.jobs.transition(
+        job_id, FAILED, allowed=(QUEUED, RUNNING), finished_at=repr(time.time()), error=reason
+    )
+    if moved:
+        metrics.record_job_finished(FAILED)
+        log.warning("job_failed", job_id=job_id, error=reason)
+        ctx.blobs.run(ctx.blobs.store.delete_prefix(f"{job_prefix(job_id)}parts/"))
+    return moved
+
+
+def sweep_orphans(ctx: WorkerContext) -> list[str]:
+    """Delete blobs of jobs whose record is gone (expired or deleted); returns their ids."""
+    client = ctx.jobs.client
+    removed: list[str] = []
+    for job_id in ctx.blobs.run(ctx.blobs.store.list_children("jobs/")):
+        if client.exists(f"hpp:job:{job_id}", f"hpp:upload:{job_id}"):
+            continue
+        ctx.blobs.run(ctx.blobs.store.delete_prefix(job_prefix(job_id)))
+        removed.append(job_id)
+    return removed
+
+
+def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan | None:
+    blocks = ctx.blobs.iter_bytes(input_key(job_id))
+    try:
+        plan = plan_chunks(blocks, chunk_rows=ctx.settings.worker.chunk_rows)
+    except UnreadableFileError as exc:
+        fail_job(ctx, job_id, f"the file cannot be read: {exc}")
+        return None
+    except BlobNotFoundError:
+        return None  # deleted before we got to it
+    finally:
+        blocks.close()
+    ctx.jobs.update(
+        job_id, plan=json.dumps(plan.to_json()), columns=json.dumps(plan.columns),
+        feature_positions=json.dumps(plan.feature_positions),
+        rows_total=str(plan.rows_total), chunks_total=str(len(plan.chunks)),
+    )
+    ctx.jobs.publish(job_id, "planned")
+    log.info("job_planned", job_id=job_id, rows=plan.rows_total, chunks=len(plan.chunks))
+    return plan
+
+
+def _stored_plan(record: dict[str, str]) -> Plan | None:
+    return Plan.from_json(json.loads(record["plan"])) if record.get("plan") else None
+
+
+def _finalize_if_complete(
+    ctx: WorkerContext, job_id: str, record: dict[str, str], enqueue_finalize: EnqueueFinalize
+) -> None:
+    if ctx.jobs.counted_total(job_id) >= int(record["chunks_total"]):
+        enqueue_finalize(job_id)
+
+
+def _maybe_sweep(ctx: WorkerContext) -> None:
+    if ctx.jobs.client.set("hpp:sweep-lock", "1", nx=True, ex=SWEEP_EVERY_SECONDS):
+        removed = sweep_orphans(ctx)
+        if removed:
+            log.info("blobs_swept", jobs=len(removed))
