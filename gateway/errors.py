@@ -1,0 +1,194 @@
+"""RFC 9457 problem details: one response shape for every 4xx and 5xx the gateway sends."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ml.contract import describe_errors
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:hpp:problem:"
+
+logger = structlog.get_logger("gateway.errors")
+
+
+class FieldError(BaseModel):
+    """One field that broke the contract."""
+
+    field: str | None = Field(description="Dotted path of the field, e.g. 'rows.3.sqft'.")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(StarletteHTTPException):
+    """An HTTP error raised anywhere in the gateway and rendered as problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.kind = kind
+        self.title = title
+        self.errors = errors
+
+
+class ProblemResponse(JSONResponse):
+    """A JSON response with the problem details media type."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    status: int,
+    *,
+    detail: str | None = None,
+    kind: str | None = None,
+    title: str | None = None,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProblemResponse:
+    """A problem details response; ``kind`` names the problem type (``about:blank`` if none)."""
+    body: dict[str, Any] = {
+        "type": f"{PROBLEM_TYPE_BASE}{kind}" if kind else "about:blank",
+        "title": title or _phrase(status),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+async def send_problem(scope: Scope, receive: Receive, send: Send, status: int, **kw: Any) -> None:
+    """Send a problem response straight from ASGI middleware."""
+    response = problem_response(status, instance=scope.get("path"), **kw)
+    await response(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render HTTP errors, validation errors and unexpected exceptions as problem details."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if not isinstance(exc, ProblemError):
+        return problem_response(
+            exc.status_code, detail=detail, instance=request.url.path, headers=exc.headers
+        )
+    return problem_response(
+        exc.status_code,
+        detail=detail,
+        kind=exc.kind,
+        title=exc.title,
+        instance=request.url.path,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
+    raw = list(exc.errors())
+    if any(err.get("type") == "json_invalid" for err in raw):
+        position = next(err["loc"][-1] for err in raw if err.get("type") == "json_invalid")
+        return problem_response(
+            400,
+            kind="malformed-json",
+            title="Malformed JSON",
+            detail=f"The request body is not valid JSON (error at character {position}).",
+            instance=request.url.path,
+        )
+    errors = [{"field": e["field"], "message": e["message"]} for e in describe_errors(raw)]
+    fields = ", ".join(sorted({str(e["field"]) for e in errors}))
+    return problem_response(
+        422,
+        kind="validation",
+        title="Invalid request",
+        detail=f"{len(errors)} field(s) failed validation: {fields}.",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
+    # The traceback goes to the log only; the client learns nothing about internals.
+    logger.error("unhandled_error", method=request.method, path=request.url.path, exc_info=exc)
+    return problem_response(500, instance=request.url.path, **_INTERNAL)
+
+
+class UnhandledErrorMiddleware:
+    """Turns any exception that escaped the routes into a 500 problem, logged, not leaked.
+
+    It sits inside the other middleware, so the metrics, the access log and the security
+    headers see an ordinary 500 response rather than an exception.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; on an unexpected exception, answer 500 if nothing was sent yet."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            logger.error(
+                "unhandled_error", method=scope.get("method"), path=scope.get("path"), exc_info=exc
+            )
+            if started:
+                raise
+            await send_problem(scope, receive, send, 500, **_INTERNAL)
+
+
+_INTERNAL: dict[str, Any] = {
+    "kind": "internal",
+    "detail": "An unexpected error occurred; it has been logged.",
+}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

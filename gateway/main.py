@@ -1,0 +1,169 @@
+"""The gateway's app factory: settings in, a wired FastAPI app out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import structlog
+from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from gateway.body_limit import BodyLimitMiddleware
+from gateway.deps import get_caller
+from gateway.errors import UnhandledErrorMiddleware, install_error_handlers
+from gateway.headers import SecurityHeadersMiddleware
+from gateway.model_holder import ModelHolder
+from gateway.openapi import install_openapi
+from gateway.ratelimit import RateLimiter
+from gateway.routes import health, jobs, model, predictions
+from gateway.security import API_KEY_HEADER, AccessPolicy
+from hpp.settings import AppSettings
+from ml.predict import Predictor
+from ml.registry import resolve_alias
+from observability.http import ObservabilityMiddleware
+from observability.metrics import set_model_version
+from observability.sink import build_sink
+
+logger = structlog.get_logger("gateway")
+
+API_DESCRIPTION = (
+    "Real-time and batch house price predictions. Authenticate with the `X-API-Key` "
+    "header. Errors are RFC 9457 problem details (`application/problem+json`)."
+)
+
+
+def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> FastAPI:
+    """Build the gateway; its lifespan loads the champion model unless one is given.
+
+    Raises ``InsecureConfigError`` when no API keys are configured and open access is not
+    allowed (open access needs ``allow_open_access`` and a loopback host).
+    """
+    policy = AccessPolicy.from_settings(settings.gateway)
+    docs = settings.gateway.docs_enabled
+    app = FastAPI(
+        title="House Price Predictor",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=partial(_lifespan, fixed_predictor=predictor),
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.settings = settings
+    app.state.access_policy = policy
+    app.state.rate_limiter = RateLimiter(settings.gateway.rate_limit_per_minute)
+    app.state.predictor_holder = _build_holder(settings)
+    app.state.redis = None
+    install_error_handlers(app)
+    _include_routers(app)
+    install_openapi(app)
+    _add_middleware(app, settings)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    app.include_router(predictions.router)
+    app.include_router(model.router)
+    app.include_router(health.router)
+    # The job routes read the caller themselves; this makes sure none is ever open.
+    app.include_router(jobs.router, dependencies=[Depends(get_caller)])
+
+
+def _add_middleware(app: FastAPI, settings: AppSettings) -> None:
+    # Added innermost first: the last one added sees the request first.
+    gateway = settings.gateway
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=gateway.max_body_bytes,
+        overrides={jobs.router.prefix: gateway.max_upload_bytes},
+    )
+    if gateway.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=gateway.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=[API_KEY_HEADER, "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["Retry-After", "Location"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    sink = build_sink(
+        settings.observability, service="gateway", environment=settings.core.environment
+    )
+    app.add_middleware(ObservabilityMiddleware, service="gateway", sink=sink)
+
+
+def _build_holder(settings: AppSettings) -> ModelHolder:
+    core = settings.core
+    tracking_uri = core.resolved_tracking_uri()
+
+    def on_swap(previous: Predictor | None, current: Predictor) -> None:
+        set_model_version(str(current.version))
+
+    return ModelHolder(
+        model_name=core.registered_model,
+        loader=partial(Predictor.load, tracking_uri=tracking_uri),
+        resolver=partial(
+            resolve_alias,
+            tracking_uri=tracking_uri,
+            name=core.registered_model,
+            alias=core.model_alias,
+        ),
+        on_swap=on_swap,
+    )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI, *, fixed_predictor: Predictor | None) -> AsyncIterator[None]:
+    settings: AppSettings = app.state.settings
+    holder: ModelHolder = app.state.predictor_holder
+    _announce_access(app.state.access_policy, settings)
+    poller: asyncio.Task[None] | None = None
+    if fixed_predictor is not None:
+        holder.install(fixed_predictor)
+    else:
+        await holder.load_initial(settings.core.champion_uri())
+        if settings.gateway.model_poll_seconds > 0:
+            poller = asyncio.create_task(holder.poll(settings.gateway.model_poll_seconds))
+    app.state.redis = _redis_client(settings.core.redis_url)
+    try:
+        async with jobs.lifespan(app):
+            yield
+    finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        if app.state.redis is not None:
+            await app.state.redis.aclose()
+
+
+def _announce_access(policy: AccessPolicy, settings: AppSettings) -> None:
+    if policy.open_access:
+        logger.warning(
+            "OPEN_ACCESS_ENABLED",
+            message="The gateway answers requests WITHOUT an API key (loopback only). "
+            "Configure HPP_API_KEYS before exposing it.",
+            host=settings.gateway.host,
+        )
+    logger.info(
+        "gateway_starting",
+        keys=sorted(name for name, _ in policy.key_hashes),
+        admin_keys=sorted(policy.admin_names),
+        open_access=policy.open_access,
+        model=settings.core.champion_uri(),
+    )
+
+
+def _redis_client(url: str | None) -> Any:
+    if url is None:
+        return None
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)

@@ -1,0 +1,81 @@
+"""The OpenAPI document as clients see it: every error documented as problem details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from gateway.errors import PROBLEM_MEDIA_TYPE, Problem
+
+_REF = "#/components/schemas/{model}"
+_PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_COMMON_ERRORS = {
+    "405": "Method not allowed",
+    "413": "Body too large",
+    "500": "Unexpected error (details logged, never sent)",
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entries documenting these status codes as problem details."""
+    return {code: {"description": _describe(code)} for code in codes}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Generate the schema once, with problem details for every error response."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            _document_problems(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_problems(schema: dict[str, Any]) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template=_REF)
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in _COMMON_ERRORS.items():
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():
+                if code[0] in "45" and not _has_own_schema(response):
+                    response["content"] = _PROBLEM_CONTENT
+
+
+def _has_own_schema(response: dict[str, Any]) -> bool:
+    # /readyz answers 503 with its readiness document, not a problem.
+    for media in response.get("content", {}).values():
+        ref = media.get("schema", {}).get("$ref", "")
+        if ref and not ref.endswith("/HTTPValidationError"):
+            return True
+    return False
+
+
+def _describe(code: int) -> str:
+    return {
+        400: "Malformed JSON",
+        401: "Missing or unknown API key",
+        403: "Needs an admin key",
+        404: "Not found",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Body or parameters break the contract (field-level errors)",
+        429: "Rate limit exceeded (see Retry-After)",
+        503: "No model loaded yet (see /readyz)",
+    }.get(code, "Error")
