@@ -1,16 +1,344 @@
-"""Batch job routes (placeholder until the batch-jobs work lands)."""
+"""Batch jobs: upload a CSV, follow its progress, download the scored CSV.
+
+The upload streams to the blob store (the body limit middleware refuses an oversize
+``Content-Length`` up front and cuts a longer stream off with 413); the job record goes
+to Redis and the plan task to the workers. Every route answers 404 for a job the caller
+does not own, exactly as for one that does not exist.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI
+import anyio
+from celery import Celery
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from gateway.deps import CallerDep
+from gateway.errors import ProblemError
+from gateway.uploads import Upload
+from hpp.settings import AppSettings
+from observability import metrics
+from observability.logging import get_logger
+from workers.app import PLAN_TASK, create_celery
+from workers.blobstore import BlobStore, BlobTooLargeError, job_prefix, open_blob_store
+from workers.jobstore import (
+    FINAL_STATES,
+    SUCCEEDED,
+    AsyncJobStore,
+    events_channel,
+    job_view,
+    new_job_id,
+    new_record,
+)
+from workers.pipeline import input_key, result_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+log = get_logger("gateway.jobs")
+UPLOAD_MARK_SECONDS = 6 * 3600
+HEARTBEAT_SECONDS = 15.0
+MAX_PAGE = 100
+
+
+@dataclass
+class JobsRuntime:
+    """What the job routes use: the job store, the blob store and a Celery client."""
+
+    settings: AppSettings
+    store: AsyncJobStore
+    blobs: BlobStore
+    celery: Celery
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open what the job routes need (Redis, blob store) for the app's lifetime."""
-    yield
+    settings: AppSettings = app.state.settings
+    app.state.jobs = None
+    if not settings.core.redis_url:
+        log.warning("jobs_disabled", reason="HPP_REDIS_URL is not set")
+        yield
+        return
+    runtime = JobsRuntime(
+        settings=settings,
+        store=AsyncJobStore.from_url(
+            settings.core.redis_url, ttl_seconds=settings.worker.result_ttl_seconds
+        ),
+        blobs=open_blob_store(settings.core.resolved_blob_url()),
+        celery=create_celery(settings),
+    )
+    app.state.jobs = runtime
+    try:
+        yield
+    finally:
+        app.state.jobs = None
+        await runtime.store.aclose()
+        await runtime.blobs.aclose()
+        runtime.celery.close()
+
+
+@router.post("", status_code=202, summary="Submit a CSV for batch scoring")
+async def submit_job(
+    request: Request,
+    caller: CallerDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Stream the CSV to the blob store, record the job, and queue it for the workers."""
+    jobs = await _runtime(request)
+    upload = Upload(request)
+    version = await _model_version(request, jobs.settings)
+    job_id = new_job_id()
+    await jobs.store.client.set(f"hpp:upload:{job_id}", "1", ex=UPLOAD_MARK_SECONDS)
+    digest = hashlib.sha256()
+
+    async def hashed() -> AsyncIterator[bytes]:
+        async for chunk in upload.stream():
+            digest.update(chunk)
+            yield chunk
+
+    try:
+        size = await jobs.blobs.put_stream(
+            input_key(job_id), hashed(), limit=jobs.settings.gateway.max_upload_bytes
+        )
+    except BlobTooLargeError as exc:
+        await jobs.blobs.delete_prefix(job_prefix(job_id))
+        raise ProblemError(
+            413, str(exc), kind="body-too-large", title="Content Too Large"
+        ) from exc
+    except BaseException:
+        with suppress(Exception):
+            await jobs.blobs.delete_prefix(job_prefix(job_id))
+        raise
+    if idempotency_key:
+        replay = await _replay(jobs, caller.name, idempotency_key, digest.hexdigest(), job_id)
+        if replay is not None:
+            await jobs.blobs.delete_prefix(job_prefix(job_id))
+            return _job_response(request, replay, status=202, replayed=True)
+    record = new_record(
+        job_id=job_id, owner=caller.name, filename=_safe_name(upload.filename),
+        input_key=input_key(job_id), input_bytes=size, model_version=version,
+    )
+    await jobs.store.create(record)
+    await anyio.to_thread.run_sync(lambda: jobs.celery.send_task(PLAN_TASK, args=[job_id]))
+    metrics.record_job_submitted()
+    log.info("job_submitted", job_id=job_id, owner=caller.name, bytes=size, model_version=version)
+    return _job_response(request, record, status=202)
+
+
+@router.get("", summary="The caller's jobs, newest first")
+async def list_jobs(
+    request: Request,
+    caller: CallerDep,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    """One page of the caller's jobs and the cursor of the next page."""
+    jobs = await _runtime(request)
+    try:
+        after = float(cursor) if cursor else None
+    except ValueError as exc:
+        raise ProblemError(422, "cursor is not one this API returned", kind="validation") from exc
+    records, next_cursor = await jobs.store.list(
+        owner=caller.name, limit=limit or jobs.settings.worker.jobs_per_page, cursor=after
+    )
+    return {
+        "jobs": [_job_json(request, r) for r in records],
+        "next_cursor": repr(next_cursor) if next_cursor is not None else None,
+    }
+
+
+@router.get("/{job_id}", summary="A job's status and progress")
+async def get_job(request: Request, caller: CallerDep, job_id: str) -> dict[str, Any]:
+    """Status, row counts, progress, rows per second and ETA."""
+    jobs = await _runtime(request)
+    return _job_json(request, await _owned(jobs, job_id, caller.name))
+
+
+@router.get("/{job_id}/events", summary="Progress as Server-Sent Events")
+async def job_events(request: Request, caller: CallerDep, job_id: str) -> StreamingResponse:
+    """``event: progress`` with the Job JSON on every change; ``event: end`` at a final state."""
+    jobs = await _runtime(request)
+    await _owned(jobs, job_id, caller.name)
+    return StreamingResponse(
+        _events(request, jobs, job_id, caller.name),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/{job_id}/result", summary="The scored CSV")
+async def job_result(request: Request, caller: CallerDep, job_id: str) -> StreamingResponse:
+    """The input's rows in order with predicted_price, price_low, price_high, error, warning."""
+    jobs = await _runtime(request)
+    record = await _owned(jobs, job_id, caller.name)
+    if record["status"] != SUCCEEDED:
+        raise ProblemError(
+            409, f"The job is {record['status']}; a result exists once it has succeeded.",
+            kind="result-not-ready", title="Result not ready",
+        )
+    key = result_key(job_id)
+    size = await jobs.blobs.size(key)
+    if size is None:
+        raise ProblemError(404, "The result has expired.", kind="not-found")
+    stem = PurePosixPath(record.get("filename") or "jobs").stem or "job"
+    name = f"{stem}-scored.csv"
+    return StreamingResponse(
+        jobs.blobs.iter_bytes(key),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f"attachment; filename=\"{_ascii(name)}\"; "
+            f"filename*=UTF-8''{quote(name)}",
+        },
+    )
+
+
+@router.delete("/{job_id}", status_code=204, summary="Cancel a job and delete its files")
+async def delete_job(request: Request, caller: CallerDep, job_id: str) -> Response:
+    """Cancel the job if it is still running, then delete its record and every blob."""
+    jobs = await _runtime(request)
+    await _owned(jobs, job_id, caller.name)
+    await jobs.store.cancel(job_id)
+    await jobs.blobs.delete_prefix(job_prefix(job_id))
+    log.info("job_deleted", job_id=job_id, owner=caller.name)
+    return Response(status_code=204)
+
+
+async def _events(
+    request: Request, jobs: JobsRuntime, job_id: str, owner: str
+) -> AsyncIterator[bytes]:
+    pubsub = jobs.store.pubsub()
+    await pubsub.subscribe(events_channel(job_id))
+    try:
+        last: dict[str, Any] | None = None
+        while True:
+            record = await jobs.store.get(job_id, owner=owner)
+            if record is None:
+                gone = {**(last or {"id": job_id}), "status": "deleted"}
+                yield _sse("end", gone)
+                return
+            view = _job_json(request, record)
+            if record["status"] in FINAL_STATES:
+                yield _sse("end", view)
+                return
+            if view != last:
+                yield _sse("progress", view)
+                last = view
+            message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+            if message is None:
+                yield b": keep-alive\n\n"
+    finally:
+        with suppress(Exception):
+            await asyncio.shield(_close_pubsub(pubsub, job_id))
+
+
+async def _close_pubsub(pubsub: Any, job_id: str) -> None:
+    await pubsub.unsubscribe(events_channel(job_id))
+    await pubsub.aclose()
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _runtime(request: Request) -> JobsRuntime:
+    runtime: JobsRuntime | None = getattr(request.app.state, "jobs", None)
+    if runtime is None:
+        raise ProblemError(
+            503, "Batch jobs are not configured on this gateway (no Redis).",
+            kind="jobs-unavailable", title="Batch jobs unavailable",
+        )
+    if not await runtime.store.ping():
+        raise ProblemError(
+            503, "The job broker (Redis) is unreachable; single predictions still work.",
+            kind="broker-unavailable", title="Broker unavailable", headers={"Retry-After": "5"},
+        )
+    return runtime
+
+
+async def _owned(jobs: JobsRuntime, job_id: str, owner: str) -> dict[str, str]:
+    record = await jobs.store.get(job_id, owner=owner) if len(job_id) <= 64 else None
+    if record is None:
+        raise ProblemError(404, "No such job.", kind="not-found", title="Job not found")
+    return record
+
+
+async def _model_version(request: Request, settings: AppSettings) -> str:
+    """The version ``champion`` points at now: the job is scored by it, whatever happens later."""
+    from ml.registry import resolve_alias
+
+    core = settings.core
+    try:
+        version = await anyio.to_thread.run_sync(
+            lambda: resolve_alias(
+                tracking_uri=core.resolved_tracking_uri(), name=core.registered_model,
+                alias=core.model_alias,
+            )
+        )
+    except Exception:  # registry unreachable: fall back to the model this gateway serves
+        version = None
+    holder = getattr(request.app.state, "predictor_holder", None)
+    if version is None and holder is not None and holder.current is not None:
+        version = str(holder.current.version)
+    if version is None:
+        raise ProblemError(
+            503, "No model is registered as champion yet.", kind="model-unavailable",
+            title="Model unavailable",
+        )
+    return version
+
+
+async def _replay(
+    jobs: JobsRuntime, owner: str, key: str, digest: str, job_id: str
+) -> dict[str, str] | None:
+    """The job an earlier request with this key made, or None if this request is the first."""
+    stored = await jobs.store.claim_idempotency(owner, key, digest, job_id)
+    stored_digest, _, stored_job = stored.partition(" ")
+    if stored_job == job_id:
+        return None
+    if stored_digest != digest:
+        raise ProblemError(
+            422, "This Idempotency-Key was used with a different body.",
+            kind="idempotency-key-reused", title="Idempotency-Key reused",
+        )
+    record = await jobs.store.get(stored_job, owner=owner)
+    if record is None:  # the earlier job expired or was deleted: this becomes a new one
+        await jobs.store.release_idempotency(owner, key)
+        await jobs.store.claim_idempotency(owner, key, digest, job_id)
+    return record
+
+
+def _job_json(request: Request, record: dict[str, str]) -> dict[str, Any]:
+    view = job_view(record, now=time.time())
+    base = f"{router.prefix}/{record['id']}"
+    view["links"] = {"self": base, "events": f"{base}/events", "result": f"{base}/result"}
+    return view
+
+
+def _job_response(
+    request: Request, record: dict[str, str], *, status: int, replayed: bool = False
+) -> JSONResponse:
+    body = _job_json(request, record)
+    headers = {"Location": body["links"]["self"]}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _safe_name(filename: str | None) -> str:
+    name = PurePosixPath((filename or "upload.csv").replace("\\", "/")).name
+    return "".join(ch for ch in name if ch.isprintable())[:200] or "upload.csv"
+
+
+def _ascii(name: str) -> str:
+    return "".join(ch if ch.isascii() and ch not in '"\\' else "_" for ch in name)
