@@ -1,0 +1,74 @@
+"""The predict page against a real gateway, through NiceGUI's simulated user."""
+
+from __future__ import annotations
+
+from nicegui import ui
+from nicegui.testing.user import User
+
+from ml.contract import HouseFeatures
+from ml.predict import Predictor
+from webui.components.formatting import money
+
+
+async def test_form_offers_the_models_categories(user: User, predictor: Predictor) -> None:
+    await user.open("/")
+    await user.should_see("Price a house")
+    select = user.find(marker="input-location").elements.pop()
+    await user.should_see(f"Serving model version {predictor.version}", retries=30)
+    assert isinstance(select, ui.select)
+    assert list(select.options) == predictor.card["categories"]["location"]
+    condition = user.find(marker="input-condition").elements.pop()
+    assert list(condition.options) == predictor.card["categories"]["condition"]
+
+
+async def test_predict_shows_the_models_price_interval_and_explanation(
+    user: User, predictor: Predictor
+) -> None:
+    await user.open("/")
+    await user.should_see(f"Serving model version {predictor.version}", retries=30)
+    user.find(marker="input-sqft").clear().type("2000")
+    user.find(marker="predict-button").click()
+    await user.should_see(marker="contributions-chart", retries=30)
+
+    house = HouseFeatures(
+        sqft=2000, bedrooms=3, bathrooms=1.5, location="North Ames", year_built=1960,
+        condition="Average",
+    )
+    expected = predictor.predict_one(house, explain=True)
+    await user.should_see(money(expected.predicted_price))
+    await user.should_see(
+        f"{money(expected.interval.low)} – {money(expected.interval.high)}"
+    )
+    await user.should_see(f"Model version {expected.model_version}")
+    chart = user.find(marker="contributions-chart").elements.pop()
+    assert isinstance(chart, ui.echart)
+    bars = chart.options["series"][0]["data"]
+    assert expected.contributions is not None
+    assert sorted(round(b["value"], 2) for b in bars) == sorted(
+        round(v, 2) for v in expected.contributions.values()
+    )
+
+
+async def test_out_of_range_input_is_flagged_and_not_sent(user: User) -> None:
+    await user.open("/")
+    user.find(marker="input-sqft").clear().type("50")
+    sqft = user.find(marker="input-sqft").elements.pop()
+    assert isinstance(sqft, ui.number)
+    assert sqft.error == "Must be at least 100"
+    user.find(marker="predict-button").click()
+    await user.should_see("Please fix the highlighted fields.")
+    await user.should_not_see(marker="predicted-price")
+
+
+async def test_unknown_location_scores_with_a_warning(user: User, predictor: Predictor) -> None:
+    await user.open("/")
+    await user.should_see(f"Serving model version {predictor.version}", retries=30)
+    select = user.find(marker="input-location").elements.pop()
+    assert isinstance(select, ui.select)
+    select.set_value(None)
+    select.set_options([*select.options, "Atlantis"], value="Atlantis")
+    user.find(marker="predict-button").click()
+    await user.should_see(marker="contributions-chart", retries=30)
+    warnings = user.find(marker="prediction-warnings").elements.pop()
+    texts = [child.text for child in warnings.descendants() if isinstance(child, ui.label)]
+    assert any("Atlantis" in text or "location" in text.lower() for text in texts), texts

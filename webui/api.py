@@ -1,0 +1,227 @@
+"""The UI's only way to the model: an async HTTP client of the gateway.
+
+Every call returns the contract's models (or the lenient job and card models) and raises
+``GatewayUnavailableError`` when the gateway cannot be reached, ``GatewayError`` (carrying the
+RFC 9457 problem) when it answers with an error. The API key is sent, never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from ml.contract import HouseFeatures, Prediction
+from webui.schemas import Job, JobPage, ModelCard, Problem
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_EVENT_READ_TIMEOUT = 120.0
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class GatewayUnavailableError(Exception):
+    """The gateway could not be reached (refused, timed out, dropped the connection)."""
+
+
+class GatewayError(Exception):
+    """The gateway answered with an error; ``problem`` holds its RFC 9457 details."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.detail or problem.title)
+        self.problem = problem
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status the gateway answered with."""
+        return self.problem.status
+
+
+class GatewayClient:
+    """An async client of the gateway's HTTP API, authenticated with the UI's own key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: SecretStr | None = None,
+        timeout: float = 15.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"X-API-Key": api_key.get_secret_value()} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def health(self) -> bool:
+        """Whether the gateway answers ``/healthz`` with ok (never raises)."""
+        try:
+            response = await self._http.get("/healthz", timeout=3.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def model_card(self) -> ModelCard:
+        """The serving model's card."""
+        return _parse(ModelCard, await self._json("GET", "/v1/model"))
+
+    async def predict(self, features: HouseFeatures, *, explain: bool = False) -> Prediction:
+        """Price one house (with per-feature dollar contributions when ``explain``)."""
+        params = {"explain": "true"} if explain else None
+        body = features.model_dump(mode="json")
+        return _parse(Prediction, await self._json("POST", "/v1/predict", json=body, params=params))
+
+    async def list_jobs(self, *, limit: int = 50) -> list[Job]:
+        """The caller's jobs, newest first as the gateway orders them."""
+        page = _parse(JobPage, await self._json("GET", "/v1/jobs", params={"limit": str(limit)}))
+        return page.jobs
+
+    async def get_job(self, job_id: str) -> Job:
+        """One job's status and progress."""
+        return _parse(Job, await self._json("GET", f"/v1/jobs/{_checked(job_id)}"))
+
+    async def submit_job(self, filename: str, content: bytes) -> Job:
+        """Upload a CSV as a new batch job."""
+        files = {"file": (filename, content, "text/csv")}
+        return _parse(Job, await self._json("POST", "/v1/jobs", files=files))
+
+    async def delete_job(self, job_id: str) -> None:
+        """Cancel a job if it runs, and delete it with its result."""
+        await self._send("DELETE", f"/v1/jobs/{_checked(job_id)}")
+
+    async def job_events(self, job_id: str) -> AsyncIterator[Job]:
+        """The job's state on every progress event of its SSE stream, the last one final."""
+        url = f"/v1/jobs/{_checked(job_id)}/events"
+        timeout = httpx.Timeout(self._http.timeout.connect, read=_EVENT_READ_TIMEOUT)
+        try:
+            async with self._http.stream("GET", url, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise GatewayError(_problem(response))
+                async for event, data in _server_sent_events(response.aiter_lines()):
+                    if data:
+                        yield _parse(Job, json.loads(data))
+                    if event == "end":
+                        return
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailableError(_describe(exc)) from exc
+
+    @asynccontextmanager
+    async def open_result(self, job_id: str) -> AsyncIterator[httpx.Response]:
+        """The scored CSV as a streaming response (headers read, body not yet)."""
+        url = f"/v1/jobs/{_checked(job_id)}/result"
+        try:
+            async with self._http.stream("GET", url, timeout=httpx.Timeout(30.0)) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise GatewayError(_problem(response))
+                yield response
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailableError(_describe(exc)) from exc
+
+    async def fetch_result(self, job_id: str) -> bytes:
+        """The whole scored CSV."""
+        async with self.open_result(job_id) as response:
+            try:
+                return await response.aread()
+            except httpx.HTTPError as exc:
+                raise GatewayUnavailableError(_describe(exc)) from exc
+
+    async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = await self._send(method, url, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise GatewayError(
+                Problem(title="Unreadable answer", status=response.status_code, detail=str(exc))
+            ) from exc
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailableError(_describe(exc)) from exc
+        if response.status_code >= 400:
+            raise GatewayError(_problem(response))
+        return response
+
+
+def _parse(model: type[_Model], data: Any) -> _Model:
+    """Read an answer into ``model``; an answer of the wrong shape is a gateway error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        detail = (
+            f"{model.__name__}: {exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}"
+        )
+        raise GatewayError(Problem(title="Unexpected answer", status=502, detail=detail)) from exc
+
+
+def _checked(job_id: str) -> str:
+    if not _JOB_ID.match(job_id):
+        raise GatewayError(Problem(title="Invalid job id", status=400, detail=job_id[:64]))
+    return job_id
+
+
+def _problem(response: httpx.Response) -> Problem:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        body.setdefault("status", response.status_code)
+        if isinstance(body.get("detail"), list):  # FastAPI's default 422 shape
+            body["errors"] = [
+                {"field": ".".join(map(str, e.get("loc", []))), "message": e.get("msg", "")}
+                for e in body.pop("detail")
+                if isinstance(e, dict)
+            ]
+        elif body.get("detail") is not None and not isinstance(body["detail"], str):
+            body["detail"] = json.dumps(body["detail"])
+        try:
+            return Problem.model_validate(body)
+        except ValidationError:
+            pass
+    return Problem(
+        title=response.reason_phrase or "Error",
+        status=response.status_code,
+        detail=response.text[:300] or None,
+    )
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    kind = type(exc).__name__
+    return f"{kind}: {exc}" if str(exc) else kind
+
+
+async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs from an SSE line stream (comments and ids ignored)."""
+    event, data = "message", []
+    async for line in lines:
+        if not line:
+            if data or event != "message":
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)

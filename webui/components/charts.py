@@ -1,0 +1,133 @@
+"""ECharts option builders: pure functions from model output to chart options."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+POSITIVE = "#15803d"
+NEGATIVE = "#b91c1c"
+NEUTRAL = "#1d4ed8"
+_MONEY_AXIS = {"formatter": "${value}"}
+
+
+def contributions_options(contributions: dict[str, float], *, labels: dict[str, str]) -> dict:
+    """Horizontal bars: dollars each feature adds to (green) or takes from (red) the price."""
+    items = sorted(contributions.items(), key=lambda kv: abs(kv[1]))
+    return {
+        "grid": {"left": 8, "right": 24, "top": 8, "bottom": 8, "containLabel": True},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "xAxis": {"type": "value", "axisLabel": _MONEY_AXIS},
+        "yAxis": {"type": "category", "data": [labels.get(k, k) for k, _ in items]},
+        "series": [
+            {
+                "type": "bar",
+                "name": "Contribution ($)",
+                "data": [
+                    {
+                        "value": round(v, 2),
+                        "itemStyle": {"color": POSITIVE if v >= 0 else NEGATIVE},
+                    }
+                    for _, v in items
+                ],
+            }
+        ],
+    }
+
+
+def histogram_options(values: Sequence[float], *, bins: int = 20) -> dict:
+    """A histogram of predicted prices (counts per price band)."""
+    array = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if array.size == 0:
+        counts, edges = np.zeros(0, dtype=int), np.zeros(1)
+    else:
+        counts, edges = np.histogram(array, bins=bins)
+    names = [f"${edges[i] / 1000:,.0f}k–${edges[i + 1] / 1000:,.0f}k" for i in range(len(counts))]
+    return {
+        "grid": {"left": 8, "right": 16, "top": 16, "bottom": 8, "containLabel": True},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "category", "data": names, "name": "Predicted price"},
+        "yAxis": {"type": "value", "name": "Houses"},
+        "series": [
+            {
+                "type": "bar",
+                "data": [int(c) for c in counts],
+                "barCategoryGap": "5%",
+                "itemStyle": {"color": NEUTRAL},
+            },
+        ],
+    }
+
+
+def predicted_vs_actual_options(points: Sequence[dict[str, float]]) -> dict:
+    """Scatter of predicted against actual price, with the line where they agree."""
+    pairs = [[p["actual"], p["predicted"]] for p in points]
+    top = max((max(a, b) for a, b in pairs), default=1.0)
+    return {
+        "grid": {"left": 8, "right": 24, "top": 24, "bottom": 8, "containLabel": True},
+        "tooltip": {"trigger": "item"},
+        "xAxis": {"type": "value", "name": "Actual", "axisLabel": _MONEY_AXIS, "scale": True},
+        "yAxis": {"type": "value", "name": "Predicted", "axisLabel": _MONEY_AXIS, "scale": True},
+        "series": [
+            {
+                "type": "scatter",
+                "name": "Holdout house",
+                "data": pairs,
+                "symbolSize": 5,
+                "itemStyle": {"color": NEUTRAL, "opacity": 0.6},
+            },
+            {
+                "type": "line",
+                "name": "Perfect",
+                "data": [[0, 0], [top, top]],
+                "symbol": "none",
+                "lineStyle": {"type": "dashed", "color": "#6b7280"},
+            },
+        ],
+    }
+
+
+def residuals_options(points: Sequence[dict[str, float]]) -> dict:
+    """Scatter of residual (actual − predicted) against predicted price."""
+    data = [[p["predicted"], p["actual"] - p["predicted"]] for p in points]
+    return {
+        "grid": {"left": 8, "right": 24, "top": 24, "bottom": 8, "containLabel": True},
+        "tooltip": {"trigger": "item"},
+        "xAxis": {"type": "value", "name": "Predicted", "axisLabel": _MONEY_AXIS, "scale": True},
+        "yAxis": {"type": "value", "name": "Residual", "axisLabel": _MONEY_AXIS},
+        "series": [
+            {
+                "type": "scatter",
+                "name": "Holdout house",
+                "data": data,
+                "symbolSize": 5,
+                "itemStyle": {"color": NEUTRAL, "opacity": 0.6},
+                "markLine": {
+                    "silent": True,
+                    "symbol": "none",
+                    "data": [{"yAxis": 0}],
+                    "lineStyle": {"color": "#6b7280", "type": "dashed"},
+                },
+            },
+        ],
+    }
+
+
+def importance_options(importances: dict[str, float], *, labels: dict[str, str]) -> dict:
+    """Horizontal bars of each feature's share of the model's importance."""
+    items = sorted(importances.items(), key=lambda kv: kv[1])
+    return {
+        "grid": {"left": 8, "right": 32, "top": 8, "bottom": 8, "containLabel": True},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "xAxis": {"type": "value", "axisLabel": {"formatter": "{value}%"}},
+        "yAxis": {"type": "category", "data": [labels.get(k, k) for k, _ in items]},
+        "series": [
+            {
+                "type": "bar",
+                "data": [round(100 * v, 1) for _, v in items],
+                "itemStyle": {"color": NEUTRAL},
+                "label": {"show": True, "position": "right", "formatter": "{c}%"},
+            },
+        ],
+    }

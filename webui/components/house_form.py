@@ -1,0 +1,200 @@
+"""The house form, built from the contract (ranges, steps) and the model card (categories)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nicegui import ui
+from pydantic import ValidationError
+
+from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS, HouseFeatures, max_year_built
+
+LABELS: dict[str, str] = {
+    "sqft": "Living area",
+    "bedrooms": "Bedrooms",
+    "bathrooms": "Bathrooms",
+    "location": "Location (neighbourhood)",
+    "year_built": "Year built",
+    "condition": "Overall condition",
+}
+UNITS: dict[str, str] = {"sqft": "sq ft"}
+HINTS: dict[str, str] = {"bathrooms": "Half baths count 0.5"}
+
+
+@dataclass(frozen=True)
+class NumberSpec:
+    """One numeric input as the contract bounds it."""
+
+    name: str
+    label: str
+    minimum: float | None
+    maximum: float | None
+    step: float
+    integer: bool
+    unit: str | None
+    description: str | None
+
+
+def example_house() -> dict[str, Any]:
+    """The contract's own example house (valid by construction)."""
+    extra = HouseFeatures.model_config.get("json_schema_extra") or {}
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    return dict(examples[0]) if examples else {}
+
+
+def number_specs() -> list[NumberSpec]:
+    """The numeric fields of ``HouseFeatures`` with their bounds from its JSON schema."""
+    properties = HouseFeatures.model_json_schema()["properties"]
+    specs = []
+    for name in FEATURE_COLUMNS:
+        if name in CATEGORY_COLUMNS:
+            continue
+        prop = properties[name]
+        integer = prop.get("type") == "integer"
+        maximum = prop.get("maximum")
+        if name == "year_built" and maximum is None:
+            maximum = max_year_built()
+        specs.append(
+            NumberSpec(
+                name=name,
+                label=LABELS.get(name, name),
+                minimum=prop.get("minimum"),
+                maximum=maximum,
+                step=prop.get("multipleOf") or 1,
+                integer=integer,
+                unit=UNITS.get(name),
+                description=prop.get("description"),
+            )
+        )
+    return specs
+
+
+def field_error(name: str, value: Any) -> str | None:
+    """The contract's complaint about one field's value, or ``None`` if it is fine."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "Required"
+    candidate = example_house() | {name: value}
+    try:
+        HouseFeatures.model_validate(candidate)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["loc"] and error["loc"][0] == name:
+                return _humane(error)
+    return None
+
+
+def _humane(error: dict[str, Any]) -> str:
+    ctx = error.get("ctx") or {}
+    kind = error.get("type", "")
+    if kind == "greater_than_equal":
+        return f"Must be at least {_number(ctx.get('ge'))}"
+    if kind == "less_than_equal":
+        return f"Must be at most {_number(ctx.get('le'))}"
+    if kind == "multiple_of":
+        return f"Must be in steps of {_number(ctx.get('multiple_of'))}"
+    if kind.startswith("int_"):
+        return "Must be a whole number"
+    message = str(error.get("msg", "Invalid"))
+    return message.removeprefix("Value error, ")
+
+
+class HouseForm:
+    """Labelled inputs for one house with inline validation; ``features()`` builds the model."""
+
+    def __init__(self) -> None:
+        example = example_house()
+        self.inputs: dict[str, Any] = {}
+        with ui.element("div").classes("grid grid-cols-1 sm:grid-cols-2 gap-x-4 gap-y-1 w-full"):
+            for spec in number_specs():
+                self.inputs[spec.name] = self._number(spec, example.get(spec.name))
+            for name in CATEGORY_COLUMNS:
+                self.inputs[name] = self._select(name)
+
+    def set_categories(self, categories: dict[str, list[str]]) -> None:
+        """Offer the categories the serving model was trained on."""
+        example = example_house()
+        for name in CATEGORY_COLUMNS:
+            options = list(categories.get(name, []))
+            select = self.inputs[name]
+            select.set_options(options)
+            if select.value not in options:
+                preferred = example.get(name)
+                select.set_value(preferred if preferred in options else None)
+
+    def validate(self) -> bool:
+        """Validate every input, showing each message beside its field."""
+        return all([element.validate() for element in self.inputs.values()])
+
+    def features(self) -> HouseFeatures | None:
+        """The house described by the inputs, or ``None`` (messages shown) if invalid."""
+        if not self.validate():
+            return None
+        values = {name: element.value for name, element in self.inputs.items()}
+        for spec in number_specs():
+            if spec.integer and values[spec.name] is not None:
+                values[spec.name] = int(values[spec.name])
+        try:
+            return HouseFeatures.model_validate(values)
+        except ValidationError as exc:
+            self.show_errors(
+                [{"field": str(e["loc"][0]), "message": _humane(e)} for e in exc.errors()]
+            )
+            return None
+
+    def show_errors(self, errors: list[dict[str, Any]]) -> list[str]:
+        """Put the gateway's per-field messages beside their fields; return the unplaced ones."""
+        unplaced = []
+        for error in errors:
+            field = str(error.get("field") or "").split(".")[-1]
+            element = self.inputs.get(field)
+            if element is None:
+                unplaced.append(str(error.get("message")))
+            else:
+                element.error = str(error.get("message"))
+        return unplaced
+
+    def on_change(self, callback: Any) -> None:
+        """Call ``callback`` whenever any input changes."""
+        for element in self.inputs.values():
+            element.on_value_change(callback)
+
+    def _number(self, spec: NumberSpec, default: Any) -> ui.number:
+        element = ui.number(
+            label=spec.label + (f" ({spec.unit})" if spec.unit else ""),
+            value=default,
+            min=spec.minimum,
+            max=spec.maximum,
+            step=spec.step,
+            precision=0 if spec.integer else 1,
+            validation=lambda v, n=spec.name: field_error(n, v),
+        )
+        hint = HINTS.get(spec.name) or _range_hint(spec)
+        element.props(f'hint="{hint}" inputmode="decimal"').classes("w-full")
+        if spec.unit:
+            element.props(f'suffix="{spec.unit}"')
+        return element.mark(f"input-{spec.name}")
+
+    def _select(self, name: str) -> ui.select:
+        element = ui.select(
+            [],
+            label=LABELS[name],
+            with_input=True,
+            new_value_mode="add-unique",
+            validation=lambda v, n=name: field_error(n, v),
+        )
+        element.props('hint="Type to search; an unknown value scores with a warning"')
+        return element.classes("w-full").mark(f"input-{name}")
+
+
+def _number(value: object) -> str:
+    if not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:g}"
+
+
+def _range_hint(spec: NumberSpec) -> str:
+    pattern = "{:.0f}" if spec.name == "year_built" else "{:,.0f}"
+    low = pattern.format(spec.minimum) if spec.minimum is not None else "?"
+    high = pattern.format(spec.maximum) if spec.maximum is not None else "?"
+    return f"{low} – {high}"

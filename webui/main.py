@@ -1,0 +1,78 @@
+"""The web app's entry point: builds the gateway client, registers pages and routes, runs."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from nicegui import app, ui
+
+from hpp.settings import AppSettings
+from webui.api import GatewayClient
+from webui.deps import UIDeps
+from webui.layout import APP_TITLE
+from webui.pages import batch, jobs, model, predict
+from webui.routes import register_routes
+
+FAVICON = Path(__file__).parent / "static" / "favicon.svg"
+log = logging.getLogger(__name__)
+
+
+def register_pages(settings: AppSettings) -> UIDeps:
+    """Create the gateway client and register every page and route on the NiceGUI app."""
+    api = GatewayClient(settings.ui.gateway_url, api_key=settings.ui.ui_api_key)
+    deps = UIDeps(api=api, settings=settings)
+
+    @ui.page(predict.PATH)
+    async def predict_page() -> None:
+        await predict.page(deps)
+
+    @ui.page(batch.PATH)
+    async def batch_page(job: str | None = None) -> None:
+        await batch.page(deps, job)
+
+    @ui.page(jobs.PATH)
+    async def jobs_page() -> None:
+        await jobs.page(deps)
+
+    @ui.page(model.PATH)
+    async def model_page() -> None:
+        await model.page(deps)
+
+    register_routes(api)
+    app.on_shutdown(api.aclose)
+    return deps
+
+
+def run_ui(settings: AppSettings) -> None:
+    """Serve the app on ``settings.ui.ui_host:ui_port`` (returns at once under simulation)."""
+    register_pages(settings)
+    if settings.ui.ui_api_key is None:
+        log.warning("HPP_UI_API_KEY is not set: the UI calls the gateway without a key")
+    log.info(
+        "web UI on http://%s:%s talking to %s",
+        settings.ui.ui_host,
+        settings.ui.ui_port,
+        settings.ui.gateway_url,
+    )
+    ui.run(
+        host=settings.ui.ui_host,
+        port=settings.ui.ui_port,
+        title=APP_TITLE,
+        favicon=FAVICON,
+        storage_secret=_storage_secret(settings),
+        reload=False,
+        show=False,
+        show_welcome_message=False,
+    )
+
+
+def _storage_secret(settings: AppSettings) -> str:
+    secret = settings.ui.ui_storage_secret
+    # A per-process secret is fine: the UI keeps nothing in browser storage across restarts.
+    return secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+
+
+if __name__ in {"__main__", "__mp_main__"}:
+    run_ui(AppSettings.from_env())

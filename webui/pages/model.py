@@ -1,0 +1,179 @@
+"""Model: the serving model's card, its quality against the gates, and how it errs."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from webui.api import GatewayError, GatewayUnavailableError
+from webui.components.charts import (
+    importance_options,
+    predicted_vs_actual_options,
+    residuals_options,
+)
+from webui.components.formatting import money
+from webui.components.house_form import LABELS
+from webui.deps import UIDeps
+from webui.layout import Frame, frame
+from webui.schemas import ModelCard
+
+PATH = "/model"
+# metric -> (gate key, higher is better, how to show it)
+GATED_METRICS: dict[str, tuple[str, bool, str]] = {
+    "r2": ("r2_min", True, "R²"),
+    "mae": ("mae_max", False, "MAE"),
+    "rmse": ("rmse_max", False, "RMSE"),
+}
+
+
+async def page(deps: UIDeps) -> None:
+    """Build the model page."""
+    with frame("The model", path=PATH, deps=deps) as shell:
+        ModelView(shell)
+
+
+class ModelView:
+    """Loads the card and lays it out; reloads when the gateway comes back."""
+
+    def __init__(self, shell: Frame) -> None:
+        self._shell = shell
+        self.body = ui.column().classes("w-full gap-4").mark("model-body")
+        with self.body:
+            ui.label("Loading the model card…").classes("text-gray-600")
+        shell.banner.on_recover(self.load)
+        ui.timer(0.01, self.load, once=True)
+
+    async def load(self) -> None:
+        """Fetch the card and show it."""
+        try:
+            card = await self._shell.deps.api.model_card()
+        except (GatewayError, GatewayUnavailableError) as exc:
+            self._shell.banner.report(exc)
+            self.body.clear()
+            with self.body:
+                ui.label("The model card is not available right now.").classes("text-gray-600")
+            return
+        self.body.clear()
+        with self.body:
+            _overview(card)
+            _quality(card)
+            _plots(card)
+
+
+def _overview(card: ModelCard) -> None:
+    with (
+        ui.card().classes("w-full"),
+        ui.element("div").classes("grid grid-cols-1 sm:grid-cols-3 gap-4 w-full"),
+    ):
+        _fact("Version", card.version, "model-version")
+        _fact("Trained at", (card.trained_at or "–").replace("T", " ")[:19], "trained-at")
+        _fact("Model type", card.model_type or "–", "model-type")
+        data = card.data
+        rows = data.get("rows")
+        _fact("Training rows", f"{rows:,}" if isinstance(rows, int) else "–", "data-rows")
+        _fact("Data file", str(data.get("path", "–")), "data-path")
+        _fact("Data sha256", str(data.get("sha256", "–"))[:12], "data-sha")
+
+
+def _quality(card: ModelCard) -> None:
+    with ui.card().classes("w-full"):
+        passed = card.gates.passed
+        with ui.row().classes("items-center gap-2"):
+            ui.label("Quality against the gates").classes("text-lg font-medium")
+            if passed is not None:
+                ui.badge(
+                    "passed" if passed else "failed", color="positive" if passed else "negative"
+                )
+        rows = []
+        for metric, (gate_key, higher_better, name) in GATED_METRICS.items():
+            value = card.metrics.get(metric)
+            gate = getattr(card.gates, gate_key, None)
+            ok = None
+            if value is not None and gate is not None:
+                ok = value >= gate if higher_better else value <= gate
+            rows.append(
+                {
+                    "metric": name,
+                    "value": _metric(metric, value),
+                    "gate": ("≥ " if higher_better else "≤ ") + _metric(metric, gate)
+                    if gate is not None
+                    else "–",
+                    "result": {True: "✔ pass", False: "✘ fail", None: "–"}[ok],
+                }
+            )
+        columns = [
+            {"name": k, "label": k.capitalize(), "field": k, "align": "left"}
+            for k in ("metric", "value", "gate", "result")
+        ]
+        ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full").mark(
+            "metrics-table"
+        )
+        for failure in card.gates.failures:
+            ui.label(failure).classes("text-red-800 text-sm")
+        interval = card.interval
+        if interval:
+            level, coverage = interval.get("level"), interval.get("coverage")
+            text = f"{level:.0%} prediction intervals" if level is not None else "Intervals"
+            if coverage is not None:
+                text += f" covered {coverage:.1%} of held-out prices"
+            ui.label(text + ".").classes("text-gray-700").mark("interval-coverage")
+            if interval.get("method"):
+                ui.label(f"Method: {interval['method']}.").classes("text-sm text-gray-600")
+        if card.candidates:
+            _candidates(card)
+
+
+def _candidates(card: ModelCard) -> None:
+    ui.label("Candidates compared").classes("font-medium mt-2")
+    rows = [
+        {
+            "name": name,
+            "cv_rmse": _metric("rmse", scores.get("cv_rmse")),
+            "r2": _metric("r2", scores.get("r2")),
+            "mae": _metric("mae", scores.get("mae")),
+            "rmse": _metric("rmse", scores.get("rmse")),
+        }
+        for name, scores in card.candidates.items()
+    ]
+    columns = [
+        {"name": "name", "label": "Model", "field": "name", "align": "left"},
+        {"name": "cv_rmse", "label": "CV RMSE", "field": "cv_rmse"},
+        {"name": "r2", "label": "R²", "field": "r2"},
+        {"name": "mae", "label": "MAE", "field": "mae"},
+        {"name": "rmse", "label": "RMSE", "field": "rmse"},
+    ]
+    ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full overflow-x-auto").mark(
+        "candidates-table"
+    )
+
+
+def _plots(card: ModelCard) -> None:
+    with ui.element("div").classes("grid grid-cols-1 md:grid-cols-2 gap-4 w-full"):
+        if card.holdout_sample:
+            with ui.card().classes("w-full"):
+                ui.label(f"Predicted vs actual ({len(card.holdout_sample)} held-out houses)")
+                ui.echart(predicted_vs_actual_options(card.holdout_sample)).classes(
+                    "w-full h-72"
+                ).mark("pred-vs-actual-chart")
+            with ui.card().classes("w-full"):
+                ui.label("Residuals (actual − predicted)")
+                ui.echart(residuals_options(card.holdout_sample)).classes("w-full h-72").mark(
+                    "residuals-chart"
+                )
+        if card.feature_importances:
+            with ui.card().classes("w-full md:col-span-2"):
+                ui.label("Feature importance")
+                ui.echart(importance_options(card.feature_importances, labels=LABELS)).classes(
+                    "w-full h-72"
+                ).mark("importance-chart")
+
+
+def _fact(name: str, value: str, marker: str) -> None:
+    with ui.column().classes("gap-0 min-w-0"):
+        ui.label(name).classes("text-xs text-gray-500")
+        ui.label(value).classes("font-medium break-all").mark(marker)
+
+
+def _metric(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if metric == "r2" else money(value)
