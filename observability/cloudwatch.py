@@ -111,7 +111,7 @@ class CloudWatchExporter:
                 "cloudwatch",
                 region_name=self.region,
                 endpoint_url=self.endpoint_url,
-                config=AioConfig(retries={"max_attempts": 1}),  # we retry ourselves
+                config=AioConfig(retries={"total_max_attempts": 1}),  # we retry ourselves
             )
         )
         self._task = asyncio.create_task(self._run(), name="cloudwatch-flush")
