@@ -92,10 +92,19 @@ class GatewayClient:
         """One job's status and progress."""
         return _parse(Job, await self._json("GET", f"/v1/jobs/{_checked(job_id)}"))
 
-    async def submit_job(self, filename: str, content: bytes) -> Job:
-        """Upload a CSV as a new batch job."""
-        files = {"file": (filename, content, "text/csv")}
-        return _parse(Job, await self._json("POST", "/v1/jobs", files=files))
+    async def submit_job(self, filename: str, content: bytes | AsyncIterator[bytes]) -> Job:
+        """Upload a CSV as a new batch job, streamed as a ``text/csv`` body."""
+        return _parse(
+            Job,
+            await self._json(
+                "POST",
+                "/v1/jobs",
+                content=content,
+                params={"filename": filename},
+                headers={"Content-Type": "text/csv"},
+                timeout=httpx.Timeout(self._http.timeout.connect, read=300.0, write=300.0),
+            ),
+        )
 
     async def delete_job(self, job_id: str) -> None:
         """Cancel a job if it runs, and delete it with its result."""

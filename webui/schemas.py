@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+# "deleted" only appears as the last event of a job deleted while someone watched it.
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "deleted"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
 
 

@@ -24,6 +24,7 @@ from gateway.main import create_app
 from hpp.settings import AppSettings
 from ml.predict import Predictor
 from tests.fixtures.model import ModelRegistry
+from tests.fixtures.redis import BatchEnv
 from tests.webui.servers import ThreadedServer, build_settings, free_port
 
 
@@ -44,13 +45,13 @@ def predictor(model_registry: ModelRegistry) -> Predictor:
 
 
 @pytest.fixture(scope="session")
-def gateway_settings(
-    tmp_path_factory: pytest.TempPathFactory, model_registry: ModelRegistry
-) -> AppSettings:
-    """Settings of the session's gateway (no Redis: jobs answer 503)."""
+def gateway_settings(batch_env: BatchEnv) -> AppSettings:
+    """Settings of the session's gateway: the batch fixtures' Redis, blobs and model."""
     return build_settings(
-        tmp_path_factory.mktemp("webui-state"),
-        tracking_uri=model_registry.tracking_uri,
+        batch_env.state_dir / "webui",
+        tracking_uri=batch_env.tracking_uri,
+        redis_url=batch_env.redis_url,
+        blob_url=batch_env.blob_url,
         gateway_port=free_port(),
     )
 

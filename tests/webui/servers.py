@@ -39,6 +39,7 @@ def build_settings(
     tracking_uri: str,
     gateway_port: int,
     redis_url: str | None = None,
+    blob_url: str | None = None,
     ui_port: int | None = None,
     **worker: Any,
 ) -> AppSettings:
@@ -48,7 +49,7 @@ def build_settings(
             state_dir=state_dir,
             mlflow_tracking_uri=tracking_uri,
             redis_url=redis_url,
-            blob_url=(state_dir / "blobs").resolve().as_uri(),
+            blob_url=blob_url or (state_dir / "blobs").resolve().as_uri(),
         ),
         gateway=GatewaySettings(
             port=gateway_port,

@@ -13,13 +13,17 @@ STATUS_COLORS: dict[str, str] = {
     "succeeded": "positive",
     "failed": "negative",
     "cancelled": "warning",
+    "deleted": "grey-7",
 }
 
 
 def progress_text(job: Job) -> str:
     """``4,000 / 10,000 rows · 2,310 rows/s · ETA 3 s`` (only the parts the job knows)."""
-    total = f"{job.rows_total:,}" if job.rows_total is not None else "?"
-    parts = [f"{job.rows_done:,} / {total} rows"]
+    if job.status == "queued":
+        return "Waiting for a worker…"
+    if not job.rows_total and job.is_active:
+        return "Reading the file…"
+    parts = [f"{job.rows_done:,} / {job.rows_total or 0:,} rows"]
     if job.rows_failed:
         parts.append(f"{job.rows_failed:,} rejected")
     if job.rows_per_second:

@@ -93,10 +93,9 @@ class BatchView:
 
     async def _uploaded(self, event: UploadEventArguments) -> None:
         self._show_file_error(None)
-        content = await event.file.read()
         name = event.file.name or "upload.csv"
         try:
-            job = await self._api.submit_job(name, content)
+            job = await self._api.submit_job(name, event.file.iterate())
         except GatewayError as exc:
             if exc.status is not None and exc.status < 500:
                 self._show_file_error(_problem_text(exc))

@@ -1,0 +1,81 @@
+"""The batch page: upload, live progress from the event stream, result, download."""
+
+from __future__ import annotations
+
+import pytest
+from nicegui import ui
+from nicegui.elements.upload_files import SmallFileUpload
+from nicegui.testing.user import User
+
+from ml.contract import FEATURE_COLUMNS
+from ml.predict import Predictor
+from tests.fixtures.redis import WorkerProcess
+from tests.webui.data import houses_csv, read_csv
+
+pytestmark = pytest.mark.slow
+WAIT = 1200  # retries of 0.1 s: a cold worker may take a while to load the model
+
+
+async def upload(user: User, name: str, content: bytes) -> None:
+    """Drop a file on the page's uploader, as the browser would."""
+    element = user.find(marker="batch-upload").elements.pop()
+    assert isinstance(element, ui.upload)
+    await element.handle_uploads([SmallFileUpload(name, "text/csv", content)])
+
+
+async def test_sample_csv_has_the_contract_columns_and_model_categories(
+    user: User, gateway: object, predictor: Predictor
+) -> None:
+    await user.open("/batch")
+    await user.should_see("up to 500 MB")
+    user.find(marker="sample-download").click()
+    response = await user.download.next(timeout=10)
+    sample = read_csv(response.content)
+    assert list(sample.columns) == list(FEATURE_COLUMNS)
+    assert set(sample["location"]) <= set(predictor.card["categories"]["location"])
+    assert len(sample) == 5
+
+
+async def test_upload_scores_live_and_offers_the_result(
+    user: User, celery_worker: WorkerProcess, predictor: Predictor
+) -> None:
+    content = houses_csv(2_500, categories=predictor.card["categories"], bad_rows=3)
+    await user.open("/batch")
+    await upload(user, "houses.csv", content)
+    await user.should_see(marker="batch-progress", retries=50)
+    await user.should_see(marker="batch-summary", retries=WAIT)
+
+    bar = user.find(marker="batch-progress").elements.pop()
+    assert isinstance(bar, ui.linear_progress)
+    assert bar.value == 1.0
+    await user.should_see("2,500 / 2,500 rows")
+    await user.should_see(f"2,497 of 2,500 rows priced by model version {predictor.version}")
+    await user.should_see("3 rows rejected. Most common reasons:")
+    await user.should_see("3 × sqft: not a number")
+    table = user.find(marker="batch-preview").elements.pop()
+    assert isinstance(table, ui.table)
+    assert len(table.rows) == 10
+    assert "predicted_price" in [c["name"] for c in table.columns]
+    histogram = user.find(marker="batch-histogram").elements.pop()
+    assert isinstance(histogram, ui.echart)
+    assert sum(histogram.options["series"][0]["data"]) == 2_497
+
+    user.find(marker="batch-download").click()
+    response = await user.download.next(timeout=20)
+    assert response.status_code == 200
+    scored = read_csv(response.content)
+    assert len(scored) == 2_500
+    assert (scored["sqft"].tolist()) == read_csv(content)["sqft"].tolist()
+    assert (scored["error"] != "").sum() == 3
+
+
+async def test_a_file_without_the_columns_is_explained(
+    user: User, celery_worker: WorkerProcess
+) -> None:
+    await user.open("/batch")
+    await upload(user, "wrong.csv", b"price,colour\n1,red\n2,blue\n")
+    await user.should_see(marker="file-error", retries=WAIT)
+    error = user.find(marker="file-error").elements.pop()
+    assert isinstance(error, ui.label)
+    assert "sqft" in error.text, error.text
+    await user.should_not_see(marker="batch-summary")
