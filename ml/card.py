@@ -1,0 +1,68 @@
+"""The model card: what a served model is, how good it is, and what it knows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.train import TrainingResult
+
+HOLDOUT_SAMPLE_SIZE = 600
+
+
+def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> dict[str, Any]:
+    """A JSON-ready model card for a training result (the version is added on load)."""
+    best = result.best
+    frame = result.test_frame
+    categories = _categories(result)
+    sample = _holdout_sample(result.test_actual, result.test_predicted, result.config.seed)
+    return {
+        "version": None,
+        "run_id": None,
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "model_type": best.name,
+        "params": best.params,
+        "data": {"path": str(data_path), "rows": result.rows, "sha256": data_sha256,
+                 "holdout_rows": len(frame)},
+        "metrics": result.metrics,
+        "gates": {
+            **result.config.gates.model_dump(),
+            "passed": result.passed,
+            "results": [g.__dict__ for g in result.gates],
+            "failures": [str(g) for g in result.gates if not g.passed],
+        },
+        "candidates": {
+            c.name: {"cv_rmse": c.cv_rmse, **c.holdout, "params": c.params}
+            for c in result.candidates
+        },
+        "categories": categories,
+        "feature_importances": result.importances,
+        "interval": {
+            "method": "split-conformal on out-of-fold log-price residuals",
+            "level": result.config.interval_level,
+            "log_radius": result.interval_log_radius,
+            "coverage": result.interval_coverage,
+        },
+        "holdout_sample": sample,
+    }
+
+
+def _categories(result: TrainingResult) -> dict[str, list[str]]:
+    steps = result.best.estimator.regressor_.named_steps
+    encoder = steps["preprocess"].named_transformers_["cat"]
+    return {
+        column: sorted(str(v) for v in values)
+        for column, values in zip(("location", "condition"), encoder.categories_, strict=True)
+    }
+
+
+def _holdout_sample(actual: np.ndarray, predicted: np.ndarray, seed: int) -> list[dict[str, float]]:
+    rng = np.random.default_rng(seed)
+    size = min(HOLDOUT_SAMPLE_SIZE, len(actual))
+    picks = np.sort(rng.choice(len(actual), size=size, replace=False))
+    return [
+        {"actual": float(actual[i]), "predicted": round(float(predicted[i]), 2)} for i in picks
+    ]

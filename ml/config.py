@@ -1,0 +1,52 @@
+"""The training configuration, read from YAML and validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+CANDIDATE_NAMES = ("linear_regression", "random_forest", "gradient_boosting", "xgboost")
+
+
+class Gates(BaseModel):
+    """Hold-out quality gates: all must pass before ``champion`` moves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r2_min: float = 0.60
+    mae_max: float = 25_000.0
+    rmse_max: float = 30_000.0
+
+
+class TrainConfig(BaseModel):
+    """Everything that shapes a training run; logged with the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 42
+    test_size: float = Field(default=0.2, gt=0.0, lt=0.5)
+    cv_folds: int = Field(default=5, ge=2)
+    interval_level: float = Field(default=0.90, gt=0.5, lt=1.0)
+    # More folds make the calibration models closer to the final one (less over-coverage).
+    calibration_folds: int = Field(default=10, ge=2)
+    registered_model: str = "house-price"
+    experiment: str = "house-price"
+    gates: Gates = Field(default_factory=Gates)
+    candidates: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=lambda: {name: {} for name in CANDIDATE_NAMES}
+    )
+    n_jobs: int = 1
+
+    def model_post_init(self, context: Any) -> None:
+        unknown = set(self.candidates) - set(CANDIDATE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown candidates {sorted(unknown)}; known: {CANDIDATE_NAMES}")
+
+
+def load_config(path: Path) -> TrainConfig:
+    """Read and validate a YAML training config."""
+    raw = yaml.safe_load(path.read_text()) or {}
+    return TrainConfig.model_validate(raw)

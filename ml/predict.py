@@ -1,0 +1,245 @@
+"""Serving: load a registered model once, predict one house in microseconds, or a frame fast.
+
+The single-row path never touches pandas: ``FastEncoder`` fills one row from the fitted
+preprocessing's statistics and the estimator scores it directly (the booster's
+``inplace_predict`` for XGBoost). Results equal the pipeline's own ``predict``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import TransformedTargetRegressor
+
+from ml.contract import (
+    CATEGORY_COLUMNS,
+    FEATURE_COLUMNS,
+    HouseFeatures,
+    Prediction,
+    PredictionInterval,
+    coerce_frame,
+    validate_frame,
+)
+from ml.encoding import FastEncoder
+
+RESULT_COLUMNS = ("predicted_price", "price_low", "price_high", "error", "warning")
+
+
+class Scorer(Protocol):
+    """Log-price scoring of encoded rows, the estimator-specific part of serving."""
+
+    def margin(self, encoded: np.ndarray) -> np.ndarray: ...
+
+    def contributions(self, encoded: np.ndarray) -> np.ndarray | None: ...
+
+
+@dataclass
+class Predictor:
+    """A loaded model version: fast single-row and vectorised scoring with intervals."""
+
+    version: str
+    card: dict[str, Any]
+    pipeline: TransformedTargetRegressor
+    encoder: FastEncoder
+    scorer: Scorer
+    log_radius: float
+    level: float
+
+    @classmethod
+    def load(cls, model_uri: str, *, tracking_uri: str | None = None) -> Predictor:
+        """Load a registered version (``models:/name@alias`` or ``models:/name/3``)."""
+        from ml.registry import load_registered
+
+        pipeline, card = load_registered(model_uri, tracking_uri=tracking_uri)
+        return cls.from_pipeline(pipeline, card)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: TransformedTargetRegressor, card: dict[str, Any]) -> Predictor:
+        """Build from a fitted pipeline and its model card."""
+        steps = pipeline.regressor_.named_steps
+        interval = card["interval"]
+        return cls(
+            version=str(card.get("version", "unregistered")),
+            card=card,
+            pipeline=pipeline,
+            encoder=FastEncoder.from_steps(steps["features"], steps["preprocess"]),
+            scorer=make_scorer(steps["model"]),
+            log_radius=float(interval["log_radius"]),
+            level=float(interval["level"]),
+        )
+
+    def predict_one(self, features: HouseFeatures, *, explain: bool = False) -> Prediction:
+        """Price one house, with its interval, warnings and (on request) contributions."""
+        encoded = self.encoder.encode_one(
+            sqft=features.sqft,
+            bedrooms=features.bedrooms,
+            bathrooms=features.bathrooms,
+            year_built=features.year_built,
+            location=features.location,
+            condition=features.condition,
+        )
+        margin = float(self.scorer.margin(encoded)[0])
+        prediction = self._prediction(margin, self._warnings(features))
+        if explain:
+            self._explain(prediction, encoded, margin)
+        return prediction
+
+    def predict_batch(
+        self, rows: list[HouseFeatures], *, explain: bool = False
+    ) -> list[Prediction]:
+        """Price many validated houses in one vectorised call."""
+        if not rows:
+            return []
+        frame = pd.DataFrame([r.model_dump() for r in rows], columns=list(FEATURE_COLUMNS))
+        encoded = self.encoder.encode_frame(coerce_frame(frame))
+        margins = self.scorer.margin(encoded)
+        predictions = [
+            self._prediction(float(m), self._warnings(r)) for m, r in zip(margins, rows, strict=True)
+        ]
+        if explain:
+            for i, prediction in enumerate(predictions):
+                self._explain(prediction, encoded[i : i + 1], float(margins[i]))
+        return predictions
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Score raw rows (CSV strings fine): prices and bounds, or a reason per bad row."""
+        result = pd.DataFrame(index=frame.index)
+        missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
+        if missing:
+            raise KeyError(f"missing required columns: {', '.join(missing)}")
+        errors = validate_frame(frame)
+        valid = errors.isna().to_numpy()
+        prices = np.full(len(frame), np.nan)
+        if valid.any():
+            typed = coerce_frame(frame.loc[valid])
+            margins = self.scorer.margin(self.encoder.encode_frame(typed)).astype(np.float64)
+            prices[valid] = np.exp(margins)
+        result["predicted_price"] = prices
+        result["price_low"] = prices * math.exp(-self.log_radius)
+        result["price_high"] = prices * math.exp(self.log_radius)
+        result["error"] = errors
+        result["warning"] = self._frame_warnings(frame, valid)
+        return result
+
+    def pipeline_predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """The fitted pipeline's own predict (the slow reference the fast paths must equal)."""
+        return np.asarray(self.pipeline.predict(frame[list(FEATURE_COLUMNS)]), dtype=np.float64)
+
+    def _prediction(self, margin: float, warnings: list[str]) -> Prediction:
+        price = math.exp(margin)
+        return Prediction(
+            predicted_price=price,
+            interval=PredictionInterval(
+                low=price * math.exp(-self.log_radius),
+                high=price * math.exp(self.log_radius),
+                level=self.level,
+            ),
+            model_version=self.version,
+            warnings=warnings,
+        )
+
+    def _warnings(self, features: HouseFeatures) -> list[str]:
+        return [
+            f"{column} '{value}' was not seen in training; it is scored as unknown"
+            for column, value in (("location", features.location), ("condition", features.condition))
+            if not self.encoder.known(column, value)
+        ]
+
+    def _frame_warnings(self, frame: pd.DataFrame, valid: np.ndarray) -> pd.Series:
+        warnings = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        for column in CATEGORY_COLUMNS:
+            values = frame[column].astype("string").str.strip()
+            unseen = valid & ~values.isin(list(self.encoder.categories[column])).to_numpy(bool)
+            text = f"{column} not seen in training: " + values[unseen].astype(str)
+            warnings[unseen] = np.where(
+                warnings[unseen].isna(), text, warnings[unseen].astype(str) + "; " + text
+            )
+        return warnings
+
+    def _explain(self, prediction: Prediction, encoded: np.ndarray, margin: float) -> None:
+        contributions = self.scorer.contributions(encoded)
+        if contributions is None:
+            prediction.warnings.append("explanations are not available for this model type")
+            return
+        prediction.contributions, prediction.baseline = dollar_contributions(
+            contributions[0], self.encoder.groups, margin
+        )
+
+
+def dollar_contributions(
+    log_contributions: np.ndarray, groups: list[str], margin: float
+) -> tuple[dict[str, float], float]:
+    """Spread ``price - baseline`` over features in proportion to their log-price shares.
+
+    The model is additive in log price (``margin = bias + Σφ``); in dollars that becomes
+    ``exp(bias) + Σ dollars_i`` with each feature keeping its share of the total effect,
+    so the dollars add up exactly to the prediction.
+    """
+    bias, phis = float(log_contributions[-1]), log_contributions[:-1]
+    grouped: dict[str, float] = {}
+    for group, phi in zip(groups, phis, strict=True):
+        grouped[group] = grouped.get(group, 0.0) + float(phi)
+    baseline = math.exp(bias)
+    effect = math.exp(margin) - baseline
+    total = sum(grouped.values())
+    if abs(total) < 1e-12:
+        return {g: 0.0 for g in grouped}, baseline
+    return {g: effect * phi / total for g, phi in grouped.items()}, baseline
+
+
+def make_scorer(estimator: Any) -> Scorer:
+    """The fastest faithful scorer for a fitted estimator."""
+    name = type(estimator).__name__
+    if name == "XGBRegressor":
+        return BoosterScorer(estimator.get_booster())
+    if name == "LinearRegression":
+        return LinearScorer(np.asarray(estimator.coef_), float(estimator.intercept_))
+    return EstimatorScorer(estimator)
+
+
+@dataclass
+class BoosterScorer:
+    """XGBoost: ``inplace_predict`` (no DMatrix) and exact SHAP contributions."""
+
+    booster: Any
+
+    def margin(self, encoded: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster.inplace_predict(encoded))
+
+    def contributions(self, encoded: np.ndarray) -> np.ndarray | None:
+        import xgboost
+
+        return np.asarray(self.booster.predict(xgboost.DMatrix(encoded), pred_contribs=True))
+
+
+@dataclass
+class LinearScorer:
+    """Linear regression: a dot product; contributions are coefficient times value."""
+
+    coef: np.ndarray
+    intercept: float
+
+    def margin(self, encoded: np.ndarray) -> np.ndarray:
+        return encoded @ self.coef + self.intercept
+
+    def contributions(self, encoded: np.ndarray) -> np.ndarray | None:
+        parts = encoded * self.coef
+        bias = np.full((len(encoded), 1), self.intercept)
+        return np.hstack([parts, bias])
+
+
+@dataclass
+class EstimatorScorer:
+    """Any other scikit-learn estimator: its own ``predict``; no contributions."""
+
+    estimator: Any
+
+    def margin(self, encoded: np.ndarray) -> np.ndarray:
+        return np.asarray(self.estimator.predict(encoded))
+
+    def contributions(self, encoded: np.ndarray) -> np.ndarray | None:
+        return None

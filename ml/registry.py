@@ -1,0 +1,178 @@
+"""The only module that talks to MLflow: log a training run, register, move aliases, load."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from ml.contract import FEATURE_COLUMNS
+from ml.train import TrainingResult
+
+MODEL_ARTIFACT = "model"
+CARD_ARTIFACT = "card.json"
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+@dataclass(frozen=True)
+class Registered:
+    """Where a training run landed in the registry."""
+
+    run_id: str
+    version: str
+    promoted: bool
+
+
+def log_and_register(
+    result: TrainingResult,
+    card: dict[str, Any],
+    *,
+    tracking_uri: str,
+    config_path: Path | None,
+    alias: str = "champion",
+) -> Registered:
+    """Log params, metrics, plots and the pipeline; register it; move ``alias`` if gates pass."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment_id=_ensure_experiment(tracking_uri, result.config.experiment))
+    name = result.config.registered_model
+    with mlflow.start_run(run_name=f"train-{result.best.name}") as run:
+        _log_params_and_metrics(mlflow, result)
+        example = result.test_frame.head(5)
+        info = mlflow.sklearn.log_model(
+            result.best.estimator,
+            name=MODEL_ARTIFACT,
+            serialization_format="cloudpickle",
+            signature=infer_signature(example, result.best.estimator.predict(example)),
+            input_example=example,
+            registered_model_name=name,
+        )
+        version = str(info.registered_model_version)
+        card = {**card, "version": version, "run_id": run.info.run_id}
+        _log_artifacts(mlflow, result, card, config_path)
+    if result.passed:
+        set_alias(tracking_uri=tracking_uri, name=name, alias=alias, version=version)
+    return Registered(run.info.run_id, version, result.passed)
+
+
+def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, dict[str, Any]]:
+    """The fitted pipeline and the model card of a registered version."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    name, alias, version = parse_model_uri(model_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    details = (
+        client.get_model_version_by_alias(name, alias)
+        if alias
+        else client.get_model_version(name, str(version))
+    )
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    pipeline = mlflow.sklearn.load_model(f"models:/{name}/{details.version}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=details.run_id, artifact_path=CARD_ARTIFACT, dst_path=tmp,
+            tracking_uri=tracking_uri,
+        )
+        card = json.loads(Path(path).read_text())
+    card.update(version=str(details.version), run_id=details.run_id, name=name)
+    return pipeline, card
+
+
+def resolve_alias(*, tracking_uri: str, name: str, alias: str) -> str | None:
+    """The version an alias points at, or None when the model or alias does not exist."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def set_alias(*, tracking_uri: str, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version``."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=tracking_uri).set_registered_model_alias(name, alias, version)
+
+
+def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
+    """Split ``models:/name@alias`` or ``models:/name/3`` into (name, alias, version)."""
+    match = _URI.match(model_uri)
+    if not match:
+        raise ValueError(f"not a registry URI (models:/name@alias or models:/name/N): {model_uri}")
+    return match["name"], match["alias"], match["version"]
+
+
+def _ensure_experiment(tracking_uri: str, name: str) -> str:
+    """The experiment's id; a new one on a local SQLite store keeps artifacts beside it."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = None
+    if tracking_uri.startswith("sqlite:///"):
+        folder = Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
+        location = folder.as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def _log_params_and_metrics(mlflow: Any, result: TrainingResult) -> None:
+    config = result.config
+    mlflow.log_params(
+        {
+            "seed": config.seed,
+            "test_size": config.test_size,
+            "cv_folds": config.cv_folds,
+            "interval_level": config.interval_level,
+            "best_model": result.best.name,
+            "rows": result.rows,
+            **{f"best.{k}": v for k, v in result.best.params.items()},
+        }
+    )
+    metrics = {f"holdout_{k}": v for k, v in result.metrics.items()}
+    metrics["interval_coverage"] = result.interval_coverage
+    metrics["interval_log_radius"] = result.interval_log_radius
+    for c in result.candidates:
+        metrics[f"{c.name}.cv_rmse"] = c.cv_rmse
+        metrics.update({f"{c.name}.holdout_{k}": v for k, v in c.holdout.items()})
+    for gate in result.gates:
+        metrics[f"gate.{gate.name}.margin"] = gate.margin
+    mlflow.log_metrics(metrics)
+    mlflow.set_tags({"gates_passed": str(result.passed).lower(), "model_type": result.best.name})
+
+
+def _log_artifacts(
+    mlflow: Any, result: TrainingResult, card: dict[str, Any], config_path: Path | None
+) -> None:
+    from ml.plots import save_plots
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / CARD_ARTIFACT).write_text(json.dumps(card, indent=2, default=str))
+        mlflow.log_artifact(str(folder / CARD_ARTIFACT))
+        preprocessor = result.best.estimator.regressor_.named_steps["preprocess"]
+        joblib.dump(preprocessor, folder / "preprocessor.joblib")
+        mlflow.log_artifact(str(folder / "preprocessor.joblib"), artifact_path="preprocessor")
+        (folder / "config.json").write_text(result.config.model_dump_json(indent=2))
+        mlflow.log_artifact(str(folder / "config.json"), artifact_path="config")
+        if config_path is not None and config_path.exists():
+            mlflow.log_artifact(str(config_path), artifact_path="config")
+        holdout = pd.DataFrame(result.test_frame, columns=list(FEATURE_COLUMNS))
+        holdout["actual"], holdout["predicted"] = result.test_actual, result.test_predicted
+        holdout.to_csv(folder / "holdout_predictions.csv", index=False)
+        mlflow.log_artifact(str(folder / "holdout_predictions.csv"), artifact_path="evaluation")
+        for path in save_plots(result, folder / "plots"):
+            mlflow.log_artifact(str(path), artifact_path="plots")
