@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ml.contract import FEATURE_COLUMNS
+from workers.chunking import MAX_FIELD_BYTES
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("predicted_price", "price_low", "price_high", "error", "warning")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -103,6 +104,7 @@ def result_header(columns: list[str]) -> bytes:
 
 
 def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series]:
+    csv.field_size_limit(MAX_FIELD_BYTES)
     rows: list[list[str]] = []
     errors: list[str | None] = []
     for record in csv.reader(io.StringIO(data.decode("utf-8"), newline="")):
