@@ -9,9 +9,10 @@ CloudWatch (RequestCount, Latency, 4XXError, 5XXError), then writes one ``reques
 Handlers add to that line by setting ``request.state.api_key_name`` and
 ``request.state.model_version`` (or binding them with structlog contextvars). The outgoing
 trace context for downstream calls is ``request.state.traceparent`` (or
-``current_traceparent()``). On the ASGI lifespan it starts and stops the sink, so
-``app.add_middleware(ObservabilityMiddleware, service="gateway", sink=sink)`` is all the
-wiring an app needs.
+``current_traceparent()``); the sink is ``request.state.metrics_sink`` (None without one), for
+``metrics.record_prediction(..., sink=request.state.metrics_sink)``. On the ASGI lifespan
+it starts and stops the sink, so ``app.add_middleware(ObservabilityMiddleware,
+service="gateway", sink=sink)`` is all the wiring an app needs.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class ObservabilityMiddleware:
         request_id, trace_id, traceparent = _ids(scope["headers"])
         state = scope.setdefault("state", {})
         state["request_id"], state["traceparent"] = request_id, traceparent
+        state["metrics_sink"] = self.sink
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace_id)
         status = 500
         header = (REQUEST_ID_HEADER, request_id.encode())

@@ -30,6 +30,8 @@ def build_app(sink: MemorySink | None = None) -> FastAPI:
     async def get_thing(thing_id: str, request: Request) -> dict[str, str | None]:
         request.state.api_key_name = "alice"
         request.state.model_version = "7"
+        if request.state.metrics_sink is not None:
+            request.state.metrics_sink.record("Predictions", 1)
         structlog.get_logger("handler").info("thing_read", thing_id=thing_id)
         return {
             "request_id": request.state.request_id,
@@ -161,6 +163,7 @@ async def test_sink_gets_request_count_latency_and_error_classes(
     await client.get("/boom")
 
     assert sink.total("RequestCount") == 3
+    assert sink.total("Predictions") == 1  # handlers reach the sink through request.state
     assert sink.total("4XXError") == 1
     assert sink.total("5XXError") == 1
     latencies = [(v, unit) for name, v, unit in sink.samples if name == "Latency"]
