@@ -83,7 +83,11 @@ class ThreadedServer:
     def start(self, *, health_path: str = "/healthz", timeout: float = 60.0) -> ThreadedServer:
         """Start serving and wait until ``health_path`` answers 200."""
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
             lifespan="on",
         )
         self.server = uvicorn.Server(config)

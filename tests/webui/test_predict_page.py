@@ -31,14 +31,16 @@ async def test_predict_shows_the_models_price_interval_and_explanation(
     await user.should_see(marker="contributions-chart", retries=30)
 
     house = HouseFeatures(
-        sqft=2000, bedrooms=3, bathrooms=1.5, location="North Ames", year_built=1960,
+        sqft=2000,
+        bedrooms=3,
+        bathrooms=1.5,
+        location="North Ames",
+        year_built=1960,
         condition="Average",
     )
     expected = predictor.predict_one(house, explain=True)
     await user.should_see(money(expected.predicted_price))
-    await user.should_see(
-        f"{money(expected.interval.low)} – {money(expected.interval.high)}"
-    )
+    await user.should_see(f"{money(expected.interval.low)} – {money(expected.interval.high)}")
     await user.should_see(f"Model version {expected.model_version}")
     chart = user.find(marker="contributions-chart").elements.pop()
     assert isinstance(chart, ui.echart)

@@ -1,0 +1,75 @@
+"""The jobs page (list, download, delete) and the model page (card, gates, plots)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from nicegui import ui
+from nicegui.testing.user import User
+
+from ml.predict import Predictor
+from tests.fixtures.redis import WorkerProcess
+from tests.webui.data import houses_csv, read_csv
+from tests.webui.servers import UI_KEY, ThreadedServer
+from tests.webui.test_batch_page import WAIT, upload
+
+
+@pytest.mark.slow
+async def test_jobs_page_lists_downloads_and_deletes_a_job(
+    user: User, celery_worker: WorkerProcess, predictor: Predictor, gateway: ThreadedServer
+) -> None:
+    await user.open("/batch")
+    await upload(user, "for-jobs.csv", houses_csv(300, categories=predictor.card["categories"]))
+    await user.should_see(marker="batch-summary", retries=WAIT)
+
+    job_id = ui_job_id(gateway, "for-jobs.csv")
+    await user.open("/jobs")
+    await user.should_see(marker=f"job-{job_id}", retries=50)
+    with user.scope(marker=f"job-{job_id}"):
+        await user.should_see("succeeded")
+        await user.should_see("300 / 300 rows")
+        await user.should_see(str(predictor.version))
+        user.find(marker="job-download").click()
+    response = await user.download.next(timeout=20)
+    assert len(read_csv(response.content)) == 300
+
+    with user.scope(marker=f"job-{job_id}"):
+        user.find(marker="job-delete").click()
+    await user.should_not_see(marker=f"job-{job_id}", retries=50)
+    assert ui_job_id(gateway, "for-jobs.csv", missing_ok=True) is None
+
+
+def ui_job_id(gateway: ThreadedServer, filename: str, *, missing_ok: bool = False) -> str | None:
+    """The id of the UI key's newest job for ``filename``, asked of the gateway directly."""
+    response = httpx.get(f"{gateway.url}/v1/jobs", headers={"X-API-Key": UI_KEY}, timeout=10)
+    response.raise_for_status()
+    ids = [job["id"] for job in response.json()["jobs"] if job["filename"] == filename]
+    if not ids:
+        assert missing_ok, f"no job for {filename}"
+        return None
+    return ids[0]
+
+
+async def test_model_page_shows_the_card_against_the_gates(
+    user: User, predictor: Predictor
+) -> None:
+    card = predictor.card
+    await user.open("/model")
+    await user.should_see(marker="metrics-table", retries=50)
+    version = user.find(marker="model-version").elements.pop()
+    assert isinstance(version, ui.label)
+    assert version.text == str(predictor.version)
+    table = user.find(marker="metrics-table").elements.pop()
+    assert isinstance(table, ui.table)
+    r2 = next(row for row in table.rows if row["metric"] == "R²")
+    assert r2["value"] == f"{card['metrics']['r2']:.3f}"
+    assert r2["gate"] == f"≥ {card['gates']['r2_min']:.3f}"
+    expected = "✔ pass" if card["metrics"]["r2"] >= card["gates"]["r2_min"] else "✘ fail"
+    assert r2["result"] == expected
+    await user.should_see(f"covered {card['interval']['coverage']:.1%} of held-out prices")
+    scatter = user.find(marker="pred-vs-actual-chart").elements.pop()
+    assert isinstance(scatter, ui.echart)
+    assert len(scatter.options["series"][0]["data"]) == len(card["holdout_sample"])
+    importance = user.find(marker="importance-chart").elements.pop()
+    assert isinstance(importance, ui.echart)
+    assert len(importance.options["series"][0]["data"]) == len(card["feature_importances"])
