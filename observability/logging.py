@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -38,6 +39,8 @@ _SECRET_KEY = re.compile(
 )
 # stdlib loggers that install their own handlers; we route them to the root handler instead.
 _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "mlflow", "alembic")
+# Chatty client libraries log every call at INFO; they speak at WARNING unless DEBUG is asked.
+_CHATTY_LOGGERS = ("httpx", "httpcore", "botocore", "aiobotocore", "urllib3", "werkzeug")
 _FIRST_KEYS = ("timestamp", "level", "service", "event")
 
 
@@ -131,6 +134,10 @@ def _install_stdlib_handler() -> None:
         routed = logging.getLogger(name)
         routed.handlers.clear()
         routed.propagate = True
+    level = _state.level
+    chatty_level = level if level <= logging.DEBUG else max(level, logging.WARNING)
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(chatty_level)
 
 
 def _filter_level(_: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -199,8 +206,12 @@ def _isatty(stream: TextIO | None) -> bool:
 
 def _write(line: str) -> None:
     stream = _state.stream or sys.stdout
-    stream.write(line + "\n")
-    stream.flush()
+    with _write_lock:  # whole lines from every thread (EMF flusher, probes, handlers)
+        stream.write(line + "\n")
+        stream.flush()
+
+
+_write_lock = threading.Lock()
 
 
 class _LineLogger:

@@ -111,3 +111,11 @@ def test_auto_format_is_json_outside_a_terminal() -> None:
     configure_logging("test", ObservabilitySettings(log_format="json"))
 
     assert json.loads(stream.getvalue())["service"] == "cli"
+
+
+def test_chatty_client_libraries_speak_only_warnings(logs: LogCapture) -> None:
+    logging.getLogger("httpx").info("HTTP Request: GET http://gateway/v1/model")
+    logging.getLogger("botocore.endpoint").info("Sending request")
+    logging.getLogger("httpx").warning("retrying")
+
+    assert [line["event"] for line in logs.lines()] == ["retrying"]
