@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from gateway.errors import PROBLEM_MEDIA_TYPE, Problem
+from ml.contract import max_year_built
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -35,6 +36,7 @@ def install_openapi(app: FastAPI) -> None:
                 routes=app.routes,
             )
             _document_problems(schema)
+            _document_year_limit(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -48,14 +50,34 @@ def _document_problems(schema: dict[str, Any]) -> None:
     components["Problem"] = problem
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            for code, description in _COMMON_ERRORS.items():
+            for code, description in _errors_of(path, operation).items():
                 responses.setdefault(code, {"description": description})
             for code, response in responses.items():
                 if code[0] in "45" and not _has_own_schema(response):
                     response["content"] = _PROBLEM_CONTENT
+
+
+def _errors_of(path: str, operation: dict[str, Any]) -> dict[str, str]:
+    # What the gateway itself can answer on any operation: auth and rate limits where a key
+    # is needed, 404 where a path names a resource, and the transport-level errors.
+    errors = dict(_COMMON_ERRORS)
+    if operation.get("security"):
+        errors["401"] = _describe(401)
+        errors["429"] = _describe(429)
+    if "{" in path:
+        errors["404"] = _describe(404)
+    return errors
+
+
+def _document_year_limit(schema: dict[str, Any]) -> None:
+    # The contract checks "at most next year" in a validator, which JSON Schema cannot see.
+    features = schema.get("components", {}).get("schemas", {}).get("HouseFeatures", {})
+    year = features.get("properties", {}).get("year_built")
+    if year is not None:
+        year["maximum"] = max_year_built()
 
 
 def _has_own_schema(response: dict[str, Any]) -> bool:

@@ -11,8 +11,6 @@ from fastapi import FastAPI
 from tests.fixtures.model import ModelRegistry
 from tests.gateway.conftest import USER, SettingsFactory, asgi_client
 
-pytestmark = pytest.mark.asyncio
-
 
 async def test_predict_returns_price_interval_and_version(
     client: httpx.AsyncClient, house: dict[str, Any], model_registry: ModelRegistry

@@ -15,8 +15,6 @@ from ml.predict import Predictor
 from tests.fixtures.model import ModelRegistry
 from tests.gateway.conftest import USER, SettingsFactory, asgi_client
 
-pytestmark = pytest.mark.asyncio
-
 PROBLEM = "application/problem+json"
 
 

@@ -1,0 +1,146 @@
+"""The served model follows the registry alias: swapped in the background, no request lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from gateway.main import create_app
+from ml.registry import set_alias
+from tests.fixtures.model import ModelRegistry, quick_config, train_and_register
+from tests.gateway.conftest import ADMIN, USER, SettingsFactory, asgi_client, build_settings
+
+
+@pytest.fixture(scope="module")
+def second_version(model_registry: ModelRegistry) -> Iterator[str]:
+    """Another registered version of the model, not (yet) champion; champion restored after."""
+    version = model_registry.register_another(seed=7, promote=False)
+    yield version
+    move_champion(model_registry, model_registry.version)
+
+
+def move_champion(model_registry: ModelRegistry, version: str) -> None:
+    """Point the session store's champion alias at ``version``."""
+    set_alias(
+        tracking_uri=model_registry.tracking_uri,
+        name=model_registry.name,
+        alias="champion",
+        version=version,
+    )
+
+
+@pytest.mark.slow
+async def test_alias_move_swaps_model_while_requests_stream(
+    make_settings: SettingsFactory,
+    model_registry: ModelRegistry,
+    second_version: str,
+    house: dict[str, Any],
+) -> None:
+    old, new = model_registry.version, second_version
+    app = create_app(make_settings(model_poll_seconds=0.1))
+    seen: list[list[str]] = [[] for _ in range(8)]
+    failures: list[str] = []
+    switched = asyncio.Event()
+
+    async def stream(http: httpx.AsyncClient, index: int) -> None:
+        after_switch = 0
+        while after_switch < 20:
+            if index % 2:
+                response = await http.post("/v1/predict", json=house, headers=USER)
+                versions = [response.json().get("model_version")] if response.is_success else []
+            else:
+                rows = {"rows": [house] * 50}
+                response = await http.post("/v1/predict/batch", json=rows, headers=USER)
+                body = response.json() if response.is_success else {}
+                versions = [body.get("model_version")] + [
+                    p["model_version"] for p in body.get("predictions", [])
+                ]
+                if len(set(versions)) != 1:
+                    failures.append(f"mixed versions in one batch: {set(versions)}")
+            if not response.is_success:
+                failures.append(f"{response.status_code} {response.text[:200]}")
+                continue
+            seen[index].append(versions[0])
+            if versions[0] == new:
+                switched.set()
+                after_switch += 1
+            await asyncio.sleep(0)
+
+    try:
+        async with LifespanManager(app), asgi_client(app) as http:
+            streams = [asyncio.create_task(stream(http, i)) for i in range(len(seen))]
+            await asyncio.sleep(0.5)
+            assert not switched.is_set()
+            await asyncio.to_thread(move_champion, model_registry, new)
+            await asyncio.wait_for(asyncio.gather(*streams), timeout=120)
+    finally:
+        move_champion(model_registry, old)
+
+    assert failures == []
+    for versions in seen:
+        assert versions[0] == old
+        first_new = versions.index(new)
+        # Each stream is sequential: once it saw the new version it never sees the old.
+        assert set(versions[:first_new]) == {old}
+        assert set(versions[first_new:]) == {new}
+
+
+@pytest.mark.slow
+async def test_admin_reload_follows_the_alias_immediately(
+    make_settings: SettingsFactory,
+    model_registry: ModelRegistry,
+    second_version: str,
+    house: dict[str, Any],
+) -> None:
+    app = create_app(make_settings(model_poll_seconds=0))
+    try:
+        async with LifespanManager(app), asgi_client(app) as http:
+            move_champion(model_registry, second_version)
+            before = (await http.post("/v1/predict", json=house, headers=USER)).json()
+            reload = await http.post("/v1/model/reload", headers=ADMIN)
+            after = (await http.post("/v1/predict", json=house, headers=USER)).json()
+            card = (await http.get("/v1/model", headers=USER)).json()
+    finally:
+        move_champion(model_registry, model_registry.version)
+    assert before["model_version"] == model_registry.version
+    assert reload.json() == {"swapped": True, "model_version": second_version, "last_error": None}
+    assert after["model_version"] == second_version
+    assert card["version"] == second_version
+
+
+@pytest.mark.slow
+async def test_starts_without_a_model_then_picks_it_up(
+    tmp_path: Path, house: dict[str, Any]
+) -> None:
+    tracking_uri = f"sqlite:///{tmp_path / 'empty.db'}"
+    app = create_app(build_settings(tmp_path, tracking_uri=tracking_uri, model_poll_seconds=0.2))
+    async with LifespanManager(app), asgi_client(app) as http:
+        ready = await http.get("/readyz")
+        predict = await http.post("/v1/predict", json=house, headers=USER)
+        card = await http.get("/v1/model", headers=USER)
+        assert ready.status_code == 503
+        assert ready.json()["model"]["status"] == "unavailable"
+        assert ready.json()["model"]["error"]
+        assert ready.json()["broker"]["status"] == "unconfigured"
+        assert predict.status_code == 503
+        assert predict.headers["content-type"] == "application/problem+json"
+        assert predict.headers["retry-after"]
+        assert card.status_code == 503
+
+        registered = await asyncio.to_thread(train_and_register, tracking_uri, quick_config())
+        for _ in range(300):
+            ready = await http.get("/readyz")
+            if ready.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        predict = await http.post("/v1/predict", json=house, headers=USER)
+    assert ready.status_code == 200
+    assert ready.json()["model"]["version"] == registered.version
+    assert predict.status_code == 200
+    assert predict.json()["model_version"] == registered.version

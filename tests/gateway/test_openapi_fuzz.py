@@ -1,0 +1,111 @@
+"""Schemathesis over the OpenAPI schema against a real uvicorn: no 5xx, responses conform."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+
+from gateway.main import create_app
+from gateway.server import NoDelayHttpProtocol
+from tests.fixtures.model import ModelRegistry
+from tests.gateway.conftest import ADMIN, build_settings
+from tests.gateway.test_server import free_port
+
+MAX_EXAMPLES = 30
+
+
+@pytest.fixture(scope="module")
+def live_gateway(
+    model_registry: ModelRegistry, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The gateway in a uvicorn server thread, with Redis so the job routes work too."""
+    state = tmp_path_factory.mktemp("fuzz-state")
+    app_settings = build_settings(
+        Path(state), tracking_uri=model_registry.tracking_uri, name=model_registry.name
+    )
+    app_settings.core.redis_url = redis_url
+    app_settings.gateway.rate_limit_per_minute = 1_000_000
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(app_settings),
+        host="127.0.0.1",
+        port=port,
+        http=NoDelayHttpProtocol,
+        log_config=None,
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert httpx.get(f"{url}/readyz").status_code == 200
+    yield url
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def api_schema(live_gateway: str) -> schemathesis.BaseSchema:
+    """The gateway's own OpenAPI document."""
+    return schemathesis.openapi.from_url(f"{live_gateway}/openapi.json")
+
+
+# Findings in the job routes (gateway/routes/jobs.py, owned by the batch work), reported
+# there: marked so the run stays visible without failing the gateway's own operations.
+KNOWN_JOB_ROUTE_FINDINGS = {
+    "POST /v1/jobs": "415 undocumented; the schema declares no request body",
+    "GET /v1/jobs": "schema-valid cursor strings are rejected with 422",
+}
+
+
+def operation_labels() -> list[Any]:
+    """Every operation in the gateway's schema (building the app loads no model)."""
+    app = create_app(build_settings(Path("."), tracking_uri="sqlite:///:memory:"))
+    labels = [
+        f"{method.upper()} {path}"
+        for path, item in app.openapi()["paths"].items()
+        for method in item
+    ]
+    return [
+        pytest.param(
+            label,
+            marks=pytest.mark.xfail(reason=KNOWN_JOB_ROUTE_FINDINGS[label], strict=False),
+        )
+        if label in KNOWN_JOB_ROUTE_FINDINGS
+        else label
+        for label in labels
+    ]
+
+
+# schemathesis' own pytest plugin does not work with pytest 9 (request.node._nodeid), so
+# each operation gets a hypothesis test built from the operation's strategy.
+@pytest.mark.slow
+@pytest.mark.parametrize("label", operation_labels())
+def test_operation_conforms_to_its_schema(api_schema: schemathesis.BaseSchema, label: str) -> None:
+    operation = api_schema.find_operation_by_label(label)
+    assert operation is not None
+    calls: list[int] = []
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        response = case.call_and_validate(headers=ADMIN)
+        calls.append(response.status_code)
+
+    check()
+    print(f"{label}: {len(calls)} calls, statuses {dict(sorted(Counter(calls).items()))}")
+    assert calls
+    assert all(code < 500 for code in calls)
