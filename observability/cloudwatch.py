@@ -119,6 +119,8 @@ class CloudWatchExporter:
     async def flush(self, *, max_attempts: int | None = None) -> int:
         """Seal the interval and send the buffer now; returns how many datums were sent."""
         self.seal()
+        if self._client is None:  # not started: keep everything for when it is
+            return 0
         async with self._send_lock:
             return await self._send_buffer(max_attempts or self.max_attempts)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 from prometheus_client.metrics import Counter, Histogram
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from observability import metrics
@@ -157,11 +158,14 @@ class ObservabilityMiddleware:
 
 def route_template(scope: Scope) -> str | None:
     """The matched route's path template (``/v1/jobs/{job_id}``), including mount prefixes."""
+    root_path = scope.get("root_path", "")
+    mounted = root_path[len(scope.get("app_root_path", root_path)) :]  # prefixes of mounts
     route = scope.get("route")
     path = getattr(route, "path", None)
-    if path is None:
-        return None
-    return f"{scope.get('root_path', '')}{path}" if scope.get("root_path") else path
+    if path is None or isinstance(route, Mount):
+        # FastAPI records no route for a mounted app without routes (static files, say).
+        return f"{mounted}/{{path}}" if mounted else None
+    return f"{mounted}{path}"
 
 
 def current_traceparent() -> str | None:

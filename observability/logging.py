@@ -94,7 +94,7 @@ class _LogState:
     stream: TextIO | None = None
     level: int = logging.INFO
     json: bool = True
-    console: Processor = field(default_factory=structlog.dev.ConsoleRenderer)
+    console: structlog.dev.ConsoleRenderer = field(default_factory=structlog.dev.ConsoleRenderer)
 
 
 _state = _LogState()
@@ -166,7 +166,7 @@ def _add_service(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
 
 def _render(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
     if not _state.json:
-        return _state.console(logger, method_name, event_dict)  # type: ignore[no-any-return]
+        return _state.console(logger, method_name, event_dict)
     event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
     ordered = {key: event_dict.pop(key) for key in _FIRST_KEYS if key in event_dict}
     ordered.update(event_dict)

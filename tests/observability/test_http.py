@@ -10,8 +10,9 @@ import pytest
 import structlog
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import REGISTRY
+from starlette.types import Receive, Scope, Send
 
 from observability.http import ObservabilityMiddleware, current_traceparent
 from observability.sink import MemorySink
@@ -47,6 +48,17 @@ def build_app(sink: MemorySink | None = None) -> FastAPI:
     async def boom() -> None:
         raise RuntimeError("kaput")
 
+    sub = FastAPI()
+
+    @sub.get("/pages/{name}")
+    async def page(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    async def raw_files(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("file")(scope, receive, send)
+
+    app.mount("/ui", sub)
+    app.mount("/static", raw_files)
     app.add_middleware(ObservabilityMiddleware, service=SERVICE, sink=sink)
     return app
 
@@ -140,6 +152,17 @@ async def test_requests_are_counted_by_route_template(client: httpx.AsyncClient)
     )
     assert duration_after - duration_before == 2
     assert REGISTRY.get_sample_value("http_requests_in_progress") == 0
+
+
+async def test_mounted_apps_are_labelled_with_their_prefix(
+    client: httpx.AsyncClient, logs: LogCapture
+) -> None:
+    await client.get("/ui/pages/home")
+    await client.get("/static/css/site.css")
+
+    assert [line["route"] for line in logs.events("request")] == [
+        "/ui/pages/{name}", "/static/{path}"
+    ]
 
 
 async def test_unhandled_errors_count_as_500_and_log_an_error(
