@@ -1,0 +1,86 @@
+"""compose.yaml: valid against the Compose specification, healthy ordering, settings names."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from hpp.settings import environment_names
+from tests.infra.conftest import ROOT, tool
+from tests.infra.test_task_definitions import SECRET_SETTINGS, cli_commands
+
+COMPOSE = ROOT / "compose.yaml"
+OUR_IMAGE = "house-price-predictor:local"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """compose.yaml with its YAML anchors and merge keys resolved."""
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_compose_file_is_valid_against_the_compose_spec() -> None:
+    checker = tool("check-jsonschema", hint="pip install check-jsonschema (dev extra)")
+    result = subprocess.run(
+        [checker, "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_spec_check_rejects_a_broken_file(tmp_path) -> None:
+    checker = tool("check-jsonschema", hint="pip install check-jsonschema (dev extra)")
+    broken = tmp_path / "compose.yaml"
+    broken.write_text("services:\n  web:\n    image: x\n    depends_on:\n      db:\n"
+                      "        condition: when_i_feel_like_it\n")
+    result = subprocess.run([checker, "--builtin-schema", "vendor.compose-spec", str(broken)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+
+
+def test_stack_starts_in_order_once_each_dependency_is_healthy(compose) -> None:
+    services = compose["services"]
+    assert set(services) == {"redis", "mlflow", "trainer", "gateway", "worker", "ui"}
+    for name, service in services.items():
+        if name != "trainer":
+            assert "healthcheck" in service, name
+    conditions = {
+        name: {dep: spec["condition"] for dep, spec in service.get("depends_on", {}).items()}
+        for name, service in services.items()
+    }
+    assert conditions["trainer"] == {"mlflow": "service_healthy"}
+    for name in ("gateway", "worker"):
+        assert conditions[name] == {"redis": "service_healthy", "mlflow": "service_healthy",
+                                    "trainer": "service_completed_successfully"}
+    assert conditions["ui"] == {"gateway": "service_healthy"}
+
+
+def test_app_containers_run_our_image_read_only_with_hpp_commands(compose) -> None:
+    commands = cli_commands()
+    for name, service in compose["services"].items():
+        if service.get("image") != OUR_IMAGE:
+            continue
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        if "entrypoint" not in service:
+            assert service["command"][0] in commands, name
+
+
+def test_environment_names_are_settings_fields(compose) -> None:
+    known = environment_names()
+    for name, service in compose["services"].items():
+        if service.get("image") != OUR_IMAGE:
+            continue
+        names = set(service.get("environment", {})) - {"HOME"}
+        assert names <= known, f"{name}: unknown {sorted(names - known)}"
+
+
+def test_env_example_names_the_settings_and_holds_the_local_secrets() -> None:
+    lines = [line for line in (ROOT / ".env.example").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    names = {line.split("=", 1)[0] for line in lines}
+    assert names <= environment_names(), sorted(names - environment_names())
+    assert names >= SECRET_SETTINGS - {"HPP_REDIS_URL"}
