@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from nicegui import ui
 
 from webui.components.banner import GatewayBanner
+from webui.components.marks import testid
 from webui.deps import UIDeps
 
 APP_TITLE = "House Price Predictor"
@@ -42,7 +43,7 @@ def frame(title: str, *, path: str, deps: UIDeps) -> Iterator[Frame]:
                 current = target == path
                 button = ui.button(label, icon=icon, on_click=lambda t=target: ui.navigate.to(t))
                 button.props("flat no-caps color=white" + (" outline" if current else ""))
-                button.mark(f"nav-{label.lower()}")
+                button.mark(f"nav-{label.lower()}").props(testid(f"nav-{label.lower()}"))
     banner = GatewayBanner(deps.api)
     with ui.column().classes("w-full max-w-5xl mx-auto p-3 sm:p-6 gap-4"):
         ui.label(title).classes("text-2xl font-semibold")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from pathlib import Path
 
 from nicegui import app, ui
 
 from hpp.settings import AppSettings
+from observability.logging import configure_logging, get_logger
 from webui.api import GatewayClient
 from webui.deps import UIDeps
 from webui.layout import APP_TITLE
@@ -16,7 +16,7 @@ from webui.pages import batch, jobs, model, predict
 from webui.routes import register_routes
 
 FAVICON = Path(__file__).parent / "static" / "favicon.svg"
-log = logging.getLogger(__name__)
+log = get_logger("webui")
 
 
 def register_pages(settings: AppSettings) -> UIDeps:
@@ -46,15 +46,20 @@ def register_pages(settings: AppSettings) -> UIDeps:
 
 
 def run_ui(settings: AppSettings) -> None:
-    """Serve the app on ``settings.ui.ui_host:ui_port`` (returns at once under simulation)."""
+    """``hpp ui``: configure logging, then serve the app until stopped."""
+    configure_logging("webui", settings.observability)
+    start_ui(settings)
+
+
+def start_ui(settings: AppSettings) -> None:
+    """Register everything and serve on ``ui_host:ui_port`` (returns at once when simulated)."""
     register_pages(settings)
     if settings.ui.ui_api_key is None:
-        log.warning("HPP_UI_API_KEY is not set: the UI calls the gateway without a key")
+        log.warning("ui_without_api_key", message="HPP_UI_API_KEY is not set")
     log.info(
-        "web UI on http://%s:%s talking to %s",
-        settings.ui.ui_host,
-        settings.ui.ui_port,
-        settings.ui.gateway_url,
+        "webui_starting",
+        url=f"http://{settings.ui.ui_host}:{settings.ui.ui_port}",
+        gateway_url=settings.ui.gateway_url,
     )
     ui.run(
         host=settings.ui.ui_host,

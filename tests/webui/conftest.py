@@ -74,7 +74,7 @@ async def simulated_ui(settings: AppSettings) -> AsyncIterator[User]:
         os.environ["NICEGUI_USER_SIMULATION"] = "true"
         try:
             # Imported fresh: the reset above drops the page modules from sys.modules.
-            importlib.import_module("webui.main").run_ui(settings)
+            importlib.import_module("webui.main").start_ui(settings)
             async with core.app.router.lifespan_context(core.app):
                 transport = httpx.ASGITransport(core.app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

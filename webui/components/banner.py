@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from nicegui import ui
 
 from webui.api import GatewayClient, GatewayError, GatewayUnavailableError
+from webui.components.marks import testid
 
 RecoverCallback = Callable[[], Awaitable[None] | None]
 
@@ -27,10 +28,16 @@ class GatewayBanner:
             ui.row()
             .classes("w-full items-center gap-3 px-4 py-3 bg-red-100 text-red-900 no-wrap")
             .props('role="alert"')
-            .mark("gateway-banner") as self._box
+            .mark("gateway-banner")
+            .props(testid("gateway-banner")) as self._box
         ):
             ui.icon("error_outline", size="sm").classes("shrink-0")
-            self._text = ui.label("").classes("grow").mark("gateway-banner-text")
+            self._text = (
+                ui.label("")
+                .classes("grow")
+                .mark("gateway-banner-text")
+                .props(testid("gateway-banner-text"))
+            )
             ui.button(icon="close", on_click=self.clear).props(
                 'flat dense round aria-label="Dismiss"'
             ).classes("shrink-0")

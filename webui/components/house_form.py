@@ -9,6 +9,7 @@ from nicegui import ui
 from pydantic import ValidationError
 
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS, HouseFeatures, max_year_built
+from webui.components.marks import testid
 
 LABELS: dict[str, str] = {
     "sqft": "Living area",
@@ -173,7 +174,7 @@ class HouseForm:
         element.props(f'hint="{hint}" inputmode="decimal"').classes("w-full")
         if spec.unit:
             element.props(f'suffix="{spec.unit}"')
-        return element.mark(f"input-{spec.name}")
+        return element.mark(f"input-{spec.name}").props(testid(f"input-{spec.name}"))
 
     def _select(self, name: str) -> ui.select:
         element = ui.select(
@@ -184,7 +185,7 @@ class HouseForm:
             validation=lambda v, n=name: field_error(n, v),
         )
         element.props('hint="Type to search; an unknown value scores with a warning"')
-        return element.classes("w-full").mark(f"input-{name}")
+        return element.classes("w-full").mark(f"input-{name}").props(testid(f"input-{name}"))
 
 
 def _number(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from webui.components.formatting import duration
+from webui.components.marks import testid
 from webui.schemas import Job
 
 STATUS_COLORS: dict[str, str] = {
@@ -37,18 +38,31 @@ class JobProgress:
     """Status badge, progress bar and counters for one job, updated from its events."""
 
     def __init__(self) -> None:
-        with ui.column().classes("w-full gap-1").mark("batch-progress-box") as self.box:
+        with (
+            ui.column()
+            .classes("w-full gap-1")
+            .mark("batch-progress-box")
+            .props(testid("batch-progress-box")) as self.box
+        ):
             with ui.row().classes("items-center gap-2 w-full"):
-                self.badge = ui.badge("").mark("batch-status")
+                self.badge = ui.badge("").mark("batch-status").props(testid("batch-status"))
                 self.filename = ui.label("").classes("font-medium break-all")
             self.bar = (
                 ui.linear_progress(value=0, show_value=False, size="18px")
                 .props('instant-feedback aria-label="Job progress"')
                 .mark("batch-progress")
+                .props(testid("batch-progress"))
             )
             with ui.row().classes("w-full justify-between gap-2 text-sm"):
-                self.counts = ui.label("").mark("batch-progress-label")
-                self.percent = ui.label("").classes("font-medium").mark("batch-progress-percent")
+                self.counts = (
+                    ui.label("").mark("batch-progress-label").props(testid("batch-progress-label"))
+                )
+                self.percent = (
+                    ui.label("")
+                    .classes("font-medium")
+                    .mark("batch-progress-percent")
+                    .props(testid("batch-progress-percent"))
+                )
 
     def update(self, job: Job) -> None:
         """Show the job's latest state."""

@@ -12,6 +12,7 @@ from ml.contract import FEATURE_COLUMNS
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.charts import histogram_options
 from webui.components.formatting import byte_size
+from webui.components.marks import testid
 from webui.components.progress import JobProgress
 from webui.components.results import ResultSummary, sample_csv, summarize_result
 from webui.deps import UIDeps
@@ -56,13 +57,17 @@ class BatchView:
                 .props('accept=".csv,text/csv" flat bordered')
                 .classes("w-full")
                 .mark("batch-upload")
+                .props(testid("batch-upload"))
             )
             with ui.row().classes("items-center gap-2"):
                 ui.button("Download a sample CSV", icon="download", on_click=self._sample).props(
                     "flat no-caps"
-                ).mark("sample-download")
+                ).mark("sample-download").props(testid("sample-download"))
         self.file_error = (
-            ui.label("").classes("w-full p-3 rounded bg-red-50 text-red-900").mark("file-error")
+            ui.label("")
+            .classes("w-full p-3 rounded bg-red-50 text-red-900")
+            .mark("file-error")
+            .props(testid("file-error"))
         )
         self.file_error.set_visibility(False)
         with ui.card().classes("w-full") as self.progress_card:
@@ -72,9 +77,12 @@ class BatchView:
                     ui.button("Cancel job", icon="cancel", color="negative", on_click=self._cancel)
                     .props("outline no-caps")
                     .mark("batch-cancel")
+                    .props(testid("batch-cancel"))
                 )
         self.progress_card.set_visibility(False)
-        self.result_box = ui.column().classes("w-full gap-4").mark("batch-result")
+        self.result_box = (
+            ui.column().classes("w-full gap-4").mark("batch-result").props(testid("batch-result"))
+        )
         shell.banner.on_recover(self._resume)
 
     def follow(self, job_id: str) -> None:
@@ -196,35 +204,37 @@ def _result_view(job: Job, summary: ResultSummary) -> None:
             ui.label(
                 f"{summary.rows - summary.rejected:,} of {summary.rows:,} rows priced "
                 f"by model version {job.model_version or '?'}"
-            ).classes("text-lg font-medium").mark("batch-summary")
+            ).classes("text-lg font-medium").mark("batch-summary").props(testid("batch-summary"))
             ui.button(
                 "Download scored CSV",
                 icon="download",
                 on_click=lambda: ui.download.from_url(result_url(job.id), f"{job.id}-scored.csv"),
-            ).props("no-caps").mark("batch-download")
+            ).props("no-caps").mark("batch-download").props(testid("batch-download"))
         _rejections(summary)
     if summary.prices:
         with ui.card().classes("w-full"):
             ui.label("Predicted prices").classes("font-medium")
             ui.echart(histogram_options(summary.prices)).classes("w-full h-64").mark(
                 "batch-histogram"
-            )
+            ).props(testid("batch-histogram"))
     with ui.card().classes("w-full"):
         ui.label(f"First {len(summary.preview)} rows").classes("font-medium")
         columns = [{"name": c, "label": c, "field": c, "align": "left"} for c in summary.columns]
         ui.table(columns=columns, rows=summary.preview).props("dense flat wrap-cells").classes(
             "w-full overflow-x-auto"
-        ).mark("batch-preview")
+        ).mark("batch-preview").props(testid("batch-preview"))
 
 
 def _rejections(summary: ResultSummary) -> None:
     if not summary.rejected:
-        ui.label("No rows were rejected.").classes("text-green-800").mark("batch-rejected")
+        ui.label("No rows were rejected.").classes("text-green-800").mark("batch-rejected").props(
+            testid("batch-rejected")
+        )
         return
     ui.label(f"{summary.rejected:,} rows rejected. Most common reasons:").classes(
         "text-amber-900"
-    ).mark("batch-rejected")
-    with ui.column().classes("gap-0 text-sm").mark("batch-reasons"):
+    ).mark("batch-rejected").props(testid("batch-rejected"))
+    with ui.column().classes("gap-0 text-sm").mark("batch-reasons").props(testid("batch-reasons")):
         for reason, count in summary.reasons:
             ui.label(f"{count:,} × {reason}")
 

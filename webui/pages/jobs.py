@@ -6,6 +6,7 @@ from nicegui import ui
 
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.formatting import duration, timestamp
+from webui.components.marks import testid
 from webui.components.progress import STATUS_COLORS, progress_text
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
@@ -30,11 +31,16 @@ class JobsView:
         self._api = shell.deps.api
         self._jobs: list[Job] | None = None
         with ui.row().classes("w-full items-center justify-between"):
-            self.summary = ui.label("Loading…").classes("text-gray-700").mark("jobs-summary")
+            self.summary = (
+                ui.label("Loading…")
+                .classes("text-gray-700")
+                .mark("jobs-summary")
+                .props(testid("jobs-summary"))
+            )
             ui.button("Refresh", icon="refresh", on_click=self.refresh).props("flat no-caps").mark(
                 "jobs-refresh"
-            )
-        self.list = ui.column().classes("w-full gap-3").mark("jobs-list")
+            ).props(testid("jobs-refresh"))
+        self.list = ui.column().classes("w-full gap-3").mark("jobs-list").props(testid("jobs-list"))
         shell.banner.on_recover(self.refresh)
         ui.timer(0.01, self.refresh, once=True)
         ui.timer(REFRESH_SECONDS, self._auto_refresh)
@@ -66,9 +72,11 @@ class JobsView:
             await self.refresh()
 
     def _job_card(self, job: Job) -> None:
-        with ui.card().classes("w-full gap-2").mark(f"job-{job.id}"):
+        with ui.card().classes("w-full gap-2").mark(f"job-{job.id}").props(testid(f"job-{job.id}")):
             with ui.row().classes("w-full items-center gap-2"):
-                ui.badge(job.status, color=STATUS_COLORS.get(job.status)).mark("job-status")
+                ui.badge(job.status, color=STATUS_COLORS.get(job.status)).mark("job-status").props(
+                    testid("job-status")
+                )
                 ui.link(job.filename or job.id, f"/batch?job={job.id}").classes(
                     "font-medium break-all"
                 )
@@ -88,11 +96,15 @@ class JobsView:
                 if job.is_active:
                     ui.button(
                         "Cancel", icon="cancel", on_click=lambda j=job: self._delete(j)
-                    ).props("outline no-caps color=negative").mark("job-cancel")
+                    ).props("outline no-caps color=negative").mark("job-cancel").props(
+                        testid("job-cancel")
+                    )
                 else:
                     ui.button(
                         "Delete", icon="delete", on_click=lambda j=job: self._delete(j)
-                    ).props("flat no-caps color=negative").mark("job-delete")
+                    ).props("flat no-caps color=negative").mark("job-delete").props(
+                        testid("job-delete")
+                    )
                 if job.status == "succeeded":
                     ui.button(
                         "Download",
@@ -100,7 +112,7 @@ class JobsView:
                         on_click=lambda j=job: ui.download.from_url(
                             result_url(j.id), f"{j.id}-scored.csv"
                         ),
-                    ).props("no-caps").mark("job-download")
+                    ).props("no-caps").mark("job-download").props(testid("job-download"))
 
     async def _delete(self, job: Job) -> None:
         try:

@@ -12,6 +12,7 @@ from webui.components.charts import (
 )
 from webui.components.formatting import money
 from webui.components.house_form import LABELS
+from webui.components.marks import testid
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 from webui.schemas import ModelCard
@@ -36,7 +37,9 @@ class ModelView:
 
     def __init__(self, shell: Frame) -> None:
         self._shell = shell
-        self.body = ui.column().classes("w-full gap-4").mark("model-body")
+        self.body = (
+            ui.column().classes("w-full gap-4").mark("model-body").props(testid("model-body"))
+        )
         with self.body:
             ui.label("Loading the model card…").classes("text-gray-600")
         shell.banner.on_recover(self.load)
@@ -106,7 +109,7 @@ def _quality(card: ModelCard) -> None:
         ]
         ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full").mark(
             "metrics-table"
-        )
+        ).props(testid("metrics-table"))
         for failure in card.gates.failures:
             ui.label(failure).classes("text-red-800 text-sm")
         interval = card.interval
@@ -115,7 +118,9 @@ def _quality(card: ModelCard) -> None:
             text = f"{level:.0%} prediction intervals" if level is not None else "Intervals"
             if coverage is not None:
                 text += f" covered {coverage:.1%} of held-out prices"
-            ui.label(text + ".").classes("text-gray-700").mark("interval-coverage")
+            ui.label(text + ".").classes("text-gray-700").mark("interval-coverage").props(
+                testid("interval-coverage")
+            )
             if interval.get("method"):
                 ui.label(f"Method: {interval['method']}.").classes("text-sm text-gray-600")
         if card.candidates:
@@ -143,7 +148,7 @@ def _candidates(card: ModelCard) -> None:
     ]
     ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full overflow-x-auto").mark(
         "candidates-table"
-    )
+    ).props(testid("candidates-table"))
 
 
 def _plots(card: ModelCard) -> None:
@@ -153,24 +158,24 @@ def _plots(card: ModelCard) -> None:
                 ui.label(f"Predicted vs actual ({len(card.holdout_sample)} held-out houses)")
                 ui.echart(predicted_vs_actual_options(card.holdout_sample)).classes(
                     "w-full h-72"
-                ).mark("pred-vs-actual-chart")
+                ).mark("pred-vs-actual-chart").props(testid("pred-vs-actual-chart"))
             with ui.card().classes("w-full"):
                 ui.label("Residuals (actual − predicted)")
                 ui.echart(residuals_options(card.holdout_sample)).classes("w-full h-72").mark(
                     "residuals-chart"
-                )
+                ).props(testid("residuals-chart"))
         if card.feature_importances:
             with ui.card().classes("w-full md:col-span-2"):
                 ui.label("Feature importance")
                 ui.echart(importance_options(card.feature_importances, labels=LABELS)).classes(
                     "w-full h-72"
-                ).mark("importance-chart")
+                ).mark("importance-chart").props(testid("importance-chart"))
 
 
 def _fact(name: str, value: str, marker: str) -> None:
     with ui.column().classes("gap-0 min-w-0"):
         ui.label(name).classes("text-xs text-gray-500")
-        ui.label(value).classes("font-medium break-all").mark(marker)
+        ui.label(value).classes("font-medium break-all").mark(marker).props(testid(marker))
 
 
 def _metric(metric: str, value: float | None) -> str:

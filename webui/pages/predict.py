@@ -9,6 +9,7 @@ from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.charts import contributions_options
 from webui.components.formatting import money, signed_money
 from webui.components.house_form import LABELS, HouseForm
+from webui.components.marks import testid
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 
@@ -35,10 +36,21 @@ class PredictView:
                     ui.button("Predict price", icon="sell", on_click=self.predict)
                     .classes("w-full mt-2")
                     .mark("predict-button")
+                    .props(testid("predict-button"))
                 )
-                self.form_message = ui.label("").classes("text-red-700").mark("form-message")
+                self.form_message = (
+                    ui.label("")
+                    .classes("text-red-700")
+                    .mark("form-message")
+                    .props(testid("form-message"))
+                )
                 self.card_version = ui.label("").classes("text-sm text-gray-600")
-            with ui.card().classes("w-full").mark("result-card") as self.result_card:
+            with (
+                ui.card()
+                .classes("w-full")
+                .mark("result-card")
+                .props(testid("result-card")) as self.result_card
+            ):
                 self._build_result()
         self.result_card.set_visibility(False)
         self.form.on_change(self._inputs_changed)
@@ -86,13 +98,38 @@ class PredictView:
 
     def _build_result(self) -> None:
         ui.label("Estimated price").classes("text-sm text-gray-600")
-        self.price = ui.label("").classes("text-4xl font-bold").mark("predicted-price")
-        self.interval = ui.label("").classes("text-gray-700").mark("price-interval")
-        self.version = ui.label("").classes("text-sm text-gray-600").mark("model-version")
-        self.warnings = ui.column().classes("gap-1 w-full").mark("prediction-warnings")
+        self.price = (
+            ui.label("")
+            .classes("text-4xl font-bold")
+            .mark("predicted-price")
+            .props(testid("predicted-price"))
+        )
+        self.interval = (
+            ui.label("")
+            .classes("text-gray-700")
+            .mark("price-interval")
+            .props(testid("price-interval"))
+        )
+        self.version = (
+            ui.label("")
+            .classes("text-sm text-gray-600")
+            .mark("model-version")
+            .props(testid("model-version"))
+        )
+        self.warnings = (
+            ui.column()
+            .classes("gap-1 w-full")
+            .mark("prediction-warnings")
+            .props(testid("prediction-warnings"))
+        )
         ui.separator()
         self.explain_title = ui.label("").classes("font-medium")
-        self.chart = ui.echart({"series": []}).classes("w-full h-64").mark("contributions-chart")
+        self.chart = (
+            ui.echart({"series": []})
+            .classes("w-full h-64")
+            .mark("contributions-chart")
+            .props(testid("contributions-chart"))
+        )
         self.explain_note = ui.label("").classes("text-sm text-gray-600")
 
     def _show(self, prediction: Prediction) -> None:

@@ -1,0 +1,234 @@
+"""End to end in Debian's chromium: Redis, a worker, the gateway and the UI as real processes.
+
+Screenshots of every page land in ``test-artifacts/screenshots/`` (laptop and phone widths).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from ml.predict import Predictor
+from tests.fixtures.redis import BatchEnv, WorkerProcess
+from tests.webui.data import houses_csv, read_csv
+from tests.webui.servers import UI_KEY
+from tests.webui.system import ROOT, ServiceProcess, gateway_process, ui_process
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+System = tuple[ServiceProcess, ServiceProcess]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LAPTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+JOB_TIMEOUT_MS = 180_000
+BANNER_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium driven by Playwright (skipped when chromium is not installed)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def system(
+    batch_env: BatchEnv,
+    celery_worker: WorkerProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Gateway and UI subprocesses on the session's Redis, worker and model."""
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    gateway = gateway_process(batch_env, logs).start()
+    ui = ui_process(gateway, logs).start()
+    yield gateway, ui
+    ui.stop()
+    gateway.stop()
+
+
+@pytest.fixture
+def page(browser: Browser, system: tuple[ServiceProcess, ServiceProcess]) -> Iterator[Page]:
+    """A fresh laptop-sized tab with downloads allowed."""
+    context = browser.new_context(viewport=LAPTOP, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    yield tab
+    context.close()
+
+
+def shoot(page: Page, name: str, *, phone: bool = True) -> None:
+    """Save the page at laptop width (and at phone width) as ``<name>[-phone].png``."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    if phone:
+        page.set_viewport_size(PHONE)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
+        page.set_viewport_size(LAPTOP)
+
+
+def gateway_get(gateway: ServiceProcess, path: str) -> httpx.Response:
+    """Ask the gateway directly, as the UI would (with the UI's key)."""
+    return httpx.get(gateway.url + path, headers={"X-API-Key": UI_KEY}, timeout=10)
+
+
+def test_price_one_house(page: Page, system: System, predictor: Predictor) -> None:
+    gateway, ui = system
+    page.goto(ui.url + "/")
+    page.get_by_text(f"Serving model version {predictor.version}").wait_for()
+    page.get_by_label("Living area (sq ft)").fill("2100")
+    page.get_by_test_id("predict-button").click()
+    price = page.get_by_test_id("predicted-price")
+    price.wait_for()
+    house = {
+        "sqft": 2100,
+        "bedrooms": 3,
+        "bathrooms": 1.5,
+        "location": "North Ames",
+        "year_built": 1960,
+        "condition": "Average",
+    }
+    expected = httpx.post(
+        gateway.url + "/v1/predict", json=house, headers={"X-API-Key": UI_KEY}, timeout=10
+    ).json()
+    assert price.inner_text() == f"${expected['predicted_price']:,.0f}"
+    assert page.get_by_test_id("model-version").inner_text() == (
+        f"Model version {expected['model_version']}"
+    )
+    page.locator("[data-testid=contributions-chart] canvas").first.wait_for()
+    shoot(page, "predict")
+
+
+def test_upload_10000_rows_watch_progress_and_download(
+    page: Page, system: System, predictor: Predictor, tmp_path: Path
+) -> None:
+    _, ui = system
+    csv_path = tmp_path / "houses-10k.csv"
+    csv_path.write_bytes(houses_csv(10_000, categories=predictor.card["categories"], bad_rows=7))
+    page.goto(ui.url + "/batch")
+    page.get_by_text("Download a sample CSV").wait_for()
+    shoot(page, "batch-empty", phone=False)
+    page.locator("[data-testid=batch-upload] input[type=file]").set_input_files(str(csv_path))
+
+    percent = page.get_by_test_id("batch-progress-percent")
+    percent.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=batch-progress-percent]')"
+        "?.innerText === '100%'",
+        timeout=JOB_TIMEOUT_MS,
+    )
+    assert (
+        page.get_by_test_id("batch-progress-label").inner_text().startswith("10,000 / 10,000 rows")
+    )
+    summary = page.get_by_test_id("batch-summary")
+    summary.wait_for(timeout=JOB_TIMEOUT_MS)
+    assert summary.inner_text() == (
+        f"9,993 of 10,000 rows priced by model version {predictor.version}"
+    )
+    assert "7 rows rejected" in page.get_by_test_id("batch-rejected").inner_text()
+    page.locator("[data-testid=batch-histogram] canvas").first.wait_for()
+    assert page.locator("[data-testid=batch-preview] tbody tr").count() == 10
+    shoot(page, "batch-done")
+
+    with page.expect_download() as download_info:
+        page.get_by_test_id("batch-download").click()
+    scored = read_csv(Path(download_info.value.path()).read_bytes())
+    original = read_csv(csv_path.read_bytes())
+    assert len(scored) == 10_000
+    assert scored["sqft"].tolist() == original["sqft"].tolist()
+    assert {"predicted_price", "price_low", "price_high", "error"} <= set(scored.columns)
+    assert (scored["error"] != "").sum() == 7
+
+    page.goto(ui.url + "/jobs")
+    page.get_by_text("houses-10k.csv").first.wait_for()
+    shoot(page, "jobs")
+
+
+def test_cancel_a_running_job(
+    page: Page, system: System, predictor: Predictor, tmp_path: Path
+) -> None:
+    gateway, ui = system
+    csv_path = tmp_path / "big.csv"
+    csv_path.write_bytes(houses_csv(300_000, categories=predictor.card["categories"]))
+    page.goto(ui.url + "/batch")
+    page.locator("[data-testid=batch-upload] input[type=file]").set_input_files(str(csv_path))
+    status = page.get_by_test_id("batch-status")
+    page.wait_for_function(
+        "() => /^[1-9]/.test(document.querySelector('[data-testid=batch-progress-label]')"
+        "?.innerText || '')",
+        timeout=JOB_TIMEOUT_MS,
+    )
+    assert status.inner_text() == "running"
+    job_ids = [
+        j["id"]
+        for j in gateway_get(gateway, "/v1/jobs").json()["jobs"]
+        if j["filename"] == "big.csv"
+    ]
+    assert job_ids
+    shoot(page, "batch-running", phone=False)
+    page.get_by_test_id("batch-cancel").click()
+    page.get_by_text("Cancelled and deleted.").wait_for()
+    assert gateway_get(gateway, f"/v1/jobs/{job_ids[0]}").status_code == 404
+    label = page.get_by_test_id("batch-progress-label").inner_text()
+    assert not re.match(r"^300,000 / 300,000", label)
+
+
+def test_model_page(page: Page, system: System, predictor: Predictor) -> None:
+    _, ui = system
+    page.goto(ui.url + "/model")
+    page.get_by_test_id("metrics-table").wait_for()
+    assert page.get_by_test_id("model-version").inner_text() == str(predictor.version)
+    for chart in ("pred-vs-actual-chart", "residuals-chart", "importance-chart"):
+        page.locator(f"[data-testid={chart}] canvas").first.wait_for()
+    page.wait_for_timeout(800)  # let the charts' entry animation end
+    shoot(page, "model")
+
+
+def test_gateway_stopped_mid_session_shows_banner_then_recovers(
+    page: Page, system: System, predictor: Predictor
+) -> None:
+    gateway, ui = system
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(ui.url + "/")
+    page.get_by_text(f"Serving model version {predictor.version}").wait_for()
+    banner = page.get_by_test_id("gateway-banner")
+    assert not banner.is_visible()
+
+    gateway.stop()
+    try:
+        banner.wait_for(state="visible", timeout=BANNER_TIMEOUT_MS)
+        assert "unreachable" in banner.inner_text()
+        page.get_by_test_id("predict-button").click()
+        page.wait_for_timeout(1000)
+        assert not page.get_by_test_id("predicted-price").is_visible()
+        shoot(page, "gateway-down")
+    finally:
+        gateway.start()
+    banner.wait_for(state="hidden", timeout=BANNER_TIMEOUT_MS)
+    page.get_by_test_id("predict-button").click()
+    page.get_by_test_id("predicted-price").wait_for()
+    assert page.get_by_test_id("predicted-price").inner_text().startswith("$")
+    assert errors == []
