@@ -5,6 +5,9 @@ binds ``request_id``/``trace_id`` into structlog's context for everything logged
 request runs, returns ``X-Request-ID``, counts the request in Prometheus under its route
 *template* (``/v1/jobs/{job_id}``, or ``unmatched``) and, when a sink is given, in
 CloudWatch (RequestCount, Latency, 4XXError, 5XXError), then writes one ``request`` line.
+Latency is the time to the response's start (like the ALB's TargetResponseTime), so
+long streams (SSE progress, CSV downloads) do not count as slow requests; the log line's
+``duration_ms`` is the whole exchange.
 
 Handlers add to that line by setting ``request.state.api_key_name`` and
 ``request.state.model_version`` (or binding them with structlog contextvars). The outgoing
@@ -80,13 +83,13 @@ class ObservabilityMiddleware:
         state["request_id"], state["traceparent"] = request_id, traceparent
         state["metrics_sink"] = self.sink
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace_id)
-        status = 500
+        status, started_response = 500, 0.0
         header = (REQUEST_ID_HEADER, request_id.encode())
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started_response = message["status"], time.perf_counter()
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
@@ -95,19 +98,22 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             metrics.HTTP_IN_PROGRESS.dec()
-            self._finish(scope, state, status, time.perf_counter() - start)
+            end = time.perf_counter()
+            self._finish(scope, state, status, (started_response or end) - start, end - start)
             structlog.contextvars.reset_contextvars(**tokens)
 
-    def _finish(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
+    def _finish(
+        self, scope: Scope, state: dict[str, Any], status: int, latency: float, total: float
+    ) -> None:
         route = self.route_resolver(scope) or UNMATCHED
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         counter, histogram = self._metric_children(route, method, status)
         counter.inc()
-        histogram.observe(seconds)
-        duration_ms = round(seconds * 1000, 3)
+        histogram.observe(latency)
+        latency_ms = round(latency * 1000, 3)
         if self.sink is not None:
             self.sink.record(cw.REQUEST_COUNT, 1, "Count")
-            self.sink.record(cw.LATENCY, duration_ms, "Milliseconds")
+            self.sink.record(cw.LATENCY, latency_ms, "Milliseconds")
             self.sink.record(cw.ERRORS_4XX, 1 if 400 <= status < 500 else 0, "Count")
             self.sink.record(cw.ERRORS_5XX, 1 if status >= 500 else 0, "Count")
         context = structlog.contextvars.get_contextvars()
@@ -120,7 +126,8 @@ class ObservabilityMiddleware:
             route=route,
             path=scope["path"],
             status=status,
-            duration_ms=duration_ms,
+            duration_ms=round(total * 1000, 3),
+            latency_ms=latency_ms,
             api_key_name=state.get("api_key_name", context.get("api_key_name")),
             model_version=state.get("model_version", context.get("model_version")),
         )

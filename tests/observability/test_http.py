@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ import pytest
 import structlog
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
@@ -39,6 +40,15 @@ def build_app(sink: MemorySink | None = None) -> FastAPI:
             "traceparent": request.state.traceparent,
             "downstream": current_traceparent(),
         }
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        async def events() -> AsyncIterator[bytes]:
+            yield b"event: progress\n\n"
+            await asyncio.sleep(0.3)
+            yield b"event: end\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.get("/bad")
     async def bad() -> JSONResponse:
@@ -163,6 +173,18 @@ async def test_mounted_apps_are_labelled_with_their_prefix(
     assert [line["route"] for line in logs.events("request")] == [
         "/ui/pages/{name}", "/static/{path}"
     ]
+
+
+async def test_streams_count_latency_to_the_first_byte_and_log_the_whole_duration(
+    client: httpx.AsyncClient, logs: LogCapture, sink: MemorySink
+) -> None:
+    await client.get("/stream")
+
+    (line,) = logs.events("request")
+    assert line["latency_ms"] < line["duration_ms"]
+    assert line["duration_ms"] >= 300
+    (latency,) = [value for name, value, _ in sink.samples if name == "Latency"]
+    assert latency == line["latency_ms"]
 
 
 async def test_unhandled_errors_count_as_500_and_log_an_error(
