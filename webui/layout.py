@@ -42,7 +42,9 @@ def frame(title: str, *, path: str, deps: UIDeps) -> Iterator[Frame]:
             for target, label, icon in NAV:
                 current = target == path
                 button = ui.button(label, icon=icon, on_click=lambda t=target: ui.navigate.to(t))
-                button.props("flat no-caps color=white" + (" outline" if current else ""))
+                button.props("flat no-caps color=white")
+                if current:
+                    button.classes("bg-white/20").props('aria-current="page"')
                 button.mark(f"nav-{label.lower()}").props(testid(f"nav-{label.lower()}"))
     banner = GatewayBanner(deps.api)
     with ui.column().classes("w-full max-w-5xl mx-auto p-3 sm:p-6 gap-4"):

@@ -9,7 +9,17 @@ import numpy as np
 POSITIVE = "#15803d"
 NEGATIVE = "#b91c1c"
 NEUTRAL = "#1d4ed8"
-_MONEY_AXIS = {"formatter": "${value}"}
+# A JavaScript formatter (NiceGUI evaluates ":"-prefixed keys): -12345 -> "-$12k".
+_MONEY_AXIS = {
+    "hideOverlap": True,
+    ":formatter": "v => (v < 0 ? '-' : '') + '$' + (Math.abs(v) >= 1e6"
+    " ? (Math.abs(v) / 1e6).toFixed(1) + 'M' : Math.abs(v) >= 1e3"
+    " ? Math.round(Math.abs(v) / 1e3) + 'k' : Math.abs(v))",
+}
+
+
+def _axis(name: str) -> dict:
+    return {"name": name, "nameLocation": "middle", "nameGap": 28}
 
 
 def contributions_options(contributions: dict[str, float], *, labels: dict[str, str]) -> dict:
@@ -45,10 +55,10 @@ def histogram_options(values: Sequence[float], *, bins: int = 20) -> dict:
         counts, edges = np.histogram(array, bins=bins)
     names = [f"${edges[i] / 1000:,.0f}k–${edges[i + 1] / 1000:,.0f}k" for i in range(len(counts))]
     return {
-        "grid": {"left": 8, "right": 16, "top": 16, "bottom": 8, "containLabel": True},
+        "grid": {"left": 24, "right": 16, "top": 16, "bottom": 32, "containLabel": True},
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "category", "data": names, "name": "Predicted price"},
-        "yAxis": {"type": "value", "name": "Houses"},
+        "xAxis": {"type": "category", "data": names, **_axis("Predicted price")},
+        "yAxis": {"type": "value", **_axis("Houses"), "nameGap": 44},
         "series": [
             {
                 "type": "bar",
@@ -65,10 +75,15 @@ def predicted_vs_actual_options(points: Sequence[dict[str, float]]) -> dict:
     pairs = [[p["actual"], p["predicted"]] for p in points]
     top = max((max(a, b) for a, b in pairs), default=1.0)
     return {
-        "grid": {"left": 8, "right": 24, "top": 24, "bottom": 8, "containLabel": True},
+        "grid": {"left": 24, "right": 24, "top": 16, "bottom": 32, "containLabel": True},
         "tooltip": {"trigger": "item"},
-        "xAxis": {"type": "value", "name": "Actual", "axisLabel": _MONEY_AXIS, "scale": True},
-        "yAxis": {"type": "value", "name": "Predicted", "axisLabel": _MONEY_AXIS, "scale": True},
+        "xAxis": {"type": "value", **_axis("Actual price"), "axisLabel": _MONEY_AXIS},
+        "yAxis": {
+            "type": "value",
+            **_axis("Predicted price"),
+            "nameGap": 44,
+            "axisLabel": _MONEY_AXIS,
+        },
         "series": [
             {
                 "type": "scatter",
@@ -92,10 +107,15 @@ def residuals_options(points: Sequence[dict[str, float]]) -> dict:
     """Scatter of residual (actual − predicted) against predicted price."""
     data = [[p["predicted"], p["actual"] - p["predicted"]] for p in points]
     return {
-        "grid": {"left": 8, "right": 24, "top": 24, "bottom": 8, "containLabel": True},
+        "grid": {"left": 24, "right": 24, "top": 16, "bottom": 32, "containLabel": True},
         "tooltip": {"trigger": "item"},
-        "xAxis": {"type": "value", "name": "Predicted", "axisLabel": _MONEY_AXIS, "scale": True},
-        "yAxis": {"type": "value", "name": "Residual", "axisLabel": _MONEY_AXIS},
+        "xAxis": {"type": "value", **_axis("Predicted price"), "axisLabel": _MONEY_AXIS},
+        "yAxis": {
+            "type": "value",
+            **_axis("Actual − predicted"),
+            "nameGap": 44,
+            "axisLabel": _MONEY_AXIS,
+        },
         "series": [
             {
                 "type": "scatter",
@@ -107,6 +127,7 @@ def residuals_options(points: Sequence[dict[str, float]]) -> dict:
                     "silent": True,
                     "symbol": "none",
                     "data": [{"yAxis": 0}],
+                    "label": {"show": False},
                     "lineStyle": {"color": "#6b7280", "type": "dashed"},
                 },
             },

@@ -184,7 +184,7 @@ class HouseForm:
             new_value_mode="add-unique",
             validation=lambda v, n=name: field_error(n, v),
         )
-        element.props('hint="Type to search; an unknown value scores with a warning"')
+        element.props('hint="Type to search; new values get a warning"')
         return element.classes("w-full").mark(f"input-{name}").props(testid(f"input-{name}"))
 
 

@@ -73,4 +73,4 @@ class JobProgress:
         self.bar.set_value(progress)
         self.bar.props(f"color={STATUS_COLORS.get(job.status, 'primary')}")
         self.counts.set_text(progress_text(job))
-        self.percent.set_text(f"{progress:.0%}")
+        self.percent.set_text(f"{progress:.1%}" if 0 < progress < 0.1 else f"{progress:.0%}")

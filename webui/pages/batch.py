@@ -59,6 +59,9 @@ class BatchView:
                 .mark("batch-upload")
                 .props(testid("batch-upload"))
             )
+            with self.upload.add_slot("list"), ui.row().classes("items-center gap-2 text-gray-600"):
+                ui.icon("upload_file", size="sm")
+                ui.label("Drag and drop a CSV file here, or use + to choose one.")
             with ui.row().classes("items-center gap-2"):
                 ui.button("Download a sample CSV", icon="download", on_click=self._sample).props(
                     "flat no-caps"

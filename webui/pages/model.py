@@ -68,7 +68,7 @@ def _overview(card: ModelCard) -> None:
         ui.element("div").classes("grid grid-cols-1 sm:grid-cols-3 gap-4 w-full"),
     ):
         _fact("Version", card.version, "model-version")
-        _fact("Trained at", (card.trained_at or "–").replace("T", " ")[:19], "trained-at")
+        _fact("Trained at", _when(card.trained_at), "trained-at")
         _fact("Model type", card.model_type or "–", "model-type")
         data = card.data
         rows = data.get("rows")
@@ -182,3 +182,10 @@ def _metric(metric: str, value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:.3f}" if metric == "r2" else money(value)
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "–"
+    text = iso.replace("T", " ")[:19]
+    return f"{text} UTC" if iso.endswith(("+00:00", "Z")) else text
