@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -191,3 +193,18 @@ def test_dashboard_command_prints_the_body(capsys: pytest.CaptureFixture[str]) -
     printed = json.loads(capsys.readouterr().out)
     assert printed == dashboard_body(namespace="HPP-Print", environment="dev", region="eu-west-1")
     assert printed["widgets"][0]["properties"]["region"] == "eu-west-1"
+
+
+async def test_hpp_dashboard_put_command(moto_server: str, cloudwatch: Any) -> None:
+    env = {**os.environ, "HPP_AWS_ENDPOINT_URL": moto_server, "HPP_ENVIRONMENT": "cli-test",
+           "HPP_METRICS_NAMESPACE": "HPP-Cli"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hpp.cli", "dashboard", "--put", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+
+    assert process.returncode == 0, output.decode()
+    stored = await cloudwatch.get_dashboard(DashboardName="house-price-predictor-cli-test")
+    body = json.loads(stored["DashboardBody"])
+    assert body["widgets"][0]["properties"]["metrics"][0][:2] == ["HPP-Cli", "RequestCount"]
