@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +24,8 @@ from workers.chunking import MAX_FIELD_BYTES
 OUTPUT_COLUMNS: tuple[str, ...] = ("predicted_price", "price_low", "price_high", "error", "warning")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+_PLAIN_NUMBER = re.compile(PLAIN_NUMBER)
+_RISKY_CELL = re.compile(r"(?:^|,)[=+\-@\t\r]", re.MULTILINE)
 
 
 class FramePredictor(Protocol):
@@ -54,13 +57,12 @@ def score_chunk(
     if parse_errors is not None:
         errors = parse_errors.where(parse_errors.notna(), errors)
         scored.loc[parse_errors.notna(), ["predicted_price", "price_low", "price_high"]] = np.nan
-    out = neutralise(frame)
-    for name in OUTPUT_COLUMNS[:3]:
-        out[f"out_{name}"] = scored[name].to_numpy(dtype="float64")
-    out["out_error"] = errors.to_numpy(dtype=object)
-    out["out_warning"] = scored["warning"].astype(object).to_numpy(dtype=object)
-    text = out.to_csv(header=False, index=False, float_format="%.2f", lineterminator="\n")
-    return ScoredChunk(text.encode("utf-8"), rows=len(out), failed=int(errors.notna().sum()))
+    lines = _plain_lines(data, rows=len(frame)) if parse_errors is None else None
+    if lines is not None:
+        text = _render_lines(lines, scored, errors, width=len(columns))
+    else:
+        text = _render_frame(frame, scored, errors)
+    return ScoredChunk(text.encode("utf-8"), rows=len(frame), failed=int(errors.notna().sum()))
 
 
 def read_chunk(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series | None]:
@@ -101,6 +103,73 @@ def result_header(columns: list[str]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow([*names, *OUTPUT_COLUMNS])
     return buffer.getvalue().encode("utf-8")
+
+
+def _render_frame(frame: pd.DataFrame, scored: pd.DataFrame, errors: pd.Series) -> str:
+    """The general path: re-serialise the parsed cells with pandas (quoting as needed)."""
+    out = neutralise(frame)
+    for name in OUTPUT_COLUMNS[:3]:
+        out[f"out_{name}"] = scored[name].to_numpy(dtype="float64")
+    out["out_error"] = errors.to_numpy(dtype=object)
+    out["out_warning"] = scored["warning"].astype(object).to_numpy(dtype=object)
+    return out.to_csv(header=False, index=False, float_format="%.2f", lineterminator="\n")
+
+
+def _plain_lines(data: bytes, *, rows: int) -> list[str] | None:
+    """The chunk's records as raw lines when no record needs quoting rules, else None.
+
+    Without a quote character a record is exactly one line, so the input's own text
+    can be copied through; that is several times faster than pandas' ``to_csv``.
+    """
+    if b'"' in data:
+        return None
+    lines = [line.removesuffix("\r") for line in data.decode("utf-8").split("\n")]
+    lines = [line for line in lines if line]
+    return lines if len(lines) == rows else None
+
+
+def _render_lines(
+    lines: list[str], scored: pd.DataFrame, errors: pd.Series, *, width: int
+) -> str:
+    """The fast path: each raw input line, neutralised and padded, plus the output cells."""
+    prices = [
+        ["" if v != v else f"{v:.2f}" for v in scored[name].to_numpy(dtype="float64").tolist()]
+        for name in OUTPUT_COLUMNS[:3]
+    ]
+    quoted: dict[object, str] = {}
+    notes = [
+        [quoted.setdefault(v, _csv_cell(v)) for v in column]
+        for column in (errors.tolist(), scored["warning"].tolist())
+    ]
+    if any(line.count(",") != width - 1 for line in lines) or _RISKY_CELL.search("\n".join(lines)):
+        lines = [_neutralise_line(line, width) for line in lines]
+    out = [
+        f"{line},{p},{lo},{hi},{err},{warn}\n"
+        for line, p, lo, hi, err, warn in zip(lines, *prices, *notes, strict=True)
+    ]
+    return "".join(out)
+
+
+def _neutralise_line(line: str, width: int) -> str:
+    missing = width - 1 - line.count(",")
+    if missing > 0:  # a short row: pad it as pandas did when parsing it
+        line += "," * missing
+    if not _RISKY_CELL.search(line):
+        return line
+    cells = line.split(",")
+    for i, cell in enumerate(cells):
+        if cell.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(cell):
+            cells[i] = "'" + cell
+    return ",".join(cells)
+
+
+def _csv_cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    text = str(value)
+    if any(ch in text for ch in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series]:
