@@ -157,8 +157,9 @@ def test_monitoring_puts_the_dashboard_for_this_environment(created, aws) -> Non
     body = json.loads(aws["cloudwatch"].get_dashboard(
         DashboardName=f"house-price-predictor-{ENVIRONMENT}")["DashboardBody"])
     lines = [line for w in body["widgets"] for line in w["properties"]["metrics"]]
-    assert lines[0][:6] == ["HousePricePredictor", "RequestCount", "Service", "gateway", "Environment",
-            ENVIRONMENT]
+    expected = ["HousePricePredictor", "RequestCount", "Service", "gateway", "Environment",
+                ENVIRONMENT]
+    assert lines[0][:6] == expected
     assert "${" not in json.dumps(body)
     topic = created["outputs"]["monitoring"]["AlarmTopicArn"]
     assert topic.startswith("arn:aws:sns:us-east-1:")
