@@ -119,6 +119,10 @@ def test_price_one_house(page: Page, system: System, predictor: Predictor) -> No
     )
     page.locator("[data-testid=contributions-chart] canvas").first.wait_for()
     shoot(page, "predict")
+    assert page.title() == "Price a house · House Price Predictor"
+    favicon = httpx.get(ui.url + "/favicon.ico", timeout=10)
+    assert favicon.status_code == 200
+    assert b"<svg" in favicon.content
 
 
 def test_upload_10000_rows_watch_progress_and_download(

@@ -74,3 +74,18 @@ async def test_unknown_location_scores_with_a_warning(user: User, predictor: Pre
     warnings = user.find(marker="prediction-warnings").elements.pop()
     texts = [child.text for child in warnings.descendants() if isinstance(child, ui.label)]
     assert any("Atlantis" in text or "location" in text.lower() for text in texts), texts
+
+
+async def test_every_page_has_a_title_a_favicon_and_labelled_inputs(user: User) -> None:
+    for path, title in [
+        ("/", "Price a house"),
+        ("/batch", "Score a CSV"),
+        ("/jobs", "Batch jobs"),
+        ("/model", "The model"),
+    ]:
+        response = await user.http_client.get(path)
+        assert f"<title>{title} · House Price Predictor</title>" in response.text
+        assert '<link href="/favicon.ico" rel="shortcut icon" />' in response.text
+    await user.open("/")
+    for element in user.find(kind=ui.number).elements | user.find(kind=ui.select).elements:
+        assert element.props.get("label"), element

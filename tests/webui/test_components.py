@@ -1,0 +1,156 @@
+"""The UI's pure parts: contract-driven form rules, formatting, result summaries, SSE, problems."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from ml.contract import SQFT_RANGE, max_year_built
+from webui.api import GatewayClient, GatewayError, GatewayUnavailableError, _server_sent_events
+from webui.components.charts import histogram_options
+from webui.components.formatting import byte_size, duration, money, signed_money
+from webui.components.house_form import field_error, number_specs
+from webui.components.progress import progress_text
+from webui.components.results import sample_csv, summarize_result
+from webui.schemas import Job
+
+
+def test_number_specs_follow_the_contract() -> None:
+    specs = {spec.name: spec for spec in number_specs()}
+    assert (specs["sqft"].minimum, specs["sqft"].maximum) == SQFT_RANGE
+    assert specs["sqft"].unit == "sq ft"
+    assert specs["bathrooms"].step == 0.5
+    assert specs["bedrooms"].integer
+    assert specs["year_built"].maximum == max_year_built()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("sqft", 50, "Must be at least 100"),
+        ("sqft", 200_000, "Must be at most 100,000"),
+        ("bathrooms", 1.25, "Must be in steps of 0.5"),
+        ("bedrooms", 2.5, "Must be a whole number"),
+        ("year_built", max_year_built() + 1, f"year_built must be at most {max_year_built()}"),
+        ("location", "  ", "Required"),
+        ("sqft", None, "Required"),
+    ],
+)
+def test_field_error_speaks_the_contracts_rules(name: str, value: object, message: str) -> None:
+    assert field_error(name, value) == message
+
+
+def test_field_error_accepts_valid_values() -> None:
+    assert field_error("sqft", 1500) is None
+    assert field_error("location", "Somewhere new") is None
+
+
+def test_formatting() -> None:
+    assert money(182_400.4) == "$182,400"
+    assert money(-1_234) == "-$1,234"
+    assert signed_money(12_300) == "+$12,300"
+    assert duration(None) == "–"
+    assert duration(200) == "3 min 20 s"
+    assert duration(3_900) == "1 h 5 min"
+    assert byte_size(500 * 1024 * 1024) == "500 MB"
+
+
+def test_progress_text_shows_only_what_the_job_knows() -> None:
+    running = Job(
+        id="j1",
+        status="running",
+        rows_total=10_000,
+        rows_done=4_000,
+        rows_failed=2,
+        rows_per_second=2_310.4,
+        eta_seconds=2.6,
+        progress=0.4,
+    )
+    assert progress_text(running) == "4,000 / 10,000 rows · 2 rejected · 2,310 rows/s · ETA 3 s"
+    assert progress_text(Job(id="j2", status="queued")) == "Waiting for a worker…"
+    done = running.model_copy(update={"status": "succeeded", "rows_done": 10_000})
+    assert "ETA" not in progress_text(done)
+
+
+def test_summarize_result_counts_rejections_and_prices() -> None:
+    content = (
+        b"sqft,location,predicted_price,price_low,price_high,error\n"
+        b"1000,A,100000.5,90000,110000,\n"
+        b"x,A,,,,sqft: not a number\n"
+        b"2000,B,200000,180000,220000,\n"
+        b"y,B,,,,sqft: not a number\n"
+    )
+    summary = summarize_result(content, preview_rows=3)
+    assert summary.rows == 4
+    assert summary.rejected == 2
+    assert summary.reasons == [("sqft: not a number", 2)]
+    assert summary.prices == [100000.5, 200000.0]
+    assert len(summary.preview) == 3
+    histogram = histogram_options(summary.prices, bins=4)
+    assert sum(histogram["series"][0]["data"]) == 2
+
+
+def test_sample_csv_uses_the_given_categories() -> None:
+    text = sample_csv({"location": ["Gilbert"], "condition": ["Good"]}).decode()
+    lines = text.strip().splitlines()
+    assert lines[0] == "sqft,bedrooms,bathrooms,location,year_built,condition"
+    assert all(",Gilbert," in line and line.endswith(",Good") for line in lines[1:])
+
+
+async def test_server_sent_events_are_parsed_into_events() -> None:
+    async def lines() -> AsyncIterator[str]:
+        for line in [
+            ": keep-alive",
+            "",
+            "event: progress",
+            'data: {"a":1}',
+            "",
+            "event: end",
+            'data: {"a":2}',
+            "",
+        ]:
+            yield line
+
+    events = [event async for event in _server_sent_events(lines())]
+    assert events == [("progress", '{"a":1}'), ("end", '{"a":2}')]
+
+
+async def test_client_turns_problem_details_into_gateway_errors() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["X-API-Key"] == "k"
+        return httpx.Response(
+            422,
+            json={
+                "type": "about:blank",
+                "title": "Invalid request",
+                "status": 422,
+                "errors": [{"field": "sqft", "message": "too small"}],
+            },
+            headers={"Content-Type": "application/problem+json"},
+        )
+
+    from pydantic import SecretStr
+
+    client = GatewayClient(
+        "http://gw", api_key=SecretStr("k"), transport=httpx.MockTransport(handler)
+    )
+    with pytest.raises(GatewayError) as caught:
+        await client.model_card()
+    assert caught.value.status == 422
+    assert caught.value.problem.errors[0].field == "sqft"
+    await client.aclose()
+
+
+async def test_client_reports_an_unreachable_gateway() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    client = GatewayClient("http://gw", transport=httpx.MockTransport(handler))
+    with pytest.raises(GatewayUnavailableError):
+        await client.list_jobs()
+    assert await client.health() is False
+    with pytest.raises(GatewayError):
+        await client.get_job("../../admin")
+    await client.aclose()
