@@ -46,6 +46,9 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     HOME=/tmp \
     HPP_STATE_DIR=/tmp/hpp \
     HPP_LOG_FORMAT=json
+# Fargate seeds a task's scratch volume from the image's VOLUME (mode 1777), so the
+# non-root user can write /tmp while the root filesystem stays read-only.
+VOLUME ["/tmp"]
 USER 10001:10001
 EXPOSE 8000 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 CMD ["hpp-healthcheck"]
