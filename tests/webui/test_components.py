@@ -70,6 +70,7 @@ def test_progress_text_shows_only_what_the_job_knows() -> None:
     )
     assert progress_text(running) == "4,000 / 10,000 rows · 2 rejected · 2,310 rows/s · ETA 3 s"
     assert progress_text(Job(id="j2", status="queued")) == "Waiting for a worker…"
+    assert progress_text(Job(id="j3", status="failed", rows_total=0)) == "No rows read"
     done = running.model_copy(update={"status": "succeeded", "rows_done": 10_000})
     assert "ETA" not in progress_text(done)
 

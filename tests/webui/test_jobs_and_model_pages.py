@@ -33,6 +33,12 @@ async def test_jobs_page_lists_downloads_and_deletes_a_job(
     response = await user.download.next(timeout=20)
     assert len(read_csv(response.content)) == 300
 
+    await user.open(f"/batch?job={job_id}")
+    await user.should_see(marker="batch-summary", retries=50)
+    await user.should_see("300 of 300 rows priced")
+
+    await user.open("/jobs")
+    await user.should_see(marker=f"job-{job_id}", retries=50)
     with user.scope(marker=f"job-{job_id}"):
         user.find(marker="job-delete").click()
     await user.should_not_see(marker=f"job-{job_id}", retries=50)

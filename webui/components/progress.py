@@ -22,8 +22,8 @@ def progress_text(job: Job) -> str:
     """``4,000 / 10,000 rows · 2,310 rows/s · ETA 3 s`` (only the parts the job knows)."""
     if job.status == "queued":
         return "Waiting for a worker…"
-    if not job.rows_total and job.is_active:
-        return "Reading the file…"
+    if not job.rows_total:
+        return "Reading the file…" if job.is_active else "No rows read"
     parts = [f"{job.rows_done:,} / {job.rows_total or 0:,} rows"]
     if job.rows_failed:
         parts.append(f"{job.rows_failed:,} rejected")
