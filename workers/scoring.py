@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,15 +73,18 @@ def read_chunk(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series | No
     give up; then the ``csv`` module reads the chunk and such rows get an error.
     """
     try:
-        frame = pd.read_csv(
-            io.BytesIO(data), header=None, names=list(range(width)), dtype=str,
-            na_filter=False, index_col=False, skip_blank_lines=True, engine="c",
-            encoding="utf-8",
-        )
+        with warnings.catch_warnings():
+            # A first row longer than the header only warns (and loses cells): treat as bad.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(data), header=None, names=list(range(width)), dtype=str,
+                na_filter=False, index_col=False, skip_blank_lines=True, engine="c",
+                encoding="utf-8",
+            )
         return frame, None
     except pd.errors.EmptyDataError:
         return pd.DataFrame({i: pd.Series(dtype=str) for i in range(width)}), None
-    except pd.errors.ParserError:
+    except (pd.errors.ParserError, pd.errors.ParserWarning):
         return _read_chunk_slowly(data, width=width)
 
 
