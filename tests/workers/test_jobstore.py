@@ -1,0 +1,105 @@
+"""The job record in a real Redis: counted once, finished once, owned."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from workers.jobstore import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    AsyncJobStore,
+    JobStore,
+    job_view,
+    new_record,
+)
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[JobStore]:
+    jobs = JobStore(redis.Redis.from_url(redis_url, db=2, decode_responses=True), ttl_seconds=60)
+    yield jobs
+    jobs.close()
+
+
+def _record(owner: str = "alice", **fields: str) -> dict[str, str]:
+    record = new_record(
+        job_id=secrets.token_urlsafe(8), owner=owner, filename="x.csv", input_key="k",
+        input_bytes=10, model_version="3",
+    )
+    return {**record, **fields}
+
+
+def _create(store: JobStore, record: dict[str, str]) -> str:
+    store.client.hset(f"hpp:job:{record['id']}", mapping=record)
+    return record["id"]
+
+
+def test_a_chunk_is_counted_once_however_often_it_is_delivered(store: JobStore) -> None:
+    job_id = _create(store, _record(status=RUNNING, chunks_total="2"))
+
+    first = store.count_chunk(job_id, 0, rows=100, failed=3)
+    again = store.count_chunk(job_id, 0, rows=100, failed=3)
+    second = store.count_chunk(job_id, 1, rows=50, failed=0)
+
+    assert (first, again, second) == (1, 1, 2)
+    record = store.get(job_id)
+    assert record is not None
+    assert (record["rows_done"], record["rows_failed"]) == ("150", "3")
+
+
+def test_counting_stops_once_the_job_is_not_running(store: JobStore) -> None:
+    job_id = _create(store, _record(status=CANCELLED))
+
+    assert store.count_chunk(job_id, 0, rows=10, failed=0) == -1
+
+
+def test_a_job_finishes_exactly_once(store: JobStore) -> None:
+    job_id = _create(store, _record(status=RUNNING))
+
+    assert store.transition(job_id, SUCCEEDED, allowed=(RUNNING,), finished_at="1.0")
+    assert not store.transition(job_id, FAILED, allowed=(QUEUED, RUNNING), error="late")
+    record = store.get(job_id)
+    assert record is not None
+    assert (record["status"], record["error"]) == (SUCCEEDED, "")
+    assert 0 < store.client.ttl(f"hpp:job:{job_id}") <= 60
+
+
+def test_job_view_reports_progress_rate_and_eta() -> None:
+    record = _record(
+        status=RUNNING, rows_total="1000", rows_done="250", started_at="100.0", created_at="99.0"
+    )
+
+    view = job_view(record, now=110.0)
+
+    assert view["progress"] == 0.25
+    assert view["rows_per_second"] == 25.0
+    assert view["eta_seconds"] == 30.0
+    assert view["created_at"].endswith("Z")
+
+
+async def test_another_owner_cannot_read_and_listing_is_newest_first(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url, db=2, decode_responses=True)
+    store = AsyncJobStore(client, ttl_seconds=60)
+    owner = f"owner-{secrets.token_hex(4)}"
+    older = _record(owner=owner, created_at="1.0")
+    newer = _record(owner=owner, created_at="2.0")
+    await store.create(older)
+    await store.create(newer)
+
+    assert await store.get(older["id"], owner="mallory") is None
+    records, cursor = await store.list(owner=owner, limit=1)
+    rest, end = await store.list(owner=owner, limit=1, cursor=cursor)
+
+    assert [r["id"] for r in records + rest] == [newer["id"], older["id"]]
+    assert end is None
+    await store.cancel(older["id"])
+    assert await store.get(older["id"], owner=owner) is None
+    await store.aclose()
