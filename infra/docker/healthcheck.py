@@ -76,6 +76,8 @@ def running_services() -> list[str]:
 
 def service_of(args: list[str]) -> list[str]:
     """``[..., '/opt/venv/bin/hpp', 'gateway']`` -> ``['gateway']``."""
+    if args and args[0].startswith("[celeryd"):  # a Celery title set through setproctitle
+        return ["worker"]
     for index, arg in enumerate(args[:-1]):
         name = Path(arg).name
         if name == "hpp":

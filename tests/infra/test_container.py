@@ -127,4 +127,5 @@ def test_probe_finds_the_service_from_the_command_line() -> None:
         "worker"]
     assert healthcheck.service_of(["/opt/venv/bin/python", "/opt/venv/bin/mlflow", "server",
                                    "--port=5000"]) == ["mlflow"]
+    assert healthcheck.service_of(["[celeryd: hpp-worker-7@host:MainProcess]"]) == ["worker"]
     assert healthcheck.service_of(["/usr/bin/sleep", "10"]) == []
