@@ -98,7 +98,10 @@ def score(
 
     raise typer.Exit(
         run_score(
-            file, out=out, gateway_url=gateway_url, api_key=api_key,
+            file,
+            out=out,
+            gateway_url=gateway_url,
+            api_key=api_key,
             settings=AppSettings.from_env(),
         )
     )

@@ -25,8 +25,12 @@ def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> 
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model_type": best.name,
         "params": best.params,
-        "data": {"path": str(data_path), "rows": result.rows, "sha256": data_sha256,
-                 "holdout_rows": len(frame)},
+        "data": {
+            "path": str(data_path),
+            "rows": result.rows,
+            "sha256": data_sha256,
+            "holdout_rows": len(frame),
+        },
         "metrics": result.metrics,
         "gates": {
             **result.config.gates.model_dump(),
@@ -63,6 +67,4 @@ def _holdout_sample(actual: np.ndarray, predicted: np.ndarray, seed: int) -> lis
     rng = np.random.default_rng(seed)
     size = min(HOLDOUT_SAMPLE_SIZE, len(actual))
     picks = np.sort(rng.choice(len(actual), size=size, replace=False))
-    return [
-        {"actual": float(actual[i]), "predicted": round(float(predicted[i]), 2)} for i in picks
-    ]
+    return [{"actual": float(actual[i]), "predicted": round(float(predicted[i]), 2)} for i in picks]

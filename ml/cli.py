@@ -35,8 +35,10 @@ def run_train(*, data: Path, config: Path, settings: AppSettings) -> int:
         for problem in exc.problems:
             print(f"{data}: {problem}", file=sys.stderr)
         return 1
-    print(f"[2/4] training {len(train_config.candidates)} candidates on {len(frame):,} rows",
-          flush=True)
+    print(
+        f"[2/4] training {len(train_config.candidates)} candidates on {len(frame):,} rows",
+        flush=True,
+    )
     result = train(frame, train_config, progress=lambda line: print(line, flush=True))
     print("[3/4] quality gates on the hold-out", flush=True)
     for gate in result.gates:
@@ -46,17 +48,25 @@ def run_train(*, data: Path, config: Path, settings: AppSettings) -> int:
     _ensure_local_store(tracking_uri)
     print(f"[4/4] logging to MLflow at {tracking_uri}", flush=True)
     registered = log_and_register(
-        result, card, tracking_uri=tracking_uri, config_path=config,
+        result,
+        card,
+        tracking_uri=tracking_uri,
+        config_path=config,
         alias=settings.core.model_alias,
     )
     name = train_config.registered_model
     if not registered.promoted:
         failed = ", ".join(g.name for g in result.gates if not g.passed)
-        print(f"registered {name} version {registered.version}, but gates failed ({failed}): "
-              f"'{settings.core.model_alias}' was not moved", file=sys.stderr)
+        print(
+            f"registered {name} version {registered.version}, but gates failed ({failed}): "
+            f"'{settings.core.model_alias}' was not moved",
+            file=sys.stderr,
+        )
         return 1
-    print(f"registered {name} version {registered.version} and moved "
-          f"'{settings.core.model_alias}' to it (run {registered.run_id})")
+    print(
+        f"registered {name} version {registered.version} and moved "
+        f"'{settings.core.model_alias}' to it (run {registered.run_id})"
+    )
     return 0
 
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SQFT_RANGE = (100.0, 100_000.0)
@@ -136,29 +138,28 @@ class Prediction(BaseModel):
     baseline: float | None = Field(default=None, description="Price of the average house.")
 
 
-def validate_frame(frame: pd.DataFrame) -> pd.Series:
+def validate_frame(frame: pd.DataFrame, coerced: pd.DataFrame | None = None) -> pd.Series:
     """The reason each row breaks the contract (``None`` where it is valid), vectorised.
 
-    ``frame`` holds the raw feature columns (any dtype, typically strings from a CSV).
-    The returned Series shares its index; numeric columns are coerced in the caller via
-    ``coerce_frame``.
+    ``frame`` holds the raw feature columns (any dtype, typically strings from a CSV);
+    pass ``coerced`` (from ``coerce_frame``) when the caller already has it.
     """
+    values = coerce_frame(frame) if coerced is None else coerced
     reasons: list[pd.Series] = []
-    coerced = coerce_frame(frame)
     for column in NUMERIC_COLUMNS:
-        raw = frame[column]
-        missing = raw.isna() | (raw.astype("string").str.strip() == "")
-        value = coerced[column]
-        reasons.append(_reason(missing, f"{column}: missing"))
-        reasons.append(_reason(~missing & value.isna(), f"{column}: not a number"))
-    reasons.extend(_range_reasons(coerced))
+        unparsed = values[column].isna()
+        blank = pd.Series(False, index=frame.index)
+        if unparsed.any():
+            text = frame.loc[unparsed, column]
+            blank[unparsed] = text.isna() | (text.astype(str).str.strip() == "")
+        reasons.append(_reason(blank, f"{column}: missing"))
+        reasons.append(_reason(unparsed & ~blank, f"{column}: not a number"))
+    reasons.extend(_range_reasons(values))
     for column in CATEGORY_COLUMNS:
-        text = frame[column].astype("string").str.strip()
+        text = values[column]
         reasons.append(_reason(text.isna() | (text == ""), f"{column}: missing"))
-        too_long = text.str.len() > MAX_CATEGORY_LENGTH
-        reasons.append(
-            _reason(too_long.fillna(False), f"{column}: longer than {MAX_CATEGORY_LENGTH}")
-        )
+        too_long = (text.str.len() > MAX_CATEGORY_LENGTH).fillna(False)
+        reasons.append(_reason(too_long, f"{column}: longer than {MAX_CATEGORY_LENGTH}"))
     return _first_reason(reasons, frame.index)
 
 
@@ -166,10 +167,26 @@ def coerce_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Numeric columns as float64 (unparseable -> NaN), categories as stripped strings."""
     out = pd.DataFrame(index=frame.index)
     for column in NUMERIC_COLUMNS:
-        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        out[column] = to_float(frame[column])
     for column in CATEGORY_COLUMNS:
-        out[column] = frame[column].astype("string").str.strip().astype(object)
+        out[column] = frame[column].astype("string").str.strip()
     return out
+
+
+_NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def to_float(values: pd.Series) -> pd.Series:
+    """Parse a column as float64 (NaN where it is not a number), at Arrow speed for text."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    text = pa.array(values.astype("string").to_numpy(dtype=object, na_value=None), pa.string())
+    try:
+        parsed = pc.cast(pc.utf8_trim_whitespace(text), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        numeric = pc.match_substring_regex(text, _NUMBER)
+        parsed = pc.cast(pc.utf8_trim_whitespace(pc.if_else(numeric, text, None)), pa.float64())
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
 
 
 def _range_reasons(values: pd.DataFrame) -> list[pd.Series]:
@@ -184,8 +201,7 @@ def _range_reasons(values: pd.DataFrame) -> list[pd.Series]:
         _reason(
             finite["bedrooms"]
             & ((beds < BEDROOMS_RANGE[0]) | (beds > BEDROOMS_RANGE[1]) | (beds % 1 != 0)),
-            f"bedrooms: must be a whole number between {BEDROOMS_RANGE[0]} and "
-            f"{BEDROOMS_RANGE[1]}",
+            f"bedrooms: must be a whole number between {BEDROOMS_RANGE[0]} and {BEDROOMS_RANGE[1]}",
         ),
         _reason(
             finite["bathrooms"]
@@ -206,10 +222,13 @@ def _reason(mask: pd.Series, text: str) -> pd.Series:
 
 
 def _first_reason(reasons: list[pd.Series], index: pd.Index) -> pd.Series:
-    result = pd.Series([None] * len(index), index=index, dtype=object)
+    first = np.full(len(index), None, dtype=object)
     for reason in reasons:
-        result = result.where(result.notna(), reason)
-    return result
+        values = reason.to_numpy(dtype=object)
+        empty = pd.isna(first)
+        first[empty] = values[empty]
+    first[pd.isna(first)] = None
+    return pd.Series(first, index=index, dtype=object)
 
 
 def describe_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -119,14 +119,26 @@ def _range_problems(raw: pd.DataFrame, numbers: dict[str, pd.Series]) -> list[Pr
     beds, baths, year = numbers["bedrooms"], numbers["bathrooms"], numbers["year_built"]
     checks = [
         (TARGET_COLUMN, price <= 0, "must be positive"),
-        ("sqft", (sqft < SQFT_RANGE[0]) | (sqft > SQFT_RANGE[1]),
-         f"must be between {SQFT_RANGE[0]:,.0f} and {SQFT_RANGE[1]:,.0f}"),
-        ("bedrooms", (beds < BEDROOMS_RANGE[0]) | (beds > BEDROOMS_RANGE[1]) | (beds % 1 != 0),
-         f"must be a whole number between {BEDROOMS_RANGE[0]} and {BEDROOMS_RANGE[1]}"),
-        ("bathrooms", (baths < BATHROOMS_RANGE[0]) | (baths > BATHROOMS_RANGE[1])
-         | (baths % 0.5 != 0), "must be between 0 and 50 in steps of 0.5"),
-        ("year_built", (year < YEAR_BUILT_MIN) | (year > max_year_built()) | (year % 1 != 0),
-         f"must be a whole year between {YEAR_BUILT_MIN} and {max_year_built()}"),
+        (
+            "sqft",
+            (sqft < SQFT_RANGE[0]) | (sqft > SQFT_RANGE[1]),
+            f"must be between {SQFT_RANGE[0]:,.0f} and {SQFT_RANGE[1]:,.0f}",
+        ),
+        (
+            "bedrooms",
+            (beds < BEDROOMS_RANGE[0]) | (beds > BEDROOMS_RANGE[1]) | (beds % 1 != 0),
+            f"must be a whole number between {BEDROOMS_RANGE[0]} and {BEDROOMS_RANGE[1]}",
+        ),
+        (
+            "bathrooms",
+            (baths < BATHROOMS_RANGE[0]) | (baths > BATHROOMS_RANGE[1]) | (baths % 0.5 != 0),
+            "must be between 0 and 50 in steps of 0.5",
+        ),
+        (
+            "year_built",
+            (year < YEAR_BUILT_MIN) | (year > max_year_built()) | (year % 1 != 0),
+            f"must be a whole year between {YEAR_BUILT_MIN} and {max_year_built()}",
+        ),
     ]
     problems: list[Problem] = []
     for column, mask, message in checks:
@@ -137,9 +149,7 @@ def _range_problems(raw: pd.DataFrame, numbers: dict[str, pd.Series]) -> list[Pr
 def _category_problems(raw: pd.DataFrame) -> list[Problem]:
     condition = raw["condition"].str.strip()
     unknown = (condition != "") & ~condition.isin(CONDITION_ORDER)
-    return _rows(
-        raw, unknown, "condition", f"is not one of {', '.join(CONDITION_ORDER)}"
-    )
+    return _rows(raw, unknown, "condition", f"is not one of {', '.join(CONDITION_ORDER)}")
 
 
 def _rows(raw: pd.DataFrame, mask: pd.Series, column: str | None, message: str) -> list[Problem]:

@@ -74,8 +74,12 @@ class FastEncoder:
         """One encoded row of shape (1, width), float64."""
         row = np.zeros((1, self.width), dtype=np.float64)
         numeric = self.features.engineer_row(
-            sqft=sqft, bedrooms=bedrooms, bathrooms=bathrooms, year_built=year_built,
-            location=location, condition=condition,
+            sqft=sqft,
+            bedrooms=bedrooms,
+            bathrooms=bathrooms,
+            year_built=year_built,
+            location=location,
+            condition=condition,
         )
         row[0, : len(numeric)] = (np.asarray(numeric) - self.mean) / self.scale
         for column, value in (("location", location), ("condition", condition)):

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 # Overall condition, worst to best, as the Ames data grades it.
@@ -48,7 +48,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         """Learn per-location medians of sqft and year_built (inputs only, never price)."""
         sqft = frame["sqft"].astype("float64")
         year = frame["year_built"].astype("float64")
-        grouped = pd.DataFrame({"sqft": sqft, "year": year, "loc": frame["location"]}).groupby("loc")
+        grouped = pd.DataFrame({"sqft": sqft, "year": year, "loc": frame["location"]}).groupby(
+            "loc"
+        )
         medians = grouped.median()
         self.default_: tuple[float, float] = (float(sqft.median()), float(year.median()))
         self.context_: dict[str, tuple[float, float]] = {
@@ -83,7 +85,10 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     ) -> tuple[float, ...]:
         """One house's numeric features in ``NUMERIC_FEATURES`` order, as ``transform`` does."""
         sqft, bedrooms, bathrooms, year_built = (
-            float(sqft), float(bedrooms), float(bathrooms), float(year_built)
+            float(sqft),
+            float(bedrooms),
+            float(bathrooms),
+            float(year_built),
         )
         median_sqft, median_year = self.context_.get(location, self.default_)
         return (
@@ -137,10 +142,28 @@ def build_preprocessor(scale: bool = True) -> ColumnTransformer:
     )
 
 
+# Each model feature is credited to the input a person gave that it mostly describes,
+# so explanations speak of the six inputs, not of engineered columns.
+INPUT_OF_FEATURE = {
+    "sqft": "sqft",
+    "sqft_per_room": "sqft",
+    "loc_sqft_ratio": "sqft",
+    "bedrooms": "bedrooms",
+    "bed_bath_ratio": "bedrooms",
+    "bathrooms": "bathrooms",
+    "year_built": "year_built",
+    "house_age": "year_built",
+    "loc_year_diff": "year_built",
+    "loc_median_sqft": "location",
+    "loc_median_year": "location",
+    "condition_score": "condition",
+}
+
+
 def feature_groups(output_names: Sequence[str]) -> list[str]:
-    """Map each transformed column to the model feature it came from (one-hot -> category)."""
+    """The input each transformed column is credited to (one-hot columns to their category)."""
     groups = []
     for name in output_names:
-        group = next((c for c in CATEGORICAL_FEATURES if name.startswith(f"{c}_")), name)
-        groups.append(group)
+        category = next((c for c in CATEGORICAL_FEATURES if name.startswith(f"{c}_")), None)
+        groups.append(category or INPUT_OF_FEATURE[name])
     return groups

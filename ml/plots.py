@@ -22,7 +22,11 @@ def save_plots(result: TrainingResult, folder: Path) -> list[Path]:
     ax.scatter(actual, predicted, s=8, alpha=0.5)
     low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
     ax.plot([low, high], [low, high], color="black", linewidth=1)
-    ax.set(xlabel="actual price ($)", ylabel="predicted price ($)", title="Hold-out: predicted vs actual")
+    ax.set(
+        xlabel="actual price ($)",
+        ylabel="predicted price ($)",
+        title="Hold-out: predicted vs actual",
+    )
     paths.append(_save(fig, folder / "predicted_vs_actual.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -25,6 +25,7 @@ from ml.contract import (
     validate_frame,
 )
 from ml.encoding import FastEncoder
+from ml.trees import TreeEnsemble, compile_booster
 
 RESULT_COLUMNS = ("predicted_price", "price_low", "price_high", "error", "warning")
 
@@ -98,7 +99,8 @@ class Predictor:
         encoded = self.encoder.encode_frame(coerce_frame(frame))
         margins = self.scorer.margin(encoded)
         predictions = [
-            self._prediction(float(m), self._warnings(r)) for m, r in zip(margins, rows, strict=True)
+            self._prediction(float(m), self._warnings(r))
+            for m, r in zip(margins, rows, strict=True)
         ]
         if explain:
             for i, prediction in enumerate(predictions):
@@ -111,18 +113,19 @@ class Predictor:
         missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
         if missing:
             raise KeyError(f"missing required columns: {', '.join(missing)}")
-        errors = validate_frame(frame)
+        coerced = coerce_frame(frame)
+        errors = validate_frame(frame, coerced)
         valid = errors.isna().to_numpy()
         prices = np.full(len(frame), np.nan)
         if valid.any():
-            typed = coerce_frame(frame.loc[valid])
+            typed = coerced if valid.all() else coerced.loc[valid]
             margins = self.scorer.margin(self.encoder.encode_frame(typed)).astype(np.float64)
             prices[valid] = np.exp(margins)
         result["predicted_price"] = prices
         result["price_low"] = prices * math.exp(-self.log_radius)
         result["price_high"] = prices * math.exp(self.log_radius)
         result["error"] = errors
-        result["warning"] = self._frame_warnings(frame, valid)
+        result["warning"] = self._frame_warnings(coerced, valid)
         return result
 
     def pipeline_predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -145,14 +148,17 @@ class Predictor:
     def _warnings(self, features: HouseFeatures) -> list[str]:
         return [
             f"{column} '{value}' was not seen in training; it is scored as unknown"
-            for column, value in (("location", features.location), ("condition", features.condition))
+            for column, value in (
+                ("location", features.location),
+                ("condition", features.condition),
+            )
             if not self.encoder.known(column, value)
         ]
 
-    def _frame_warnings(self, frame: pd.DataFrame, valid: np.ndarray) -> pd.Series:
-        warnings = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    def _frame_warnings(self, categories: pd.DataFrame, valid: np.ndarray) -> pd.Series:
+        warnings = pd.Series([None] * len(categories), index=categories.index, dtype=object)
         for column in CATEGORY_COLUMNS:
-            values = frame[column].astype("string").str.strip()
+            values = categories[column]
             unseen = valid & ~values.isin(list(self.encoder.categories[column])).to_numpy(bool)
             text = f"{column} not seen in training: " + values[unseen].astype(str)
             warnings[unseen] = np.where(
@@ -203,11 +209,18 @@ def make_scorer(estimator: Any) -> Scorer:
 
 @dataclass
 class BoosterScorer:
-    """XGBoost: ``inplace_predict`` (no DMatrix) and exact SHAP contributions."""
+    """XGBoost: compiled trees for one row, ``inplace_predict`` for many, exact SHAP values."""
 
     booster: Any
+    trees: TreeEnsemble | None = None
+
+    def __post_init__(self) -> None:
+        if self.trees is None:
+            self.trees = compile_booster(self.booster)
 
     def margin(self, encoded: np.ndarray) -> np.ndarray:
+        if self.trees is not None and len(encoded) == 1:
+            return np.asarray([self.trees.margin_one(encoded)], dtype=np.float32)
         return np.asarray(self.booster.inplace_predict(encoded))
 
     def contributions(self, encoded: np.ndarray) -> np.ndarray | None:

@@ -80,7 +80,9 @@ def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, d
     pipeline = mlflow.sklearn.load_model(f"models:/{name}/{details.version}")
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(
-            run_id=details.run_id, artifact_path=CARD_ARTIFACT, dst_path=tmp,
+            run_id=details.run_id,
+            artifact_path=CARD_ARTIFACT,
+            dst_path=tmp,
             tracking_uri=tracking_uri,
         )
         card = json.loads(Path(path).read_text())
@@ -94,7 +96,9 @@ def resolve_alias(*, tracking_uri: str, name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(name, alias).version)
+        return str(
+            MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(name, alias).version
+        )
     except MlflowException:
         return None
 

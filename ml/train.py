@@ -89,8 +89,17 @@ def train(frame: pd.DataFrame, config: TrainConfig, progress: Progress = print) 
     folds = KFold(config.cv_folds, shuffle=True, random_state=config.seed)
     progress(f"split: {len(x_train):,} training rows, {len(x_test):,} hold-out rows")
     candidates = [
-        _search(name, grid, x_train, y_train, x_test, y_test, config=config, folds=folds,
-                progress=progress)
+        _search(
+            name,
+            grid,
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            config=config,
+            folds=folds,
+            progress=progress,
+        )
         for name, grid in config.candidates.items()
     ]
     best = min(candidates, key=lambda c: c.cv_rmse)
@@ -175,7 +184,11 @@ def _importances(
 ) -> dict[str, float]:
     """Permutation importance of each input on the hold-out, as shares summing to 1."""
     result = permutation_importance(
-        estimator, x_test, y_test, n_repeats=5, random_state=seed,
+        estimator,
+        x_test,
+        y_test,
+        n_repeats=5,
+        random_state=seed,
         scoring="neg_root_mean_squared_error",
     )
     raw = np.clip(result.importances_mean, 0.0, None)

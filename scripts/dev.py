@@ -47,8 +47,10 @@ def ensure_venv() -> None:
     if not (BIN / "python").exists():
         print("creating .venv ...", flush=True)
         venv.create(VENV, with_pip=True)
-    print("installing the project and its dev tools into .venv (first run takes a minute) ...",
-          flush=True)
+    print(
+        "installing the project and its dev tools into .venv (first run takes a minute) ...",
+        flush=True,
+    )
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.check_call([*pip, "--upgrade", "pip"], cwd=ROOT)
     subprocess.check_call([*pip, "-e", ".[dev]"], cwd=ROOT)
@@ -63,8 +65,15 @@ def ensure_checkov() -> None:
     print("installing checkov into .venv-checkov ...", flush=True)
     venv.create(TOOLS_VENV, with_pip=True)
     result = subprocess.call(
-        [str(TOOLS_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", "checkov"],
+        [
+            str(TOOLS_VENV / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "checkov",
+        ],
         cwd=ROOT,
     )
     if result != 0:
