@@ -1,0 +1,117 @@
+"""``hpp score FILE.csv``: submit a CSV to the gateway as a job, show progress, download."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from hpp.settings import AppSettings
+
+FINAL = {"succeeded", "failed", "cancelled", "deleted"}
+POLL_SECONDS = 1.0
+
+
+def run_score(
+    file: Path, *, out: Path | None, gateway_url: str | None, api_key: str | None,
+    settings: AppSettings,
+) -> int:
+    """Score ``file`` through the gateway; 0 when the result is written, 1 otherwise."""
+    console = Console(stderr=True)
+    if not file.is_file():
+        console.print(f"[red]no such file: {file}")
+        return 1
+    target = out or file.with_name(f"{file.stem}-scored.csv")
+    headers = {"X-API-Key": api_key} if api_key else {}
+    base = (gateway_url or settings.ui.gateway_url).rstrip("/")
+    timeout = httpx.Timeout(30.0, read=None)
+    with httpx.Client(base_url=base, headers=headers, timeout=timeout) as http:
+        job = _submit(http, file, console)
+        if job is None:
+            return 1
+        final = _follow(http, job, console)
+        if final["status"] != "succeeded":
+            console.print(f"[red]job {final['status']}: {final.get('error') or ''}")
+            return 1
+        _download(http, final["links"]["result"], target)
+    console.print(
+        f"[green]scored {final['rows_done']:,} rows ({final['rows_failed']:,} with errors) "
+        f"with model {final['model_version']} -> {target}"
+    )
+    return 0
+
+
+def _submit(http: httpx.Client, file: Path, console: Console) -> dict[str, Any] | None:
+    with file.open("rb") as body:
+        response = http.post(
+            "/v1/jobs", content=body, params={"filename": file.name},
+            headers={"Content-Type": "text/csv"},
+        )
+    if response.status_code != 202:
+        status = response.status_code
+        console.print(f"[red]the gateway refused the job ({status}): {_detail(response)}")
+        return None
+    job: dict[str, Any] = response.json()
+    console.print(f"job {job['id']} queued (model {job['model_version']})")
+    return job
+
+
+def _follow(http: httpx.Client, job: dict[str, Any], console: Console) -> dict[str, Any]:
+    """Show a progress bar until the job is final, from SSE (polling if the stream breaks)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("scoring", total=1.0, rate="")
+        try:
+            for state in _events(http, job["links"]["events"]):
+                _show(bar, task, state)
+                job = state
+                if state["status"] in FINAL:
+                    return job
+        except httpx.HTTPError:
+            pass
+        while job["status"] not in FINAL:
+            time.sleep(POLL_SECONDS)
+            job = http.get(job["links"]["self"]).json()
+            _show(bar, task, job)
+    return job
+
+
+def _events(http: httpx.Client, path: str) -> Iterator[dict[str, Any]]:
+    with http.stream("GET", path) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                yield json.loads(line[6:])
+
+
+def _show(bar: Progress, task: Any, state: dict[str, Any]) -> None:
+    rate = state.get("rows_per_second")
+    bar.update(
+        task, completed=state.get("progress") or 0.0,
+        description=f"{state['status']} {state['rows_done']:,}/{state['rows_total']:,} rows",
+        rate=f"{rate:,.0f} rows/s" if rate else "",
+    )
+
+
+def _download(http: httpx.Client, path: str, target: Path) -> None:
+    partial = target.with_name(target.name + ".part")
+    with http.stream("GET", path) as response, partial.open("wb") as sink:
+        response.raise_for_status()
+        for block in response.iter_bytes():
+            sink.write(block)
+    partial.replace(target)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail"))
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+
