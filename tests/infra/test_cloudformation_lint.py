@@ -8,6 +8,8 @@ import pytest
 
 from tests.infra.conftest import CFN_DIR, STACKS, tool
 
+pytestmark = pytest.mark.slow  # cfn-lint takes a few seconds per template
+
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_cfn_lint_finds_nothing(stack: str) -> None:
