@@ -8,9 +8,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from gateway.errors import PROBLEM_MEDIA_TYPE, Problem
+from gateway.security import API_KEY_HEADER
 from ml.contract import max_year_built
 
 _REF = "#/components/schemas/{model}"
+SECURITY_SCHEME = "APIKeyHeader"
+PROTECTED_PREFIX = "/v1/"
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _COMMON_ERRORS = {
     "405": "Method not allowed",
@@ -35,12 +38,23 @@ def install_openapi(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
+            _document_security(schema)
             _document_problems(schema)
             _document_year_limit(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_security(schema: dict[str, Any]) -> None:
+    # The key is checked by gateway.deps; declared here so Swagger UI offers "Authorize".
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes[SECURITY_SCHEME] = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
+    for path, path_item in schema.get("paths", {}).items():
+        if path.startswith(PROTECTED_PREFIX):
+            for operation in path_item.values():
+                operation["security"] = [{SECURITY_SCHEME: []}]
 
 
 def _document_problems(schema: dict[str, Any]) -> None:

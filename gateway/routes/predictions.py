@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from gateway.deps import PredictorDep, get_caller, require_json
+from gateway.deps import get_json_caller, serving_predictor
 from gateway.errors import ProblemError
 from gateway.openapi import problem_responses
 from ml.contract import HouseFeatures, Prediction
@@ -17,7 +17,7 @@ from observability.metrics import record_prediction
 router = APIRouter(
     prefix="/v1/predict",
     tags=["predictions"],
-    dependencies=[Depends(get_caller), Depends(require_json)],
+    dependencies=[Depends(get_json_caller)],
     responses=problem_responses(400, 401, 415, 422, 429, 503),
 )
 
@@ -43,9 +43,10 @@ class BatchPrediction(BaseModel):
 
 @router.post("", response_model=Prediction, summary="Predict one house's price")
 async def predict(
-    features: HouseFeatures, predictor: PredictorDep, explain: ExplainQuery = False
+    features: HouseFeatures, request: Request, explain: ExplainQuery = False
 ) -> Prediction:
     """Score one house (pandas-free, ~0.1 ms, so it runs on the event loop)."""
+    predictor = serving_predictor(request)
     prediction = predictor.predict_one(features, explain=explain)
     record_prediction(model_version=str(predictor.version), source="single")
     return prediction
@@ -53,9 +54,10 @@ async def predict(
 
 @router.post("/batch", response_model=BatchPrediction, summary="Predict several houses")
 async def predict_batch(
-    body: BatchRequest, request: Request, predictor: PredictorDep, explain: ExplainQuery = False
+    body: BatchRequest, request: Request, explain: ExplainQuery = False
 ) -> BatchPrediction:
     """Score up to the configured number of houses, vectorised, off the event loop."""
+    predictor = serving_predictor(request)
     limit = request.app.state.settings.gateway.max_batch_rows
     if len(body.rows) > limit:
         raise ProblemError(

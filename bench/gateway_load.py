@@ -1,0 +1,379 @@
+"""Load benchmark (not a test): our /v1/predict against a bare FastAPI floor and MLflow's server.
+
+Runs, one after another on this machine, with the same uvicorn settings and the same
+one-row body, ``wrk`` at 32 connections for ``--seconds`` each:
+
+  (a) bare     a FastAPI endpoint that validates HouseFeatures and returns a constant
+  (b) gateway  ``hpp gateway``'s POST /v1/predict (auth, limits, metrics, logs, the model)
+  (c) mlflow   ``mlflow models serve --env-manager local`` of the same registered version
+
+and prints requests/s, p50 and p99 for each, with the ratios the gateway issue targets.
+Needs ``wrk`` (Debian package) and a registered model (``hpp train``, or ``--tracking-uri``).
+
+    .venv/bin/python bench/gateway_load.py [--seconds 20] [--workers 1] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_KEY = "bench-key-not-a-secret"
+HOUSE = {
+    "sqft": 1656,
+    "bedrooms": 3,
+    "bathrooms": 1.5,
+    "location": "North Ames",
+    "year_built": 1960,
+    "condition": "Average",
+}
+BARE_APP = """
+from fastapi import FastAPI
+from ml.contract import HouseFeatures
+
+app = FastAPI()
+
+@app.post("/v1/predict")
+async def predict(features: HouseFeatures) -> dict:
+    return {"predicted_price": 123456.0, "model_version": "constant"}
+
+@app.get("/healthz")
+async def healthz() -> dict:
+    return {"status": "ok"}
+"""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One wrk run."""
+
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: int
+
+
+def main() -> int:
+    """Run the three servers in turn under wrk and print the table."""
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    tracking_uri, version = locate_model(args)
+    print(f"model: models:/{args.model}/{version} from {tracking_uri}")
+    print(
+        f"wrk: {args.connections} connections, {args.threads} threads, {args.seconds} s, "
+        f"{args.repeat} repetition(s); servers: {args.workers} uvicorn worker(s) each\n"
+    )
+    servers = {
+        "bare": lambda port: bare_server(port, args.workers),
+        "gateway": lambda port: gateway_server(port, args.workers, tracking_uri, args.model),
+        "mlflow": lambda port: mlflow_server(port, args.workers, tracking_uri, args.model, version),
+    }
+    runs: dict[str, list[Result]] = {name: [] for name in servers}
+    for name, start in servers.items():
+        port = free_port()
+        with start(port) as (path, body, headers):
+            url = f"http://127.0.0.1:{port}{path}"
+            check_answer(url, body, headers)
+            run_wrk(url, body, headers, seconds=2, connections=args.connections, threads=1)
+            for _ in range(args.repeat):
+                result = run_wrk(
+                    url,
+                    body,
+                    headers,
+                    seconds=args.seconds,
+                    connections=args.connections,
+                    threads=args.threads,
+                    name=name,
+                )
+                runs[name].append(result)
+                print(
+                    f"  {name:8s} {result.requests_per_second:9.0f} req/s  "
+                    f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                    f"non-2xx {result.non_2xx}  socket errors {result.errors}"
+                )
+    print_table({name: median(results) for name, results in runs.items()})
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per server (median shown)")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: .hpp/)")
+    parser.add_argument("--model", default="house-price")
+    parser.add_argument("--version", default=None, help="registered version (default champion)")
+    return parser.parse_args()
+
+
+def locate_model(args: argparse.Namespace) -> tuple[str, str]:
+    """The tracking URI and version to serve: the champion of the local store by default."""
+    from hpp.settings import CoreSettings
+    from ml.registry import resolve_alias
+
+    tracking_uri = args.tracking_uri or CoreSettings().resolved_tracking_uri()
+    version = args.version or resolve_alias(
+        tracking_uri=tracking_uri, name=args.model, alias="champion"
+    )
+    if version is None:
+        raise SystemExit(f"no champion of {args.model!r} in {tracking_uri}: run `hpp train` first")
+    return tracking_uri, version
+
+
+Served = Iterator[tuple[str, bytes, dict[str, str]]]
+
+
+@contextmanager
+def bare_server(port: int, workers: int) -> Served:
+    """The floor: uvicorn with our protocol settings and a validate-and-return-constant app."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "bare_app.py").write_text(BARE_APP)
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--http",
+            "gateway.server:NoDelayHttpProtocol",
+            "--no-server-header",
+        ]
+        env = {**os.environ, "PYTHONPATH": f"{folder}{os.pathsep}{ROOT}"}
+        with process(command, env, f"http://127.0.0.1:{port}/healthz"):
+            yield "/v1/predict", json.dumps(HOUSE).encode(), {"Content-Type": "application/json"}
+
+
+@contextmanager
+def gateway_server(port: int, workers: int, tracking_uri: str, model: str) -> Served:
+    """``hpp gateway`` as deployed: keys, rate limits, metrics, request logs (to a file)."""
+    from hpp.settings import hash_api_key
+
+    env = {
+        **os.environ,
+        "HPP_HOST": "127.0.0.1",
+        "HPP_PORT": str(port),
+        "HPP_WEB_WORKERS": str(workers),
+        "HPP_API_KEYS": json.dumps({"bench": hash_api_key(BENCH_KEY)}),
+        "HPP_RATE_LIMIT_PER_MINUTE": str(10**9),
+        "HPP_MLFLOW_TRACKING_URI": tracking_uri,
+        "HPP_REGISTERED_MODEL": model,
+        "HPP_LOG_FORMAT": "json",
+    }
+    env.pop("HPP_REDIS_URL", None)
+    command = [sys.executable, "-m", "hpp.cli", "gateway"]
+    with process(command, env, f"http://127.0.0.1:{port}/readyz"):
+        headers = {"Content-Type": "application/json", "X-API-Key": BENCH_KEY}
+        yield "/v1/predict", json.dumps(HOUSE).encode(), headers
+
+
+@contextmanager
+def mlflow_server(port: int, workers: int, tracking_uri: str, model: str, version: str) -> Served:
+    """What users would pick instead: MLflow's own scoring server for the same version."""
+    mlflow = Path(sys.executable).with_name("mlflow")
+    command = [
+        str(mlflow),
+        "models",
+        "serve",
+        "-m",
+        f"models:/{model}/{version}",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(workers),
+    ]
+    # MLflow execs `uvicorn` by name: put this venv's bin first on PATH.
+    path = f"{mlflow.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
+    with process(command, env, f"http://127.0.0.1:{port}/ping", timeout=180):
+        body = json.dumps({"dataframe_records": [HOUSE]}).encode()
+        yield "/invocations", body, {"Content-Type": "application/json"}
+
+
+@contextmanager
+def process(
+    command: list[str], env: dict[str, str], ready_url: str, timeout: float = 120
+) -> Iterator[None]:
+    """Run a server in its own process group until the block ends; wait for ``ready_url``."""
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        wait_ready(ready_url, proc, log.name, timeout)
+        yield
+    finally:
+        stop(proc)
+        log.close()
+        os.unlink(log.name)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group, SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: str, timeout: float) -> None:
+    """Poll until the server answers 200, or fail with the end of its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited ({proc.returncode}):\n{Path(log).read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"server not ready after {timeout} s:\n{Path(log).read_text()[-3000:]}")
+
+
+def check_answer(url: str, body: bytes, headers: dict[str, str]) -> None:
+    """One request by hand, so a wrong body cannot be benchmarked as fast errors."""
+    response = httpx.post(url, content=body, headers=headers, timeout=30)
+    if response.status_code != 200:
+        raise SystemExit(f"{url} answered {response.status_code}: {response.text[:300]}")
+
+
+def run_wrk(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    name: str = "warmup",
+) -> Result:
+    """One wrk run with a POST body; parses throughput, latency percentiles and errors."""
+    lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(body.decode())}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    try:
+        completed = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(threads),
+                "-c",
+                str(connections),
+                "-d",
+                f"{seconds}s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        )
+    finally:
+        os.unlink(script.name)
+    return parse_wrk(name, completed.stdout)
+
+
+def parse_wrk(name: str, output: str) -> Result:
+    """Requests/s, p50, p99, non-2xx and socket errors from wrk's report."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _latency(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _latency(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return Result(
+        name=name,
+        requests_per_second=rps,
+        p50_ms=p50,
+        p99_ms=p99,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        errors=sum(int(g) for g in errors.groups()) if errors else 0,
+    )
+
+
+def _latency(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def median(results: list[Result]) -> Result:
+    """The run with the median throughput (its own latencies kept together)."""
+    ordered = sorted(results, key=lambda r: r.requests_per_second)
+    return ordered[len(ordered) // 2]
+
+
+def print_table(results: dict[str, Result]) -> None:
+    """The side-by-side table, the ratios and the targets."""
+    print("\n| server | req/s | p50 ms | p99 ms | non-2xx |")
+    print("|---|---:|---:|---:|---:|")
+    for result in results.values():
+        print(
+            f"| {result.name} | {result.requests_per_second:,.0f} | {result.p50_ms:.2f} | "
+            f"{result.p99_ms:.2f} | {result.non_2xx + result.errors} |"
+        )
+    ours, bare, mlflow = results["gateway"], results["bare"], results["mlflow"]
+    vs_mlflow = ours.requests_per_second / mlflow.requests_per_second
+    vs_bare = ours.requests_per_second / bare.requests_per_second
+    print(f"\ngateway / mlflow req/s: {vs_mlflow:.1f}x (target >= 15x)")
+    print(f"gateway / bare   req/s: {vs_bare:.0%} (target >= 50%)")
+    print(f"gateway p99: {ours.p99_ms:.2f} ms (target < 25 ms)")
+    stalled = [r.name for r in results.values() if 40 <= r.p50_ms <= 48]
+    if stalled:
+        print(f"WARNING: p50 near 44 ms (delayed-ACK stall, TCP_NODELAY missing?): {stalled}")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def lua_string(text: str) -> str:
+    """A Lua string literal (JSON is valid inside a long bracket string)."""
+    return f"[==[{text}]==]"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
