@@ -20,6 +20,8 @@ from tests.infra.moto_compat import moto_compatible, moto_supported_types
 pytestmark = pytest.mark.slow
 
 ENVIRONMENT = "staging"
+# A region of its own keeps these stacks apart from other tests on the shared moto server.
+REGION = "eu-west-1"
 IMAGE_TAG = "0123456789abcdef"
 # Resource types our templates use that moto 5.2 cannot create (skipped in these tests;
 # cfn-lint and checkov still cover them).
@@ -42,7 +44,7 @@ MOTO_SKIPPED_TYPES = {
 @pytest.fixture(scope="module")
 def aws(moto_server: str) -> dict[str, Any]:
     """boto3 clients on the moto server."""
-    kwargs = {"endpoint_url": moto_server, "region_name": "us-east-1"}
+    kwargs = {"endpoint_url": moto_server, "region_name": REGION}
     names = ("cloudformation", "ec2", "ecs", "ecr", "s3", "elbv2", "logs", "iam", "cloudwatch",
              "sns", "kms", "acm")
     return {name: boto3.client(name, **kwargs) for name in names}
@@ -162,4 +164,5 @@ def test_monitoring_puts_the_dashboard_for_this_environment(created, aws) -> Non
     assert lines[0][:6] == expected
     assert "${" not in json.dumps(body)
     topic = created["outputs"]["monitoring"]["AlarmTopicArn"]
-    assert topic.startswith("arn:aws:sns:us-east-1:")
+    assert topic.startswith(f"arn:aws:sns:{REGION}:")
+    assert {w["properties"]["region"] for w in body["widgets"]} == {REGION}
