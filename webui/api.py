@@ -217,12 +217,12 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
     """(event, data) pairs from an SSE line stream (comments and ids ignored)."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     async for line in lines:
         if not line:
             if data or event != "message":
                 yield event, "\n".join(data)
-            event, data = "message", []
+            event, data = "message", list[str]()
         elif line.startswith(":"):
             continue
         else:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from ml.predict import Predictor
 from tests.fixtures.redis import BatchEnv, WorkerProcess
@@ -33,8 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-LAPTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+LAPTOP = ViewportSize(width=1280, height=900)
+PHONE = ViewportSize(width=390, height=844)
 JOB_TIMEOUT_MS = 180_000
 BANNER_TIMEOUT_MS = 20_000
 

@@ -18,6 +18,7 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     assert isinstance(select, ui.select)
     assert list(select.options) == predictor.card["categories"]["location"]
     condition = user.find(marker="input-condition").elements.pop()
+    assert isinstance(condition, ui.select)
     assert list(condition.options) == predictor.card["categories"]["condition"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,11 @@ class NumberSpec:
 
 def example_house() -> dict[str, Any]:
     """The contract's own example house (valid by construction)."""
-    extra = HouseFeatures.model_config.get("json_schema_extra") or {}
+    extra = HouseFeatures.model_config.get("json_schema_extra")
     examples = extra.get("examples") if isinstance(extra, dict) else None
-    return dict(examples[0]) if examples else {}
+    if isinstance(examples, list) and examples and isinstance(examples[0], dict):
+        return dict(examples[0])
+    return {}
 
 
 def number_specs() -> list[NumberSpec]:
@@ -85,7 +88,7 @@ def field_error(name: str, value: Any) -> str | None:
     return None
 
 
-def _humane(error: dict[str, Any]) -> str:
+def _humane(error: Mapping[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     kind = error.get("type", "")
     if kind == "greater_than_equal":
@@ -168,7 +171,7 @@ class HouseForm:
             max=spec.maximum,
             step=spec.step,
             precision=0 if spec.integer else 1,
-            validation=lambda v, n=spec.name: field_error(n, v),
+            validation=_validator(spec.name),
         )
         hint = HINTS.get(spec.name) or _range_hint(spec)
         element.props(f'hint="{hint}" inputmode="decimal"').classes("w-full")
@@ -182,10 +185,14 @@ class HouseForm:
             label=LABELS[name],
             with_input=True,
             new_value_mode="add-unique",
-            validation=lambda v, n=name: field_error(n, v),
+            validation=_validator(name),
         )
         element.props('hint="Type to search; new values get a warning"')
         return element.classes("w-full").mark(f"input-{name}").props(testid(f"input-{name}"))
+
+
+def _validator(name: str) -> Callable[[Any], str | None]:
+    return lambda value: field_error(name, value)
 
 
 def _number(value: object) -> str:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ml.contract import FEATURE_COLUMNS, HouseFeatures
+from ml.contract import FEATURE_COLUMNS
+from webui.components.house_form import example_house
 
 PRICE_COLUMN = "predicted_price"
 ERROR_COLUMN = "error"
@@ -46,8 +47,7 @@ def summarize_result(
 
 def sample_csv(categories: dict[str, list[str]] | None = None, *, rows: int = 5) -> bytes:
     """A small CSV in the contract's columns, using the model's categories when known."""
-    extra = HouseFeatures.model_config.get("json_schema_extra") or {}
-    base = dict(extra["examples"][0]) if isinstance(extra, dict) else {}
+    base = example_house()
     locations = (categories or {}).get("location") or [base["location"]]
     conditions = (categories or {}).get("condition") or [base["condition"]]
     records = []

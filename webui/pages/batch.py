@@ -193,6 +193,8 @@ class BatchView:
             self._shell.banner.report(exc)
             return
         summary = await run.io_bound(summarize_result, content)
+        if summary is None:  # the app is shutting down
+            return
         with self.result_box:
             _result_view(job, summary)
 
