@@ -14,7 +14,7 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     await user.open("/")
     await user.should_see("Price a house")
     select = user.find(marker="input-location").elements.pop()
-    await user.should_see(f"Serving model version {predictor.version}", retries=30)
+    await user.should_see(f"Serving model version {predictor.version}", retries=100)
     assert isinstance(select, ui.select)
     assert list(select.options) == predictor.card["categories"]["location"]
     condition = user.find(marker="input-condition").elements.pop()
@@ -26,10 +26,10 @@ async def test_predict_shows_the_models_price_interval_and_explanation(
     user: User, predictor: Predictor
 ) -> None:
     await user.open("/")
-    await user.should_see(f"Serving model version {predictor.version}", retries=30)
+    await user.should_see(f"Serving model version {predictor.version}", retries=100)
     user.find(marker="input-sqft").clear().type("2000")
     user.find(marker="predict-button").click()
-    await user.should_see(marker="contributions-chart", retries=30)
+    await user.should_see(marker="contributions-chart", retries=100)
 
     house = HouseFeatures(
         sqft=2000,
@@ -65,13 +65,13 @@ async def test_out_of_range_input_is_flagged_and_not_sent(user: User) -> None:
 
 async def test_unknown_location_scores_with_a_warning(user: User, predictor: Predictor) -> None:
     await user.open("/")
-    await user.should_see(f"Serving model version {predictor.version}", retries=30)
+    await user.should_see(f"Serving model version {predictor.version}", retries=100)
     select = user.find(marker="input-location").elements.pop()
     assert isinstance(select, ui.select)
     select.set_value(None)
     select.set_options([*select.options, "Atlantis"], value="Atlantis")
     user.find(marker="predict-button").click()
-    await user.should_see(marker="contributions-chart", retries=30)
+    await user.should_see(marker="contributions-chart", retries=100)
     warnings = user.find(marker="prediction-warnings").elements.pop()
     texts = [child.text for child in warnings.descendants() if isinstance(child, ui.label)]
     assert any("Atlantis" in text or "location" in text.lower() for text in texts), texts
