@@ -176,3 +176,15 @@ def test_cloud_map_names_the_gateway_and_ui_in_the_namespace(templates) -> None:
     ui = containers(templates["services"])["ui"]
     gateway_url = {e["Name"]: e["Value"] for e in ui["Environment"]}["HPP_GATEWAY_URL"]
     assert gateway_url == "http://inference-api.house-price-predictor-services:8000"
+
+
+def test_autoscaled_services_leave_the_desired_count_to_autoscaling(templates) -> None:
+    services = resources_of_type(templates["services"], "AWS::ECS::Service")
+    targets = resources_of_type(
+        templates["services"], "AWS::ApplicationAutoScaling::ScalableTarget")
+    scaled = {t["Properties"]["ResourceId"]["Fn::Sub"].split("${")[-1].split(".")[0]
+              for t in targets.values()}
+    assert scaled == {"GatewayService", "WorkerService"}
+    for name in scaled:
+        assert "DesiredCount" not in services[name]["Properties"], name
+    assert services["UiService"]["Properties"]["DesiredCount"] == {"Ref": "UiTasks"}
