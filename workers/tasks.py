@@ -100,6 +100,7 @@ def _retry_or_fail(task: Task, ctx: WorkerContext, job_id: str, step: str, exc: 
     attempts = ctx.jobs.add_attempt(job_id, f"{step}:errors")
     limit = ctx.settings.worker.max_chunk_attempts
     if attempts >= limit:
-        pipeline.fail_job(ctx, job_id, f"step {step} failed {attempts} times; last error: {exc!r}")
+        label = f"chunk {step}" if step.isdigit() else f"the {step} step"
+        pipeline.fail_job(ctx, job_id, f"{label} failed {attempts} times; last error: {exc!r}")
         return
     raise task.retry(exc=exc, countdown=min(2**attempts, MAX_RETRY_DELAY_SECONDS), max_retries=None)
