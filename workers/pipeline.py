@@ -111,6 +111,9 @@ def score_chunk_job(
         return "dropped"
     metrics.observe_chunk(time.perf_counter() - started)
     metrics.record_rows(ok=scored.rows - scored.failed, rejected=scored.failed)
+    metrics.record_prediction(
+        model_version=record["model_version"], source="job", count=scored.rows - scored.failed
+    )
     jobs.publish(job_id, "progress")
     if counted >= int(record["chunks_total"]):
         enqueue_finalize(job_id)

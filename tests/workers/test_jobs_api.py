@@ -197,3 +197,25 @@ def test_unsupported_media_type_is_415(client: httpx.Client) -> None:
         "/v1/jobs", content=b"{}", headers={**ALICE, "Content-Type": "application/json"}
     )
     assert response.status_code == 415
+
+
+def test_delete_while_running_stops_the_job_and_leaves_no_files(
+    client: httpx.Client, batch_env
+) -> None:
+    import time
+
+    import redis
+
+    job = submit(client, houses_csv(30_000, seed=5)).json()
+    folder = batch_env.state_dir / "blobs" / "jobs" / job["id"]
+    while client.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()["rows_done"] == 0:
+        time.sleep(0.05)
+
+    assert client.delete(f"/v1/jobs/{job['id']}", headers=ALICE).status_code == 204
+
+    broker = redis.Redis.from_url(batch_env.redis_url)
+    while broker.llen("jobs"):  # let the worker drain the job's remaining chunks
+        time.sleep(0.1)
+    time.sleep(1.0)  # and finish the chunk it held when the job was deleted
+    assert not folder.exists()
+    assert client.get(f"/v1/jobs/{job['id']}", headers=ALICE).status_code == 404

@@ -1,0 +1,72 @@
+"""Pipeline steps called directly (as the tasks do): sweeping, failing once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hpp.settings import (
+    AppSettings,
+    CoreSettings,
+    GatewaySettings,
+    ObservabilitySettings,
+    UISettings,
+    WorkerSettings,
+)
+from workers.context import WorkerContext
+from workers.jobstore import RUNNING, new_record
+from workers.pipeline import fail_job, input_key, part_key, sweep_orphans
+
+
+@pytest.fixture
+def ctx(redis_url: str, tmp_path: Path) -> Iterator[WorkerContext]:
+    from urllib.parse import urlparse
+
+    url = urlparse(redis_url)._replace(path="/3").geturl()
+    settings = AppSettings(
+        CoreSettings(redis_url=url, blob_url=(tmp_path / "blobs").as_uri(), state_dir=tmp_path),
+        GatewaySettings(), WorkerSettings(), UISettings(), ObservabilitySettings(),
+    )
+    context = WorkerContext.open(settings)
+    context.jobs.client.flushdb()
+    yield context
+    context.close()
+
+
+def _job(ctx: WorkerContext, job_id: str) -> None:
+    record = new_record(
+        job_id=job_id, owner="alice", filename="x.csv", input_key=input_key(job_id),
+        input_bytes=1, model_version="1",
+    )
+    ctx.jobs.client.hset(f"hpp:job:{job_id}", mapping={**record, "status": RUNNING})
+
+
+def test_sweep_deletes_blobs_whose_job_record_expired(ctx: WorkerContext) -> None:
+    store = ctx.blobs.store
+    for job_id in ("alive", "expired", "uploading"):
+        ctx.blobs.run(store.put_bytes(input_key(job_id), b"x"))
+    _job(ctx, "alive")
+    ctx.jobs.client.set("hpp:upload:uploading", "1")
+
+    removed = sweep_orphans(ctx)
+
+    assert removed == ["expired"]
+    assert ctx.blobs.run(store.size(input_key("alive"))) == 1
+    assert ctx.blobs.run(store.size(input_key("expired"))) is None
+    assert ctx.blobs.run(store.size(input_key("uploading"))) == 1
+
+
+def test_fail_job_happens_once_and_drops_parts(ctx: WorkerContext) -> None:
+    _job(ctx, "j1")
+    ctx.blobs.run(ctx.blobs.store.put_bytes(part_key("j1", 0), b"rows"))
+
+    assert fail_job(ctx, "j1", "chunk 0 failed 3 times")
+    assert not fail_job(ctx, "j1", "again")
+
+    record = ctx.jobs.get("j1")
+    assert record is not None
+    assert record["error"] == "chunk 0 failed 3 times"
+    assert ctx.blobs.run(ctx.blobs.store.size(part_key("j1", 0))) is None
+    assert 0 < ctx.jobs.client.ttl("hpp:job:j1") <= WorkerSettings().result_ttl_seconds
