@@ -86,9 +86,11 @@ class JobRun:
         return self.rows / self.seconds
 
     def __str__(self) -> str:
-        return (f"{self.rows:,} rows in {self.seconds:.1f}s ({self.rate:,.0f} rows/s), "
-                f"upload {self.upload_seconds:.1f}s, worker peak PSS {self.peak_rss_mb:.0f} MB, "
-                f"pool child peak RSS {self.child_peak_rss_mb:.0f} MB")
+        return (
+            f"{self.rows:,} rows in {self.seconds:.1f}s ({self.rate:,.0f} rows/s), "
+            f"upload {self.upload_seconds:.1f}s, worker peak PSS {self.peak_rss_mb:.0f} MB, "
+            f"pool child peak RSS {self.child_peak_rss_mb:.0f} MB"
+        )
 
 
 def make_csv(path: Path, rows: int) -> Path:
@@ -102,12 +104,16 @@ def make_csv(path: Path, rows: int) -> Path:
             n = min(500_000, rows - start)
             sqft = rng.integers(500, 4000, n)
             sqft[rng.random(n) < 0.001] = -1
-            frame = pd.DataFrame({
-                "sqft": sqft, "bedrooms": rng.integers(1, 6, n),
-                "bathrooms": rng.choice([1.0, 1.5, 2.0, 2.5, 3.0], n),
-                "location": rng.choice(LOCATIONS, n), "year_built": rng.integers(1900, 2021, n),
-                "condition": rng.choice(CONDITIONS, n),
-            })
+            frame = pd.DataFrame(
+                {
+                    "sqft": sqft,
+                    "bedrooms": rng.integers(1, 6, n),
+                    "bathrooms": rng.choice([1.0, 1.5, 2.0, 2.5, 3.0], n),
+                    "location": rng.choice(LOCATIONS, n),
+                    "year_built": rng.integers(1900, 2021, n),
+                    "condition": rng.choice(CONDITIONS, n),
+                }
+            )
             frame.to_csv(out, header=False, index=False, lineterminator="\n")
     return path
 
@@ -131,9 +137,14 @@ def run_job(path: Path, *, workers: int, env: dict[str, str], work: Path) -> Job
         blobs = Path(tempfile.mkdtemp(prefix="blobs-", dir=work))
         port = free_port()
         environ = {
-            **os.environ, **env, "HPP_REDIS_URL": redis_url, "HPP_BLOB_URL": blobs.as_uri(),
-            "HPP_PORT": str(port), "HPP_API_KEYS": json.dumps({"bench": hash_api_key(KEY)}),
-            "HPP_MODEL_POLL_SECONDS": "0", "HPP_LOG_LEVEL": "WARNING",
+            **os.environ,
+            **env,
+            "HPP_REDIS_URL": redis_url,
+            "HPP_BLOB_URL": blobs.as_uri(),
+            "HPP_PORT": str(port),
+            "HPP_API_KEYS": json.dumps({"bench": hash_api_key(KEY)}),
+            "HPP_MODEL_POLL_SECONDS": "0",
+            "HPP_LOG_LEVEL": "WARNING",
             "HPP_MAX_UPLOAD_BYTES": str(2 << 30),
         }
         processes = [_spawn("gateway", environ, work)]
@@ -147,8 +158,9 @@ def run_job(path: Path, *, workers: int, env: dict[str, str], work: Path) -> Job
                 sampler.start()
                 started = time.perf_counter()
                 with path.open("rb") as body:
-                    job = http.post("/v1/jobs", content=body,
-                                    headers={"Content-Type": "text/csv"}).json()
+                    job = http.post(
+                        "/v1/jobs", content=body, headers={"Content-Type": "text/csv"}
+                    ).json()
                 uploaded = time.perf_counter() - started
                 final = _wait_final(http, job["id"])
                 seconds = time.perf_counter() - started
@@ -172,25 +184,36 @@ def print_table(
     print()
     print(f"| measurement ({os.cpu_count()} cores shared) | rows | seconds | rows/s | vs limit |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| single process read_csv+predict_frame+to_csv | {args.rows:,} | "
-          f"{args.rows / limit:.1f} | {limit:,.0f} | 100 % |")
+    print(
+        f"| single process read_csv+predict_frame+to_csv | {args.rows:,} | "
+        f"{args.rows / limit:.1f} | {limit:,.0f} | 100 % |"
+    )
     for label, run in (("job, 1 worker", one), ("job, 2 workers", two)):
-        print(f"| {label} (upload to result) | {run.rows:,} | {run.seconds:.1f} | "
-              f"{run.rate:,.0f} | {run.rate / limit:.0%} |")
+        print(
+            f"| {label} (upload to result) | {run.rows:,} | {run.seconds:.1f} | "
+            f"{run.rate:,.0f} | {run.rate / limit:.0%} |"
+        )
     print()
     print("| one worker scoring | tree peak PSS MB | pool child peak RSS MB |")
     print("|---|---:|---:|")
     for run in (one, huge):
         print(f"| {run.rows:,} rows | {run.peak_rss_mb:.0f} | {run.child_peak_rss_mb:.0f} |")
-    print(f"| ratio ({huge.rows // one.rows}x rows) | {huge.peak_rss_mb / one.peak_rss_mb:.2f} | "
-          f"{huge.child_peak_rss_mb / one.child_peak_rss_mb:.2f} |")
+    print(
+        f"| ratio ({huge.rows // one.rows}x rows) | {huge.peak_rss_mb / one.peak_rss_mb:.2f} | "
+        f"{huge.child_peak_rss_mb / one.child_peak_rss_mb:.2f} |"
+    )
     print(f"\n2 workers / 1 worker: {two.rate / one.rate:.2f}x")
 
 
 def _spawn(command: str, environ: dict[str, str], work: Path) -> subprocess.Popen[bytes]:
     log = (work / f"{command}-{time.monotonic_ns()}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "hpp.cli", command], cwd=ROOT, env=environ,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpp.cli", command],
+        cwd=ROOT,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait_ready(url: str) -> None:

@@ -51,8 +51,17 @@ class EmbeddedRedis:
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         command = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
         ]
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -19,7 +19,11 @@ POLL_SECONDS = 1.0
 
 
 def run_score(
-    file: Path, *, out: Path | None, gateway_url: str | None, api_key: str | None,
+    file: Path,
+    *,
+    out: Path | None,
+    gateway_url: str | None,
+    api_key: str | None,
     settings: AppSettings,
 ) -> int:
     """Score ``file`` through the gateway; 0 when the result is written, 1 otherwise."""
@@ -50,7 +54,9 @@ def run_score(
 def _submit(http: httpx.Client, file: Path, console: Console) -> dict[str, Any] | None:
     with file.open("rb") as body:
         response = http.post(
-            "/v1/jobs", content=body, params={"filename": file.name},
+            "/v1/jobs",
+            content=body,
+            params={"filename": file.name},
             headers={"Content-Type": "text/csv"},
         )
     if response.status_code != 202:
@@ -64,8 +70,13 @@ def _submit(http: httpx.Client, file: Path, console: Console) -> dict[str, Any] 
 
 def _follow(http: httpx.Client, job: dict[str, Any], console: Console) -> dict[str, Any]:
     """Show a progress bar until the job is final, from SSE (polling if the stream breaks)."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("scoring", total=1.0, rate="")
         try:
@@ -94,7 +105,8 @@ def _events(http: httpx.Client, path: str) -> Iterator[dict[str, Any]]:
 def _show(bar: Progress, task: Any, state: dict[str, Any]) -> None:
     rate = state.get("rows_per_second")
     bar.update(
-        task, completed=state.get("progress") or 0.0,
+        task,
+        completed=state.get("progress") or 0.0,
         description=f"{state['status']} {state['rows_done']:,}/{state['rows_total']:,} rows",
         rate=f"{rate:,.0f} rows/s" if rate else "",
     )
@@ -114,4 +126,3 @@ def _detail(response: httpx.Response) -> str:
         return str(response.json().get("detail"))
     except ValueError:
         return response.text[:200] or response.reason_phrase
-

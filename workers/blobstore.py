@@ -277,7 +277,7 @@ class S3BlobStore:
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
             folders = page.get("CommonPrefixes", [])
             names.update(p["Prefix"][len(base) :].rstrip("/") for p in folders)
-            names.update(i["Key"][len(base):] for i in page.get("Contents", []))
+            names.update(i["Key"][len(base) :] for i in page.get("Contents", []))
         return sorted(names)
 
     async def aclose(self) -> None:
@@ -322,7 +322,9 @@ class _MultipartWriter:
         if self.buffer:
             await self._flush_part()
         await self.client.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
             MultipartUpload={"Parts": self.parts},
         )
 
@@ -339,8 +341,11 @@ class _MultipartWriter:
             self.upload_id = created["UploadId"]
         number = len(self.parts) + 1
         response = await self.client.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-            PartNumber=number, Body=bytes(self.buffer),
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=bytes(self.buffer),
         )
         self.parts.append({"ETag": response["ETag"], "PartNumber": number})
         self.buffer.clear()
@@ -355,6 +360,7 @@ class SyncBlobs:
 
     def run(self, awaitable: Awaitable[T]) -> T:
         """Run one blob-store coroutine to completion."""
+
         async def _await() -> T:
             return await awaitable
 

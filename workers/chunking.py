@@ -200,5 +200,5 @@ class _LineReader:
             raise UnreadableFileError("the file is UTF-16 encoded: save it as UTF-8 CSV")
         if block.startswith(UTF8_BOM):
             self.position += len(UTF8_BOM)
-            return block[len(UTF8_BOM):]
+            return block[len(UTF8_BOM) :]
         return block

@@ -49,7 +49,8 @@ class WorkerContext:
 
         core = self.settings.core
         version = resolve_alias(
-            tracking_uri=core.resolved_tracking_uri(), name=core.registered_model,
+            tracking_uri=core.resolved_tracking_uri(),
+            name=core.registered_model,
             alias=core.model_alias,
         )
         if version is not None:

@@ -22,7 +22,11 @@ import redis.asyncio as aioredis
 
 PREFIX = "hpp"
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued", "running", "succeeded", "failed", "cancelled",
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
 )
 FINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -98,16 +102,32 @@ def new_job_id() -> str:
 
 
 def new_record(
-    *, job_id: str, owner: str, filename: str, input_key: str, input_bytes: int,
-    model_version: str, now: float | None = None,
+    *,
+    job_id: str,
+    owner: str,
+    filename: str,
+    input_key: str,
+    input_bytes: int,
+    model_version: str,
+    now: float | None = None,
 ) -> dict[str, str]:
     """The hash fields of a freshly submitted job."""
     return {
-        "id": job_id, "owner": owner, "status": QUEUED, "filename": filename,
+        "id": job_id,
+        "owner": owner,
+        "status": QUEUED,
+        "filename": filename,
         "created_at": repr(now if now is not None else time.time()),
-        "started_at": "", "finished_at": "", "rows_total": "0", "rows_done": "0",
-        "rows_failed": "0", "chunks_total": "0", "model_version": model_version,
-        "error": "", "input_key": input_key, "input_bytes": str(input_bytes),
+        "started_at": "",
+        "finished_at": "",
+        "rows_total": "0",
+        "rows_done": "0",
+        "rows_failed": "0",
+        "chunks_total": "0",
+        "model_version": model_version,
+        "error": "",
+        "input_key": input_key,
+        "input_bytes": str(input_bytes),
     }
 
 
@@ -123,10 +143,16 @@ def job_view(record: dict[str, str], *, now: float | None = None) -> dict[str, A
     progress = 1.0 if status == SUCCEEDED else (min(done / total, 1.0) if total else 0.0)
     eta = (max(total - done, 0) / rate) if rate and status == RUNNING else None
     return {
-        "id": record["id"], "status": status, "filename": record.get("filename") or None,
-        "created_at": _iso(_float(record.get("created_at"))), "started_at": _iso(started),
-        "finished_at": _iso(finished), "rows_total": total, "rows_done": done,
-        "rows_failed": int(record.get("rows_failed") or 0), "progress": round(progress, 4),
+        "id": record["id"],
+        "status": status,
+        "filename": record.get("filename") or None,
+        "created_at": _iso(_float(record.get("created_at"))),
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "rows_total": total,
+        "rows_done": done,
+        "rows_failed": int(record.get("rows_failed") or 0),
+        "progress": round(progress, 4),
         "rows_per_second": round(rate, 1) if rate else None,
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "model_version": record.get("model_version") or None,

@@ -58,7 +58,10 @@ def result_key(job_id: str) -> str:
 
 
 def plan_job(
-    ctx: WorkerContext, job_id: str, *, enqueue_chunk: EnqueueChunk,
+    ctx: WorkerContext,
+    job_id: str,
+    *,
+    enqueue_chunk: EnqueueChunk,
     enqueue_finalize: EnqueueFinalize,
 ) -> None:
     """Check and cut the input into chunks, then enqueue them (again, if redelivered)."""
@@ -100,7 +103,8 @@ def score_chunk_job(
     started = time.perf_counter()
     data = ctx.blobs.run(ctx.blobs.store.get_range(input_key(job_id), task.start, task.end))
     scored = score_chunk(
-        data, columns=json.loads(record["columns"]),
+        data,
+        columns=json.loads(record["columns"]),
         feature_positions=json.loads(record["feature_positions"]),
         predictor=ctx.predictor(record["model_version"]),
     )
@@ -139,13 +143,21 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
         raise
     fresh = jobs.get(job_id) or record
     moved = jobs.transition(
-        job_id, SUCCEEDED, allowed=(RUNNING,), finished_at=repr(time.time()),
+        job_id,
+        SUCCEEDED,
+        allowed=(RUNNING,),
+        finished_at=repr(time.time()),
         rows_total=fresh.get("rows_done", "0"),
     )
     if moved:
         metrics.record_job_finished(SUCCEEDED)
-        log.info("job_succeeded", job_id=job_id, rows=fresh.get("rows_done"),
-                 rows_failed=fresh.get("rows_failed"), model_version=record["model_version"])
+        log.info(
+            "job_succeeded",
+            job_id=job_id,
+            rows=fresh.get("rows_done"),
+            rows_failed=fresh.get("rows_failed"),
+            model_version=record["model_version"],
+        )
     ctx.blobs.run(ctx.blobs.store.delete_prefix(f"{job_prefix(job_id)}parts/"))
     return "succeeded" if moved else "skipped"
 
@@ -186,9 +198,12 @@ def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan 
     finally:
         blocks.close()
     ctx.jobs.update(
-        job_id, plan=json.dumps(plan.to_json()), columns=json.dumps(plan.columns),
+        job_id,
+        plan=json.dumps(plan.to_json()),
+        columns=json.dumps(plan.columns),
         feature_positions=json.dumps(plan.feature_positions),
-        rows_total=str(plan.rows_total), chunks_total=str(len(plan.chunks)),
+        rows_total=str(plan.rows_total),
+        chunks_total=str(len(plan.chunks)),
     )
     ctx.jobs.publish(job_id, "planned")
     log.info("job_planned", job_id=job_id, rows=plan.rows_total, chunks=len(plan.chunks))

@@ -45,7 +45,10 @@ class ScoredChunk:
 
 
 def score_chunk(
-    data: bytes, *, columns: list[str], feature_positions: dict[str, int],
+    data: bytes,
+    *,
+    columns: list[str],
+    feature_positions: dict[str, int],
     predictor: FramePredictor,
 ) -> ScoredChunk:
     """Parse, validate, score and render one chunk of input bytes."""
@@ -77,8 +80,14 @@ def read_chunk(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series | No
             # A first row longer than the header only warns (and loses cells): treat as bad.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                io.BytesIO(data), header=None, names=list(range(width)), dtype=str,
-                na_filter=False, index_col=False, skip_blank_lines=True, engine="c",
+                io.BytesIO(data),
+                header=None,
+                names=list(range(width)),
+                dtype=str,
+                na_filter=False,
+                index_col=False,
+                skip_blank_lines=True,
+                engine="c",
                 encoding="utf-8",
             )
         return frame, None
@@ -132,9 +141,7 @@ def _plain_lines(data: bytes, *, rows: int) -> list[str] | None:
     return lines if len(lines) == rows else None
 
 
-def _render_lines(
-    lines: list[str], scored: pd.DataFrame, errors: pd.Series, *, width: int
-) -> str:
+def _render_lines(lines: list[str], scored: pd.DataFrame, errors: pd.Series, *, width: int) -> str:
     """The fast path: each raw input line, neutralised and padded, plus the output cells."""
     prices = [
         ["" if v != v else f"{v:.2f}" for v in scored[name].to_numpy(dtype="float64").tolist()]

@@ -22,8 +22,10 @@ def plan_job(self: Task, job_id: str) -> None:
     ctx = _context(self)
     try:
         pipeline.plan_job(
-            ctx, job_id,
-            enqueue_chunk=_enqueue_chunk(self), enqueue_finalize=_enqueue_finalize(self),
+            ctx,
+            job_id,
+            enqueue_chunk=_enqueue_chunk(self),
+            enqueue_finalize=_enqueue_finalize(self),
         )
     except Exception as exc:
         _retry_or_fail(self, ctx, job_id, "plan", exc)

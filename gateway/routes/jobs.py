@@ -112,9 +112,7 @@ async def submit_job(
         )
     except BlobTooLargeError as exc:
         await jobs.blobs.delete_prefix(job_prefix(job_id))
-        raise ProblemError(
-            413, str(exc), kind="body-too-large", title="Content Too Large"
-        ) from exc
+        raise ProblemError(413, str(exc), kind="body-too-large", title="Content Too Large") from exc
     except BaseException:
         with suppress(Exception):
             await jobs.blobs.delete_prefix(job_prefix(job_id))
@@ -125,8 +123,12 @@ async def submit_job(
             await jobs.blobs.delete_prefix(job_prefix(job_id))
             return _job_response(request, replay, status=202, replayed=True)
     record = new_record(
-        job_id=job_id, owner=caller.name, filename=_safe_name(upload.filename),
-        input_key=input_key(job_id), input_bytes=size, model_version=version,
+        job_id=job_id,
+        owner=caller.name,
+        filename=_safe_name(upload.filename),
+        input_key=input_key(job_id),
+        input_bytes=size,
+        model_version=version,
     )
     await jobs.store.create(record)
     await anyio.to_thread.run_sync(lambda: jobs.celery.send_task(PLAN_TASK, args=[job_id]))
@@ -183,8 +185,10 @@ async def job_result(request: Request, caller: CallerDep, job_id: str) -> Stream
     record = await _owned(jobs, job_id, caller.name)
     if record["status"] != SUCCEEDED:
         raise ProblemError(
-            409, f"The job is {record['status']}; a result exists once it has succeeded.",
-            kind="result-not-ready", title="Result not ready",
+            409,
+            f"The job is {record['status']}; a result exists once it has succeeded.",
+            kind="result-not-ready",
+            title="Result not ready",
         )
     key = result_key(job_id)
     size = await jobs.blobs.size(key)
@@ -197,7 +201,7 @@ async def job_result(request: Request, caller: CallerDep, job_id: str) -> Stream
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Length": str(size),
-            "Content-Disposition": f"attachment; filename=\"{_ascii(name)}\"; "
+            "Content-Disposition": f'attachment; filename="{_ascii(name)}"; '
             f"filename*=UTF-8''{quote(name)}",
         },
     )
@@ -255,13 +259,18 @@ async def _runtime(request: Request) -> JobsRuntime:
     runtime: JobsRuntime | None = getattr(request.app.state, "jobs", None)
     if runtime is None:
         raise ProblemError(
-            503, "Batch jobs are not configured on this gateway (no Redis).",
-            kind="jobs-unavailable", title="Batch jobs unavailable",
+            503,
+            "Batch jobs are not configured on this gateway (no Redis).",
+            kind="jobs-unavailable",
+            title="Batch jobs unavailable",
         )
     if not await runtime.store.ping():
         raise ProblemError(
-            503, "The job broker (Redis) is unreachable; single predictions still work.",
-            kind="broker-unavailable", title="Broker unavailable", headers={"Retry-After": "5"},
+            503,
+            "The job broker (Redis) is unreachable; single predictions still work.",
+            kind="broker-unavailable",
+            title="Broker unavailable",
+            headers={"Retry-After": "5"},
         )
     return runtime
 
@@ -281,7 +290,8 @@ async def _model_version(request: Request, settings: AppSettings) -> str:
     try:
         version = await anyio.to_thread.run_sync(
             lambda: resolve_alias(
-                tracking_uri=core.resolved_tracking_uri(), name=core.registered_model,
+                tracking_uri=core.resolved_tracking_uri(),
+                name=core.registered_model,
                 alias=core.model_alias,
             )
         )
@@ -292,7 +302,9 @@ async def _model_version(request: Request, settings: AppSettings) -> str:
         version = str(holder.current.version)
     if version is None:
         raise ProblemError(
-            503, "No model is registered as champion yet.", kind="model-unavailable",
+            503,
+            "No model is registered as champion yet.",
+            kind="model-unavailable",
             title="Model unavailable",
         )
     return version
@@ -308,8 +320,10 @@ async def _replay(
         return None
     if stored_digest != digest:
         raise ProblemError(
-            422, "This Idempotency-Key was used with a different body.",
-            kind="idempotency-key-reused", title="Idempotency-Key reused",
+            422,
+            "This Idempotency-Key was used with a different body.",
+            kind="idempotency-key-reused",
+            title="Idempotency-Key reused",
         )
     record = await jobs.store.get(stored_job, owner=owner)
     if record is None:  # the earlier job expired or was deleted: this becomes a new one

@@ -41,14 +41,22 @@ def start_gateway(env: BatchEnv, log_path: Path, **extra: str) -> GatewayProcess
     port = free_port()
     keys = {"alice": hash_api_key(ALICE["X-API-Key"]), "bob": hash_api_key(BOB["X-API-Key"])}
     environ = {
-        **env.environ(), "HPP_PORT": str(port), "HPP_HOST": "127.0.0.1",
-        "HPP_API_KEYS": json.dumps(keys), "HPP_MODEL_POLL_SECONDS": "0",
-        "HPP_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT), "HPP_LOG_LEVEL": "WARNING", **extra,
+        **env.environ(),
+        "HPP_PORT": str(port),
+        "HPP_HOST": "127.0.0.1",
+        "HPP_API_KEYS": json.dumps(keys),
+        "HPP_MODEL_POLL_SECONDS": "0",
+        "HPP_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+        "HPP_LOG_LEVEL": "WARNING",
+        **extra,
     }
     with log_path.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hpp.cli", "gateway"], cwd=ROOT, env=environ,
-            stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "hpp.cli", "gateway"],
+            cwd=ROOT,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -106,18 +114,26 @@ def houses_csv(rows: int, *, seed: int = 0, invalid_every: int = 0, header: str 
 
 
 def submit(
-    http: httpx.Client, data: bytes, *, headers: dict[str, str] | None = None,
+    http: httpx.Client,
+    data: bytes,
+    *,
+    headers: dict[str, str] | None = None,
     filename: str = "houses.csv",
 ) -> httpx.Response:
     """POST a CSV body as a job."""
     return http.post(
-        "/v1/jobs", content=data, params={"filename": filename},
+        "/v1/jobs",
+        content=data,
+        params={"filename": filename},
         headers={**(headers or ALICE), "Content-Type": "text/csv"},
     )
 
 
 def wait_final(
-    http: httpx.Client, job_id: str, *, headers: dict[str, str] | None = None,
+    http: httpx.Client,
+    job_id: str,
+    *,
+    headers: dict[str, str] | None = None,
     timeout: float = 180.0,
 ) -> dict[str, Any]:
     """Poll the job until it reaches a final state; returns its JSON."""

@@ -50,8 +50,10 @@ def _rows(client: httpx.Client, job_id: str) -> list[dict[str, str]]:
         (HEADER.replace(",", ";").encode() + b"\n1;2;3;x;1990;y\n", "separated by semicolons"),
         ((HEADER + "\n" + GOOD_ROW + "\n").encode("utf-16"), "UTF-16"),
         ((HEADER + "\n1656,3,1.5,North\x00Ames,1960,Average\n").encode(), "NUL bytes"),
-        ((HEADER + '\n1656,3,1.5,"North Ames,1960,Average\n' + GOOD_ROW + "\n").encode(),
-         "unterminated quoted field starting on line 2"),
+        (
+            (HEADER + '\n1656,3,1.5,"North Ames,1960,Average\n' + GOOD_ROW + "\n").encode(),
+            "unterminated quoted field starting on line 2",
+        ),
         (HEADER.encode() + b"\n1656,3,1.5,Caf\xe9,1960,Average\n", "not UTF-8"),
     ],
     ids=["empty", "missing-column", "semicolons", "utf16", "nul", "unterminated-quote", "latin1"],
@@ -92,14 +94,14 @@ def test_megabyte_field_passes_through_or_fails_only_its_row(client: httpx.Clien
 
 def test_formula_cells_are_neutralised(client: httpx.Client) -> None:
     data = (
-        f"{HEADER},note\n{GOOD_ROW},=HYPERLINK(\"http://x\")\n{GOOD_ROW},@SUM(A1)\n"
+        f'{HEADER},note\n{GOOD_ROW},=HYPERLINK("http://x")\n{GOOD_ROW},@SUM(A1)\n'
         f"{GOOD_ROW},-3.5\n{GOOD_ROW},+1+2\n"
     ).encode()
 
     job = _run(client, data)
 
     notes = [r["note"] for r in _rows(client, job["id"])]
-    assert notes == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "-3.5", "'+1+2"]
+    assert notes == ['\'=HYPERLINK("http://x")', "'@SUM(A1)", "-3.5", "'+1+2"]
 
 
 def test_row_with_too_many_fields_gets_its_own_error(client: httpx.Client) -> None:

@@ -62,7 +62,7 @@ def test_result_is_an_attachment_named_after_the_upload(client: httpx.Client) ->
 def test_multipart_upload_with_extra_columns_in_any_order(client: httpx.Client) -> None:
     data = (
         b"id,condition,year_built,location,bathrooms,bedrooms,sqft,notes\n"
-        b"a1,Average,1960,North Ames,1.5,3,1656,\"two\nlines\"\n"
+        b'a1,Average,1960,North Ames,1.5,3,1656,"two\nlines"\n'
         b"a2,Good,2005,Somerset,2,4,2400,plain\n"
     )
 
@@ -89,9 +89,7 @@ def test_utf8_bom_is_accepted(client: httpx.Client) -> None:
     assert final["rows_done"] == 5
 
 
-@pytest.mark.parametrize(
-    "route", ["", "/events", "/result"], ids=["status", "events", "result"]
-)
+@pytest.mark.parametrize("route", ["", "/events", "/result"], ids=["status", "events", "result"])
 def test_another_key_gets_404_on_get_routes(client: httpx.Client, route: str) -> None:
     job = submit(client, houses_csv(5)).json()
     wait_final(client, job["id"])
@@ -155,9 +153,10 @@ def test_same_idempotency_key_and_body_return_the_same_job(client: httpx.Client)
     assert first.json()["id"] == second.json()["id"]
     assert second.headers.get("idempotent-replayed") == "true"
     assert other.status_code == 422
-    assert submit(client, data, headers={**BOB, "Idempotency-Key": "upload-42"}).json()[
-        "id"
-    ] != first.json()["id"]
+    assert (
+        submit(client, data, headers={**BOB, "Idempotency-Key": "upload-42"}).json()["id"]
+        != first.json()["id"]
+    )
 
 
 def test_events_stream_progress_then_end(client: httpx.Client) -> None:

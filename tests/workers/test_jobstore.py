@@ -31,8 +31,12 @@ def store(redis_url: str) -> Iterator[JobStore]:
 
 def _record(owner: str = "alice", **fields: str) -> dict[str, str]:
     record = new_record(
-        job_id=secrets.token_urlsafe(8), owner=owner, filename="x.csv", input_key="k",
-        input_bytes=10, model_version="3",
+        job_id=secrets.token_urlsafe(8),
+        owner=owner,
+        filename="x.csv",
+        input_key="k",
+        input_bytes=10,
+        model_version="3",
     )
     return {**record, **fields}
 

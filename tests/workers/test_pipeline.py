@@ -27,7 +27,10 @@ def ctx(redis_url: str, tmp_path: Path) -> Iterator[WorkerContext]:
     url = urlparse(redis_url)._replace(path="/3").geturl()
     settings = AppSettings(
         CoreSettings(redis_url=url, blob_url=(tmp_path / "blobs").as_uri(), state_dir=tmp_path),
-        GatewaySettings(), WorkerSettings(), UISettings(), ObservabilitySettings(),
+        GatewaySettings(),
+        WorkerSettings(),
+        UISettings(),
+        ObservabilitySettings(),
     )
     context = WorkerContext.open(settings)
     context.jobs.client.flushdb()
@@ -37,8 +40,12 @@ def ctx(redis_url: str, tmp_path: Path) -> Iterator[WorkerContext]:
 
 def _job(ctx: WorkerContext, job_id: str) -> None:
     record = new_record(
-        job_id=job_id, owner="alice", filename="x.csv", input_key=input_key(job_id),
-        input_bytes=1, model_version="1",
+        job_id=job_id,
+        owner="alice",
+        filename="x.csv",
+        input_key=input_key(job_id),
+        input_bytes=1,
+        model_version="1",
     )
     ctx.jobs.client.hset(f"hpp:job:{job_id}", mapping={**record, "status": RUNNING})
 

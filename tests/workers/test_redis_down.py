@@ -23,8 +23,12 @@ from tests.fixtures.model import ModelRegistry
 from tests.workers.conftest import ALICE, HEADER
 
 HOUSE = {
-    "sqft": 1656, "bedrooms": 3, "bathrooms": 1.5, "location": "North Ames",
-    "year_built": 1960, "condition": "Average",
+    "sqft": 1656,
+    "bedrooms": 3,
+    "bathrooms": 1.5,
+    "location": "North Ames",
+    "year_built": 1960,
+    "condition": "Average",
 }
 
 
@@ -37,7 +41,9 @@ async def stopped_redis_client(
     server.start()
     settings = AppSettings(
         core=CoreSettings(
-            state_dir=tmp_path, redis_url=server.url, blob_url=(tmp_path / "blobs").as_uri(),
+            state_dir=tmp_path,
+            redis_url=server.url,
+            blob_url=(tmp_path / "blobs").as_uri(),
             mlflow_tracking_uri=model_registry.tracking_uri,
         ),
         gateway=GatewaySettings(

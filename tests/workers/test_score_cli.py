@@ -21,8 +21,9 @@ def _settings() -> AppSettings:
         WorkerSettings,
     )
 
-    return AppSettings(CoreSettings(), GatewaySettings(), WorkerSettings(), UISettings(),
-                       ObservabilitySettings())
+    return AppSettings(
+        CoreSettings(), GatewaySettings(), WorkerSettings(), UISettings(), ObservabilitySettings()
+    )
 
 
 def test_score_writes_the_scored_csv(jobs_gateway: GatewayProcess, tmp_path: Path) -> None:
@@ -30,7 +31,10 @@ def test_score_writes_the_scored_csv(jobs_gateway: GatewayProcess, tmp_path: Pat
     source.write_bytes(houses_csv(1_500, invalid_every=500))
 
     code = run_score(
-        source, out=None, gateway_url=jobs_gateway.url, api_key=ALICE["X-API-Key"],
+        source,
+        out=None,
+        gateway_url=jobs_gateway.url,
+        api_key=ALICE["X-API-Key"],
         settings=_settings(),
     )
 
@@ -48,8 +52,11 @@ def test_score_reports_an_unreadable_file(
     source.write_text("a;b;c\n1;2;3\n")
 
     code = run_score(
-        source, out=tmp_path / "out.csv", gateway_url=jobs_gateway.url,
-        api_key=ALICE["X-API-Key"], settings=_settings(),
+        source,
+        out=tmp_path / "out.csv",
+        gateway_url=jobs_gateway.url,
+        api_key=ALICE["X-API-Key"],
+        settings=_settings(),
     )
 
     assert code == 1

@@ -47,7 +47,9 @@ def test_fast_and_general_paths_give_the_same_bytes(predictor: Predictor) -> Non
     )
     quoted = score_chunk(
         (body + '1656,3,1.5,"Old Town",1960,Average,"q"\n').encode(),
-        columns=COLUMNS, feature_positions=POSITIONS, predictor=predictor,
+        columns=COLUMNS,
+        feature_positions=POSITIONS,
+        predictor=predictor,
     )
 
     assert quoted.data.startswith(plain.data)

@@ -48,7 +48,9 @@ def test_streamed_body_is_cut_off_at_the_limit_without_growing_memory(
 
     before = _rss_mb(jobs_gateway)
     response = httpx.post(
-        f"{jobs_gateway.url}/v1/jobs", content=body(), timeout=120,
+        f"{jobs_gateway.url}/v1/jobs",
+        content=body(),
+        timeout=120,
         headers={**ALICE, "Content-Type": "text/csv"},
     )
     after = _rss_mb(jobs_gateway)
@@ -70,7 +72,9 @@ def test_large_upload_streams_to_storage_with_flat_memory(jobs_gateway: GatewayP
 
     before = _rss_mb(jobs_gateway)
     response = httpx.post(
-        f"{jobs_gateway.url}/v1/jobs", content=body(), timeout=120,
+        f"{jobs_gateway.url}/v1/jobs",
+        content=body(),
+        timeout=120,
         headers={**ALICE, "Content-Type": "text/csv"},
     )
     after = _rss_mb(jobs_gateway)
