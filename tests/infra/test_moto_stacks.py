@@ -26,7 +26,6 @@ IMAGE_TAG = "0123456789abcdef"
 # Resource types our templates use that moto 5.2 cannot create (skipped in these tests;
 # cfn-lint and checkov still cover them).
 MOTO_SKIPPED_TYPES = {
-    "AWS::EC2::SecurityGroupEgress",
     "AWS::S3::BucketPolicy",
     "AWS::ServiceDiscovery::PrivateDnsNamespace",
     "AWS::ServiceDiscovery::Service",

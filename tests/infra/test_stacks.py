@@ -28,6 +28,17 @@ def test_vpc_spans_two_azs_with_private_subnets_for_tasks(templates) -> None:
     assert len(resources_of_type(network, "AWS::EC2::NatGateway")) == 2
 
 
+def test_security_groups_name_every_outbound_path(templates) -> None:
+    groups = resources_of_type(templates["network"], "AWS::EC2::SecurityGroup")
+    for name, group in groups.items():
+        egress = group["Properties"]["SecurityGroupEgress"]  # inline: no default allow-all
+        assert all(rule["IpProtocol"] != "-1" or rule["CidrIp"] == "127.0.0.1/32"
+                   for rule in egress), name
+    assert not resources_of_type(templates["network"], "AWS::EC2::SecurityGroupEgress")
+    inline_ingress = {n for n, g in groups.items() if "SecurityGroupIngress" in g["Properties"]}
+    assert inline_ingress == {"LoadBalancerSecurityGroup"}
+
+
 def test_load_balancer_redirects_http_enforces_tls12_logs_and_drops_bad_headers(
     templates,
 ) -> None:
