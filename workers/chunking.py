@@ -16,6 +16,9 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import chain
+
+import numpy as np
 
 from ml.contract import FEATURE_COLUMNS
 
@@ -66,23 +69,146 @@ class Plan:
 
 
 def plan_chunks(blocks: Iterable[bytes], *, chunk_rows: int) -> Plan:
-    """Scan the input once and cut it into chunks of ``chunk_rows`` records."""
+    """Scan the input once and cut it into chunks of ``chunk_rows`` records.
+
+    While no quote character has been seen, records are lines, found with numpy; from
+    the first block holding a quote on, the ``csv`` module reads the rest, since only
+    quoting lets a record span lines.
+    """
     csv.field_size_limit(MAX_FIELD_BYTES)
-    lines = _LineReader(blocks)
-    reader = csv.reader(lines)
-    try:
-        header = next(reader, None)
-        if header is None or not any(name.strip() for name in header):
+    source = _Source(blocks)
+    pos, line_number, pending = source.bom_length, 0, b""
+    plan: Plan | None = None
+    cutter: _Cutter | None = None
+    for block in source:
+        buf = pending + block
+        cut = buf.rfind(b"\n") + 1
+        complete, pending = buf[:cut], buf[cut:]
+        if b'"' in complete:
+            return _plan_slowly(chain([buf], source), plan, cutter, pos, line_number, chunk_rows)
+        _check_utf8(complete, line_number)
+        if plan is None and complete:
+            header_end = complete.index(b"\n") + 1
+            plan = _plan_from_header(
+                _parse_line(complete[:header_end]), data_start=pos + header_end
+            )
+            cutter = _Cutter(plan, chunk_rows)
+            complete, pos, line_number = complete[header_end:], pos + header_end, line_number + 1
+        if cutter is not None and complete:
+            ends, lines = _record_ends(complete)
+            cutter.add(ends + pos)
+            pos, line_number = pos + len(complete), line_number + lines
+    if b'"' in pending:
+        return _plan_slowly(iter([pending]), plan, cutter, pos, line_number, chunk_rows)
+    _check_utf8(pending, line_number)
+    if plan is None:
+        if not pending.strip():
             raise UnreadableFileError("the file is empty: expected a header row of column names")
-        plan = _plan_from_header(header, data_start=lines.position)
-        lines.start_record()
-        _cut_chunks(plan, reader, lines, chunk_rows=chunk_rows)
-    except csv.Error as exc:
-        raise _csv_problem(exc, lines) from exc
+        plan = _plan_from_header(_parse_line(pending), data_start=pos + len(pending))
+        return plan
+    assert cutter is not None
+    if pending.strip(b"\r"):
+        cutter.add(np.asarray([pos + len(pending)]))
+    cutter.finish()
     return plan
 
 
+def _plan_slowly(
+    blocks: Iterator[bytes],
+    plan: Plan | None,
+    cutter: _Cutter | None,
+    pos: int,
+    line_number: int,
+    chunk_rows: int,
+) -> Plan:
+    """Continue at a record boundary with the ``csv`` module (quoted fields may span lines)."""
+    lines = _LineReader(blocks, position=pos, line_number=line_number)
+    reader = csv.reader(lines)
+    try:
+        if plan is None:
+            header = next(reader, None)
+            if header is None or not any(name.strip() for name in header):
+                raise UnreadableFileError(
+                    "the file is empty: expected a header row of column names"
+                )
+            plan = _plan_from_header(header, data_start=lines.position)
+            cutter = _Cutter(plan, chunk_rows)
+        assert cutter is not None
+        lines.start_record()
+        for record in reader:
+            if lines.record_lines > 1 and lines.at_eof and lines.record_quotes % 2:
+                raise UnreadableFileError(
+                    f"unterminated quoted field starting on line {lines.record_first_line}: "
+                    "a '\"' opens a field that never closes"
+                )
+            lines.start_record()
+            if record:
+                cutter.add(np.asarray([lines.position]))
+    except csv.Error as exc:
+        raise _csv_problem(exc, lines) from exc
+    cutter.finish()
+    return plan
+
+
+class _Cutter:
+    """Counts records and closes a chunk every ``chunk_rows`` of them."""
+
+    def __init__(self, plan: Plan, chunk_rows: int) -> None:
+        self.plan, self.chunk_rows = plan, chunk_rows
+        self.start, self.rows, self.last_end = plan.data_start, 0, plan.data_start
+
+    def add(self, ends: np.ndarray) -> None:
+        """Record the end offsets of consecutive records."""
+        if not len(ends):
+            return
+        index = self.chunk_rows - self.rows - 1
+        while index < len(ends):
+            self._close(int(ends[index]), self.chunk_rows)
+            index += self.chunk_rows
+        self.rows = (self.rows + len(ends)) % self.chunk_rows
+        self.last_end = int(ends[-1])
+
+    def finish(self) -> None:
+        """Close the last, partial chunk."""
+        if self.rows:
+            self._close(self.last_end, self.rows)
+            self.rows = 0
+
+    def _close(self, end: int, rows: int) -> None:
+        plan = self.plan
+        plan.chunks.append(Chunk(len(plan.chunks), self.start, end, rows))
+        plan.rows_total += rows
+        self.start = end
+
+
+def _record_ends(complete: bytes) -> tuple[np.ndarray, int]:
+    """Offsets just past each non-blank line of quote-free text, and the number of lines."""
+    data = np.frombuffer(complete, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    starts = np.concatenate(([0], newlines[:-1] + 1))
+    length = newlines - starts
+    blank = (length == 0) | ((length == 1) & (data[newlines - 1] == 13))
+    return newlines[~blank] + 1, len(newlines)
+
+
+def _parse_line(raw: bytes) -> list[str]:
+    return next(csv.reader([raw.decode("utf-8")]), [])
+
+
+def _check_utf8(data: bytes, line_number: int) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = line_number + data.count(b"\n", 0, exc.start) + 1
+        raise UnreadableFileError(
+            f"not UTF-8: invalid byte 0x{data[exc.start]:02x} on line {line}; "
+            "save the file as UTF-8 CSV"
+        ) from exc
+
+
 def _plan_from_header(header: list[str], *, data_start: int) -> Plan:
+    if not any(name.strip() for name in header):
+        raise UnreadableFileError("the file is empty: expected a header row of column names")
     names = [name.strip() for name in header]
     lowered = [name.lower() for name in names]
     duplicates = sorted({n for n in names if names.count(n) > 1 and n})
@@ -93,29 +219,6 @@ def _plan_from_header(header: list[str], *, data_start: int) -> Plan:
         raise UnreadableFileError(_missing_reason(missing, header))
     positions = {c: lowered.index(c) for c in FEATURE_COLUMNS}
     return Plan(columns=header, feature_positions=positions, data_start=data_start, rows_total=0)
-
-
-def _cut_chunks(
-    plan: Plan, reader: Iterator[list[str]], lines: _LineReader, *, chunk_rows: int
-) -> None:
-    start, rows = plan.data_start, 0
-    for record in reader:
-        if lines.record_lines > 1 and lines.at_eof and lines.record_quotes % 2:
-            raise UnreadableFileError(
-                f"unterminated quoted field starting on line {lines.record_first_line}: "
-                "a '\"' opens a field that never closes"
-            )
-        lines.start_record()
-        if not record:
-            continue
-        rows += 1
-        if rows == chunk_rows:
-            plan.chunks.append(Chunk(len(plan.chunks), start, lines.position, rows))
-            plan.rows_total += rows
-            start, rows = lines.position, 0
-    if rows:
-        plan.chunks.append(Chunk(len(plan.chunks), start, lines.position, rows))
-        plan.rows_total += rows
 
 
 def _missing_reason(missing: list[str], header: list[str]) -> str:
@@ -138,17 +241,57 @@ def _csv_problem(exc: csv.Error, lines: _LineReader) -> UnreadableFileError:
     return UnreadableFileError(f"not a readable CSV near line {lines.line_number}: {text}")
 
 
-class _LineReader:
-    """Decoded lines for ``csv.reader``, tracking byte offsets and what each record spans."""
+class _Source:
+    """The input's blocks, refusing UTF-16 and NUL bytes, with a UTF-8 BOM removed."""
 
     def __init__(self, blocks: Iterable[bytes]) -> None:
         self._blocks = iter(blocks)
+        self.bom_length = 0
         self.position = 0
-        self.line_number = 0
+        self._first: bytes | None = self._read_first()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._first is not None:
+            block, self._first = self._first, None
+        else:
+            block = next(self._blocks)
+        if b"\x00" in block:
+            raise UnreadableFileError(
+                f"the file contains NUL bytes (at byte {self.position + block.index(0)}): "
+                "it is binary or UTF-16, not a UTF-8 text CSV"
+            )
+        self.position += len(block)
+        return block
+
+    def _read_first(self) -> bytes:
+        first = b""
+        for block in self._blocks:  # enough bytes to recognise a byte order mark
+            first += block
+            if len(first) >= len(UTF8_BOM):
+                break
+        if first.startswith(UTF16_BOMS):
+            raise UnreadableFileError("the file is UTF-16 encoded: save it as UTF-8 CSV")
+        if first.startswith(UTF8_BOM):
+            self.bom_length = len(UTF8_BOM)
+            self.position = len(UTF8_BOM)
+            first = first[len(UTF8_BOM) :]
+        return first
+
+
+class _LineReader:
+    """Decoded lines for ``csv.reader``, tracking byte offsets and what each record spans."""
+
+    def __init__(self, blocks: Iterator[bytes], *, position: int, line_number: int) -> None:
+        self._blocks = blocks
+        self.position = position
+        self.line_number = line_number
         self.at_eof = False
         self.record_lines = 0
         self.record_quotes = 0
-        self.record_first_line = 1
+        self.record_first_line = line_number + 1
         self._lines = self._split()
 
     def __iter__(self) -> _LineReader:
@@ -177,16 +320,7 @@ class _LineReader:
 
     def _split(self) -> Iterator[bytes]:
         pending = b""
-        first = True
         for block in self._blocks:
-            if first:
-                block = self._check_start(pending + block)
-                pending, first = b"", False
-            if b"\x00" in block:
-                raise UnreadableFileError(
-                    f"the file contains NUL bytes (after line {self.line_number}): "
-                    "it is binary or UTF-16, not a UTF-8 text CSV"
-                )
             lines = (pending + block).split(b"\n")
             pending = lines.pop()
             for line in lines:
@@ -194,11 +328,3 @@ class _LineReader:
         self.at_eof = True
         if pending:
             yield pending
-
-    def _check_start(self, block: bytes) -> bytes:
-        if block.startswith(UTF16_BOMS):
-            raise UnreadableFileError("the file is UTF-16 encoded: save it as UTF-8 CSV")
-        if block.startswith(UTF8_BOM):
-            self.position += len(UTF8_BOM)
-            return block[len(UTF8_BOM) :]
-        return block

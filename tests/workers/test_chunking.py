@@ -89,3 +89,21 @@ def test_field_over_the_limit_is_reported() -> None:
 
     with pytest.raises(UnreadableFileError, match="larger than 16 MiB"):
         plan_chunks(_blocks(data, 1 << 20), chunk_rows=10)
+
+
+@pytest.mark.parametrize("block", [3, 64, 1 << 20])
+def test_quote_free_and_quoted_scans_cut_the_same_chunks(block: int) -> None:
+    rows = [ROW.replace(b"1656", str(1000 + i).encode()) for i in range(50)]
+    plain = HEADER + b"".join(rows) + b"\r\n" + rows[0].rstrip(b"\n")
+    quoted = plain + b'\n1,2,3,"a\nb",4,5\n'
+
+    fast = plan_chunks(_blocks(plain, block), chunk_rows=7)
+    slow = plan_chunks(_blocks(quoted, block), chunk_rows=7)
+
+    assert fast.rows_total == 51
+    assert [(c.start, c.end, c.rows) for c in fast.chunks[:-1]] == [
+        (c.start, c.end, c.rows) for c in slow.chunks[:-1]
+    ]
+    assert slow.rows_total == 52
+    assert slow.chunks[-1].end == len(quoted)
+    assert fast.chunks[-1].end == len(plain)
