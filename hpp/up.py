@@ -1,0 +1,242 @@
+"""``hpp up``: the whole system on one machine, on embedded defaults, until Ctrl-C.
+
+Redis (an embedded server unless ``HPP_REDIS_URL`` is set), MLflow on a SQLite file and
+blobs in a folder under the state directory, a model (trained on first start when the
+registry has no ``champion``), then a worker, the gateway and the UI as child processes.
+API keys for the local user and the UI are generated once and kept (mode 600) in the
+state directory; the gateway only ever sees their hashes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from hpp.settings import AppSettings, hash_api_key
+
+DATA = Path("data/house_data.csv")
+CONFIG = Path("ml/config.yaml")
+READY_TIMEOUT_SECONDS = 180.0
+LOCAL_KEY_NAME = "local"
+UI_KEY_NAME = "webui"
+
+
+@dataclass
+class Child:
+    """One service process started by ``hpp up``."""
+
+    name: str
+    command: str
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        """Start ``hpp <command>`` in its own session, so Ctrl-C reaches only the parent."""
+        # The command is one of our own fixed subcommands, run with this interpreter.
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "hpp.cli", self.command], env=env, start_new_session=True
+        )
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (a worker finishes or requeues its chunk), SIGKILL if it hangs."""
+        if not self.alive():
+            return
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def run_up(settings: AppSettings) -> int:
+    """Bring everything up, print where to go, and stop it all cleanly on Ctrl-C."""
+    from observability.logging import configure_logging
+
+    configure_logging("hpp", settings.observability)
+    state = settings.core.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    busy = [p for p in (settings.gateway.port, settings.ui.ui_port) if _port_in_use(p)]
+    if busy:
+        print(
+            f"port(s) {busy} already in use: stop what holds them or set HPP_PORT / HPP_UI_PORT",
+            file=sys.stderr,
+        )
+        return 1
+    with _redis(settings) as redis_url:
+        if not _ensure_model(settings):
+            return 1
+        env = _child_environment(settings, redis_url=redis_url, state=state)
+        return _supervise(settings, env, state)
+
+
+def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
+    children = [Child("worker", "worker"), Child("gateway", "gateway"), Child("ui", "ui")]
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for child in children:
+            child.start(env)
+        gateway = f"http://{settings.gateway.host}:{settings.gateway.port}"
+        ui = f"http://{settings.ui.ui_host}:{settings.ui.ui_port}"
+        if not _wait_ready([f"{gateway}/readyz", f"{ui}/"], children, lambda: stopping):
+            return 0 if stopping else 1
+        _print_banner(gateway=gateway, ui=ui, state=state, env=env)
+        while not stopping:
+            dead = [c.name for c in children if not c.alive()]
+            if dead:
+                print(f"{', '.join(dead)} stopped unexpectedly; shutting down", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        print("\nstopping: ui, gateway, worker ...", flush=True)
+        return 0
+    finally:
+        for child in reversed(children):
+            child.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _redis(settings: AppSettings) -> Iterator[str]:
+    if settings.core.redis_url:
+        yield settings.core.redis_url
+        return
+    from hpp.redis_server import embedded_redis
+
+    with embedded_redis() as url:
+        print(f"started an embedded Redis at {url} (set HPP_REDIS_URL to use your own)", flush=True)
+        yield url
+
+
+def _ensure_model(settings: AppSettings) -> bool:
+    from ml.registry import resolve_alias
+
+    core = settings.core
+    uri = core.resolved_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    version = resolve_alias(tracking_uri=uri, name=core.registered_model, alias=core.model_alias)
+    if version is not None:
+        print(
+            f"serving {core.registered_model} version {version} ('{core.model_alias}')", flush=True
+        )
+        return True
+    if not DATA.exists():
+        print(
+            f"no '{core.model_alias}' model in {uri} and no {DATA} to train on: "
+            "run from the repository root or `hpp train --data PATH`",
+            file=sys.stderr,
+        )
+        return False
+    print(
+        f"no '{core.model_alias}' model yet: training on {DATA} (a minute or two) ...", flush=True
+    )
+    from ml.cli import run_train
+
+    return run_train(data=DATA, config=CONFIG, settings=settings) == 0
+
+
+def _child_environment(settings: AppSettings, *, redis_url: str, state: Path) -> dict[str, str]:
+    from observability.metrics import multiprocess_env
+
+    env = dict(os.environ) | {
+        "HPP_STATE_DIR": str(state),
+        "HPP_REDIS_URL": redis_url,
+        "HPP_MLFLOW_TRACKING_URI": settings.core.resolved_tracking_uri(),
+        "HPP_BLOB_URL": settings.core.resolved_blob_url(),
+        "HPP_GATEWAY_URL": f"http://{settings.gateway.host}:{settings.gateway.port}",
+    }
+    env |= multiprocess_env(state / "prometheus")
+    if settings.gateway.api_keys or settings.gateway.allow_open_access:
+        return env  # the operator configured access; leave it as set
+    keys = _local_keys(state / "api-keys.json")
+    env["HPP_API_KEYS"] = json.dumps({name: hash_api_key(k) for name, k in keys.items()})
+    env["HPP_ADMIN_KEY_NAMES"] = json.dumps([LOCAL_KEY_NAME])
+    env["HPP_UI_API_KEY"] = keys[UI_KEY_NAME]
+    return env
+
+
+def _local_keys(path: Path) -> dict[str, str]:
+    """This machine's API keys, made once and readable only by their owner."""
+    if path.exists():
+        keys = json.loads(path.read_text())
+        if {LOCAL_KEY_NAME, UI_KEY_NAME} <= set(keys):
+            return {k: str(v) for k, v in keys.items()}
+    keys = {LOCAL_KEY_NAME: secrets.token_urlsafe(32), UI_KEY_NAME: secrets.token_urlsafe(32)}
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(json.dumps(keys, indent=2))
+    return keys
+
+
+def _wait_ready(urls: list[str], children: list[Child], stopping: object) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    pending = list(urls)
+    while pending and time.monotonic() < deadline:
+        if callable(stopping) and stopping():
+            return False
+        dead = [c.name for c in children if not c.alive()]
+        if dead:
+            print(f"{', '.join(dead)} failed to start (see the log lines above)", file=sys.stderr)
+            return False
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(pending[0], timeout=2.0).status_code == 200:
+                pending.pop(0)
+                continue
+        time.sleep(0.5)
+    if pending:
+        print(f"not ready after {READY_TIMEOUT_SECONDS:.0f} s: {pending}", file=sys.stderr)
+    return not pending
+
+
+def _print_banner(*, gateway: str, ui: str, state: Path, env: dict[str, str]) -> None:
+    keys = state / "api-keys.json"
+    key_hint = (
+        f"key=$(python3 -c \"import json;print(json.load(open('{keys}'))['local'])\")"
+        if keys.exists()
+        else "key=<your API key>"
+    )
+    print(
+        "\n"
+        f"  House Price Predictor is up\n"
+        f"    web app      {ui}\n"
+        f"    API          {gateway}/docs\n"
+        f"    metrics      {gateway}/metrics\n"
+        f"    API key      in {keys} ('local')\n"
+        f"  try it:\n"
+        f"    {key_hint}\n"
+        f"    curl -s -H \"X-API-Key: $key\" -H 'Content-Type: application/json' \\\n"
+        f'      -d \'{{"sqft":1656,"bedrooms":3,"bathrooms":1.5,"location":"North Ames",'
+        f'"year_built":1960,"condition":"Average"}}\' {gateway}/v1/predict\n'
+        f"  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
