@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
 _PLAIN_NUMBER = re.compile(PLAIN_NUMBER)
 _RISKY_CELL = re.compile(r"(?:^|,)[=+\-@\t\r]", re.MULTILINE)
+# Fault-injection hook for the reliability tests (tests/reliability): when this environment
+# variable is set, a worker process that reads a chunk containing its text dies on the spot,
+# as a poison input would. Unset (always, outside those tests) it costs one dict lookup.
+CRASH_MARKER_ENV = "HPP_FAULT_CRASH_MARKER"
 
 
 class FramePredictor(Protocol):
@@ -52,6 +57,7 @@ def score_chunk(
     predictor: FramePredictor,
 ) -> ScoredChunk:
     """Parse, validate, score and render one chunk of input bytes."""
+    _crash_on_marker(data)
     frame, parse_errors = read_chunk(data, width=len(columns))
     features = pd.DataFrame(
         {name: frame[feature_positions[name]] for name in FEATURE_COLUMNS}, index=frame.index
@@ -197,6 +203,12 @@ def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Ser
         rows.append((record + [""] * width)[:width])
     frame = pd.DataFrame(rows, columns=list(range(width)), dtype=str)
     return frame, pd.Series(errors, index=frame.index, dtype=object)
+
+
+def _crash_on_marker(data: bytes) -> None:
+    marker = os.environ.get(CRASH_MARKER_ENV)
+    if marker and marker.encode() in data:
+        os._exit(70)  # the fault-injection hook above: die as a segfaulting parser would
 
 
 def _empty_scores() -> pd.DataFrame:
