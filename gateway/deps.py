@@ -60,9 +60,11 @@ async def get_caller(request: Request) -> Caller:
 
 
 async def get_json_caller(request: Request) -> Caller:
-    """Authenticate (401/429), then insist on a JSON body (415), in one dependency."""
+    """Authenticate (401/429), insist on a JSON body (415) and on known query parameters."""
     caller = authenticate(request)
     require_json_body(request)
+    if request.scope["query_string"]:
+        reject_unknown_query(request)
     return caller
 
 
@@ -109,6 +111,26 @@ def require_json_body(request: Request) -> None:
         kind="unsupported-media-type",
         headers={"Accept-Post": "application/json"},
     )
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 for query parameters the route does not declare, as for unknown body fields."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = {param.alias for param in dependant.query_params}
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ProblemError(
+            422,
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+            kind="validation",
+            title="Invalid request",
+            errors=[
+                {"field": f"query.{name}", "message": "Unknown query parameter"} for name in unknown
+            ],
+        )
 
 
 SettingsDep = Annotated[AppSettings, Depends(get_settings)]

@@ -18,6 +18,8 @@ Resolver = Callable[[], "str | None"]
 
 logger = structlog.get_logger("gateway.model")
 
+RETRY_START_SECONDS = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class ModelStatus:
@@ -94,9 +96,18 @@ class ModelHolder:
             return True
 
     async def poll(self, interval_seconds: float) -> None:
-        """Refresh forever, every ``interval_seconds`` (run as a background task)."""
+        """Refresh forever, every ``interval_seconds`` (run as a background task).
+
+        While no model is served, it retries sooner (from 0.5 s, doubling up to the
+        interval), so a load that failed at start (a busy registry) is not a long outage.
+        """
+        retry = RETRY_START_SECONDS
         while True:
-            await asyncio.sleep(interval_seconds)
+            if self.current is None:
+                await asyncio.sleep(min(retry, interval_seconds))
+                retry *= 2
+            else:
+                await asyncio.sleep(interval_seconds)
             try:
                 await self.refresh()
             except Exception:  # keep polling whatever happens

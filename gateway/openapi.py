@@ -9,7 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from gateway.errors import PROBLEM_MEDIA_TYPE, Problem
 from gateway.security import API_KEY_HEADER
-from ml.contract import max_year_built
+from ml.contract import CATEGORY_COLUMNS, max_year_built
 
 _REF = "#/components/schemas/{model}"
 SECURITY_SCHEME = "APIKeyHeader"
@@ -40,7 +40,7 @@ def install_openapi(app: FastAPI) -> None:
             )
             _document_security(schema)
             _document_problems(schema)
-            _document_year_limit(schema)
+            _document_validators(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -86,12 +86,16 @@ def _errors_of(path: str, operation: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
-def _document_year_limit(schema: dict[str, Any]) -> None:
-    # The contract checks "at most next year" in a validator, which JSON Schema cannot see.
+def _document_validators(schema: dict[str, Any]) -> None:
+    # The contract checks "at most next year" and "not blank" in validators, which JSON
+    # Schema cannot see; state them so clients (and schema-driven tests) know.
     features = schema.get("components", {}).get("schemas", {}).get("HouseFeatures", {})
-    year = features.get("properties", {}).get("year_built")
-    if year is not None:
-        year["maximum"] = max_year_built()
+    properties = features.get("properties", {})
+    if "year_built" in properties:
+        properties["year_built"]["maximum"] = max_year_built()
+    for name in CATEGORY_COLUMNS:
+        if name in properties:
+            properties[name]["pattern"] = r"\S"
 
 
 def _has_own_schema(response: dict[str, Any]) -> bool:

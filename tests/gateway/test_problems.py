@@ -181,6 +181,16 @@ async def test_bad_query_parameter_is_422(client: httpx.AsyncClient, house: dict
     assert body["errors"][0]["field"] == "query.explain"
 
 
+async def test_unknown_query_parameter_is_422(
+    client: httpx.AsyncClient, house: dict[str, Any]
+) -> None:
+    response = await client.post(
+        "/v1/predict", params={"explain": "true", "verbose": "1"}, json=house, headers=USER
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"] == [{"field": "query.verbose", "message": "Unknown query parameter"}]
+
+
 class ExplodingPredictor:
     """Wraps a real predictor but fails inside predict_one, as a bug would."""
 

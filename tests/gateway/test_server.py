@@ -90,10 +90,7 @@ def test_real_server_predicts_and_guards(
     gateway_url: str, house: dict[str, Any], model_registry: ModelRegistry
 ) -> None:
     with httpx.Client(base_url=gateway_url, timeout=10) as http:
-        versions = {
-            http.post("/v1/predict", json=house, headers=USER).json()["model_version"]
-            for _ in range(20)
-        }
+        answers = [http.post("/v1/predict", json=house, headers=USER) for _ in range(20)]
         denied = http.post("/v1/predict", json=house)
         health = http.get("/healthz")
         too_big = http.post(
@@ -101,7 +98,8 @@ def test_real_server_predicts_and_guards(
             content=b"x" * 2_000_000,
             headers={**USER, "Content-Type": "application/json"},
         )
-    assert versions == {model_registry.version}
+    assert [a.status_code for a in answers] == [200] * 20, answers[-1].text
+    assert {a.json()["model_version"] for a in answers} == {model_registry.version}
     assert denied.status_code == 401
     assert health.json() == {"status": "ok"}
     assert "server" not in health.headers
