@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from typing import Any
 
 import pytest
 import yaml
 
-from hpp.settings import environment_names
+from hpp.settings import environment_names, hash_api_key
 from tests.infra.conftest import ROOT, tool
 from tests.infra.test_task_definitions import SECRET_SETTINGS, cli_commands
 
@@ -84,3 +85,13 @@ def test_env_example_names_the_settings_and_holds_the_local_secrets() -> None:
     names = {line.split("=", 1)[0] for line in lines}
     assert names <= environment_names(), sorted(names - environment_names())
     assert names >= SECRET_SETTINGS - {"HPP_REDIS_URL"}
+
+
+def test_env_example_ui_key_is_one_the_gateway_accepts() -> None:
+    values = dict(
+        line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    keys = json.loads(values["HPP_API_KEYS"])
+    assert hash_api_key(values["HPP_UI_API_KEY"]) in keys.values()
+    assert set(json.loads(values["HPP_ADMIN_KEY_NAMES"])) <= set(keys)
