@@ -38,8 +38,16 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'rows_done', ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'rows_failed', ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
 return redis.call('SCARD', KEYS[2])
+"""
+
+# Set fields only on a job that still exists (a deleted job must not reappear half-made).
+UPDATE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
 """
 
 # Move a job from one of the allowed states to a new one, once; extra fields are set with it.
@@ -185,6 +193,7 @@ class JobStore:
         self.ttl_seconds = ttl_seconds
         self._count = client.register_script(COUNT_CHUNK_LUA)
         self._transition = client.register_script(TRANSITION_LUA)
+        self._update = client.register_script(UPDATE_LUA)
 
     @classmethod
     def from_url(cls, url: str, *, ttl_seconds: int) -> JobStore:
@@ -196,9 +205,10 @@ class JobStore:
         record: dict[str, str] = self.client.hgetall(job_key(job_id))  # type: ignore[assignment]
         return record or None
 
-    def update(self, job_id: str, **fields: str) -> None:
-        """Set fields of an existing job."""
-        self.client.hset(job_key(job_id), mapping=fields)
+    def update(self, job_id: str, **fields: str) -> bool:
+        """Set fields of the job if it still exists; False if it is gone."""
+        args = [item for pair in fields.items() for item in pair]
+        return bool(self._update(keys=[job_key(job_id)], args=args))
 
     def transition(
         self, job_id: str, status: str, *, allowed: tuple[str, ...], **fields: str
@@ -217,7 +227,7 @@ class JobStore:
     def count_chunk(self, job_id: str, index: int, *, rows: int, failed: int) -> int:
         """Count a scored chunk once; the number of chunks counted, or -1 if not running."""
         keys = [job_key(job_id), done_key(job_id)]
-        return int(self._count(keys=keys, args=[index, rows, failed]))
+        return int(self._count(keys=keys, args=[index, rows, failed, self.ttl_seconds * 2]))
 
     def counted(self, job_id: str, index: int) -> bool:
         """Whether a chunk is already counted."""

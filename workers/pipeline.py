@@ -67,7 +67,7 @@ def plan_job(
     """Check and cut the input into chunks, then enqueue them (again, if redelivered)."""
     jobs = ctx.jobs
     record = jobs.get(job_id)
-    if record is None or record["status"] not in (QUEUED, RUNNING):
+    if record is None or record.get("status") not in (QUEUED, RUNNING):
         return
     jobs.transition(job_id, RUNNING, allowed=(QUEUED,), started_at=repr(time.time()))
     plan = _stored_plan(record) or _make_plan(ctx, job_id, record)
@@ -89,7 +89,7 @@ def score_chunk_job(
     """Score one chunk and count it once; returns what happened (for logs and tests)."""
     jobs, job_id = ctx.jobs, task.job_id
     record = jobs.get(job_id)
-    if record is None or record["status"] != RUNNING:
+    if record is None or record.get("status") != RUNNING:
         return "skipped"
     if jobs.counted(job_id, task.index):
         _finalize_if_complete(ctx, job_id, record, enqueue_finalize)
@@ -128,7 +128,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
     """Join the parts in order into the result and mark the job succeeded, once."""
     jobs = ctx.jobs
     record = jobs.get(job_id)
-    if record is None or record["status"] != RUNNING:
+    if record is None or record.get("status") != RUNNING:
         return "skipped"
     total = int(record["chunks_total"])
     if jobs.counted_total(job_id) < total:
@@ -197,7 +197,7 @@ def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan 
         return None  # deleted before we got to it
     finally:
         blocks.close()
-    ctx.jobs.update(
+    stored = ctx.jobs.update(
         job_id,
         plan=json.dumps(plan.to_json()),
         columns=json.dumps(plan.columns),
@@ -205,6 +205,8 @@ def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan 
         rows_total=str(plan.rows_total),
         chunks_total=str(len(plan.chunks)),
     )
+    if not stored:
+        return None  # deleted while we planned
     ctx.jobs.publish(job_id, "planned")
     log.info("job_planned", job_id=job_id, rows=plan.rows_total, chunks=len(plan.chunks))
     return plan
