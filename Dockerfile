@@ -2,10 +2,8 @@
 # One image for every service; the command picks it: `hpp gateway|worker|ui|train`.
 # Build: docker build -t house-price-predictor .
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-
 # ---- build: resolve and install the project into a self-contained venv
-FROM ${PYTHON_IMAGE} AS build
+FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -25,7 +23,7 @@ RUN pip install --no-cache-dir --only-binary=:all: . \
     && find /opt/venv -name "__pycache__" -type d -prune -exec rm -rf {} +
 
 # ---- runtime: the venv, the training data and config, a non-root user, nothing else
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="house-price-predictor" \
       org.opencontainers.image.description="House Price Predictor: gateway, worker, UI and trainer" \
       org.opencontainers.image.licenses="MIT"

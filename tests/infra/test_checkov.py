@@ -17,13 +17,13 @@ INSECURE = Path(__file__).parent / "data" / "insecure_ecs.yaml"
 pytestmark = pytest.mark.slow
 
 
-def run_checkov(*target: str) -> dict[str, Any]:
+def run_checkov(*target: str, framework: str = "cloudformation") -> dict[str, Any]:
     """checkov's JSON report for a file (-f) or folder (-d), offline, with our policies."""
     if not CHECKOV.exists():
         pytest.skip("checkov is not installed in .venv-checkov (python3 scripts/dev.py test "
                     "creates it)")
     result = subprocess.run(
-        [str(CHECKOV), "--framework", "cloudformation", "--skip-download",
+        [str(CHECKOV), "--framework", framework, "--skip-download",
          "--external-checks-dir", str(ROOT / "infra" / "checkov"), "-o", "json", *target],
         capture_output=True, text=True, cwd=ROOT, timeout=600,
     )
@@ -67,3 +67,16 @@ def test_custom_policies_fail_an_insecure_task_definition_and_service() -> None:
         ("CKV_HPP_4", task),  # password in a URL, a secret in plain environment
         ("CKV_HPP_5", task),  # no log configuration
     }
+
+
+@pytest.mark.parametrize(
+    ("framework", "target"),
+    [("dockerfile", ("-f", "Dockerfile")), ("github_actions", ("-d", ".github/workflows"))],
+)
+def test_checkov_passes_the_dockerfile_and_the_workflows(
+    framework: str, target: tuple[str, str]
+) -> None:
+    report = run_checkov(*target, framework=framework)
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert report["summary"]["failed"] == 0, failed
+    assert report["summary"]["passed"] > 10
