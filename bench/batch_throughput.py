@@ -58,8 +58,8 @@ def main() -> None:
     print(f"model version {version}; files in {work}", flush=True)
 
     model_uri = f"models:/{settings.core.registered_model}/{version}"
-    limit = measure_limit(small, model_uri, tracking_uri)
-    print(f"limit: {limit:,.0f} rows/s", flush=True)
+    before = measure_limit(small, model_uri, tracking_uri)
+    print(f"limit: {before:,.0f} rows/s", flush=True)
     env = {"HPP_MLFLOW_TRACKING_URI": tracking_uri, "HPP_CHUNK_ROWS": str(args.chunk_rows)}
     one = run_job(small, workers=1, env=env, work=work)
     print(f"1 worker: {one}", flush=True)
@@ -67,7 +67,10 @@ def main() -> None:
     print(f"2 workers: {two}", flush=True)
     huge = run_job(big, workers=1, env=env, work=work)
     print(f"1 worker, big file: {huge}", flush=True)
-    print_table(args, limit, one, two, huge)
+    # The cores are shared with whatever else runs: measure the limit again and average.
+    after = measure_limit(small, model_uri, tracking_uri)
+    print(f"limit again: {after:,.0f} rows/s", flush=True)
+    print_table(args, (before + after) / 2, one, two, huge)
 
 
 @dataclass
