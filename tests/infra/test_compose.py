@@ -75,7 +75,7 @@ def test_environment_names_are_settings_fields(compose) -> None:
     for name, service in compose["services"].items():
         if service.get("image") != OUR_IMAGE:
             continue
-        names = set(service.get("environment", {})) - {"HOME"}
+        names = set(service.get("environment", {}))
         assert names <= known, f"{name}: unknown {sorted(names - known)}"
 
 
