@@ -41,10 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("base_url")
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--ready-attempts", type=int, default=20)
+    parser.add_argument("--expect-model", default=None,
+                        help="Model version the prediction must come from (the champion).")
     args = parser.parse_args(argv)
     try:
         run_checks(args.base_url.rstrip("/"), api_key=args.api_key,
-                   ready_attempts=args.ready_attempts, log=print)
+                   ready_attempts=args.ready_attempts, expect_model=args.expect_model, log=print)
     except SmokeCheckError as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
@@ -56,8 +58,8 @@ class SmokeCheckError(Exception):
 
 
 def run_checks(
-    base: str, *, api_key: str, ready_attempts: int = 20, log: Callable[[str], None] = print,
-    pause_seconds: float = 3.0,
+    base: str, *, api_key: str, ready_attempts: int = 20, expect_model: str | None = None,
+    log: Callable[[str], None] = print, pause_seconds: float = 3.0,
 ) -> None:
     """Raise ``SmokeCheckError`` at the first check that does not hold."""
     alive = request(f"{base}/healthz")
@@ -76,7 +78,10 @@ def run_checks(
     expect(priced.status == 200, f"/v1/predict: {priced}")
     price = priced.json().get("predicted_price")
     expect(isinstance(price, int | float) and price > 0, f"/v1/predict price: {price!r}")
-    log(f"ok  /v1/predict {price:.0f} (model {priced.json().get('model_version')})")
+    served = str(priced.json().get("model_version"))
+    expect(expect_model is None or served == expect_model,
+           f"/v1/predict served model {served}, expected {expect_model}")
+    log(f"ok  /v1/predict {price:.0f} (model {served})")
     page = request(f"{base}/")
     expect(page.status == 200 and "text/html" in page.content_type, f"UI /: {page}")
     log("ok  / (UI)")

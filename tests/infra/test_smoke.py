@@ -77,6 +77,13 @@ def test_smoke_passes_against_a_healthy_deployment(deployment, capsys) -> None:
     assert "ok  /metrics not public" in out
 
 
+def test_smoke_fails_when_an_older_model_serves(deployment) -> None:
+    base, _ = deployment
+    with pytest.raises(smoke.SmokeCheckError, match="served model 3, expected 4"):
+        smoke.run_checks(base, api_key=KEY, expect_model="4", log=lambda _: None)
+    smoke.run_checks(base, api_key=KEY, expect_model="3", log=lambda _: None)
+
+
 def test_smoke_fails_with_a_wrong_key(deployment, capsys) -> None:
     base, _ = deployment
     assert smoke.main([base, "--api-key", "wrong"]) == 1
