@@ -20,7 +20,7 @@ from gateway.headers import SecurityHeadersMiddleware
 from gateway.model_holder import ModelHolder
 from gateway.openapi import install_openapi
 from gateway.ratelimit import RateLimiter
-from gateway.routes import health, jobs, model, predictions
+from gateway.routes import feedback, health, inference_v2, jobs, model, monitoring, predictions
 from gateway.security import API_KEY_HEADER, AccessPolicy
 from hpp.settings import AppSettings
 from ml.predict import Predictor
@@ -72,6 +72,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     # The job routes read the caller themselves; this makes sure none is ever open.
     app.include_router(jobs.router, dependencies=[Depends(get_caller)])
+    app.include_router(feedback.router)
+    app.include_router(monitoring.router)
+    app.include_router(inference_v2.router)
 
 
 def _add_middleware(app: FastAPI, settings: AppSettings) -> None:

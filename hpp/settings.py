@@ -41,6 +41,12 @@ class CoreSettings(BaseSettings):
     )
     registered_model: str = "house-price"
     model_alias: str = "champion"
+    # Live monitoring: recent predictions kept for feedback, windows for accuracy and drift.
+    prediction_ttl_seconds: int = 30 * 24 * 3600
+    prediction_log_max: int = 200_000
+    feedback_window: int = 2_000
+    drift_window: int = 5_000
+    drift_psi_threshold: float = 0.2
 
     def resolved_tracking_uri(self) -> str:
         """The MLflow tracking URI, defaulting to a SQLite file in the state folder."""

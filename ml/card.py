@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ml.profile import build_profile
 from ml.train import TrainingResult
 
 HOLDOUT_SAMPLE_SIZE = 600
@@ -51,6 +52,7 @@ def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> 
             "coverage": result.interval_coverage,
         },
         "holdout_sample": sample,
+        "profile": build_profile(result.train_frame) if len(result.train_frame) else None,
     }
 
 

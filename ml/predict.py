@@ -25,6 +25,7 @@ from ml.contract import (
     validate_frame,
 )
 from ml.encoding import FastEncoder
+from ml.profile import DomainCheck
 from ml.trees import TreeEnsemble, compile_booster
 
 RESULT_COLUMNS = ("predicted_price", "price_low", "price_high", "error", "warning")
@@ -49,6 +50,7 @@ class Predictor:
     scorer: Scorer
     log_radius: float
     level: float
+    domain: DomainCheck | None = None  # None for cards trained before profiles existed
 
     @classmethod
     def load(cls, model_uri: str, *, tracking_uri: str | None = None) -> Predictor:
@@ -71,6 +73,7 @@ class Predictor:
             scorer=make_scorer(steps["model"]),
             log_radius=float(interval["log_radius"]),
             level=float(interval["level"]),
+            domain=DomainCheck.from_profile(card.get("profile")),
         )
 
     def predict_one(self, features: HouseFeatures, *, explain: bool = False) -> Prediction:
@@ -146,7 +149,7 @@ class Predictor:
         )
 
     def _warnings(self, features: HouseFeatures) -> list[str]:
-        return [
+        unseen = [
             f"{column} '{value}' was not seen in training; it is scored as unknown"
             for column, value in (
                 ("location", features.location),
@@ -154,6 +157,9 @@ class Predictor:
             )
             if not self.encoder.known(column, value)
         ]
+        if self.domain is None:
+            return unseen
+        return unseen + self.domain.warnings(features.model_dump())
 
     def _frame_warnings(self, categories: pd.DataFrame, valid: np.ndarray) -> pd.Series:
         warnings = pd.Series([None] * len(categories), index=categories.index, dtype=object)
@@ -164,6 +170,11 @@ class Predictor:
             warnings[unseen] = np.where(
                 warnings[unseen].isna(), text, warnings[unseen].astype(str) + "; " + text
             )
+        if self.domain is not None:
+            domain = self.domain.frame_warnings(categories, valid)
+            both = warnings.notna() & domain.notna()
+            warnings = warnings.where(warnings.notna(), domain)
+            warnings[both] = warnings[both].astype(str) + "; " + domain[both].astype(str)
         return warnings
 
     def _explain(self, prediction: Prediction, encoded: np.ndarray, margin: float) -> None:

@@ -52,6 +52,7 @@ class TrainingResult:
     test_actual: np.ndarray = field(repr=False)
     test_predicted: np.ndarray = field(repr=False)
     rows: int = 0
+    train_frame: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -125,6 +126,7 @@ def train(frame: pd.DataFrame, config: TrainConfig, progress: Progress = print) 
         test_actual=y_test,
         test_predicted=predicted,
         rows=len(frame),
+        train_frame=x_train.reset_index(drop=True),
     )
 
 

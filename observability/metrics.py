@@ -73,6 +73,19 @@ MODEL_INFO = Gauge(
 CLOUDWATCH_DATUMS_DROPPED = Counter(
     "cloudwatch_datums_dropped_total", "CloudWatch datums dropped because the buffer was full."
 )
+LIVE_ACCURACY = Gauge(
+    "live_accuracy", "Live accuracy over the feedback window, by model version and metric "
+    "(mae and rmse in dollars, r2, interval coverage as a ratio, n feedback rows).",
+    ["model_version", "metric"], multiprocess_mode="mostrecent",
+)
+LIVE_GATE_BREACHED = Gauge(
+    "live_gate_breached", "1 when live accuracy breaks the model's training gate, else 0.",
+    ["model_version", "gate"], multiprocess_mode="mostrecent",
+)
+FEATURE_PSI = Gauge(
+    "feature_psi", "Population stability index per feature vs training (live window or "
+    "last job).", ["feature", "source"], multiprocess_mode="mostrecent",
+)
 
 _served_versions: set[str] = set()
 
@@ -121,6 +134,44 @@ def record_backlog(
     if sink is not None:
         sink.record(cw.QUEUE_DEPTH, depth, "Count")
         sink.record(cw.BACKLOG_PER_WORKER, depth / max(workers, 1), "Count")
+
+
+def record_live_quality(
+    *,
+    model_version: str,
+    metrics: dict[str, float | int | None],
+    breached: dict[str, bool],
+    sink: MetricsSink | None = None,
+) -> None:
+    """Publish a version's live MAE/RMSE/R²/coverage and which training gates it breaks."""
+    for name in ("mae", "rmse", "r2", "coverage", "n"):
+        value = metrics.get(name)
+        if value is not None:
+            LIVE_ACCURACY.labels(model_version, name).set(float(value))
+    for gate, broken in breached.items():
+        LIVE_GATE_BREACHED.labels(model_version, gate).set(1 if broken else 0)
+    if sink is None:
+        return
+    for name, metric, unit in (
+        ("mae", cw.LIVE_MAE, "None"), ("rmse", cw.LIVE_RMSE, "None"),
+        ("r2", cw.LIVE_R2, "None"), ("coverage", cw.LIVE_COVERAGE, "None"),
+    ):
+        value = metrics.get(name)
+        if value is not None:
+            sink.record(metric, float(value), unit)
+    sink.record(cw.LIVE_GATE_BREACHED, 1 if any(breached.values()) else 0, "Count")
+
+
+def record_drift(
+    psi: dict[str, float | None], *, source: str, sink: MetricsSink | None = None
+) -> None:
+    """Publish PSI per feature (source: live | job) and, to CloudWatch, the largest one."""
+    for feature, value in psi.items():
+        if value is not None:
+            FEATURE_PSI.labels(feature, source).set(value)
+    scores = [v for v in psi.values() if v is not None]
+    if sink is not None and scores:
+        sink.record(cw.DRIFT_MAX_PSI, max(scores), "None")
 
 
 def set_model_version(version: str) -> None:

@@ -29,6 +29,12 @@ QUEUE_DEPTH = "QueueDepth"
 BACKLOG_PER_WORKER = "BacklogPerWorker"
 JOBS_FAILED = "JobsFailed"
 ROWS_SCORED = "RowsScored"
+LIVE_MAE = "LiveMAE"
+LIVE_RMSE = "LiveRMSE"
+LIVE_R2 = "LiveR2"
+LIVE_COVERAGE = "LiveIntervalCoverage"
+LIVE_GATE_BREACHED = "LiveGateBreached"
+DRIFT_MAX_PSI = "DriftMaxPSI"
 
 
 @runtime_checkable

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from gateway.deps import get_json_caller, serving_predictor
 from gateway.errors import ProblemError
 from gateway.openapi import problem_responses
+from gateway.prediction_log import remember_predictions
 from ml.contract import HouseFeatures, Prediction
 from observability.metrics import record_prediction
 
@@ -48,6 +49,7 @@ async def predict(
     """Score one house (pandas-free, ~0.1 ms, so it runs on the event loop)."""
     predictor = serving_predictor(request)
     prediction = predictor.predict_one(features, explain=explain)
+    remember_predictions(request, [features], [prediction])
     record_prediction(model_version=str(predictor.version), source="single")
     return prediction
 
@@ -68,5 +70,6 @@ async def predict_batch(
             errors=[{"field": "rows", "message": f"at most {limit} rows (got {len(body.rows)})"}],
         )
     predictions = await asyncio.to_thread(predictor.predict_batch, body.rows, explain=explain)
+    remember_predictions(request, body.rows, predictions)
     record_prediction(model_version=str(predictor.version), source="batch", count=len(predictions))
     return BatchPrediction(model_version=str(predictor.version), predictions=predictions)

@@ -83,6 +83,11 @@ async def emitted_metric_names() -> set[str]:
     metrics.record_rows(ok=10, rejected=1, sink=sink)
     metrics.record_job_finished("failed", sink=sink)
     metrics.record_backlog(queue="jobs", depth=12, workers=3, sink=sink)
+    metrics.record_live_quality(
+        model_version="1", metrics={"mae": 1.0, "rmse": 2.0, "r2": 0.5, "coverage": 0.9},
+        breached={"r2_min": True}, sink=sink,
+    )
+    metrics.record_drift({"sqft": 0.3}, source="live", sink=sink)
     return sink.names()
 
 

@@ -1,0 +1,107 @@
+"""The live monitoring picture: accuracy per model version against its gates, and drift.
+
+Reads the windows in ``MonitoringStore``, computes with the pure functions of
+``ml.monitoring`` and ``ml.profile``, and publishes the results as Prometheus gauges and to
+the CloudWatch sink, so whoever asks (GET /v1/monitoring, a feedback post) also refreshes
+the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pandas as pd
+
+from gateway.monitoring_store import MonitoringStore
+from ml.contract import FEATURE_COLUMNS
+from ml.monitoring import check_gates, coverage_check, live_metrics
+from ml.profile import frame_drift
+from observability.metrics import record_drift, record_live_quality
+from observability.sink import MetricsSink
+
+
+async def version_quality(
+    store: MonitoringStore,
+    version: str,
+    *,
+    fallback: dict[str, Any] | None,
+    sink: MetricsSink | None = None,
+) -> dict[str, Any]:
+    """Live metrics of one version's feedback window, judged against its training gates."""
+    entries = await store.feedback_window_of(version)
+    columns = list(zip(*entries, strict=True)) if entries else [[], [], [], [], []]
+    metrics = live_metrics(columns[0], columns[1], columns[2], columns[3])
+    known = (await store.gates_of()).get(version) or fallback or {}
+    verdict = check_gates(metrics, known.get("gates"))
+    level = known.get("level")
+    record_live_quality(
+        model_version=version,
+        metrics=metrics,
+        breached={name: r["status"] == "breached" for name, r in verdict["gates"].items()},
+        sink=sink,
+    )
+    return {
+        "model_version": version,
+        "window": store.feedback_window,
+        "metrics": metrics,
+        "gates": verdict,
+        "interval_level": level,
+        "coverage_status": coverage_check(metrics, level),
+        "newest_at": entries[0][4] if entries else None,
+        "oldest_at": entries[-1][4] if entries else None,
+    }
+
+
+async def live_drift(
+    store: MonitoringStore,
+    version: str,
+    profile: dict[str, Any] | None,
+    *,
+    threshold: float,
+    sink: MetricsSink | None = None,
+) -> dict[str, Any] | None:
+    """PSI per feature of the live-traffic window against the training profile."""
+    if not profile:
+        return None
+    houses = await store.traffic_window_of(version)
+    if not houses:
+        return {"threshold": threshold, "rows": 0, "max_psi": None, "drifted": [], "features": {}}
+    frame = pd.DataFrame(houses, columns=list(FEATURE_COLUMNS))
+    report = await asyncio.to_thread(frame_drift, profile, frame, threshold=threshold)
+    record_drift({f: v["psi"] for f, v in report["features"].items()}, source="live", sink=sink)
+    return report
+
+
+async def snapshot(
+    store: MonitoringStore,
+    *,
+    version: str | None,
+    card: dict[str, Any] | None,
+    threshold: float,
+    sink: MetricsSink | None = None,
+) -> dict[str, Any]:
+    """Everything GET /v1/monitoring shows: accuracy per version, drift, the latest replay."""
+    fallback = None
+    if card is not None:
+        fallback = {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}
+    versions = await store.feedback_versions()
+    if version is not None and version not in versions:
+        versions.append(version)
+    quality = [
+        await version_quality(store, v, fallback=fallback if v == version else None, sink=sink)
+        for v in versions
+    ]
+    profile = card.get("profile") if card else None
+    drift = (
+        await live_drift(store, version, profile, threshold=threshold, sink=sink)
+        if version
+        else None
+    )
+    return {
+        "model_version": version,
+        "accuracy": quality,
+        "drift": drift,
+        "drift_available": bool(profile),
+        "challenger": await store.latest_replay(),
+    }

@@ -1,0 +1,190 @@
+"""Recent predictions and the live monitoring windows, in Redis.
+
+- ``hpp:pred:{id}``: one prediction (owner, version, price, interval, features), with a TTL;
+  ``hpp:pred:index`` (sorted by time) bounds how many are kept.
+- ``hpp:feedback:{version}``: the rolling window of (actual, predicted, low, high) pairs.
+- ``hpp:traffic:{version}``: the rolling window of live houses, for drift.
+- ``hpp:feedback:seen:{key}``: one marker per reported prediction, so a resend counts once.
+- ``hpp:monitor:gates``: the training gates and interval level per model version.
+- ``hpp:replay:latest``: the latest challenger report (written by ``hpp compare``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "hpp"
+INDEX_KEY = f"{PREFIX}:pred:index"
+VERSIONS_KEY = f"{PREFIX}:feedback:versions"
+GATES_KEY = f"{PREFIX}:monitor:gates"
+REPLAY_KEY = f"{PREFIX}:replay:latest"
+
+
+def prediction_key(prediction_id: str) -> str:
+    """Where one recent prediction is kept."""
+    return f"{PREFIX}:pred:{prediction_id}"
+
+
+def feedback_key(version: str) -> str:
+    """The feedback window of one model version."""
+    return f"{PREFIX}:feedback:{version}"
+
+
+def traffic_key(version: str) -> str:
+    """The live-traffic window of one model version."""
+    return f"{PREFIX}:traffic:{version}"
+
+
+def seen_key(key: str) -> str:
+    """The marker of a prediction that already has its actual price."""
+    return f"{PREFIX}:feedback:seen:{key}"
+
+
+@dataclass(frozen=True)
+class StoredPrediction:
+    """A recent prediction as kept for feedback."""
+
+    owner: str
+    version: str
+    price: float
+    low: float
+    high: float
+    features: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeedbackPoint:
+    """One actual sale price with what was predicted for it."""
+
+    key: str
+    version: str
+    actual: float
+    price: float
+    low: float
+    high: float
+
+
+class MonitoringStore:
+    """Async access to the monitoring keys on the gateway's Redis client."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        ttl_seconds: int,
+        max_predictions: int,
+        feedback_window: int,
+        drift_window: int,
+    ) -> None:
+        self.client = client
+        self.ttl_seconds = ttl_seconds
+        self.max_predictions = max_predictions
+        self.feedback_window = feedback_window
+        self.drift_window = drift_window
+
+    async def save_predictions(
+        self, records: list[tuple[str, StoredPrediction]], gates: dict[str, str]
+    ) -> None:
+        """Keep predictions for feedback, add their houses to the traffic window, bound both."""
+        now = time.time()
+        async with self.client.pipeline(transaction=False) as pipe:
+            by_version: dict[str, list[str]] = {}
+            for prediction_id, stored in records:
+                pipe.set(prediction_key(prediction_id), _encode(stored), ex=self.ttl_seconds)
+                by_version.setdefault(stored.version, []).append(json.dumps(stored.features))
+            pipe.zadd(INDEX_KEY, {pid: now for pid, _ in records})
+            for version, houses in by_version.items():
+                pipe.lpush(traffic_key(version), *houses)
+                pipe.ltrim(traffic_key(version), 0, self.drift_window - 1)
+                pipe.expire(traffic_key(version), self.ttl_seconds)
+            if gates:
+                pipe.hset(GATES_KEY, mapping=gates)
+            pipe.zcard(INDEX_KEY)
+            results = await pipe.execute()
+        overflow = int(results[-1]) - self.max_predictions
+        if overflow > 0:
+            oldest = await self.client.zpopmin(INDEX_KEY, overflow)
+            ids = [_text(pid) for pid, _ in oldest]
+            if ids:
+                await self.client.delete(*[prediction_key(pid) for pid in ids])
+
+    async def get_predictions(self, ids: list[str]) -> list[StoredPrediction | None]:
+        """The stored predictions for ``ids`` (None where expired or unknown)."""
+        if not ids:
+            return []
+        raw = await self.client.mget([prediction_key(pid) for pid in ids])
+        return [None if value is None else _decode(value) for value in raw]
+
+    async def add_feedback(self, points: list[FeedbackPoint]) -> tuple[int, list[str]]:
+        """Add points not reported before to their windows; (accepted, duplicate keys)."""
+        if not points:
+            return 0, []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for point in points:
+                pipe.set(seen_key(point.key), "1", nx=True, ex=self.ttl_seconds)
+            fresh = await pipe.execute()
+        accepted = [p for p, ok in zip(points, fresh, strict=True) if ok]
+        duplicates = [p.key for p, ok in zip(points, fresh, strict=True) if not ok]
+        now = round(time.time(), 3)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for point in accepted:
+                entry = json.dumps([point.actual, point.price, point.low, point.high, now])
+                pipe.lpush(feedback_key(point.version), entry)
+            for version in {p.version for p in accepted}:
+                pipe.ltrim(feedback_key(version), 0, self.feedback_window - 1)
+                pipe.sadd(VERSIONS_KEY, version)
+            await pipe.execute()
+        return len(accepted), duplicates
+
+    async def feedback_versions(self) -> list[str]:
+        """Model versions that have feedback."""
+        return sorted((_text(v) for v in await self.client.smembers(VERSIONS_KEY)), key=_version)
+
+    async def feedback_window_of(self, version: str) -> list[list[float]]:
+        """The window's [actual, predicted, low, high, time] entries, newest first."""
+        entries = await self.client.lrange(feedback_key(version), 0, self.feedback_window - 1)
+        return [json.loads(e) for e in entries]
+
+    async def traffic_window_of(self, version: str) -> list[dict[str, Any]]:
+        """The live houses of the traffic window, newest first."""
+        entries = await self.client.lrange(traffic_key(version), 0, self.drift_window - 1)
+        return [json.loads(e) for e in entries]
+
+    async def gates_of(self) -> dict[str, dict[str, Any]]:
+        """Training gates and interval level per version, as recorded by the gateway."""
+        raw = await self.client.hgetall(GATES_KEY)
+        return {_text(k): json.loads(v) for k, v in raw.items()}
+
+    async def latest_replay(self) -> dict[str, Any] | None:
+        """The latest challenger report, if ``hpp compare`` stored one."""
+        raw = await self.client.get(REPLAY_KEY)
+        return None if raw is None else json.loads(raw)
+
+
+def _encode(stored: StoredPrediction) -> str:
+    return json.dumps(
+        {
+            "o": stored.owner,
+            "v": stored.version,
+            "p": stored.price,
+            "l": stored.low,
+            "h": stored.high,
+            "f": stored.features,
+        }
+    )
+
+
+def _decode(raw: bytes | str) -> StoredPrediction:
+    data = json.loads(raw)
+    return StoredPrediction(data["o"], data["v"], data["p"], data["l"], data["h"], data["f"])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _version(value: str) -> tuple[int, str]:
+    return (int(value), value) if value.isdigit() else (1 << 30, value)

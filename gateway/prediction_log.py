@@ -1,0 +1,131 @@
+"""Every prediction gets an id; recent ones are kept in Redis for feedback and drift.
+
+``remember`` runs on the request path: it sets ``prediction_id`` and appends to an
+in-memory buffer, nothing more. A short-lived task writes the buffer to Redis a moment
+later in one pipeline, so the hot path never waits for Redis and a Redis outage only
+costs the feedback for those predictions (logged, counted, never raised).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+
+from gateway.monitoring_store import MonitoringStore, StoredPrediction
+from ml.contract import HouseFeatures, Prediction
+
+logger = structlog.get_logger("gateway.prediction_log")
+FLUSH_DELAY_SECONDS = 0.2
+MAX_BUFFER = 50_000
+
+
+def new_prediction_id() -> str:
+    """An unguessable prediction id."""
+    return "p_" + secrets.token_urlsafe(12)
+
+
+class PredictionLog:
+    """Buffers predictions made on this process and flushes them to the monitoring store."""
+
+    def __init__(self, store: MonitoringStore | None) -> None:
+        self.store = store
+        self._pending: list[tuple[str, StoredPrediction]] = []
+        self._gates: dict[str, str] = {}
+        self._flush_task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def remember(
+        self,
+        owner: str,
+        features: list[HouseFeatures],
+        predictions: list[Prediction],
+        *,
+        card: dict[str, Any] | None = None,
+    ) -> None:
+        """Give each prediction an id and queue it for Redis (when Redis is configured)."""
+        for house, prediction in zip(features, predictions, strict=True):
+            prediction.prediction_id = new_prediction_id()
+            if self.store is None:
+                continue
+            if len(self._pending) >= MAX_BUFFER:
+                self.dropped += 1
+                continue
+            stored = StoredPrediction(
+                owner=owner,
+                version=prediction.model_version,
+                price=prediction.predicted_price,
+                low=prediction.interval.low,
+                high=prediction.interval.high,
+                features=house.model_dump(),
+            )
+            self._pending.append((prediction.prediction_id, stored))
+        if self.store is None or not predictions:
+            return
+        version = predictions[0].model_version
+        if card is not None and version not in self._gates:
+            self._gates[version] = json.dumps(
+                {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}
+            )
+        self._schedule()
+
+    async def flush(self) -> int:
+        """Write what is buffered now; returns how many predictions were written."""
+        if self.store is None or not self._pending:
+            return 0
+        batch, self._pending = self._pending, []
+        gates, self._gates = self._gates, {}
+        try:
+            await self.store.save_predictions(batch, gates)
+        except Exception as exc:  # Redis down: the predictions were served; feedback is lost
+            logger.warning("prediction_log_flush_failed", error=repr(exc), dropped=len(batch))
+            self._gates.update(gates)
+            return 0
+        return len(batch)
+
+    def _schedule(self) -> None:
+        if self._flush_task is not None and not self._flush_task.done():
+            return
+        self._flush_task = asyncio.get_running_loop().create_task(self._delayed_flush())
+
+    async def _delayed_flush(self) -> None:
+        await asyncio.sleep(FLUSH_DELAY_SECONDS)
+        await self.flush()
+
+
+def prediction_log(app: FastAPI) -> PredictionLog:
+    """The app's prediction log, created on first use over the app's Redis client."""
+    log: PredictionLog | None = getattr(app.state, "prediction_log", None)
+    if log is None:
+        store = monitoring_store(app)
+        log = PredictionLog(store)
+        app.state.prediction_log = log
+    return log
+
+
+def monitoring_store(app: FastAPI) -> MonitoringStore | None:
+    """A monitoring store on the app's Redis client, or None without Redis."""
+    client = getattr(app.state, "redis", None)
+    if client is None:
+        return None
+    core = app.state.settings.core
+    return MonitoringStore(
+        client,
+        ttl_seconds=core.prediction_ttl_seconds,
+        max_predictions=core.prediction_log_max,
+        feedback_window=core.feedback_window,
+        drift_window=core.drift_window,
+    )
+
+
+def remember_predictions(
+    request: Request, features: list[HouseFeatures], predictions: list[Prediction]
+) -> None:
+    """Id and keep the predictions of one request for its caller (the predict routes' hook)."""
+    owner = getattr(request.state, "api_key_name", None) or "anonymous"
+    card = getattr(request.app.state.predictor_holder.current, "card", None)
+    prediction_log(request.app).remember(owner, features, predictions, card=card)

@@ -1,0 +1,76 @@
+"""Live monitoring: accuracy from reported sale prices, drift, and a job's drift report."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from redis.exceptions import RedisError
+
+from gateway.deps import CallerDep, get_caller
+from gateway.errors import ProblemError
+from gateway.live_quality import snapshot
+from gateway.openapi import problem_responses
+from gateway.prediction_log import monitoring_store, prediction_log
+
+router = APIRouter(
+    prefix="/v1/monitoring",
+    tags=["monitoring"],
+    dependencies=[Depends(get_caller)],
+    responses=problem_responses(401, 429, 503),
+)
+
+
+@router.get("", summary="Live accuracy, interval coverage and drift")
+async def get_monitoring(request: Request) -> dict[str, Any]:
+    """Live MAE/RMSE/R²/coverage per model version vs its gates, PSI of live traffic."""
+    store = require_store(request)
+    predictor = request.app.state.predictor_holder.current
+    await prediction_log(request.app).flush()
+    try:
+        return await snapshot(
+            store,
+            version=None if predictor is None else str(predictor.version),
+            card=None if predictor is None else predictor.card,
+            threshold=request.app.state.settings.core.drift_psi_threshold,
+            sink=getattr(request.state, "metrics_sink", None),
+        )
+    except (RedisError, OSError) as exc:
+        raise unavailable() from exc
+
+
+@router.get("/jobs/{job_id}", summary="A job's drift against the training data")
+async def job_drift(request: Request, caller: CallerDep, job_id: str) -> dict[str, Any]:
+    """PSI per feature of the job's rows (computed by the worker when the job finished)."""
+    jobs = getattr(request.app.state, "jobs", None)
+    if jobs is None:
+        raise unavailable()
+    record = await jobs.store.get(job_id, owner=caller.name)
+    if record is None:
+        raise ProblemError(404, f"No job {job_id!r} for this API key.", kind="not-found")
+    drift = record.get("drift")
+    return {
+        "job_id": job_id,
+        "status": record.get("status"),
+        "model_version": record.get("model_version") or None,
+        "drift": json.loads(drift) if drift else None,
+    }
+
+
+def require_store(request: Request) -> Any:
+    """The monitoring store, or a 503 problem when the gateway has no Redis."""
+    store = monitoring_store(request.app)
+    if store is None:
+        raise unavailable()
+    return store
+
+
+def unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "Monitoring needs Redis, which is not configured or not reachable.",
+        kind="monitoring-unavailable",
+        title="Monitoring unavailable",
+        headers={"Retry-After": "5"},
+    )

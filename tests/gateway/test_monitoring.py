@@ -1,0 +1,161 @@
+"""Prediction ids, feedback by id, live accuracy and drift over a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+import redis
+from asgi_lifespan import LifespanManager
+
+from gateway.main import create_app
+from hpp.settings import AppSettings
+from ml.evaluate import interval_coverage, regression_metrics
+from tests.fixtures.model import DATA, ModelRegistry
+from tests.gateway.conftest import ADMIN, USER, asgi_client, build_settings
+
+MONITOR_DB = 11
+
+
+@pytest.fixture
+def monitored_settings(
+    tmp_path: Path, model_registry: ModelRegistry, redis_url: str
+) -> AppSettings:
+    """Gateway settings on an emptied Redis database of its own."""
+    url = redis_url.rsplit("/", 1)[0] + f"/{MONITOR_DB}"
+    redis.Redis.from_url(url).flushdb()
+    settings = build_settings(
+        tmp_path, tracking_uri=model_registry.tracking_uri, name=model_registry.name
+    )
+    return replace(settings, core=settings.core.model_copy(update={"redis_url": url}))
+
+
+@pytest.fixture
+async def monitored(monitored_settings: AppSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a gateway that keeps predictions in Redis."""
+    app = create_app(monitored_settings)
+    async with LifespanManager(app), asgi_client(app) as http:
+        yield http
+
+
+def houses(count: int, *, seed: int = 3) -> pd.DataFrame:
+    """Real houses with their sale prices."""
+    return pd.read_csv(DATA).sample(count, random_state=seed).reset_index(drop=True)
+
+
+def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    columns = ["sqft", "bedrooms", "bathrooms", "location", "year_built", "condition"]
+    return frame[columns].to_dict(orient="records")
+
+
+async def test_every_prediction_gets_an_id(client: httpx.AsyncClient, house: dict) -> None:
+    one = (await client.post("/v1/predict", json=house, headers=USER)).json()
+    batch = (await client.post("/v1/predict/batch", json={"rows": [house] * 3}, headers=USER)).json()
+
+    ids = [one["prediction_id"], *(p["prediction_id"] for p in batch["predictions"])]
+    assert all(isinstance(i, str) and i.startswith("p_") for i in ids)
+    assert len(set(ids)) == 4
+
+
+async def test_feedback_gives_the_metrics_computed_directly(
+    monitored: httpx.AsyncClient,
+) -> None:
+    frame = houses(60)
+    answer = await monitored.post(
+        "/v1/predict/batch", json={"rows": rows_of(frame)}, headers=USER
+    )
+    predictions = answer.json()["predictions"]
+    items = [
+        {"prediction_id": p["prediction_id"], "actual_price": float(actual)}
+        for p, actual in zip(predictions, frame["price"], strict=True)
+    ]
+
+    posted = await monitored.post("/v1/feedback", json={"items": items}, headers=USER)
+    live = (await monitored.get("/v1/monitoring", headers=USER)).json()
+
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["accepted"] == 60
+    (quality,) = live["accuracy"]
+    predicted = [p["predicted_price"] for p in predictions]
+    expected = regression_metrics(frame["price"].to_numpy(), pd.Series(predicted).to_numpy())
+    coverage = interval_coverage(
+        frame["price"].to_numpy(),
+        pd.Series([p["interval"]["low"] for p in predictions]).to_numpy(),
+        pd.Series([p["interval"]["high"] for p in predictions]).to_numpy(),
+    )
+    metrics = quality["metrics"]
+    assert metrics["n"] == 60
+    assert metrics["mae"] == pytest.approx(expected["mae"])
+    assert metrics["rmse"] == pytest.approx(expected["rmse"])
+    assert metrics["r2"] == pytest.approx(expected["r2"])
+    assert metrics["coverage"] == pytest.approx(coverage)
+    assert set(quality["gates"]["gates"]) == {"r2_min", "mae_max", "rmse_max"}
+    assert quality["gates"]["status"] in {"ok", "breached"}
+
+
+async def test_feedback_counts_once_and_only_for_the_callers_predictions(
+    monitored: httpx.AsyncClient, house: dict
+) -> None:
+    mine = (await monitored.post("/v1/predict", json=house, headers=USER)).json()
+    theirs = (await monitored.post("/v1/predict", json=house, headers=ADMIN)).json()
+    items = [
+        {"prediction_id": mine["prediction_id"], "actual_price": 180_000},
+        {"prediction_id": theirs["prediction_id"], "actual_price": 180_000},
+        {"prediction_id": "p_never-made", "actual_price": 180_000},
+    ]
+
+    first = (await monitored.post("/v1/feedback", json={"items": items}, headers=USER)).json()
+    again = (await monitored.post("/v1/feedback", json={"items": items[:1]}, headers=USER)).json()
+
+    assert first["accepted"] == 1
+    assert sorted(first["unknown"]) == sorted([theirs["prediction_id"], "p_never-made"])
+    assert again["accepted"] == 0
+    assert again["duplicates"] == [mine["prediction_id"]]
+
+
+async def test_live_drift_flags_doubled_sqft_only(monitored: httpx.AsyncClient) -> None:
+    frame = houses(400, seed=5)
+    await monitored.post("/v1/predict/batch", json={"rows": rows_of(frame)}, headers=USER)
+    calm = (await monitored.get("/v1/monitoring", headers=USER)).json()["drift"]
+
+    shifted = frame.assign(sqft=frame["sqft"] * 2)
+    for start in range(0, 400, 200):
+        chunk = rows_of(shifted.iloc[start : start + 200])
+        await monitored.post("/v1/predict/batch", json={"rows": chunk}, headers=USER)
+    # The window now holds 400 doubled houses and the 400 calm ones.
+    moved = (await monitored.get("/v1/monitoring", headers=USER)).json()["drift"]
+
+    assert calm["rows"] == 400
+    assert calm["drifted"] == []
+    assert calm["features"]["sqft"]["psi"] < 0.2
+    assert moved["features"]["sqft"]["psi"] > 0.2
+    assert "sqft" in moved["drifted"]
+    assert moved["features"]["location"]["psi"] < 0.2
+
+
+async def test_feedback_rejects_bodies_without_usable_items(monitored: httpx.AsyncClient) -> None:
+    bad = await monitored.post(
+        "/v1/feedback", json={"items": [{"prediction_id": "x", "actual_price": -5}]}, headers=USER
+    )
+    wrong_type = await monitored.post(
+        "/v1/feedback", content=b"a,b\n1,2\n", headers={**USER, "Content-Type": "text/plain"}
+    )
+
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["errors"][0]["field"] == "items.0"
+    assert wrong_type.status_code == 415
+
+
+async def test_monitoring_without_redis_is_a_problem(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/v1/monitoring", headers=USER)
+    unauthenticated = await client.get("/v1/monitoring")
+
+    assert answer.status_code == 503
+    assert answer.json()["type"].endswith("monitoring-unavailable")
+    assert unauthenticated.status_code == 401
