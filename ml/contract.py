@@ -136,6 +136,10 @@ class Prediction(BaseModel):
         description="Dollars each feature adds to the baseline; baseline + sum = price.",
     )
     baseline: float | None = Field(default=None, description="Price of the average house.")
+    prediction_id: str | None = Field(
+        default=None,
+        description="Id to report the actual sale price with (POST /v1/feedback).",
+    )
 
 
 def validate_frame(frame: pd.DataFrame, coerced: pd.DataFrame | None = None) -> pd.Series:
