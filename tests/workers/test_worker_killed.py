@@ -91,3 +91,27 @@ def _seconds(job: dict) -> float:
     start = datetime.fromisoformat(job["created_at"])
     end = datetime.fromisoformat(job["finished_at"])
     return (end - start).total_seconds()
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_sigterm_finishes_the_current_chunk_and_hands_the_rest_back(
+    kill_env: BatchEnv, kill_gateway: str, start_worker: StartWorker
+) -> None:
+    data = houses_csv(100_000, seed=4)
+    with httpx.Client(base_url=kill_gateway, timeout=120) as http:
+        first = start_worker(kill_env)
+        job = submit(http, data).json()
+        _wait_for_rows(http, job["id"], at_least=CHUNK_ROWS)
+        first.process.terminate()  # SIGTERM: soft shutdown
+        exit_code = first.process.wait(timeout=60)
+        stopped = http.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()
+        second = start_worker(kill_env)
+        final = wait_final(http, job["id"], timeout=300)
+        second.stop()
+
+    assert exit_code == 0
+    assert stopped["status"] == "running"
+    assert stopped["rows_done"] % CHUNK_ROWS == 0  # only whole chunks are ever counted
+    assert final["status"] == "succeeded"
+    assert final["rows_done"] == 100_000

@@ -1,0 +1,94 @@
+"""Jobs and monitoring: feedback for a job's rows, PSI per job computed by the worker."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+
+from ml.evaluate import interval_coverage, regression_metrics
+from tests.fixtures.model import DATA
+from tests.fixtures.redis import BatchEnv
+from tests.workers.conftest import ALICE, BOB, submit, wait_final
+
+pytestmark = pytest.mark.slow
+
+
+def real_houses(count: int, *, seed: int) -> pd.DataFrame:
+    """Real Ames houses, with their sale price as an extra (ignored) column."""
+    return pd.read_csv(DATA).sample(count, random_state=seed).reset_index(drop=True)
+
+
+def run_job(client: httpx.Client, frame: pd.DataFrame) -> dict:
+    job = submit(client, frame.to_csv(index=False).encode()).json()
+    final = wait_final(client, job["id"])
+    assert final["status"] == "succeeded", final
+    return final
+
+
+def test_feedback_for_a_job_gives_the_metrics_computed_directly(
+    client: httpx.Client, batch_env: BatchEnv
+) -> None:
+    frame = real_houses(300, seed=11)
+    job = run_job(client, frame)
+    result = pd.read_csv(
+        io.BytesIO(client.get(f"/v1/jobs/{job['id']}/result", headers=ALICE).content)
+    )
+    redis.Redis.from_url(batch_env.redis_url).delete(f"hpp:feedback:{job['model_version']}")
+    feedback = pd.DataFrame({"row": np.arange(1, 301), "actual_price": frame["price"]})
+
+    answer = client.post(
+        "/v1/feedback",
+        params={"job_id": job["id"]},
+        content=feedback.to_csv(index=False).encode(),
+        headers={**ALICE, "Content-Type": "text/csv"},
+    )
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["accepted"] == 300
+    live = body["live"][job["model_version"]]["metrics"]
+    actual = frame["price"].to_numpy(dtype=float)
+    expected = regression_metrics(actual, result["predicted_price"].to_numpy())
+    assert live["n"] == 300
+    assert live["mae"] == pytest.approx(expected["mae"], rel=1e-6)
+    assert live["rmse"] == pytest.approx(expected["rmse"], rel=1e-6)
+    assert live["r2"] == pytest.approx(expected["r2"], rel=1e-6)
+    coverage = interval_coverage(
+        actual, result["price_low"].to_numpy(), result["price_high"].to_numpy()
+    )
+    assert live["coverage"] == pytest.approx(coverage)
+
+
+def test_feedback_for_another_callers_job_is_not_found(client: httpx.Client) -> None:
+    job = run_job(client, real_houses(20, seed=12))
+
+    answer = client.post(
+        "/v1/feedback",
+        json={"items": [{"job_id": job["id"], "row": 1, "actual_price": 200_000}]},
+        headers=BOB,
+    )
+
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_worker_measures_drift_per_job(client: httpx.Client) -> None:
+    frame = real_houses(500, seed=13).drop(columns=["price"])
+    calm = run_job(client, frame)
+    shifted = run_job(client, frame.assign(sqft=frame["sqft"] * 2))
+
+    calm_drift = client.get(f"/v1/monitoring/jobs/{calm['id']}", headers=ALICE).json()["drift"]
+    moved = client.get(f"/v1/monitoring/jobs/{shifted['id']}", headers=ALICE).json()["drift"]
+    hidden = client.get(f"/v1/monitoring/jobs/{shifted['id']}", headers=BOB)
+
+    assert calm_drift["rows"] == 500
+    assert calm_drift["features"]["sqft"]["psi"] < 0.2
+    assert calm_drift["drifted"] == []
+    assert moved["features"]["sqft"]["psi"] > 0.2
+    assert moved["drifted"] == ["sqft"]
+    assert hidden.status_code == 404
