@@ -21,6 +21,7 @@ from observability.logging import get_logger
 from workers.blobstore import BlobNotFoundError, job_prefix
 from workers.chunking import Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
+from workers.drift import record_job_drift
 from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
 from workers.scoring import result_header, score_chunk
 
@@ -141,6 +142,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
         if jobs.get(job_id) is None:
             return "skipped"  # deleted while finalizing
         raise
+    record_job_drift(ctx, job_id, record, result_key(job_id))
     fresh = jobs.get(job_id) or record
     moved = jobs.transition(
         job_id,

@@ -55,7 +55,9 @@ def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 async def test_every_prediction_gets_an_id(client: httpx.AsyncClient, house: dict) -> None:
     one = (await client.post("/v1/predict", json=house, headers=USER)).json()
-    batch = (await client.post("/v1/predict/batch", json={"rows": [house] * 3}, headers=USER)).json()
+    batch = (
+        await client.post("/v1/predict/batch", json={"rows": [house] * 3}, headers=USER)
+    ).json()
 
     ids = [one["prediction_id"], *(p["prediction_id"] for p in batch["predictions"])]
     assert all(isinstance(i, str) and i.startswith("p_") for i in ids)
@@ -66,9 +68,7 @@ async def test_feedback_gives_the_metrics_computed_directly(
     monitored: httpx.AsyncClient,
 ) -> None:
     frame = houses(60)
-    answer = await monitored.post(
-        "/v1/predict/batch", json={"rows": rows_of(frame)}, headers=USER
-    )
+    answer = await monitored.post("/v1/predict/batch", json={"rows": rows_of(frame)}, headers=USER)
     predictions = answer.json()["predictions"]
     items = [
         {"prediction_id": p["prediction_id"], "actual_price": float(actual)}
