@@ -34,8 +34,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def gateway_url(
     model_registry: ModelRegistry, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """``hpp gateway`` with two uvicorn workers, serving the session's model."""
+) -> Iterator[tuple[str, Path]]:
+    """``hpp gateway`` with two uvicorn workers, serving the session's model, and its log."""
     port = free_port()
     env = {
         **os.environ,
@@ -49,7 +49,8 @@ def gateway_url(
         "HPP_LOG_FORMAT": "json",
     }
     env.pop("HPP_REDIS_URL", None)
-    log = (tmp_path_factory.mktemp("gateway-log") / "gateway.log").open("w+")
+    log_path = tmp_path_factory.mktemp("gateway-log") / "gateway.log"
+    log = log_path.open("w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "hpp.cli", "gateway"],
         cwd=ROOT,
@@ -61,7 +62,7 @@ def gateway_url(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, process, log)
-        yield url
+        yield url, log_path
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
@@ -87,9 +88,10 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Any) -> No
 
 @pytest.mark.slow
 def test_real_server_predicts_and_guards(
-    gateway_url: str, house: dict[str, Any], model_registry: ModelRegistry
+    gateway_url: tuple[str, Path], house: dict[str, Any], model_registry: ModelRegistry
 ) -> None:
-    with httpx.Client(base_url=gateway_url, timeout=10) as http:
+    url, log_path = gateway_url
+    with httpx.Client(base_url=url, timeout=10) as http:
         answers = [http.post("/v1/predict", json=house, headers=USER) for _ in range(20)]
         denied = http.post("/v1/predict", json=house)
         health = http.get("/healthz")
@@ -104,6 +106,10 @@ def test_real_server_predicts_and_guards(
     assert health.json() == {"status": "ok"}
     assert "server" not in health.headers
     assert too_big.status_code == 413
+    log = log_path.read_text()
+    assert '"event":"request"' in log or '"event": "request"' in log
+    assert "uvicorn.access" not in log  # one line per request, the middleware's
+    assert USER_KEY not in log
 
 
 def test_refuses_to_start_without_keys(tmp_path: Path) -> None:
