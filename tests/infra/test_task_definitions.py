@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from hpp.settings import environment_names
@@ -142,11 +143,13 @@ def test_autoscaling_tracks_the_metrics_the_code_emits(templates) -> None:
     assert set(tracked.values()) <= dashboards.metric_names_used()
 
 
-def test_load_balancer_routes_api_paths_to_the_gateway_and_the_rest_to_the_ui(templates) -> None:
-    rules = resources_of_type(templates["services"], "AWS::ElasticLoadBalancingV2::ListenerRule")
+def alb_router(template: dict[str, Any]) -> Callable[[str], str]:
+    """Where the HTTPS listener's rules send a path (target group id or action type)."""
+    rules = resources_of_type(template, "AWS::ElasticLoadBalancingV2::ListenerRule")
     routes = {}
     for rule in rules.values():
         paths = rule["Properties"]["Conditions"][0]["PathPatternConfig"]["Values"]
+        assert len(paths) <= 5  # the ALB's limit per condition
         action = rule["Properties"]["Actions"][0]
         target = action.get("TargetGroupArn", {}).get("Ref", action["Type"])
         routes[rule["Properties"]["Priority"]] = (target, paths)
@@ -157,12 +160,41 @@ def test_load_balancer_routes_api_paths_to_the_gateway_and_the_rest_to_the_ui(te
                 return target
         return "default"
 
+    return route
+
+
+def test_load_balancer_routes_api_paths_to_the_gateway_and_the_rest_to_the_ui(templates) -> None:
+    route = alb_router(templates["services"])
     for path in ("/v1/predict", "/v1/jobs/abc/events", "/healthz", "/readyz", "/docs",
-                 "/docs/oauth2-redirect", "/openapi.json"):
+                 "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/v2/models/house/infer"):
         assert route(path) == "GatewayTargetGroup", path
     for path in ("/", "/jobs", "/_nicegui/ws"):
         assert route(path) == "UiTargetGroup", path
     assert route("/metrics") == "fixed-response"
+
+
+def test_every_gateway_route_reaches_the_gateway(templates, tmp_path) -> None:
+    from gateway.main import create_app
+    from hpp.settings import (
+        AppSettings,
+        CoreSettings,
+        GatewaySettings,
+        ObservabilitySettings,
+        UISettings,
+        WorkerSettings,
+    )
+
+    settings = AppSettings(
+        core=CoreSettings(state_dir=tmp_path),
+        gateway=GatewaySettings(api_keys={"test": "0" * 64}),
+        worker=WorkerSettings(), ui=UISettings(), observability=ObservabilitySettings(),
+    )
+    paths = set(create_app(settings).openapi()["paths"]) | {"/docs", "/openapi.json"}
+    route = alb_router(templates["services"])
+    assert "/v1/predict" in paths
+    for path in paths - {"/metrics"}:
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        assert route(concrete) == "GatewayTargetGroup", path
 
 
 def test_cloud_map_names_the_gateway_and_ui_in_the_namespace(templates) -> None:
