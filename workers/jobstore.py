@@ -319,8 +319,8 @@ class AsyncJobStore:
         next_cursor = float(found[limit - 1][1]) if len(found) > limit else None
         return records, next_cursor
 
-    async def cancel(self, job_id: str) -> None:
-        """Mark a job cancelled (if not final), announce it, then drop its keys."""
+    async def cancel(self, job_id: str) -> bool:
+        """Mark a job cancelled (if not final), announce it, drop its keys; True if cancelled."""
         moved = await self._transition(
             keys=[job_key(job_id)],
             args=_transition_args(CANCELLED, (QUEUED, RUNNING), {"finished_at": repr(time.time())}),
@@ -331,6 +331,7 @@ class AsyncJobStore:
         await self.client.delete(*job_keys(job_id))
         if record:
             await self.client.zrem(owner_key(record["owner"]), job_id)
+        return bool(moved)
 
     async def claim_idempotency(self, owner: str, key: str, body_sha256: str, job_id: str) -> str:
         """Bind ``key`` to this body and job; returns the stored ``"sha job_id"`` if taken."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from observability import metrics
 from observability.logging import get_logger
+from workers.app import QUEUE
 from workers.blobstore import BlobNotFoundError, job_prefix
 from workers.chunking import Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
@@ -120,6 +121,7 @@ def score_chunk_job(
         model_version=record["model_version"], source="job", count=scored.rows - scored.failed
     )
     jobs.publish(job_id, "progress")
+    metrics.record_backlog(queue=QUEUE, depth=int(jobs.client.llen(QUEUE)), workers=1)
     if counted >= int(record["chunks_total"]):
         enqueue_finalize(job_id)
     return "counted"

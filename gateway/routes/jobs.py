@@ -212,7 +212,8 @@ async def delete_job(request: Request, caller: CallerDep, job_id: str) -> Respon
     """Cancel the job if it is still running, then delete its record and every blob."""
     jobs = await _runtime(request)
     await _owned(jobs, job_id, caller.name)
-    await jobs.store.cancel(job_id)
+    if await jobs.store.cancel(job_id):
+        metrics.record_job_finished("cancelled")
     await jobs.blobs.delete_prefix(job_prefix(job_id))
     log.info("job_deleted", job_id=job_id, owner=caller.name)
     return Response(status_code=204)
