@@ -68,6 +68,9 @@ def test_app_containers_run_our_image_read_only_with_hpp_commands(compose) -> No
         assert service["cap_drop"] == ["ALL"], name
         if "entrypoint" not in service:
             assert service["command"][0] in commands, name
+    trainer = compose["services"]["trainer"]["command"][0]
+    assert trainer.endswith("|| exec hpp train")
+    assert "train" in commands
 
 
 def test_environment_names_are_settings_fields(compose) -> None:
