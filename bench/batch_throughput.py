@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -239,11 +240,11 @@ def _warm_up(http: httpx.Client, path: Path) -> None:
         _wait_final(http, job["id"])
 
 
-def _wait_final(http: httpx.Client, job_id: str) -> dict[str, object]:
+def _wait_final(http: httpx.Client, job_id: str) -> dict[str, Any]:
     while True:
-        job = http.get(f"/v1/jobs/{job_id}").json()
+        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
         if job["status"] in {"succeeded", "failed", "cancelled"}:
-            return job  # type: ignore[no-any-return]
+            return job
         time.sleep(0.1)
 
 

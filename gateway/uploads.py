@@ -8,7 +8,7 @@ passed on as they arrive.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -44,7 +44,8 @@ class Upload:
 
     async def _multipart(self) -> AsyncIterator[bytes]:
         part = _FilePart()
-        parser = MultipartParser(self._boundary, part.callbacks())
+        assert self._boundary is not None  # checked in __init__
+        parser = MultipartParser(self._boundary, cast(Any, part.callbacks()))
         async for chunk in self.request.stream():
             parser.write(chunk)
             if part.filename and not self.filename:

@@ -47,7 +47,7 @@ def create_celery(settings: AppSettings) -> Celery:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
     )
-    app.hpp_settings = settings  # type: ignore[attr-defined]
+    app.hpp_settings = settings
     return app
 
 

@@ -12,10 +12,17 @@ import asyncio
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Coroutine, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Coroutine,
+    Sequence,
+)
 from contextlib import AsyncExitStack, suppress
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import unquote, urlparse
 
 import anyio
@@ -376,7 +383,7 @@ class SyncBlobs:
                 except StopAsyncIteration:
                     return
         finally:
-            self.run(stream.aclose())
+            self.run(cast(AsyncGenerator[bytes, None], stream).aclose())
 
     def close(self) -> None:
         """Close the store and the loop."""

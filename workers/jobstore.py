@@ -189,7 +189,8 @@ class JobStore:
     """Job records for synchronous callers (the workers)."""
 
     def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
-        self.client = client
+        # decode_responses=True: replies are str, which redis-py's types cannot express.
+        self.client: Any = client
         self.ttl_seconds = ttl_seconds
         self._count = client.register_script(COUNT_CHUNK_LUA)
         self._transition = client.register_script(TRANSITION_LUA)
@@ -202,7 +203,7 @@ class JobStore:
 
     def get(self, job_id: str) -> dict[str, str] | None:
         """The job's record, or None when it does not exist (expired or deleted)."""
-        record: dict[str, str] = self.client.hgetall(job_key(job_id))  # type: ignore[assignment]
+        record: dict[str, str] = self.client.hgetall(job_key(job_id))
         return record or None
 
     def update(self, job_id: str, **fields: str) -> bool:
@@ -235,12 +236,12 @@ class JobStore:
 
     def counted_total(self, job_id: str) -> int:
         """How many chunks are counted."""
-        return int(self.client.scard(done_key(job_id)))  # type: ignore[arg-type]
+        return int(self.client.scard(done_key(job_id)))
 
     def add_attempt(self, job_id: str, index: int | str) -> int:
         """Record one more attempt at a chunk; the attempts so far."""
         key = attempts_key(job_id)
-        attempts = int(self.client.hincrby(key, str(index), 1))  # type: ignore[arg-type]
+        attempts = int(self.client.hincrby(key, str(index), 1))
         self.client.expire(key, self.ttl_seconds)
         return attempts
 
@@ -250,7 +251,7 @@ class JobStore:
 
     def last_error(self, job_id: str, index: int | str) -> str | None:
         """The last error recorded for a chunk."""
-        return self.client.hget(attempts_key(job_id), f"{index}:error")  # type: ignore[return-value]
+        return self.client.hget(attempts_key(job_id), f"{index}:error")
 
     def publish(self, job_id: str, status: str) -> None:
         """Announce a change of the job on its channel."""
@@ -265,7 +266,7 @@ class AsyncJobStore:
     """Job records for the async gateway."""
 
     def __init__(self, client: aioredis.Redis, *, ttl_seconds: int) -> None:
-        self.client = client
+        self.client: Any = client
         self.ttl_seconds = ttl_seconds
         self._transition = client.register_script(TRANSITION_LUA)
 

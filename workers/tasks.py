@@ -78,7 +78,7 @@ def _close(**_: Any) -> None:
 
 
 def _context(task: Task) -> WorkerContext:
-    return get_context(task.app.hpp_settings)  # type: ignore[attr-defined]
+    return get_context(task.app.hpp_settings)
 
 
 def _enqueue_chunk(task: Task) -> pipeline.EnqueueChunk:

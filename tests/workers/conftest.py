@@ -139,8 +139,8 @@ def wait_final(
     """Poll the job until it reaches a final state; returns its JSON."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = http.get(f"/v1/jobs/{job_id}", headers=headers or ALICE).json()
+        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}", headers=headers or ALICE).json()
         if job["status"] in FINAL:
-            return job  # type: ignore[no-any-return]
+            return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} not final after {timeout}s")
