@@ -38,14 +38,45 @@ router = APIRouter(
 )
 
 
-@router.post("", summary="Report actual sale prices of earlier predictions")
+_ITEM = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "prediction_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "job_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "row": {"type": "integer", "minimum": 1, "description": "1 = the file's first data row"},
+        "actual_price": {"type": "number", "exclusiveMinimum": 0},
+    },
+    "oneOf": [
+        {"required": ["prediction_id", "actual_price"], "not": {"required": ["job_id"]}},
+        {"required": ["job_id", "row", "actual_price"], "not": {"required": ["prediction_id"]}},
+    ],
+}
+BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "JSON items, or a text/csv body with actual_price and prediction_id "
+        "or job_id/row columns (job_id may be the query parameter instead).",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {"items": {"type": "array", "minItems": 1, "items": _ITEM}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", summary="Report actual sale prices of earlier predictions", openapi_extra=BODY)
 async def post_feedback(
     request: Request,
     caller: CallerDep,
     job_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:
     """Add the prices to the live windows; answers what was accepted and the live accuracy."""
-    store = require_store(request)
     items, errors = _parse(request, await request.body(), job_id)
     if not items:
         raise ProblemError(
@@ -55,6 +86,7 @@ async def post_feedback(
             title="Invalid request",
             errors=errors,
         )
+    store = require_store(request)
     await prediction_log(request.app).flush()
     try:
         points, unknown = await _resolve(request, store, caller.name, items)

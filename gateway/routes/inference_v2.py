@@ -93,7 +93,67 @@ async def model_metadata(request: Request, name: str) -> Any:
     }
 
 
-@router.post("/models/{name}/infer", summary="Score houses given as named tensors")
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One tensor per feature column, all of shape [n] (or [n, 1]).",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "inputs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "shape", "datatype", "data"],
+                                "properties": {
+                                    "name": {"type": "string", "enum": list(FEATURE_COLUMNS)},
+                                    "shape": {"type": "array", "items": {"type": "integer"}},
+                                    "datatype": {"type": "string"},
+                                    "data": {"type": "array"},
+                                },
+                            },
+                        },
+                        "outputs": {
+                            "type": "array",
+                            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                        },
+                    },
+                },
+                "example": {
+                    "inputs": [
+                        {"name": "sqft", "shape": [1], "datatype": "FP64", "data": [1656]},
+                        {"name": "bedrooms", "shape": [1], "datatype": "INT64", "data": [3]},
+                        {"name": "bathrooms", "shape": [1], "datatype": "FP64", "data": [1.5]},
+                        {
+                            "name": "location",
+                            "shape": [1],
+                            "datatype": "BYTES",
+                            "data": ["North Ames"],
+                        },
+                        {"name": "year_built", "shape": [1], "datatype": "INT64", "data": [1960]},
+                        {
+                            "name": "condition",
+                            "shape": [1],
+                            "datatype": "BYTES",
+                            "data": ["Average"],
+                        },
+                    ]
+                },
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/models/{name}/infer",
+    summary="Score houses given as named tensors",
+    openapi_extra=INFER_BODY,
+)
 async def infer(request: Request, name: str) -> Any:
     """Open Inference Protocol inference: one tensor per feature column, prices out."""
     _check_name(request, name)
