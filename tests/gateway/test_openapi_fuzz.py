@@ -70,6 +70,8 @@ def api_schema(live_gateway: str) -> schemathesis.BaseSchema:
 KNOWN_JOB_ROUTE_FINDINGS = {
     "POST /v1/jobs": "415 undocumented; the schema declares no request body",
     "GET /v1/jobs": "schema-valid cursor strings are rejected with 422",
+    # Tensors must agree in length and name all six features: not expressible in the schema.
+    "POST /v2/models/{name}/infer": "schema-valid tensors of unequal lengths are rejected (400)",
 }
 
 
