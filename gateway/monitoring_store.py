@@ -4,7 +4,7 @@
   ``hpp:pred:index`` (sorted by time) bounds how many are kept.
 - ``hpp:feedback:{version}``: the rolling window of (actual, predicted, low, high) pairs.
 - ``hpp:traffic:{version}``: the rolling window of live houses, for drift.
-- ``hpp:feedback:seen:{key}``: one marker per reported prediction, so a resend counts once.
+- ``hpp:feedback:seen:{key}``: the actual price per reported prediction (a resend counts once).
 - ``hpp:monitor:gates``: the training gates and interval level per model version.
 - ``hpp:replay:latest``: the latest challenger report (written by ``hpp compare``).
 """
@@ -124,7 +124,8 @@ class MonitoringStore:
             return 0, []
         async with self.client.pipeline(transaction=False) as pipe:
             for point in points:
-                pipe.set(seen_key(point.key), "1", nx=True, ex=self.ttl_seconds)
+                # The value is the actual price: a replay of a job finds its known prices here.
+                pipe.set(seen_key(point.key), repr(point.actual), nx=True, ex=self.ttl_seconds)
             fresh = await pipe.execute()
         accepted = [p for p, ok in zip(points, fresh, strict=True) if ok]
         duplicates = [p.key for p, ok in zip(points, fresh, strict=True) if not ok]

@@ -108,6 +108,46 @@ def score(
 
 
 @app.command()
+def compare(
+    challenger: Annotated[str, typer.Option(help="Registered version to compare.")],
+    job: Annotated[str | None, typer.Option(help="Re-score this job's input.")] = None,
+    champion: Annotated[str | None, typer.Option(help="Baseline (default: alias).")] = None,
+    config: Annotated[Path, typer.Option(help="Config with the limits.")] = DEFAULT_CONFIG,
+    out: Annotated[Path | None, typer.Option(help="Report folder.")] = None,
+) -> None:
+    """Re-score a past job (or the hold-out) with a challenger and write a diff report."""
+    from hpp.replay import run_compare
+
+    raise typer.Exit(
+        run_compare(
+            challenger=challenger,
+            job_id=job,
+            champion=champion,
+            config=config,
+            out=out,
+            settings=AppSettings.from_env(),
+        )
+    )
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered version to make champion.")],
+    force: Annotated[bool, typer.Option(help="Promote even if the report breaks limits.")] = False,
+    config: Annotated[Path, typer.Option(help="Config with the limits.")] = DEFAULT_CONFIG,
+    report: Annotated[Path | None, typer.Option(help="Replay report (default: latest).")] = None,
+) -> None:
+    """Move the champion alias to VERSION unless its replay report breaks the limits."""
+    from hpp.replay import run_promote
+
+    raise typer.Exit(
+        run_promote(
+            version, force=force, config=config, report_path=report, settings=AppSettings.from_env()
+        )
+    )
+
+
+@app.command()
 def dashboard(
     put: Annotated[bool, typer.Option(help="Put it to CloudWatch instead of printing.")] = False,
 ) -> None:

@@ -21,6 +21,19 @@ class Gates(BaseModel):
     rmse_max: float = 30_000.0
 
 
+class PromotionLimits(BaseModel):
+    """What a challenger replay may show before ``hpp promote`` refuses (unless forced)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    move_threshold: float = Field(default=0.05, gt=0.0)  # a price "moves" beyond this change
+    max_moved_share: float = Field(default=0.30, ge=0.0, le=1.0)
+    max_mean_change: float = Field(default=0.05, ge=0.0)  # |mean relative change|
+    max_location_bias: float = Field(default=0.10, ge=0.0)  # |mean change| in any location
+    min_location_rows: int = Field(default=10, ge=1)
+    max_rmse_increase: float = Field(default=0.05, ge=0.0)  # where actual prices are known
+
+
 class TrainConfig(BaseModel):
     """Everything that shapes a training run; logged with the run."""
 
@@ -35,6 +48,7 @@ class TrainConfig(BaseModel):
     registered_model: str = "house-price"
     experiment: str = "house-price"
     gates: Gates = Field(default_factory=Gates)
+    promotion: PromotionLimits = Field(default_factory=PromotionLimits)
     candidates: dict[str, dict[str, list[Any]]] = Field(
         default_factory=lambda: {name: {} for name in CANDIDATE_NAMES}
     )

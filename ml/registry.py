@@ -17,6 +17,7 @@ from ml.train import TrainingResult
 
 MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "card.json"
+HOLDOUT_ARTIFACT = "evaluation/holdout_predictions.csv"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
@@ -88,6 +89,26 @@ def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, d
         card = json.loads(Path(path).read_text())
     card.update(version=str(details.version), run_id=details.run_id, name=name)
     return pipeline, card
+
+
+def load_holdout(*, tracking_uri: str, name: str, version: str) -> pd.DataFrame:
+    """The hold-out rows a version was evaluated on (features, actual, predicted)."""
+    from mlflow import MlflowClient
+
+    details = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _download(details.run_id, HOLDOUT_ARTIFACT, tmp, tracking_uri)
+        return pd.read_csv(path)
+
+
+def _download(run_id: str, artifact: str, folder: str, tracking_uri: str | None) -> str:
+    import mlflow
+
+    return str(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=artifact, dst_path=folder, tracking_uri=tracking_uri
+        )
+    )
 
 
 def resolve_alias(*, tracking_uri: str, name: str, alias: str) -> str | None:
