@@ -113,13 +113,13 @@ def require_json_body(request: Request) -> None:
     )
 
 
-def reject_unknown_query(request: Request) -> None:
+def reject_unknown_query(request: Request, allowed: frozenset[str] | None = None) -> None:
     """422 for query parameters the route does not declare, as for unknown body fields."""
-    route = request.scope.get("route")
-    dependant = getattr(route, "dependant", None)
-    if dependant is None:
-        return
-    allowed = {param.alias for param in dependant.query_params}
+    if allowed is None:
+        dependant = getattr(request.scope.get("route"), "dependant", None)
+        if dependant is None:
+            return
+        allowed = frozenset(param.alias for param in dependant.query_params)
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise ProblemError(

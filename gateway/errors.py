@@ -120,13 +120,14 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemR
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
     raw = list(exc.errors())
-    if any(err.get("type") == "json_invalid" for err in raw):
-        position = next(err["loc"][-1] for err in raw if err.get("type") == "json_invalid")
+    invalid_json = next((err for err in raw if err.get("type") == "json_invalid"), None)
+    if invalid_json is not None:
+        reason = (invalid_json.get("ctx") or {}).get("error") or invalid_json.get("msg")
         return problem_response(
             400,
             kind="malformed-json",
             title="Malformed JSON",
-            detail=f"The request body is not valid JSON (error at character {position}).",
+            detail=f"The request body is not valid JSON: {reason}.",
             instance=request.url.path,
         )
     errors = [{"field": e["field"], "message": e["message"]} for e in describe_errors(raw)]
