@@ -25,12 +25,12 @@ _JSON_TYPES = ("application/json",)
 
 async def get_settings(request: Request) -> AppSettings:
     """The settings the app was built with."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 async def get_holder(request: Request) -> ModelHolder:
     """The app's model holder."""
-    return request.app.state.predictor_holder  # type: ignore[no-any-return]
+    return request.app.state.predictor_holder
 
 
 async def get_predictor(request: Request) -> Predictor:
@@ -51,7 +51,7 @@ def serving_predictor(request: Request) -> Predictor:
             headers={"Retry-After": "5"},
         )
     request.state.model_version = predictor.version  # for the request log line
-    return predictor  # type: ignore[no-any-return]
+    return predictor
 
 
 async def get_caller(request: Request) -> Caller:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -73,7 +74,7 @@ def problem_response(
     title: str | None = None,
     instance: str | None = None,
     errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> ProblemResponse:
     """A problem details response; ``kind`` names the problem type (``about:blank`` if none)."""
     body: dict[str, Any] = {

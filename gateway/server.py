@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - depends on the install
     _BaseProtocol = H11Protocol  # type: ignore[assignment,misc]
 
 
-class NoDelayHttpProtocol(_BaseProtocol):  # type: ignore[misc,valid-type]
+class NoDelayHttpProtocol(_BaseProtocol):
     """uvicorn's HTTP protocol with TCP_NODELAY set on the accepted connection."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
