@@ -13,7 +13,8 @@ from ml.contract import CATEGORY_COLUMNS, max_year_built
 
 _REF = "#/components/schemas/{model}"
 SECURITY_SCHEME = "APIKeyHeader"
-PROTECTED_PREFIX = "/v1/"
+# Everything else needs a key (tests/gateway/test_security.py checks every operation).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _COMMON_ERRORS = {
     "405": "Method not allowed",
@@ -52,7 +53,7 @@ def _document_security(schema: dict[str, Any]) -> None:
     schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
     schemes[SECURITY_SCHEME] = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
     for path, path_item in schema.get("paths", {}).items():
-        if path.startswith(PROTECTED_PREFIX):
+        if path not in OPEN_PATHS:
             for operation in path_item.values():
                 operation["security"] = [{SECURITY_SCHEME: []}]
 
