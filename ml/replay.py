@@ -146,12 +146,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
     else:
         lines.append("No price changed.")
-    lines += ["", "## Shift per location", "", "| location | rows | mean change | moved |"]
-    lines.append("|---|---:|---:|---:|")
+    lines += ["", "## Shift per location", ""]
+    with_bias = any("champion_bias" in e for e in report["by_location"])
+    head = "| location | rows | mean change | moved |"
     lines += [
-        f"| {e['location']} | {e['rows']} | {e['mean_change']:+.2%} | {e['moved_share']:.0%} |"
-        for e in report["by_location"]
+        head + (" champion bias | challenger bias |" if with_bias else ""),
+        "|---|---:|---:|---:|" + ("---:|---:|" if with_bias else ""),
     ]
+    for e in report["by_location"]:
+        line = (
+            f"| {e['location']} | {e['rows']} | {e['mean_change']:+.2%} | {e['moved_share']:.0%} |"
+        )
+        if with_bias:
+            line += f" {_pct(e.get('champion_bias'))} | {_pct(e.get('challenger_bias'))} |"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -233,6 +241,10 @@ def _metrics(
         scores["bias"] = float((frame.loc[known, "predicted_price"].to_numpy() - truth).mean())
         out[name] = scores
     return out
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.1%}"
 
 
 def _plain(value: Any) -> Any:

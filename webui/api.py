@@ -77,6 +77,10 @@ class GatewayClient:
         """The serving model's card."""
         return _parse(ModelCard, await self._json("GET", "/v1/model"))
 
+    async def monitoring(self) -> dict[str, Any]:
+        """Live accuracy per model version, drift, and the latest challenger report."""
+        return await self._json("GET", "/v1/monitoring")  # type: ignore[no-any-return]
+
     async def predict(self, features: HouseFeatures, *, explain: bool = False) -> Prediction:
         """Price one house (with per-feature dollar contributions when ``explain``)."""
         params = {"explain": "true"} if explain else None

@@ -18,6 +18,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/batch", "Batch", "upload_file"),
     ("/jobs", "Jobs", "list_alt"),
     ("/model", "Model", "insights"),
+    ("/monitoring", "Monitoring", "monitor_heart"),
 )
 
 

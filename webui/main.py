@@ -12,7 +12,7 @@ from observability.logging import configure_logging, get_logger
 from webui.api import GatewayClient
 from webui.deps import UIDeps
 from webui.layout import APP_TITLE
-from webui.pages import batch, jobs, model, predict
+from webui.pages import batch, jobs, model, monitoring, predict
 from webui.routes import register_routes
 
 FAVICON = Path(__file__).parent / "static" / "favicon.svg"
@@ -39,6 +39,10 @@ def register_pages(settings: AppSettings) -> UIDeps:
     @ui.page(model.PATH)
     async def model_page() -> None:
         await model.page(deps)
+
+    @ui.page(monitoring.PATH)
+    async def monitoring_page() -> None:
+        await monitoring.page(deps)
 
     register_routes(api)
     app.on_shutdown(api.aclose)

@@ -1,0 +1,228 @@
+"""Monitoring: live accuracy from real sale prices vs the gates, coverage, drift, challenger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from webui.api import GatewayError, GatewayUnavailableError
+from webui.components.drift_chart import psi_options
+from webui.components.formatting import money
+from webui.components.house_form import LABELS
+from webui.components.marks import testid
+from webui.deps import UIDeps
+from webui.layout import Frame, frame
+
+PATH = "/monitoring"
+GATES: tuple[tuple[str, str, str, bool], ...] = (
+    ("r2", "r2_min", "R²", True),
+    ("mae", "mae_max", "MAE", False),
+    ("rmse", "rmse_max", "RMSE", False),
+)
+STATUS = {
+    "ok": ("✔ within gate", "positive"),
+    "breached": ("✘ breached", "negative"),
+    "insufficient": ("… too few prices", "grey"),
+    "unknown": ("–", "grey"),
+}
+
+
+async def page(deps: UIDeps) -> None:
+    """Build the monitoring page."""
+    with frame("Monitoring", path=PATH, deps=deps) as shell:
+        MonitoringView(shell)
+
+
+class MonitoringView:
+    """Loads the live picture from the gateway and lays it out; refresh on demand."""
+
+    def __init__(self, shell: Frame) -> None:
+        self._shell = shell
+        with ui.row().classes("items-center gap-2"):
+            ui.label("Live quality of the serving model, from reported sale prices.").classes(
+                "text-gray-700"
+            )
+            ui.button("Refresh", icon="refresh", on_click=self.load).props("flat dense").mark(
+                "monitoring-refresh"
+            )
+        self.body = ui.column().classes("w-full gap-4").mark("monitoring-body")
+        self.body.props(testid("monitoring-body"))
+        with self.body:
+            ui.label("Loading…").classes("text-gray-600")
+        shell.banner.on_recover(self.load)
+        ui.timer(0.01, self.load, once=True)
+
+    async def load(self) -> None:
+        """Fetch the monitoring snapshot and show it."""
+        try:
+            data = await self._shell.deps.api.monitoring()
+        except (GatewayError, GatewayUnavailableError) as exc:
+            self._shell.banner.report(exc)
+            self.body.clear()
+            with self.body:
+                ui.label("Monitoring is not available right now.").classes("text-gray-600")
+            return
+        self.body.clear()
+        with self.body:
+            _accuracy(data)
+            _drift(data)
+            _challenger(data.get("challenger"))
+
+
+def _accuracy(data: dict[str, Any]) -> None:
+    current = data.get("model_version")
+    with ui.card().classes("w-full"):
+        ui.label("Live accuracy vs the training gates").classes("text-lg font-medium")
+        if not data.get("accuracy"):
+            ui.label("No sale prices reported yet (POST /v1/feedback).").classes("text-gray-600")
+        for quality in data.get("accuracy", []):
+            version = quality["model_version"]
+            metrics, verdict = quality["metrics"], quality["gates"]
+            label, color = STATUS.get(verdict.get("status", "unknown"), STATUS["unknown"])
+            with ui.row().classes("items-center gap-2 mt-2"):
+                serving = " (serving)" if version == current else ""
+                ui.label(f"Version {version}{serving}").classes("font-medium")
+                ui.badge(label, color=color).mark(f"gate-status-{version}").props(
+                    testid(f"gate-status-{version}")
+                )
+                ui.label(f"{metrics.get('n') or 0:,} prices in the window").classes(
+                    "text-sm text-gray-600"
+                )
+            ui.table(columns=_columns(), rows=_rows(metrics, verdict)).props("dense flat").classes(
+                "w-full"
+            ).mark(f"live-metrics-{version}").props(testid(f"live-metrics-{version}"))
+            _coverage(metrics, quality)
+
+
+def _columns() -> list[dict[str, str]]:
+    return [
+        {"name": k, "label": label, "field": k, "align": "left"}
+        for k, label in (
+            ("metric", "Metric"),
+            ("live", "Live"),
+            ("gate", "Gate"),
+            ("result", "Result"),
+        )
+    ]
+
+
+def _rows(metrics: dict[str, Any], verdict: dict[str, Any]) -> list[dict[str, str]]:
+    rows = []
+    for metric, gate_key, name, higher in GATES:
+        gate = verdict.get("gates", {}).get(gate_key, {})
+        threshold = gate.get("threshold")
+        rows.append(
+            {
+                "metric": name,
+                "live": _value(metric, metrics.get(metric)),
+                "gate": ("≥ " if higher else "≤ ") + _value(metric, threshold)
+                if threshold is not None
+                else "–",
+                "result": STATUS.get(gate.get("status", "unknown"), STATUS["unknown"])[0],
+            }
+        )
+    return rows
+
+
+def _coverage(metrics: dict[str, Any], quality: dict[str, Any]) -> None:
+    coverage, level = metrics.get("coverage"), quality.get("interval_level")
+    if coverage is None:
+        return
+    text = f"Interval coverage: {coverage:.1%} of sale prices fell inside their interval"
+    if level is not None:
+        text += f" (nominal {level:.0%})"
+    low = quality.get("coverage_status") == "low"
+    ui.label(text + (" — too low" if low else "") + ".").classes(
+        "text-sm " + ("text-red-800" if low else "text-gray-700")
+    ).mark("live-coverage").props(testid("live-coverage"))
+    bias = metrics.get("bias")
+    if bias is not None:
+        word = "over" if bias > 0 else "under"
+        ui.label(f"On average the model {word}-predicts by {money(abs(bias))}.").classes(
+            "text-sm text-gray-700"
+        )
+
+
+def _drift(data: dict[str, Any]) -> None:
+    drift = data.get("drift")
+    with ui.card().classes("w-full"):
+        ui.label("Drift of live traffic vs training (PSI per feature)").classes(
+            "text-lg font-medium"
+        )
+        if not data.get("drift_available"):
+            ui.label("The serving model has no training profile: retrain to enable drift.").classes(
+                "text-gray-600"
+            )
+            return
+        if not drift or not drift.get("rows"):
+            ui.label("No live predictions in the window yet.").classes("text-gray-600")
+            return
+        drifted = drift.get("drifted") or []
+        summary = (
+            f"{drift['rows']:,} recent houses; "
+            + (
+                f"shifted: {', '.join(LABELS.get(f, f) for f in drifted)}"
+                if drifted
+                else "no feature past the threshold"
+            )
+            + f" (PSI > {drift['threshold']:g})."
+        )
+        ui.label(summary).classes(
+            "text-sm " + ("text-red-800" if drifted else "text-gray-700")
+        ).mark("drift-summary").props(testid("drift-summary"))
+        ui.echart(
+            psi_options(drift["features"], threshold=drift["threshold"], labels=LABELS)
+        ).classes("w-full h-64").mark("drift-chart").props(testid("drift-chart"))
+
+
+def _challenger(report: dict[str, Any] | None) -> None:
+    with ui.card().classes("w-full").mark("challenger-card").props(testid("challenger-card")):
+        ui.label("Latest challenger replay").classes("text-lg font-medium")
+        if not report:
+            ui.label("No replay yet: run `hpp compare --challenger VERSION`.").classes(
+                "text-gray-600"
+            )
+            return
+        verdict = report["verdict"]
+        with ui.row().classes("items-center gap-2"):
+            ui.label(
+                f"Version {report['challenger']['version']} vs champion "
+                f"{report['champion']['version']} on {report['source'].get('kind', '?')} "
+                f"({report['source']['rows_compared']:,} rows, {report['generated_at'][:16]})"
+            )
+            ui.badge(
+                "within limits" if verdict["passed"] else "breaks limits",
+                color="positive" if verdict["passed"] else "negative",
+            ).mark("challenger-verdict").props(testid("challenger-verdict"))
+        ui.label(
+            f"{report['moved_share']:.1%} of prices move more than {report['move_threshold']:.0%}; "
+            f"mean change {report['mean_change']:+.2%}."
+        ).classes("text-sm text-gray-700")
+        for failure in verdict["failures"]:
+            ui.label(failure).classes("text-sm text-red-800")
+        movers = report.get("biggest_movers") or []
+        if movers:
+            rows = [
+                {
+                    "row": m["row"],
+                    "location": m["location"],
+                    "champion": money(m["champion"]),
+                    "challenger": money(m["challenger"]),
+                    "change": f"{m['change']:+.1%}",
+                }
+                for m in movers[:5]
+            ]
+            columns = [
+                {"name": k, "label": k.capitalize(), "field": k, "align": "left"}
+                for k in ("row", "location", "champion", "challenger", "change")
+            ]
+            ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full").mark(
+                "movers-table"
+            )
+
+
+def _value(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if metric == "r2" else money(value)
