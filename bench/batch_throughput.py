@@ -142,7 +142,6 @@ def run_job(path: Path, *, workers: int, env: dict[str, str], work: Path) -> Job
         port = free_port()
         environ = {
             **os.environ,
-            **env,
             "HPP_REDIS_URL": redis_url,
             "HPP_BLOB_URL": blobs.as_uri(),
             "HPP_PORT": str(port),
@@ -150,6 +149,7 @@ def run_job(path: Path, *, workers: int, env: dict[str, str], work: Path) -> Job
             "HPP_MODEL_POLL_SECONDS": "0",
             "HPP_LOG_LEVEL": "WARNING",
             "HPP_MAX_UPLOAD_BYTES": str(2 << 30),
+            **env,
         }
         processes = [_spawn("gateway", environ, work)]
         processes += [_spawn("worker", environ, work) for _ in range(workers)]
