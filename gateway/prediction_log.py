@@ -11,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 
+from gateway.live_quality import snapshot
 from gateway.monitoring_store import MonitoringStore, StoredPrediction
 from ml.contract import HouseFeatures, Prediction
 
 logger = structlog.get_logger("gateway.prediction_log")
 FLUSH_DELAY_SECONDS = 0.2
 MAX_BUFFER = 50_000
+REFRESH_SECONDS = 60.0  # live metrics are recomputed at most this often while traffic flows
 
 
 def new_prediction_id() -> str:
@@ -38,6 +42,9 @@ class PredictionLog:
         self._gates: dict[str, str] = {}
         self._flush_task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.refresh: Callable[[], Awaitable[Any]] | None = None
+        self.sink: Any = None
+        self._refreshed_at = 0.0
 
     def remember(
         self,
@@ -95,6 +102,13 @@ class PredictionLog:
     async def _delayed_flush(self) -> None:
         await asyncio.sleep(FLUSH_DELAY_SECONDS)
         await self.flush()
+        if self.refresh is None or time.monotonic() - self._refreshed_at < REFRESH_SECONDS:
+            return
+        self._refreshed_at = time.monotonic()
+        try:  # keeps the gauges and CloudWatch fed between GET /v1/monitoring calls
+            await self.refresh()
+        except Exception as exc:
+            logger.warning("live_metrics_refresh_failed", error=repr(exc))
 
 
 def prediction_log(app: FastAPI) -> PredictionLog:
@@ -103,8 +117,26 @@ def prediction_log(app: FastAPI) -> PredictionLog:
     if log is None:
         store = monitoring_store(app)
         log = PredictionLog(store)
+        if store is not None:
+            log.refresh = _refresher(app, store, log)
         app.state.prediction_log = log
     return log
+
+
+def _refresher(
+    app: FastAPI, store: MonitoringStore, log: PredictionLog
+) -> Callable[[], Awaitable[Any]]:
+    async def refresh() -> Any:
+        predictor = app.state.predictor_holder.current
+        return await snapshot(
+            store,
+            version=None if predictor is None else str(predictor.version),
+            card=None if predictor is None else predictor.card,
+            threshold=app.state.settings.core.drift_psi_threshold,
+            sink=log.sink,
+        )
+
+    return refresh
 
 
 def monitoring_store(app: FastAPI) -> MonitoringStore | None:
@@ -128,4 +160,7 @@ def remember_predictions(
     """Id and keep the predictions of one request for its caller (the predict routes' hook)."""
     owner = getattr(request.state, "api_key_name", None) or "anonymous"
     card = getattr(request.app.state.predictor_holder.current, "card", None)
-    prediction_log(request.app).remember(owner, features, predictions, card=card)
+    log = prediction_log(request.app)
+    if log.sink is None:
+        log.sink = getattr(request.state, "metrics_sink", None)
+    log.remember(owner, features, predictions, card=card)

@@ -159,3 +159,23 @@ async def test_monitoring_without_redis_is_a_problem(client: httpx.AsyncClient) 
     assert answer.status_code == 503
     assert answer.json()["type"].endswith("monitoring-unavailable")
     assert unauthenticated.status_code == 401
+
+
+async def test_live_quality_and_drift_are_prometheus_gauges(
+    monitored: httpx.AsyncClient,
+) -> None:
+    frame = houses(40, seed=8)
+    answer = await monitored.post("/v1/predict/batch", json={"rows": rows_of(frame)}, headers=USER)
+    version = answer.json()["model_version"]
+    items = [
+        {"prediction_id": p["prediction_id"], "actual_price": float(actual)}
+        for p, actual in zip(answer.json()["predictions"], frame["price"], strict=True)
+    ]
+    await monitored.post("/v1/feedback", json={"items": items}, headers=USER)
+    await monitored.get("/v1/monitoring", headers=USER)
+
+    text = (await monitored.get("/metrics", headers=ADMIN)).text
+
+    assert f'live_accuracy{{metric="n",model_version="{version}"}} 40.0' in text
+    assert f'live_gate_breached{{gate="mae_max",model_version="{version}"}}' in text
+    assert 'feature_psi{feature="sqft",source="live"}' in text
