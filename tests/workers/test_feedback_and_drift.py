@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -10,6 +12,15 @@ import pandas as pd
 import pytest
 import redis
 
+from hpp.replay import run_compare
+from hpp.settings import (
+    AppSettings,
+    CoreSettings,
+    GatewaySettings,
+    ObservabilitySettings,
+    UISettings,
+    WorkerSettings,
+)
 from ml.evaluate import interval_coverage, regression_metrics
 from tests.fixtures.model import DATA
 from tests.fixtures.redis import BatchEnv
@@ -92,3 +103,51 @@ def test_the_worker_measures_drift_per_job(client: httpx.Client) -> None:
     assert moved["features"]["sqft"]["psi"] > 0.2
     assert moved["drifted"] == ["sqft"]
     assert hidden.status_code == 404
+
+
+def test_replaying_a_job_uses_the_prices_reported_for_its_rows(
+    client: httpx.Client, batch_env: BatchEnv, tmp_path: Path
+) -> None:
+    frame = real_houses(120, seed=14)
+    job = run_job(client, frame.drop(columns=["price"]))
+    feedback = pd.DataFrame({"row": np.arange(1, 51), "actual_price": frame["price"][:50]})
+    client.post(
+        "/v1/feedback",
+        params={"job_id": job["id"]},
+        content=feedback.to_csv(index=False).encode(),
+        headers={**ALICE, "Content-Type": "text/csv"},
+    )
+    settings = AppSettings(
+        CoreSettings(
+            state_dir=tmp_path,
+            redis_url=batch_env.redis_url,
+            blob_url=batch_env.blob_url,
+            mlflow_tracking_uri=batch_env.tracking_uri,
+        ),
+        GatewaySettings(),
+        WorkerSettings(),
+        UISettings(),
+        ObservabilitySettings(),
+    )
+
+    code = run_compare(
+        challenger=job["model_version"],
+        job_id=job["id"],
+        champion=job["model_version"],
+        config=Path(__file__).resolve().parents[2] / "ml" / "config.yaml",
+        out=None,
+        settings=settings,
+    )
+
+    report = json.loads((tmp_path / "reports" / "latest.json").read_text())
+    assert code == 0
+    assert report["source"] == {
+        "kind": "job",
+        "job_id": job["id"],
+        "model_version": job["model_version"],
+        "rows": 120,
+        "rows_compared": 120,
+    }
+    assert report["changed_rows"] == 0
+    assert report["biggest_movers"] == []
+    assert report["metrics"]["rows"] == 50
