@@ -149,7 +149,7 @@ def validate_frame(frame: pd.DataFrame, coerced: pd.DataFrame | None = None) -> 
     pass ``coerced`` (from ``coerce_frame``) when the caller already has it.
     """
     values = coerce_frame(frame) if coerced is None else coerced
-    reasons: list[pd.Series] = []
+    reasons: list[Reason] = []
     for column in NUMERIC_COLUMNS:
         unparsed = values[column].isna()
         blank = pd.Series(False, index=frame.index)
@@ -193,7 +193,7 @@ def to_float(values: pd.Series) -> pd.Series:
     return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
 
 
-def _range_reasons(values: pd.DataFrame) -> list[pd.Series]:
+def _range_reasons(values: pd.DataFrame) -> list[Reason]:
     sqft, beds, baths, year = (values[c] for c in NUMERIC_COLUMNS)
     finite = {c: np.isfinite(values[c]) for c in NUMERIC_COLUMNS}
     return [
@@ -221,17 +221,22 @@ def _range_reasons(values: pd.DataFrame) -> list[pd.Series]:
     ]
 
 
-def _reason(mask: pd.Series, text: str) -> pd.Series:
-    return pd.Series(np.where(mask.to_numpy(dtype=bool), text, None), index=mask.index)
+Reason = tuple[np.ndarray, str]
 
 
-def _first_reason(reasons: list[pd.Series], index: pd.Index) -> pd.Series:
+def _reason(mask: pd.Series, text: str) -> Reason:
+    return mask.to_numpy(dtype=bool, na_value=False), text
+
+
+def _first_reason(reasons: list[Reason], index: pd.Index) -> pd.Series:
+    """The first failing rule's text per row, None where every rule holds."""
     first = np.full(len(index), None, dtype=object)
-    for reason in reasons:
-        values = reason.to_numpy(dtype=object)
-        empty = pd.isna(first)
-        first[empty] = values[empty]
-    first[pd.isna(first)] = None
+    undecided = np.ones(len(index), dtype=bool)
+    for mask, text in reasons:
+        hit = mask & undecided
+        if hit.any():
+            first[hit] = text
+            undecided &= ~hit
     return pd.Series(first, index=index, dtype=object)
 
 

@@ -48,27 +48,18 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         """Learn per-location medians of sqft and year_built (inputs only, never price)."""
         sqft = frame["sqft"].astype("float64")
         year = frame["year_built"].astype("float64")
-        grouped = pd.DataFrame({"sqft": sqft, "year": year, "loc": frame["location"]}).groupby(
-            "loc"
-        )
-        medians = grouped.median()
+        location = frame["location"].astype(str)
         self.default_: tuple[float, float] = (float(sqft.median()), float(year.median()))
-        self.context_: dict[str, tuple[float, float]] = {
-            str(loc): (float(row.sqft), float(row.year)) for loc, row in medians.iterrows()
-        }
+        self.sqft_medians_: dict[str, float] = sqft.groupby(location).median().to_dict()
+        self.year_medians_: dict[str, float] = year.groupby(location).median().to_dict()
         return self
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The contract columns plus every engineered feature, as float64 and strings."""
         out = add_features(frame)
-        context = out["location"].map(self.context_)
-        known = context.notna()
-        out["loc_median_sqft"] = self.default_[0]
-        out["loc_median_year"] = self.default_[1]
-        if known.any():
-            pairs = np.array(context[known].tolist(), dtype=np.float64)
-            out.loc[known, "loc_median_sqft"] = pairs[:, 0]
-            out.loc[known, "loc_median_year"] = pairs[:, 1]
+        location = out["location"]
+        out["loc_median_sqft"] = _lookup(location, self.sqft_medians_, self.default_[0])
+        out["loc_median_year"] = _lookup(location, self.year_medians_, self.default_[1])
         out["loc_sqft_ratio"] = out["sqft"] / out["loc_median_sqft"]
         out["loc_year_diff"] = out["year_built"] - out["loc_median_year"]
         return out
@@ -90,7 +81,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             float(bathrooms),
             float(year_built),
         )
-        median_sqft, median_year = self.context_.get(location, self.default_)
+        median_sqft = self.sqft_medians_.get(location, self.default_[0])
+        median_year = self.year_medians_.get(location, self.default_[1])
         return (
             sqft,
             bedrooms,
@@ -105,6 +97,10 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             sqft / median_sqft,
             year_built - median_year,
         )
+
+
+def _lookup(keys: pd.Series, table: dict[str, float], default: float) -> pd.Series:
+    return keys.map(table).astype("float64").fillna(default)
 
 
 def add_features(frame: pd.DataFrame) -> pd.DataFrame:
