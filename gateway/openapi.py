@@ -14,6 +14,9 @@ from ml.contract import CATEGORY_COLUMNS, max_year_built
 _REF = "#/components/schemas/{model}"
 SECURITY_SCHEME = "APIKeyHeader"
 # Everything else needs a key (tests/gateway/test_security.py checks every operation).
+# A character that is whitespace neither to JSON Schema (ECMA-262 \s) nor to Python's
+# str.strip, which the contract applies (it also strips \x1c-\x1f and \x85).
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _COMMON_ERRORS = {
@@ -96,7 +99,7 @@ def _document_validators(schema: dict[str, Any]) -> None:
         properties["year_built"]["maximum"] = max_year_built()
     for name in CATEGORY_COLUMNS:
         if name in properties:
-            properties[name]["pattern"] = r"\S"
+            properties[name]["pattern"] = NOT_BLANK
 
 
 def _has_own_schema(response: dict[str, Any]) -> bool:
