@@ -217,9 +217,9 @@ def _challenger(report: dict[str, Any] | None) -> None:
                 {"name": k, "label": k.capitalize(), "field": k, "align": "left"}
                 for k in ("row", "location", "champion", "challenger", "change")
             ]
-            ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full").mark(
-                "movers-table"
-            )
+            ui.table(columns=columns, rows=rows).props("dense flat").classes(
+                "w-full overflow-x-auto"
+            ).mark("movers-table")
 
 
 def _value(metric: str, value: float | None) -> str:
