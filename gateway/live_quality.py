@@ -30,8 +30,8 @@ async def version_quality(
 ) -> dict[str, Any]:
     """Live metrics of one version's feedback window, judged against its training gates."""
     entries = await store.feedback_window_of(version)
-    columns = list(zip(*entries, strict=True)) if entries else [[], [], [], [], []]
-    metrics = live_metrics(columns[0], columns[1], columns[2], columns[3])
+    columns: list[list[float]] = [[e[i] for e in entries] for i in range(4)]
+    metrics = live_metrics(*columns)
     known = (await store.gates_of()).get(version) or fallback or {}
     verdict = check_gates(metrics, known.get("gates"))
     level = known.get("level")

@@ -97,7 +97,7 @@ def load_holdout(*, tracking_uri: str, name: str, version: str) -> pd.DataFrame:
 
     details = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version)
     with tempfile.TemporaryDirectory() as tmp:
-        path = _download(details.run_id, HOLDOUT_ARTIFACT, tmp, tracking_uri)
+        path = _download(str(details.run_id), HOLDOUT_ARTIFACT, tmp, tracking_uri)
         return pd.read_csv(path)
 
 

@@ -79,7 +79,7 @@ class GatewayClient:
 
     async def monitoring(self) -> dict[str, Any]:
         """Live accuracy per model version, drift, and the latest challenger report."""
-        return await self._json("GET", "/v1/monitoring")  # type: ignore[no-any-return]
+        return await self._json("GET", "/v1/monitoring")
 
     async def predict(self, features: HouseFeatures, *, explain: bool = False) -> Prediction:
         """Price one house (with per-feature dollar contributions when ``explain``)."""
