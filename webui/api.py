@@ -81,6 +81,10 @@ class GatewayClient:
         """Live accuracy per model version, drift, and the latest challenger report."""
         return await self._json("GET", "/v1/monitoring")
 
+    async def job_drift(self, job_id: str) -> dict[str, Any]:
+        """PSI per feature of one of the caller's jobs (computed when it finished)."""
+        return await self._json("GET", f"/v1/monitoring/jobs/{_checked(job_id)}")
+
     async def predict(self, features: HouseFeatures, *, explain: bool = False) -> Prediction:
         """Price one house (with per-feature dollar contributions when ``explain``)."""
         params = {"explain": "true"} if explain else None

@@ -6,6 +6,7 @@ The browser test saves ``test-artifacts/screenshots/monitoring.png`` (and the ph
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from hpp.settings import (
     WorkerSettings,
 )
 from tests.fixtures.model import DATA, ModelRegistry
-from tests.fixtures.redis import BatchEnv
+from tests.fixtures.redis import BatchEnv, StartWorker
 from tests.webui.servers import UI_KEY
 from tests.webui.system import ROOT, ServiceProcess, gateway_process, ui_process
 from tests.webui.test_browser_e2e import CHROMIUM_ARGS, LAPTOP, PHONE
@@ -43,16 +44,21 @@ async def test_monitoring_page_shows_the_sections(user: User) -> None:
     await user.should_see("Live accuracy vs the training gates")
     await user.should_see("Drift of live traffic vs training (PSI per feature)")
     await user.should_see("Latest challenger replay")
+    await user.should_see("Drift of the latest batch job")
     await user.should_see(marker="nav-monitoring")
 
 
 @pytest.fixture(scope="module")
 def monitored_system(
-    batch_env: BatchEnv, model_registry: ModelRegistry, tmp_path_factory: pytest.TempPathFactory
+    batch_env: BatchEnv,
+    model_registry: ModelRegistry,
+    start_worker: StartWorker,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess, Path]]:
-    """Gateway and UI processes on a Redis database of their own."""
+    """Gateway, worker and UI processes on a Redis database of their own."""
     env = batch_env.with_database(MONITOR_DB)
     redis.Redis.from_url(env.redis_url).flushdb()
+    start_worker(env)
     logs = tmp_path_factory.mktemp("monitoring-logs")
     gateway = gateway_process(env, logs).start()
     ui = ui_process(gateway, logs).start()
@@ -76,6 +82,25 @@ def feed_traffic_and_prices(gateway: ServiceProcess) -> int:
     return int(accepted)
 
 
+def run_shifted_job(gateway: ServiceProcess) -> dict:
+    """A batch job of 400 real houses, each twice as big, scored to the end."""
+    data = pd.read_csv(DATA).sample(400, random_state=22)
+    body = data[COLUMNS].assign(sqft=data["sqft"] * 2).to_csv(index=False).encode()
+    with httpx.Client(base_url=gateway.url, headers=KEY, timeout=30) as http:
+        job = http.post(
+            "/v1/jobs",
+            content=body,
+            params={"filename": "bigger-houses.csv"},
+            headers={"Content-Type": "text/csv"},
+        ).json()
+        deadline = time.monotonic() + 180
+        while job["status"] not in {"succeeded", "failed", "cancelled"}:
+            assert time.monotonic() < deadline, job
+            time.sleep(0.3)
+            job = http.get(f"/v1/jobs/{job['id']}").json()
+    return job
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_monitoring_page_in_chromium(
@@ -89,6 +114,7 @@ def test_monitoring_page_in_chromium(
         pytest.skip("Debian's chromium is not installed")
     gateway, ui, _ = monitored_system
     assert feed_traffic_and_prices(gateway) == 300
+    assert run_shifted_job(gateway)["status"] == "succeeded"
     challenger = model_registry.register_another(seed=11, promote=False)
     settings = AppSettings(
         CoreSettings(
@@ -129,6 +155,7 @@ def test_monitoring_page_in_chromium(
         summary = page.get_by_test_id("drift-summary").inner_text()
         table = page.get_by_test_id(f"live-metrics-{model_registry.version}").inner_text()
         coverage = page.get_by_test_id("live-coverage").inner_text()
+        job_summary = page.get_by_test_id("job-drift-summary").inner_text()
         page.set_viewport_size(PHONE)
         page.wait_for_timeout(300)
         page.screenshot(path=str(SHOTS / "monitoring-phone.png"), full_page=True)
@@ -139,3 +166,4 @@ def test_monitoring_page_in_chromium(
     assert "MAE" in table
     assert "≤ $" in table
     assert "Interval coverage" in coverage
+    assert job_summary.startswith("bigger-houses.csv: 400 rows; shifted: Living area")

@@ -63,11 +63,25 @@ class MonitoringView:
             with self.body:
                 ui.label("Monitoring is not available right now.").classes("text-gray-600")
             return
+        job = await self._latest_job_drift()
         self.body.clear()
         with self.body:
             _accuracy(data)
             _drift(data)
+            _job_drift(job)
             _challenger(data.get("challenger"))
+
+    async def _latest_job_drift(self) -> dict[str, Any] | None:
+        """The drift of the caller's newest succeeded job, if any (None when unavailable)."""
+        api = self._shell.deps.api
+        try:
+            jobs = await api.list_jobs(limit=20)
+            done = next((j for j in jobs if j.status == "succeeded"), None)
+            if done is None:
+                return None
+            return {**await api.job_drift(done.id), "filename": done.filename}
+        except (GatewayError, GatewayUnavailableError):
+            return None
 
 
 def _accuracy(data: dict[str, Any]) -> None:
@@ -174,6 +188,27 @@ def _drift(data: dict[str, Any]) -> None:
         ui.echart(
             psi_options(drift["features"], threshold=drift["threshold"], labels=LABELS)
         ).classes("w-full h-64").mark("drift-chart").props(testid("drift-chart"))
+
+
+def _job_drift(job: dict[str, Any] | None) -> None:
+    with ui.card().classes("w-full").mark("job-drift-card").props(testid("job-drift-card")):
+        ui.label("Drift of the latest batch job").classes("text-lg font-medium")
+        drift = (job or {}).get("drift")
+        if not job or not drift:
+            ui.label("No finished job with a drift report yet.").classes("text-gray-600")
+            return
+        drifted = drift.get("drifted") or []
+        names = ", ".join(LABELS.get(f, f) for f in drifted)
+        ui.label(
+            f"{job.get('filename') or job['job_id']}: {drift['rows']:,} rows; "
+            + (f"shifted: {names}" if drifted else "no feature past the threshold")
+            + f" (PSI > {drift['threshold']:g})."
+        ).classes("text-sm " + ("text-red-800" if drifted else "text-gray-700")).mark(
+            "job-drift-summary"
+        ).props(testid("job-drift-summary"))
+        ui.echart(
+            psi_options(drift["features"], threshold=drift["threshold"], labels=LABELS)
+        ).classes("w-full h-64").mark("job-drift-chart").props(testid("job-drift-chart"))
 
 
 def _challenger(report: dict[str, Any] | None) -> None:
