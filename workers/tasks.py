@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
+from celery.exceptions import Reject
 from celery.signals import worker_process_init, worker_process_shutdown
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from observability.logging import get_logger
 from workers import pipeline
@@ -98,11 +101,18 @@ def _enqueue_finalize(task: Task) -> pipeline.EnqueueFinalize:
 def _retry_or_fail(task: Task, ctx: WorkerContext, job_id: str, step: str, exc: Exception) -> None:
     """Retry with backoff while attempts remain (counted in Redis), else fail the job."""
     log.warning("job_step_error", job_id=job_id, step=step, error=repr(exc))
-    ctx.jobs.record_error(job_id, step, repr(exc))
-    attempts = ctx.jobs.add_attempt(job_id, f"{step}:errors")
-    limit = ctx.settings.worker.max_chunk_attempts
-    if attempts >= limit:
-        label = f"chunk {step}" if step.isdigit() else f"the {step} step"
-        pipeline.fail_job(ctx, job_id, f"{label} failed {attempts} times; last error: {exc!r}")
-        return
-    raise task.retry(exc=exc, countdown=min(2**attempts, MAX_RETRY_DELAY_SECONDS), max_retries=None)
+    try:
+        ctx.jobs.record_error(job_id, step, repr(exc))
+        attempts = ctx.jobs.add_attempt(job_id, f"{step}:errors")
+        limit = ctx.settings.worker.max_chunk_attempts
+        if attempts >= limit:
+            label = f"chunk {step}" if step.isdigit() else f"the {step} step"
+            pipeline.fail_job(ctx, job_id, f"{label} failed {attempts} times; last error: {exc!r}")
+            return
+        delay = min(2**attempts, MAX_RETRY_DELAY_SECONDS)
+        raise task.retry(exc=exc, countdown=delay, max_retries=None)
+    except (RedisError, OperationalError) as lost:
+        # Redis is unreachable, so neither the error nor a retry can be recorded. A task that
+        # raised would be acknowledged (and its chunk lost, the job stuck in running): hand
+        # the message back instead, now or, if Redis is still down, after the visibility timeout.
+        raise Reject(repr(lost), requeue=True) from exc
