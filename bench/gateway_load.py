@@ -88,6 +88,7 @@ def main() -> int:
         "gateway": lambda port: gateway_server(port, args.workers, tracking_uri, args.model),
         "mlflow": lambda port: mlflow_server(port, args.workers, tracking_uri, args.model, version),
     }
+    servers = {name: start for name, start in servers.items() if name in args.servers}
     runs: dict[str, list[Result]] = {name: [] for name in servers}
     single_p50: dict[str, float] = {}
     for name, start in servers.items():
@@ -131,6 +132,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: .hpp/)")
     parser.add_argument("--model", default="house-price")
     parser.add_argument("--version", default=None, help="registered version (default champion)")
+    parser.add_argument(
+        "--servers",
+        type=lambda text: text.split(","),
+        default=["bare", "gateway", "mlflow"],
+        help="comma-separated subset of bare,gateway,mlflow (the ratios need all three)",
+    )
     return parser.parse_args()
 
 
@@ -358,6 +365,8 @@ def print_table(results: dict[str, Result], single_p50: dict[str, float]) -> Non
             f"{result.p99_ms:.2f} | {result.non_2xx + result.errors} | "
             f"{single_p50[result.name]:.2f} |"
         )
+    if set(results) != {"bare", "gateway", "mlflow"}:
+        return
     ours, bare, mlflow = results["gateway"], results["bare"], results["mlflow"]
     vs_mlflow = ours.requests_per_second / mlflow.requests_per_second
     vs_bare = ours.requests_per_second / bare.requests_per_second
