@@ -55,30 +55,40 @@ class PredictionLog:
         card: dict[str, Any] | None = None,
     ) -> None:
         """Give each prediction an id and queue it for Redis (when Redis is configured)."""
-        for house, prediction in zip(features, predictions, strict=True):
-            prediction.prediction_id = new_prediction_id()
-            if self.store is None:
-                continue
+        if not predictions:
+            return
+        rows = [
+            (house.model_dump(), p.predicted_price, p.interval.low, p.interval.high)
+            for house, p in zip(features, predictions, strict=True)
+        ]
+        ids = self.remember_rows(owner, predictions[0].model_version, rows, card=card)
+        for prediction, prediction_id in zip(predictions, ids, strict=True):
+            prediction.prediction_id = prediction_id
+
+    def remember_rows(
+        self,
+        owner: str,
+        version: str,
+        rows: list[tuple[dict[str, Any], float, float, float]],
+        *,
+        card: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """New ids for (house, price, low, high) rows, queued for Redis; returns the ids."""
+        ids = [new_prediction_id() for _ in rows]
+        if self.store is None or not rows:
+            return ids
+        for prediction_id, (house, price, low, high) in zip(ids, rows, strict=True):
             if len(self._pending) >= MAX_BUFFER:
                 self.dropped += 1
                 continue
-            stored = StoredPrediction(
-                owner=owner,
-                version=prediction.model_version,
-                price=prediction.predicted_price,
-                low=prediction.interval.low,
-                high=prediction.interval.high,
-                features=house.model_dump(),
-            )
-            self._pending.append((prediction.prediction_id, stored))
-        if self.store is None or not predictions:
-            return
-        version = predictions[0].model_version
+            stored = StoredPrediction(owner, version, price, low, high, house)
+            self._pending.append((prediction_id, stored))
         if card is not None and version not in self._gates:
             self._gates[version] = json.dumps(
                 {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}
             )
         self._schedule()
+        return ids
 
     async def flush(self) -> int:
         """Write what is buffered now; returns how many predictions were written."""

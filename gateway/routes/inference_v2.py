@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from gateway.deps import get_caller, serving_predictor
 from gateway.errors import ProblemError, ProblemResponse, problem_response
 from gateway.openapi import problem_responses
+from gateway.prediction_log import prediction_log
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
 from observability.metrics import record_prediction
 
@@ -166,6 +167,7 @@ async def infer(request: Request, name: str) -> Any:
     except InferenceError as exc:
         return _bad_request(request, str(exc), exc.errors)
     record_prediction(model_version=str(predictor.version), source="v2", count=len(frame))
+    ids = _remember(request, frame, scored, str(predictor.version), predictor.card)
     outputs = [
         {
             "name": output,
@@ -189,11 +191,23 @@ async def infer(request: Request, name: str) -> Any:
     response: dict[str, Any] = {
         "model_name": name,
         "model_version": str(predictor.version),
+        "parameters": {"prediction_ids": ids},
         "outputs": outputs,
     }
     if isinstance(body.get("id"), str):
         response["id"] = body["id"]
     return JSONResponse(response)
+
+
+def _remember(
+    request: Request, frame: pd.DataFrame, scored: pd.DataFrame, version: str, card: Any
+) -> list[str]:
+    """Ids for the rows, kept for feedback and the live drift window like /v1 predictions."""
+    owner = getattr(request.state, "api_key_name", None) or "anonymous"
+    houses = frame.astype(object).to_dict(orient="records")
+    prices = scored[list(OUTPUTS)].to_numpy(dtype=float).tolist()
+    rows = [(house, p, lo, hi) for house, (p, lo, hi) in zip(houses, prices, strict=True)]
+    return prediction_log(request.app).remember_rows(owner, version, rows, card=card)
 
 
 def _check_name(request: Request, name: str) -> None:

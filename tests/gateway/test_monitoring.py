@@ -179,3 +179,27 @@ async def test_live_quality_and_drift_are_prometheus_gauges(
     assert f'live_accuracy{{metric="n",model_version="{version}"}} 40.0' in text
     assert f'live_gate_breached{{gate="mae_max",model_version="{version}"}}' in text
     assert 'feature_psi{feature="sqft",source="live"}' in text
+
+
+async def test_v2_predictions_get_ids_that_take_feedback(
+    monitored: httpx.AsyncClient, model_registry: ModelRegistry
+) -> None:
+    frame = houses(3, seed=9)
+    types = {"location": "BYTES", "condition": "BYTES", "bedrooms": "INT64", "year_built": "INT64"}
+    inputs = [
+        {"name": c, "shape": [3], "datatype": types.get(c, "FP64"), "data": frame[c].tolist()}
+        for c in ["sqft", "bedrooms", "bathrooms", "location", "year_built", "condition"]
+    ]
+    answer = await monitored.post(
+        f"/v2/models/{model_registry.name}/infer", json={"inputs": inputs}, headers=USER
+    )
+    ids = answer.json()["parameters"]["prediction_ids"]
+
+    prices = frame["price"].tolist()
+    items = [
+        {"prediction_id": i, "actual_price": float(p)} for i, p in zip(ids, prices, strict=True)
+    ]
+    posted = await monitored.post("/v1/feedback", json={"items": items}, headers=USER)
+
+    assert len(set(ids)) == 3
+    assert posted.json()["accepted"] == 3
