@@ -10,6 +10,7 @@ Only the caller's own predictions and jobs are found; a repeated report counts o
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 from typing import Annotated, Any
 
@@ -183,7 +184,15 @@ async def _job_predictions(request: Request, job_id: str, owner: str) -> tuple[s
 
 
 def _prices(data: bytes) -> np.ndarray:
+    """(price, low, high) per result row; only those three columns are parsed."""
     # The last five columns are the outputs; the three prices come first among them.
-    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-    prices = frame.iloc[:, -5:-2].apply(pd.to_numeric, errors="coerce")
+    header = next(csv.reader(io.StringIO(data[: data.find(b"\n") + 1].decode("utf-8"))))
+    width = len(header)
+    frame = pd.read_csv(
+        io.BytesIO(data),
+        usecols=[width - 5, width - 4, width - 3],
+        dtype=str,
+        keep_default_na=False,
+    )
+    prices = frame.apply(pd.to_numeric, errors="coerce")
     return prices.to_numpy(dtype=np.float64)

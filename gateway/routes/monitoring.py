@@ -46,7 +46,10 @@ async def job_drift(request: Request, caller: CallerDep, job_id: str) -> dict[st
     jobs = getattr(request.app.state, "jobs", None)
     if jobs is None:
         raise unavailable()
-    record = await jobs.store.get(job_id, owner=caller.name)
+    try:
+        record = await jobs.store.get(job_id, owner=caller.name)
+    except (RedisError, OSError) as exc:
+        raise unavailable() from exc
     if record is None:
         raise ProblemError(404, f"No job {job_id!r} for this API key.", kind="not-found")
     drift = record.get("drift")
