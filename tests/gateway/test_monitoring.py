@@ -203,3 +203,23 @@ async def test_v2_predictions_get_ids_that_take_feedback(
 
     assert len(set(ids)) == 3
     assert posted.json()["accepted"] == 3
+
+
+async def test_live_accuracy_breaking_a_gate_is_flagged(monitored: httpx.AsyncClient) -> None:
+    frame = houses(40, seed=10)
+    answer = await monitored.post("/v1/predict/batch", json={"rows": rows_of(frame)}, headers=USER)
+    version = answer.json()["model_version"]
+    # Sales closing at twice the predicted price: far beyond the MAE and RMSE gates.
+    items = [
+        {"prediction_id": p["prediction_id"], "actual_price": 2 * p["predicted_price"]}
+        for p in answer.json()["predictions"]
+    ]
+
+    posted = (await monitored.post("/v1/feedback", json={"items": items}, headers=USER)).json()
+    text = (await monitored.get("/metrics", headers=ADMIN)).text
+
+    verdict = posted["live"][version]["gates"]
+    assert verdict["status"] == "breached"
+    assert {"mae_max", "rmse_max"} <= set(verdict["breached"])
+    assert posted["live"][version]["coverage_status"] == "low"
+    assert f'live_gate_breached{{gate="mae_max",model_version="{version}"}} 1.0' in text
