@@ -8,8 +8,8 @@ its kind (``metric_kind``):
   per interval, as 0 when nothing happened once the name has been seen. CloudWatch's Sum
   is then the total and its Average the count per process (per ECS task) per interval,
   which falls as tasks are added: what target-tracking autoscaling needs.
-- gauge (QueueDepth, BacklogPerWorker): every sample kept, so Average and Maximum are
-  the gauge's.
+- gauge (QueueDepth, BacklogPerWorker, the live accuracy and drift levels): every sample
+  kept, so Average and Maximum are the gauge's.
 - distribution (time units, e.g. Latency in Milliseconds): a histogram of values rounded
   to two significant digits (at most ~5% off), from which CloudWatch computes p99.
 """
@@ -22,7 +22,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["counter", "gauge", "distribution"]
-GAUGES = frozenset({"QueueDepth", "BacklogPerWorker"})
+GAUGES = frozenset(
+    {
+        "QueueDepth",
+        "BacklogPerWorker",
+        # Live model quality and drift: levels, not counts (missing when nobody computed them).
+        "LiveMAE",
+        "LiveRMSE",
+        "LiveR2",
+        "LiveIntervalCoverage",
+        "LiveGateBreached",
+        "DriftMaxPSI",
+    }
+)
 DISTRIBUTION_UNITS = frozenset({"Milliseconds", "Seconds", "Microseconds"})
 
 
