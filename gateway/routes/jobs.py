@@ -131,6 +131,9 @@ async def submit_job(
         model_version=version,
     )
     await jobs.store.create(record)
+    # The record protects the blobs from the orphan sweep now; the mark must not outlive it
+    # (with a result TTL under the mark's 6 h, expired blobs would be kept until then).
+    await jobs.store.client.delete(f"hpp:upload:{job_id}")
     await anyio.to_thread.run_sync(lambda: jobs.celery.send_task(PLAN_TASK, args=[job_id]))
     metrics.record_job_submitted()
     log.info("job_submitted", job_id=job_id, owner=caller.name, bytes=size, model_version=version)
