@@ -127,8 +127,11 @@ def save_report(report: dict[str, Any], folder: Path, settings: AppSettings) -> 
     if settings.core.redis_url:
         import redis
 
-        with redis.Redis.from_url(settings.core.redis_url, socket_timeout=5) as client:
-            client.set(REPLAY_KEY, text)
+        try:  # for the gateway's monitoring page; the files above are the record
+            with redis.Redis.from_url(settings.core.redis_url, socket_timeout=5) as client:
+                client.set(REPLAY_KEY, text)
+        except (redis.RedisError, OSError) as exc:
+            print(f"warning: could not store the report in Redis: {exc}", file=sys.stderr)
     return folder / f"{stem}.json", folder / f"{stem}.md"
 
 
