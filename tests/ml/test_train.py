@@ -28,6 +28,7 @@ def write_config(path: Path, config: TrainConfig) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_impossible_gates_exit_nonzero_and_leave_champion_where_it_was(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -77,6 +78,7 @@ def test_the_same_seed_gives_the_same_model() -> None:
     assert first.interval_log_radius == second.interval_log_radius
 
 
+@pytest.mark.slow
 def test_every_candidate_is_compared_and_logged(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
