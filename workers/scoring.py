@@ -120,7 +120,8 @@ def result_header(columns: list[str]) -> bytes:
     """The result's header line: the input's column names (neutralised) and the outputs."""
     names = [("'" + c) if c.startswith(FORMULA_PREFIXES) else c for c in columns]
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([*names, *OUTPUT_COLUMNS])
+    quoting = csv.QUOTE_ALL if any("\r" in c for c in names) else csv.QUOTE_MINIMAL
+    csv.writer(buffer, lineterminator="\n", quoting=quoting).writerow([*names, *OUTPUT_COLUMNS])
     return buffer.getvalue().encode("utf-8")
 
 
@@ -131,7 +132,17 @@ def _render_frame(frame: pd.DataFrame, scored: pd.DataFrame, errors: pd.Series) 
         out[f"out_{name}"] = scored[name].to_numpy(dtype="float64")
     out["out_error"] = errors.to_numpy(dtype=object)
     out["out_warning"] = scored["warning"].astype(object).to_numpy(dtype=object)
-    return out.to_csv(header=False, index=False, float_format="%.2f", lineterminator="\n")
+    # With "\n" as the line terminator the csv writer leaves a cell holding a bare CR unquoted,
+    # and readers (Excel among them) start a new row there: a cell '"x\r=cmd()"' became a row
+    # beginning with a live formula. Quote every cell of a chunk that holds a CR.
+    quoting = csv.QUOTE_ALL if _has_cr(frame) else csv.QUOTE_MINIMAL
+    return out.to_csv(
+        header=False, index=False, float_format="%.2f", lineterminator="\n", quoting=quoting
+    )
+
+
+def _has_cr(frame: pd.DataFrame) -> bool:
+    return any(frame[c].astype(str).str.contains("\r", regex=False).any() for c in frame.columns)
 
 
 def _plain_lines(data: bytes, *, rows: int) -> list[str] | None:
