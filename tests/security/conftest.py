@@ -24,7 +24,7 @@ from hpp.settings import (
     hash_api_key,
 )
 from tests.fixtures.model import ModelRegistry
-from tests.workers.conftest import ALICE, BOB
+from tests.workers.conftest import ALICE, BOB, client, jobs_gateway  # noqa: F401 - fixtures
 
 # Routes that answer without a key, by design: liveness, readiness, metrics, API docs.
 OPEN_PATHS = frozenset(
@@ -74,8 +74,8 @@ async def secured_app(
 async def http(secured_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client of the secured app."""
     transport = httpx.ASGITransport(app=secured_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as asgi:
+        yield asgi
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:
