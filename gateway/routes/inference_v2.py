@@ -300,7 +300,10 @@ def _wanted(body: dict[str, Any]) -> set[str]:
     requested = body.get("outputs")
     if not isinstance(requested, list) or not requested:
         return set(OUTPUTS)
-    names = {o.get("name") for o in requested if isinstance(o, dict)}
+    listed = [o.get("name") if isinstance(o, dict) else None for o in requested]
+    if not all(isinstance(n, str) for n in listed):  # e.g. {"name": {}}: unhashable, was a 500
+        raise InferenceError("each requested output must be an object with a string 'name'")
+    names = set(listed)
     unknown = names - {*OUTPUTS, WARNING_OUTPUT}
     if unknown:
         raise InferenceError(f"unknown outputs: {', '.join(sorted(map(str, unknown)))}")
