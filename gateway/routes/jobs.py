@@ -87,7 +87,39 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.celery.close()
 
 
-@router.post("", status_code=202, summary="Submit a CSV for batch scoring")
+# The upload is read as a stream (not a declared parameter), so the body and the links from
+# the new job to its routes are documented here, for clients and for stateful API tests.
+_JOB_LINKS = {
+    name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
+    for name, operation in {
+        "GetJob": "get_job_v1_jobs__job_id__get",
+        "JobEvents": "job_events_v1_jobs__job_id__events_get",
+        "JobResult": "job_result_v1_jobs__job_id__result_get",
+        "DeleteJob": "delete_job_v1_jobs__job_id__delete",
+    }.items()
+}
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit a CSV for batch scoring",
+    responses={202: {"description": "The job, queued", "links": _JOB_LINKS}},
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+)
 async def submit_job(
     request: Request,
     caller: CallerDep,
