@@ -1,0 +1,64 @@
+"""A full schemathesis run (every phase, stateful links included) against a real gateway.
+
+The CLI runs the examples, coverage, fuzzing and stateful phases over the gateway's own
+OpenAPI document, with a real worker behind the job routes; the only check that must
+hold for every response is "not a server error" (schema conformance of each route is
+the gateway suite's job: ``tests/gateway/test_openapi_fuzz.py``). In the stateful phase
+schemathesis follows links between operations: the ones the document declares and the
+ones it infers from responses (``Location`` headers of submitted jobs).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.workers.conftest import ALICE, GatewayProcess
+
+MAX_EXAMPLES = 25
+
+
+@pytest.mark.slow
+def test_schemathesis_full_run_has_no_server_error(
+    jobs_gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    st = shutil.which("st", path=str(Path(sys.executable).parent))
+    if st is None:
+        pytest.skip("schemathesis is not installed")
+    run = subprocess.run(
+        [
+            st,
+            "run",
+            f"{jobs_gateway.url}/openapi.json",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--header",
+            f"X-API-Key: {ALICE['X-API-Key']}",
+            "--workers",
+            "1",
+            "--seed",
+            "8",
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    out = run.stdout + run.stderr
+    print("\n" + "\n".join(out.splitlines()[-45:]))
+    assert "Server error" not in out, out[-6000:]
+    assert "not_a_server_error" not in re.findall(r"❌\s+\S+", out)
+    assert run.returncode == 0, out[-6000:]
