@@ -137,6 +137,7 @@ def test_sigkill_at_each_point_loses_and_duplicates_nothing(
     assert _eventually(lambda: queue_drained(env.redis_url))
 
 
+@pytest.mark.timeout(900)  # two 1M-row runs and two worker restarts on a busy machine
 def test_million_row_job_survives_two_kills(gateway: str, fleet: Fleet, env: BatchEnv) -> None:
     data = numbered_houses(LARGE_ROWS, seed=5)
     with httpx.Client(base_url=gateway, timeout=300) as http:
@@ -147,7 +148,7 @@ def test_million_row_job_survives_two_kills(gateway: str, fleet: Fleet, env: Bat
             at = wait_for(http, job["id"], lambda j, s=share: j["rows_done"] >= s * LARGE_ROWS)
             fleet.kill()
             kills.append(at["rows_done"])
-        final, result = _finish(http, job["id"], env)
+        final, result = _finish(http, job["id"], env, timeout=450)
 
     account = account_rows(data, result)
     print(
@@ -164,9 +165,11 @@ def test_million_row_job_survives_two_kills(gateway: str, fleet: Fleet, env: Bat
     assert result == clean
 
 
-def _finish(http: httpx.Client, job_id: str, env: BatchEnv) -> tuple[dict[str, Any], bytes]:
+def _finish(
+    http: httpx.Client, job_id: str, env: BatchEnv, *, timeout: float = 300
+) -> tuple[dict[str, Any], bytes]:
     try:
-        final = wait_final(http, job_id, timeout=300)
+        final = wait_final(http, job_id, timeout=timeout)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; broker: {broker_state(env.redis_url, job_id)}") from exc
     response = http.get(f"/v1/jobs/{job_id}/result", headers=ALICE)
