@@ -53,6 +53,7 @@ def test_schemathesis_full_run_has_no_server_error(
             "--report-dir",
             str(tmp_path),
         ],
+        cwd=tmp_path,  # the CLI keeps its example database in the working directory
         capture_output=True,
         text=True,
         timeout=900,
