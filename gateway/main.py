@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from fastapi import Depends, FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway.body_limit import BodyLimitMiddleware
@@ -36,6 +37,13 @@ API_DESCRIPTION = (
     "header. Errors are RFC 9457 problem details (`application/problem+json`)."
 )
 
+NO_FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
 
 def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> FastAPI:
     """Build the gateway; its lifespan loads the champion model unless one is given.
@@ -53,6 +61,9 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
+        # Our own middleware does metrics, logs and trace ids; FastAPI's OpenTelemetry
+        # hooks would only cost time per request (no OTel provider is configured).
+        telemetry=NO_FASTAPI_TELEMETRY,
     )
     app.state.settings = settings
     app.state.access_policy = policy
