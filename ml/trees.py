@@ -29,16 +29,29 @@ class TreeEnsemble:
     depth: int
     base_margin: float
 
+    def __post_init__(self) -> None:
+        # The walk runs on "slots": slot 2*i (+1) is node i going right (left), so one step
+        # is ``slot = child[slot + go_left]``; node fields are repeated per slot, indices intp.
+        child = np.empty(2 * len(self.left), dtype=np.intp)
+        child[0::2] = 2 * self.right.astype(np.intp)
+        child[1::2] = 2 * self.left.astype(np.intp)
+        object.__setattr__(self, "_child", child)
+        object.__setattr__(self, "_feature", np.repeat(self.feature.astype(np.intp), 2))
+        object.__setattr__(self, "_threshold", np.repeat(self.threshold, 2))
+        object.__setattr__(self, "_value", np.repeat(self.value, 2))
+        object.__setattr__(self, "_roots", 2 * self.roots.astype(np.intp))
+
     def margin_one(self, row: np.ndarray) -> float:
         """The raw prediction (margin) for one encoded row, bit-equal to XGBoost's."""
         x = row.astype(np.float32, copy=False).ravel()
-        node = self.roots
+        slot, child, feature, threshold = self._roots, self._child, self._feature, self._threshold
         for _ in range(self.depth):
-            go_left = x.take(self.feature.take(node)) < self.threshold.take(node)
-            node = np.where(go_left, self.left.take(node), self.right.take(node))
+            slot = child.take(slot + (x.take(feature.take(slot)) < threshold.take(slot)))
         # XGBoost adds the trees' leaves to the base score one by one in float32.
-        terms = np.concatenate(([np.float32(self.base_margin)], self.value.take(node)))
-        return float(np.cumsum(terms, dtype=np.float32)[-1])
+        terms = np.empty(len(slot) + 1, dtype=np.float32)
+        terms[0] = self.base_margin
+        self._value.take(slot, out=terms[1:])
+        return float(np.cumsum(terms, out=terms)[-1])
 
 
 def compile_booster(booster: Any) -> TreeEnsemble | None:
