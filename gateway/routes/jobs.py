@@ -177,7 +177,14 @@ async def list_jobs(
     request: Request,
     caller: CallerDep,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            pattern=r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$",
+            description="next_cursor of the previous page",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """One page of the caller's jobs and the cursor of the next page."""
     jobs = await _runtime(request)
