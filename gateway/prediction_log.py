@@ -57,6 +57,10 @@ class PredictionLog:
         """Give each prediction an id and queue it for Redis (when Redis is configured)."""
         if not predictions:
             return
+        if self.store is None:  # nothing to queue: ids only, no per-row dumps
+            for prediction in predictions:
+                prediction.prediction_id = new_prediction_id()
+            return
         rows = [
             (house.model_dump(), p.predicted_price, p.interval.low, p.interval.high)
             for house, p in zip(features, predictions, strict=True)

@@ -116,7 +116,11 @@ class ObservabilityMiddleware:
             self.sink.record(cw.LATENCY, latency_ms, "Milliseconds")
             self.sink.record(cw.ERRORS_4XX, 1 if 400 <= status < 500 else 0, "Count")
             self.sink.record(cw.ERRORS_5XX, 1 if status >= 500 else 0, "Count")
-        context = structlog.contextvars.get_contextvars()
+        api_key_name, model_version = state.get("api_key_name"), state.get("model_version")
+        if "api_key_name" not in state or "model_version" not in state:
+            context = structlog.contextvars.get_contextvars()  # copies the whole context
+            api_key_name = state.get("api_key_name", context.get("api_key_name"))
+            model_version = state.get("model_version", context.get("model_version"))
         emit = log.debug if route in self.quiet_routes else (
             log.error if status >= 500 else log.info
         )
@@ -128,8 +132,8 @@ class ObservabilityMiddleware:
             status=status,
             duration_ms=round(total * 1000, 3),
             latency_ms=latency_ms,
-            api_key_name=state.get("api_key_name", context.get("api_key_name")),
-            model_version=state.get("model_version", context.get("model_version")),
+            api_key_name=api_key_name,
+            model_version=model_version,
         )
 
     def _metric_children(

@@ -88,13 +88,19 @@ FEATURE_PSI = Gauge(
 )
 
 _served_versions: set[str] = set()
+_prediction_children: dict[tuple[str, str], Counter] = {}
 
 
 def record_prediction(
     *, model_version: str, source: str, count: int = 1, sink: MetricsSink | None = None
 ) -> None:
     """Count ``count`` houses priced (source: single | batch | job)."""
-    PREDICTIONS.labels(model_version, source).inc(count)
+    child = _prediction_children.get((model_version, source))
+    if child is None:  # .labels() validates and locks on every call; keep the child
+        child = _prediction_children[model_version, source] = PREDICTIONS.labels(
+            model_version, source
+        )
+    child.inc(count)
     if sink is not None:
         sink.record(cw.PREDICTIONS, count, "Count")
 
