@@ -33,16 +33,11 @@ from pathlib import Path
 
 import httpx
 
+from ml.contract import EXAMPLE_HOUSE
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_KEY = "bench-key-not-a-secret"
-HOUSE = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
+HOUSE = dict(EXAMPLE_HOUSE)
 BARE_APP = """
 from fastapi import FastAPI
 from ml.contract import HouseFeatures

@@ -32,17 +32,12 @@ from pathlib import Path
 import httpx
 import psutil
 
+from ml.contract import EXAMPLE_HOUSE
+
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "sqft,bedrooms,bathrooms,location,year_built,condition"
 LOCATIONS = ("North Ames", "College Creek", "Old Town", "Edwards", "Somerset")
-HOUSE = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
+HOUSE = dict(EXAMPLE_HOUSE)
 
 
 @dataclass

@@ -34,6 +34,17 @@ CATEGORY_COLUMNS: tuple[str, ...] = ("location", "condition")
 TARGET_COLUMN = "price"
 
 
+# One ordinary house (the first sale in the data): the API's example and the tests' default.
+EXAMPLE_HOUSE: dict[str, float | int | str] = {
+    "sqft": 1656,
+    "bedrooms": 3,
+    "bathrooms": 1.5,
+    "location": "North Ames",
+    "year_built": 1960,
+    "condition": "Average",
+}
+
+
 def max_year_built() -> int:
     """The latest plausible construction year: next year (houses sold before completion)."""
     return dt.date.today().year + 1
@@ -44,18 +55,7 @@ class HouseFeatures(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "sqft": 1656,
-                    "bedrooms": 3,
-                    "bathrooms": 1.5,
-                    "location": "North Ames",
-                    "year_built": 1960,
-                    "condition": "Average",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [EXAMPLE_HOUSE]},
     )
 
     sqft: Annotated[

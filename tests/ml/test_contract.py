@@ -6,16 +6,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from ml.contract import HouseFeatures, max_year_built, to_float, validate_frame
+from ml.contract import EXAMPLE_HOUSE, HouseFeatures, max_year_built, to_float, validate_frame
 
-HOUSE = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
+HOUSE = dict(EXAMPLE_HOUSE)
 
 
 def test_a_valid_house_is_accepted_and_categories_are_stripped() -> None:

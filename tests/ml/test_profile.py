@@ -5,20 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ml.contract import HouseFeatures
+from ml.contract import EXAMPLE_HOUSE, HouseFeatures
 from ml.monitoring import check_gates, live_metrics
 from ml.predict import Predictor
 from ml.profile import PSI_THRESHOLD, build_profile, frame_drift, psi
 from tests.fixtures.model import DATA, ModelRegistry
 
-HOUSE = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
+HOUSE = dict(EXAMPLE_HOUSE)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from hpp.redis_server import free_port, redis_server_binary
+from ml.contract import EXAMPLE_HOUSE
 from tests.fixtures.model import ModelRegistry
 from tests.fixtures.redis import BatchEnv, StartWorker
 from tests.reliability.conftest import (
@@ -33,14 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 ROWS = 300_000
 OUTAGE_SECONDS = 4.0
-HOUSE = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
+HOUSE = dict(EXAMPLE_HOUSE)
 
 
 class DurableRedis:

@@ -19,17 +19,11 @@ from hpp.settings import (
     WorkerSettings,
     hash_api_key,
 )
+from ml.contract import EXAMPLE_HOUSE
 from tests.fixtures.model import ModelRegistry
 from tests.workers.conftest import ALICE, HEADER
 
-HOUSE = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
+HOUSE = dict(EXAMPLE_HOUSE)
 
 
 @pytest.fixture
