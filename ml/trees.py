@@ -51,7 +51,7 @@ class TreeEnsemble:
         terms = np.empty(len(slot) + 1, dtype=np.float32)
         terms[0] = self.base_margin
         self._value.take(slot, out=terms[1:])
-        return float(np.cumsum(terms, out=terms)[-1])
+        return float(terms.cumsum(out=terms)[-1])
 
 
 def compile_booster(booster: Any) -> TreeEnsemble | None:
