@@ -194,9 +194,10 @@ def _ids(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str, str]:
             request_id = candidate if _SAFE_ID.fullmatch(candidate) else None
         elif name == TRACEPARENT_HEADER:
             incoming_trace = _TRACEPARENT.fullmatch(value.decode("latin-1").strip().lower())
+    fresh = os.urandom(40).hex()  # one syscall: span id, trace id, request id as needed
     if incoming_trace and incoming_trace.group(1) != "0" * 32:
         trace_id, flags = incoming_trace.group(1), incoming_trace.group(3)
     else:
-        trace_id, flags = os.urandom(16).hex(), "01"
-    traceparent = f"00-{trace_id}-{os.urandom(8).hex()}-{flags}"
-    return request_id or os.urandom(16).hex(), trace_id, traceparent
+        trace_id, flags = fresh[16:48], "01"
+    traceparent = f"00-{trace_id}-{fresh[:16]}-{flags}"
+    return request_id or fresh[48:], trace_id, traceparent
