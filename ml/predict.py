@@ -8,6 +8,7 @@ preprocessing's statistics and the estimator scores it directly (the booster's
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -228,6 +229,8 @@ class BoosterScorer:
     def __post_init__(self) -> None:
         if self.trees is None:
             self.trees = compile_booster(self.booster)
+        # Training ran one thread per fit; scoring many rows may use every core.
+        self.booster.set_param({"nthread": os.cpu_count() or 1})
 
     def margin(self, encoded: np.ndarray) -> np.ndarray:
         if self.trees is not None and len(encoded) == 1:
