@@ -23,6 +23,9 @@ RARE_CATEGORY_COUNT = 5
 OTHER = "__other__"
 PSI_EPSILON = 1e-4
 PSI_THRESHOLD = 0.2
+# Below this many rows a PSI measures the sample's noise, not the population: a single
+# house lands in one bin per feature and "drifts" everything. Reported, never flagged.
+MIN_DRIFT_ROWS = 100
 
 
 def build_profile(frame: pd.DataFrame, *, bins: int = BINS) -> dict[str, Any]:
@@ -113,16 +116,20 @@ def drift_report(
     features: dict[str, Any] = {}
     for column, observed in counts.items():
         value = psi(expected[column], observed)
+        rows = int(sum(observed))
         features[column] = {
             "psi": None if value is None else round(value, 6),
-            "drifted": value is not None and value > threshold,
-            "rows": int(sum(observed)),
+            "drifted": value is not None and value > threshold and rows >= MIN_DRIFT_ROWS,
+            "rows": rows,
         }
     drifted = [c for c, f in features.items() if f["drifted"]]
     scores = [f["psi"] for f in features.values() if f["psi"] is not None]
+    rows = max((f["rows"] for f in features.values()), default=0)
     return {
         "threshold": threshold,
-        "rows": max((f["rows"] for f in features.values()), default=0),
+        "min_rows": MIN_DRIFT_ROWS,
+        "enough_rows": rows >= MIN_DRIFT_ROWS,
+        "rows": rows,
         "max_psi": max(scores) if scores else None,
         "drifted": drifted,
         "features": features,

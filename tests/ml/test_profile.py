@@ -48,6 +48,15 @@ def test_doubled_sqft_drifts_and_an_unshifted_sample_does_not(data: pd.DataFrame
     assert shifted["drifted"] == ["sqft"]
 
 
+def test_a_handful_of_houses_is_reported_but_never_flagged_as_drift(data: pd.DataFrame) -> None:
+    profile = build_profile(data)
+    one = frame_drift(profile, data.head(1).assign(sqft=data["sqft"].max()))
+    assert one["rows"] == 1
+    assert one["features"]["sqft"]["psi"] > PSI_THRESHOLD  # one house fills a single bin
+    assert one["drifted"] == []
+    assert one["enough_rows"] is False
+
+
 def test_psi_is_zero_for_identical_shares_and_none_for_no_rows() -> None:
     assert psi([0.5, 0.5], [10, 10]) == pytest.approx(0.0)
     assert psi([0.5, 0.5], [0, 0]) is None

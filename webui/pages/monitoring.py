@@ -172,6 +172,12 @@ def _drift(data: dict[str, Any]) -> None:
         if not drift or not drift.get("rows"):
             ui.label("No live predictions in the window yet.").classes("text-gray-600")
             return
+        if not drift.get("enough_rows", True):
+            ui.label(
+                f"{drift['rows']:,} recent houses: drift is judged from "
+                f"{drift.get('min_rows', 100):,} houses on."
+            ).classes("text-gray-600").mark("drift-summary").props(testid("drift-summary"))
+            return
         drifted = drift.get("drifted") or []
         summary = (
             f"{drift['rows']:,} recent houses; "
@@ -196,6 +202,12 @@ def _job_drift(job: dict[str, Any] | None) -> None:
         drift = (job or {}).get("drift")
         if not job or not drift:
             ui.label("No finished job with a drift report yet.").classes("text-gray-600")
+            return
+        if not drift.get("enough_rows", True):
+            ui.label(
+                f"{job.get('filename') or job['job_id']}: {drift['rows']:,} rows; drift is "
+                f"judged from {drift.get('min_rows', 100):,} rows on."
+            ).classes("text-gray-600").mark("job-drift-summary").props(testid("job-drift-summary"))
             return
         drifted = drift.get("drifted") or []
         names = ", ".join(LABELS.get(f, f) for f in drifted)
