@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from observability import metrics
+from observability.celery import process_sink
 from observability.logging import get_logger
 from workers.app import QUEUE
 from workers.blobstore import BlobNotFoundError, job_prefix
@@ -116,9 +117,13 @@ def score_chunk_job(
         ctx.blobs.run(ctx.blobs.store.delete_prefix(job_prefix(job_id)))
         return "dropped"
     metrics.observe_chunk(time.perf_counter() - started)
-    metrics.record_rows(ok=scored.rows - scored.failed, rejected=scored.failed)
+    sink = process_sink()
+    metrics.record_rows(ok=scored.rows - scored.failed, rejected=scored.failed, sink=sink)
     metrics.record_prediction(
-        model_version=record["model_version"], source="job", count=scored.rows - scored.failed
+        model_version=record["model_version"],
+        source="job",
+        count=scored.rows - scored.failed,
+        sink=sink,
     )
     jobs.publish(job_id, "progress")
     metrics.record_backlog(queue=QUEUE, depth=int(jobs.client.llen(QUEUE)), workers=1)
@@ -154,7 +159,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
         rows_total=fresh.get("rows_done", "0"),
     )
     if moved:
-        metrics.record_job_finished(SUCCEEDED)
+        metrics.record_job_finished(SUCCEEDED, sink=process_sink())
         log.info(
             "job_succeeded",
             job_id=job_id,
@@ -172,7 +177,7 @@ def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
         job_id, FAILED, allowed=(QUEUED, RUNNING), finished_at=repr(time.time()), error=reason
     )
     if moved:
-        metrics.record_job_finished(FAILED)
+        metrics.record_job_finished(FAILED, sink=process_sink())
         log.warning("job_failed", job_id=job_id, error=reason)
         ctx.blobs.run(ctx.blobs.store.delete_prefix(f"{job_prefix(job_id)}parts/"))
     return moved
