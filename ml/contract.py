@@ -100,6 +100,14 @@ class HouseFeatures(BaseModel):
         ),
     ]
 
+    @field_validator("sqft", "bedrooms", "bathrooms", "year_built", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # pydantic's lax mode reads true/false as 1/0; a house has no 'true' bedrooms.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true or false")
+        return value
+
     @field_validator("year_built")
     @classmethod
     def _not_in_future(cls, value: int) -> int:

@@ -29,6 +29,8 @@ def test_a_valid_house_is_accepted_and_categories_are_stripped() -> None:
         ("year_built", 1700),
         ("location", "  "),
         ("condition", ""),
+        ("bedrooms", False),
+        ("sqft", True),
     ],
 )
 def test_predict_rejects_out_of_contract_values(field: str, value: object) -> None:
