@@ -127,7 +127,18 @@ def test_logs_are_json_with_one_line_per_request_and_job_ids(session: Session) -
     assert len({line["request_id"] for line in requests}) == len(requests)
     job_lines = [line for line in session.worker_log if line.get("job_id") == session.job["id"]]
     assert {"job_planned", "job_succeeded"} <= {line["event"] for line in job_lines}
-    assert all(line["service"] == "worker" for line in session.worker_log)
+    logs = [line for line in session.worker_log if "_aws" not in line]  # EMF: metrics
+    assert all(line["service"] == "worker" for line in logs)
+
+
+@pytest.mark.slow
+def test_worker_writes_emf_lines_with_rows_and_backlog(session: Session) -> None:
+    emf = [line for line in session.worker_log if "_aws" in line]
+
+    assert emf, "the worker wrote no EMF line"
+    assert {line["Service"] for line in emf} == {"worker"}
+    assert sum(line.get("RowsScored", 0) for line in emf) == 2490
+    assert any("BacklogPerWorker" in line for line in emf)
 
 
 @pytest.mark.slow
