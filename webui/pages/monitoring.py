@@ -172,28 +172,9 @@ def _drift(data: dict[str, Any]) -> None:
         if not drift or not drift.get("rows"):
             ui.label("No live predictions in the window yet.").classes("text-gray-600")
             return
-        if not drift.get("enough_rows", True):
-            ui.label(
-                f"{drift['rows']:,} recent houses: drift is judged from "
-                f"{drift.get('min_rows', 100):,} houses on."
-            ).classes("text-gray-600").mark("drift-summary").props(testid("drift-summary"))
-            return
-        drifted = drift.get("drifted") or []
-        summary = (
-            f"{drift['rows']:,} recent houses; "
-            + (
-                f"shifted: {', '.join(LABELS.get(f, f) for f in drifted)}"
-                if drifted
-                else "no feature past the threshold"
-            )
-            + f" (PSI > {drift['threshold']:g})."
+        _drift_report(
+            drift, subject=f"{drift['rows']:,} recent houses", unit="houses", mark="drift"
         )
-        ui.label(summary).classes(
-            "text-sm " + ("text-red-800" if drifted else "text-gray-700")
-        ).mark("drift-summary").props(testid("drift-summary"))
-        ui.echart(
-            psi_options(drift["features"], threshold=drift["threshold"], labels=LABELS)
-        ).classes("w-full h-64").mark("drift-chart").props(testid("drift-chart"))
 
 
 def _job_drift(job: dict[str, Any] | None) -> None:
@@ -203,24 +184,31 @@ def _job_drift(job: dict[str, Any] | None) -> None:
         if not job or not drift:
             ui.label("No finished job with a drift report yet.").classes("text-gray-600")
             return
-        if not drift.get("enough_rows", True):
-            ui.label(
-                f"{job.get('filename') or job['job_id']}: {drift['rows']:,} rows; drift is "
-                f"judged from {drift.get('min_rows', 100):,} rows on."
-            ).classes("text-gray-600").mark("job-drift-summary").props(testid("job-drift-summary"))
-            return
-        drifted = drift.get("drifted") or []
-        names = ", ".join(LABELS.get(f, f) for f in drifted)
+        name = job.get("filename") or job["job_id"]
+        _drift_report(
+            drift, subject=f"{name}: {drift['rows']:,} rows", unit="rows", mark="job-drift"
+        )
+
+
+def _drift_report(drift: dict[str, Any], *, subject: str, unit: str, mark: str) -> None:
+    """A drift summary line and its PSI chart (or why there is no verdict yet)."""
+    if not drift.get("enough_rows", True):
         ui.label(
-            f"{job.get('filename') or job['job_id']}: {drift['rows']:,} rows; "
-            + (f"shifted: {names}" if drifted else "no feature past the threshold")
-            + f" (PSI > {drift['threshold']:g})."
-        ).classes("text-sm " + ("text-red-800" if drifted else "text-gray-700")).mark(
-            "job-drift-summary"
-        ).props(testid("job-drift-summary"))
-        ui.echart(
-            psi_options(drift["features"], threshold=drift["threshold"], labels=LABELS)
-        ).classes("w-full h-64").mark("job-drift-chart").props(testid("job-drift-chart"))
+            f"{subject}; drift is judged from {drift.get('min_rows', 100):,} {unit} on."
+        ).classes("text-gray-600").mark(f"{mark}-summary").props(testid(f"{mark}-summary"))
+        return
+    drifted = drift.get("drifted") or []
+    names = ", ".join(LABELS.get(f, f) for f in drifted)
+    ui.label(
+        f"{subject}; "
+        + (f"shifted: {names}" if drifted else "no feature past the threshold")
+        + f" (PSI > {drift['threshold']:g})."
+    ).classes("text-sm " + ("text-red-800" if drifted else "text-gray-700")).mark(
+        f"{mark}-summary"
+    ).props(testid(f"{mark}-summary"))
+    ui.echart(psi_options(drift["features"], threshold=drift["threshold"], labels=LABELS)).classes(
+        "w-full h-64"
+    ).mark(f"{mark}-chart").props(testid(f"{mark}-chart"))
 
 
 def _challenger(report: dict[str, Any] | None) -> None:
