@@ -95,6 +95,8 @@ class WorkerSettings(BaseSettings):
     chunk_rows: int = 50_000
     max_chunk_attempts: int = 3
     visibility_timeout_seconds: int = 900
+    # How often a worker looks for jobs stalled by a message the broker lost (0: never).
+    watchdog_seconds: float = 30.0
     worker_concurrency: int = 1
     result_ttl_seconds: int = 7 * 24 * 3600
     jobs_per_page: int = 20

@@ -12,6 +12,7 @@ shutdown window and otherwise hands it back to the queue.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from celery import Celery
@@ -21,6 +22,22 @@ from hpp.settings import AppSettings
 QUEUE = "jobs"
 SOFT_SHUTDOWN_SECONDS = 25.0
 PLAN_TASK, CHUNK_TASK, FINALIZE_TASK = "hpp.plan_job", "hpp.score_chunk", "hpp.finalize_job"
+
+
+def step_task_id(job_id: str, step: str) -> str:
+    """A task id naming its job and step (``plan``, ``c{index}``, ``finalize``), unique per send.
+
+    The watchdog reads these ids off the broker to see which steps are still on their way.
+    """
+    return f"hpp.{job_id}.{step}.{uuid.uuid4().hex}"
+
+
+def parse_step_task_id(task_id: str) -> tuple[str, str] | None:
+    """``(job_id, step)`` of an id made by ``step_task_id``; None for any other id."""
+    parts = task_id.split(".")
+    if len(parts) != 4 or parts[0] != "hpp":
+        return None
+    return parts[1], parts[2]
 
 
 def create_celery(settings: AppSettings) -> Celery:
@@ -48,6 +65,9 @@ def create_celery(settings: AppSettings) -> Celery:
         worker_redirect_stdouts=False,
     )
     app.hpp_settings = settings
+    from workers.watchdog import WatchdogStep  # it builds on this module's names
+
+    app.steps["worker"].add(WatchdogStep)
     return app
 
 

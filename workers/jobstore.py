@@ -30,6 +30,8 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
 )
 FINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# Jobs not yet final, by the time of their last progress (for the watchdog).
+ACTIVE_KEY = f"{PREFIX}:jobs:active"
 
 # Count a chunk once: returns -1 when the job is gone or not running, else the number of
 # chunks counted so far (including this one, whether or not it was counted just now).
@@ -39,6 +41,7 @@ if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'rows_done', ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'rows_failed', ARGV[3])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('ZADD', KEYS[3], 'XX', ARGV[5], ARGV[6])
 end
 return redis.call('SCARD', KEYS[2])
 """
@@ -222,17 +225,36 @@ class JobStore:
             if status in FINAL_STATES:
                 for key in job_keys(job_id):
                     self.client.expire(key, self.ttl_seconds)
+                self.client.zrem(ACTIVE_KEY, job_id)
+            else:
+                self.touch(job_id)
             self.publish(job_id, status)
         return bool(moved)
 
+    def touch(self, job_id: str) -> None:
+        """Note progress of an active job (the watchdog looks only at stalled ones)."""
+        self.client.zadd(ACTIVE_KEY, {job_id: time.time()}, xx=True)
+
     def count_chunk(self, job_id: str, index: int, *, rows: int, failed: int) -> int:
         """Count a scored chunk once; the number of chunks counted, or -1 if not running."""
-        keys = [job_key(job_id), done_key(job_id)]
-        return int(self._count(keys=keys, args=[index, rows, failed, self.ttl_seconds * 2]))
+        keys = [job_key(job_id), done_key(job_id), ACTIVE_KEY]
+        args: list[str | int | float] = [
+            index,
+            rows,
+            failed,
+            self.ttl_seconds * 2,
+            time.time(),
+            job_id,
+        ]
+        return int(self._count(keys=keys, args=args))
 
     def counted(self, job_id: str, index: int) -> bool:
         """Whether a chunk is already counted."""
         return bool(self.client.sismember(done_key(job_id), str(index)))
+
+    def counted_chunks(self, job_id: str) -> set[int]:
+        """The indexes of the chunks counted so far."""
+        return {int(index) for index in self.client.smembers(done_key(job_id))}
 
     def counted_total(self, job_id: str) -> int:
         """How many chunks are counted."""
@@ -293,6 +315,7 @@ class AsyncJobStore:
             # A safety net: a job that never finishes still expires eventually.
             pipe.expire(job_key(job_id), self.ttl_seconds * 2)
             pipe.zadd(owner_key(owner), {job_id: float(record["created_at"])})
+            pipe.zadd(ACTIVE_KEY, {job_id: float(record["created_at"])})
             await pipe.execute()
 
     async def get(self, job_id: str, *, owner: str) -> dict[str, str] | None:
@@ -330,6 +353,7 @@ class AsyncJobStore:
             await self.client.publish(events_channel(job_id), CANCELLED)
         record = await self.client.hgetall(job_key(job_id))
         await self.client.delete(*job_keys(job_id))
+        await self.client.zrem(ACTIVE_KEY, job_id)
         if record:
             await self.client.zrem(owner_key(record["owner"]), job_id)
         return bool(moved)

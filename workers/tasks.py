@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from observability.logging import get_logger
 from workers import pipeline
-from workers.app import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK
+from workers.app import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK, step_task_id
 from workers.context import WorkerContext, get_context
 
 log = get_logger("workers.tasks")
@@ -86,14 +86,18 @@ def _context(task: Task) -> WorkerContext:
 
 def _enqueue_chunk(task: Task) -> pipeline.EnqueueChunk:
     def enqueue(chunk: pipeline.ChunkTask) -> None:
-        task.app.send_task(CHUNK_TASK, args=[chunk.job_id, chunk.index, chunk.start, chunk.end])
+        task.app.send_task(
+            CHUNK_TASK,
+            args=[chunk.job_id, chunk.index, chunk.start, chunk.end],
+            task_id=step_task_id(chunk.job_id, f"c{chunk.index}"),
+        )
 
     return enqueue
 
 
 def _enqueue_finalize(task: Task) -> pipeline.EnqueueFinalize:
     def enqueue(job_id: str) -> None:
-        task.app.send_task(FINALIZE_TASK, args=[job_id])
+        task.app.send_task(FINALIZE_TASK, args=[job_id], task_id=step_task_id(job_id, "finalize"))
 
     return enqueue
 

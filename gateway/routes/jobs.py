@@ -30,7 +30,7 @@ from gateway.uploads import Upload
 from hpp.settings import AppSettings
 from observability import metrics
 from observability.logging import get_logger
-from workers.app import PLAN_TASK, create_celery
+from workers.app import PLAN_TASK, create_celery, step_task_id
 from workers.blobstore import BlobStore, BlobTooLargeError, job_prefix, open_blob_store
 from workers.jobstore import (
     FINAL_STATES,
@@ -166,7 +166,10 @@ async def submit_job(
     # The record protects the blobs from the orphan sweep now; the mark must not outlive it
     # (with a result TTL under the mark's 6 h, expired blobs would be kept until then).
     await jobs.store.client.delete(f"hpp:upload:{job_id}")
-    await anyio.to_thread.run_sync(lambda: jobs.celery.send_task(PLAN_TASK, args=[job_id]))
+    plan_id = step_task_id(job_id, "plan")
+    await anyio.to_thread.run_sync(
+        lambda: jobs.celery.send_task(PLAN_TASK, args=[job_id], task_id=plan_id)
+    )
     metrics.record_job_submitted()
     log.info("job_submitted", job_id=job_id, owner=caller.name, bytes=size, model_version=version)
     return _job_response(request, record, status=202)

@@ -1,0 +1,206 @@
+"""Find the messages of a job that the broker lost, and send them again.
+
+Celery over Redis delivers at least once only once a message is in kombu's ``unacked``
+hash: a worker takes a message with ``BRPOP`` and records it there in a second command.
+A worker killed between the two (or before it read the reply off its socket) takes the
+message with it, and its job would wait forever for that chunk.
+
+Every step of a job is idempotent, so sending a step twice costs time, never
+correctness. The watchdog therefore looks for steps that are due and not in the broker:
+each task id names its job and step (``workers.app.step_task_id``), and one Lua script
+reads every task id in the queue and in ``unacked`` in one atomic snapshot. A job is
+looked at only when it has made no progress for a while (an index of active jobs by last
+progress, ``hpp:jobs:active``), and a step is sent again only when it was missing from
+two snapshots in a row, one interval apart (a message is out of both places for the
+microseconds between ``BRPOP`` and the ``unacked`` write, too).
+
+Each worker runs the watchdog on Celery's timer (``WatchdogStep``); a Redis lock lets
+one of them sweep per interval.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from celery import bootsteps
+
+from observability.logging import get_logger
+from workers.app import (
+    CHUNK_TASK,
+    FINALIZE_TASK,
+    PLAN_TASK,
+    QUEUE,
+    parse_step_task_id,
+    step_task_id,
+)
+from workers.chunking import Plan
+from workers.jobstore import ACTIVE_KEY, FINAL_STATES, QUEUED, JobStore
+
+log = get_logger("workers.watchdog")
+LOCK_KEY = "hpp:watchdog:lock"
+SUSPECTS_KEY = "hpp:watchdog:suspects"
+MAX_JOBS_PER_SWEEP = 500  # the longest-stalled first; the rest at the next sweep
+# kombu's Redis transport: a queue is one list per priority step (the base name holds
+# priority 0), joined by this separator; taken messages wait in this hash until acked.
+PRIORITY_SEPARATOR, PRIORITY_STEPS, UNACKED_KEY = "\x06\x16", (3, 6, 9), "unacked"
+
+# Every task id of ours in the given lists and hashes, read in one atomic snapshot.
+BROKER_IDS_LUA = """
+local ids = {}
+local function scan(messages)
+  for _, message in ipairs(messages) do
+    local id = string.match(message, '"id"%s*:%s*"(hpp%.[^"]+)"')
+    if id then ids[#ids + 1] = id end
+  end
+end
+for _, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'list' then scan(redis.call('LRANGE', key, 0, -1))
+  elseif kind == 'hash' then scan(redis.call('HVALS', key)) end
+end
+return ids
+"""
+
+Send = Callable[[str, list[Any], str], None]
+
+
+def broker_keys(queue: str = QUEUE) -> list[str]:
+    """The Redis keys where kombu keeps the queue's messages, waiting or taken."""
+    return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS), UNACKED_KEY]
+
+
+@dataclass(frozen=True)
+class DueStep:
+    """A step a job waits for: what to send to run it again."""
+
+    job_id: str
+    step: str
+    task: str
+    args: list[Any]
+
+    @property
+    def label(self) -> str:
+        """``job_id:step``, as kept in the suspects set."""
+        return f"{self.job_id}:{self.step}"
+
+
+class Watchdog:
+    """Sends again the steps of stalled jobs that are nowhere in the broker."""
+
+    def __init__(self, jobs: JobStore, *, send: Send, stall_seconds: float) -> None:
+        self.jobs, self.send, self.stall_seconds = jobs, send, stall_seconds
+        self.client: Any = jobs.client
+        self._broker_ids = self.client.register_script(BROKER_IDS_LUA)
+
+    def sweep(self, *, now: float | None = None) -> list[DueStep]:
+        """One look at the stalled jobs; returns the steps sent again."""
+        now = time.time() if now is None else now
+        stalled = self.client.zrangebyscore(
+            ACTIVE_KEY, "-inf", now - self.stall_seconds, start=0, num=MAX_JOBS_PER_SWEEP
+        )
+        due = [step for job_id in stalled for step in self._due_steps(job_id)]
+        previous = set(self.client.smembers(SUSPECTS_KEY)) if due else set()
+        missing = self._not_in_broker(due)
+        resend = [step for step in missing if step.label in previous]
+        suspects = [step.label for step in missing if step.label not in previous]
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(SUSPECTS_KEY)
+            if suspects:
+                pipe.sadd(SUSPECTS_KEY, *suspects)
+                pipe.expire(SUSPECTS_KEY, max(60, int(self.stall_seconds * 4)))
+            pipe.execute()
+        for step in resend:
+            log.warning("job_step_resent", job_id=step.job_id, step=step.step)
+            self.send(step.task, step.args, step_task_id(step.job_id, step.step))
+        return resend
+
+    def _due_steps(self, job_id: str) -> list[DueStep]:
+        """What the job waits for: its plan, its uncounted chunks, or its finalize step."""
+        record = self.jobs.get(job_id)
+        if record is None or record.get("status") in FINAL_STATES:
+            self.client.zrem(ACTIVE_KEY, job_id)
+            return []
+        if record.get("status") == QUEUED or not record.get("plan"):
+            return [DueStep(job_id, "plan", PLAN_TASK, [job_id])]
+        plan = Plan.from_json(json.loads(record["plan"]))
+        done = self.jobs.counted_chunks(job_id)
+        chunks = [
+            DueStep(job_id, f"c{c.index}", CHUNK_TASK, [job_id, c.index, c.start, c.end])
+            for c in plan.chunks
+            if c.index not in done
+        ]
+        return chunks or [DueStep(job_id, "finalize", FINALIZE_TASK, [job_id])]
+
+    def _not_in_broker(self, due: list[DueStep]) -> list[DueStep]:
+        """The due steps with no message waiting or taken (a job whose plan step is in
+        the broker is left alone: that step sends every uncounted chunk again)."""
+        if not due:
+            return []
+        present = {
+            parsed
+            for task_id in self._broker_ids(keys=broker_keys())
+            if (parsed := parse_step_task_id(task_id)) is not None
+        }
+        planning = {job_id for job_id, step in present if step == "plan"}
+        return [
+            step
+            for step in due
+            if step.job_id not in planning and (step.job_id, step.step) not in present
+        ]
+
+
+def try_sweep(watchdog: Watchdog, *, interval: float) -> list[DueStep]:
+    """Sweep if no other worker did within this interval."""
+    lock = max(1, int(interval * 0.8))
+    if not watchdog.client.set(LOCK_KEY, "1", nx=True, ex=lock):
+        return []
+    return watchdog.sweep()
+
+
+class WatchdogStep(bootsteps.StartStopStep):
+    """Runs the watchdog on the worker's timer, every ``HPP_WATCHDOG_SECONDS``."""
+
+    requires: ClassVar[tuple[str, ...]] = ("celery.worker.components:Timer",)
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.timer_ref: Any = None
+        self.watchdog: Watchdog | None = None
+
+    def start(self, worker: Any) -> None:
+        """Start sweeping (unless the interval is 0)."""
+        settings = getattr(worker.app, "hpp_settings", None)
+        if settings is None or settings.worker.watchdog_seconds <= 0:
+            return
+        interval = float(settings.worker.watchdog_seconds)
+        app = worker.app
+
+        def send(task: str, args: list[Any], task_id: str) -> None:
+            app.send_task(task, args=args, task_id=task_id)
+
+        jobs = JobStore.from_url(
+            str(settings.core.redis_url), ttl_seconds=settings.worker.result_ttl_seconds
+        )
+        self.watchdog = Watchdog(jobs, send=send, stall_seconds=interval)
+        self.timer_ref = worker.timer.call_repeatedly(interval, self._tick, args=(interval,))
+
+    def stop(self, worker: Any) -> None:
+        """Stop sweeping."""
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+            self.timer_ref = None
+        if self.watchdog is not None:
+            self.watchdog.jobs.close()
+            self.watchdog = None
+
+    def _tick(self, interval: float) -> None:
+        if self.watchdog is None:
+            return
+        try:
+            try_sweep(self.watchdog, interval=interval)
+        except Exception as exc:  # Redis away: the next tick tries again
+            log.warning("watchdog_sweep_failed", error=repr(exc))
