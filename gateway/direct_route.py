@@ -27,7 +27,7 @@ class DirectRoute(APIRoute):
         standard = super().get_route_handler()
         if not _request_only(_effective_dependant(self)):
             return standard
-        return self.endpoint  # type: ignore[no-any-return]
+        return self.endpoint
 
 
 def _effective_dependant(route: APIRoute) -> Dependant | None:

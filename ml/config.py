@@ -34,6 +34,11 @@ class PromotionLimits(BaseModel):
     max_rmse_increase: float = Field(default=0.05, ge=0.0)  # where actual prices are known
 
 
+def _all_candidates_untuned() -> dict[str, dict[str, list[Any]]]:
+    """Every candidate with an empty search grid: its default hyper-parameters only."""
+    return {name: {} for name in CANDIDATE_NAMES}
+
+
 class TrainConfig(BaseModel):
     """Everything that shapes a training run; logged with the run."""
 
@@ -49,9 +54,7 @@ class TrainConfig(BaseModel):
     experiment: str = "house-price"
     gates: Gates = Field(default_factory=Gates)
     promotion: PromotionLimits = Field(default_factory=PromotionLimits)
-    candidates: dict[str, dict[str, list[Any]]] = Field(
-        default_factory=lambda: {name: {} for name in CANDIDATE_NAMES}
-    )
+    candidates: dict[str, dict[str, list[Any]]] = Field(default_factory=_all_candidates_untuned)
     n_jobs: int = 1
 
     def model_post_init(self, context: Any) -> None:

@@ -55,7 +55,7 @@ class HouseFeatures(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [EXAMPLE_HOUSE]},
+        json_schema_extra={"examples": [dict(EXAMPLE_HOUSE)]},
     )
 
     sqft: Annotated[

@@ -10,7 +10,7 @@ depth-4 model costs a few vectorised gathers. Only plain numeric splits are supp
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,12 @@ class TreeEnsemble:
     roots: np.ndarray
     depth: int
     base_margin: float
+    # Derived in __post_init__ (per-slot copies of the node fields, see below).
+    _child: np.ndarray = field(init=False, repr=False, compare=False)
+    _feature: np.ndarray = field(init=False, repr=False, compare=False)
+    _threshold: np.ndarray = field(init=False, repr=False, compare=False)
+    _value: np.ndarray = field(init=False, repr=False, compare=False)
+    _roots: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # The walk runs on "slots": slot 2*i (+1) is node i going right (left), so one step

@@ -120,8 +120,10 @@ def result_header(columns: list[str]) -> bytes:
     """The result's header line: the input's column names (neutralised) and the outputs."""
     names = [("'" + c) if c.startswith(FORMULA_PREFIXES) else c for c in columns]
     buffer = io.StringIO()
-    quoting = csv.QUOTE_ALL if any("\r" in c for c in names) else csv.QUOTE_MINIMAL
-    csv.writer(buffer, lineterminator="\n", quoting=quoting).writerow([*names, *OUTPUT_COLUMNS])
+    quote_all = any("\r" in c for c in names)
+    csv.writer(
+        buffer, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    ).writerow([*names, *OUTPUT_COLUMNS])
     return buffer.getvalue().encode("utf-8")
 
 

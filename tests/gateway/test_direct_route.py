@@ -28,7 +28,9 @@ def test_request_only_endpoint_is_its_own_handler() -> None:
     response = TestClient(app).post("/echo", content=b"hi")
 
     assert response.json() == {"path": "/echo", "body": "hi"}
-    assert router.routes[0].get_route_handler() is echo
+    route = router.routes[0]
+    assert isinstance(route, DirectRoute)
+    assert route.get_route_handler() is echo
     assert "/echo" in app.openapi()["paths"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -137,11 +138,12 @@ def test_set_nodelay_on_an_accepted_tcp_socket() -> None:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
-class FakeTransport:
+class FakeTransport(asyncio.BaseTransport):
     """Just enough of an asyncio transport to hand over its socket."""
 
     def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
         self.sock = sock
 
-    def get_extra_info(self, name: str) -> Any:
-        return self.sock if name == "socket" else None
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.sock if name == "socket" else default

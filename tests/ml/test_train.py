@@ -85,6 +85,7 @@ def test_every_candidate_is_compared_and_logged(tmp_path: Path) -> None:
     registry = train_and_register(f"sqlite:///{tmp_path / 'm.db'}", quick_config())
     client = MlflowClient(registry.tracking_uri)
     experiment = client.get_experiment_by_name("house-price")
+    assert experiment is not None
     run = client.search_runs([experiment.experiment_id])[0]
     assert {"linear_regression.cv_rmse", "xgboost.cv_rmse", "holdout_rmse"} <= set(run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

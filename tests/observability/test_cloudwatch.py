@@ -28,7 +28,9 @@ def namespace() -> str:
 @pytest.fixture
 async def cloudwatch(moto_server: str) -> AsyncIterator[Any]:
     async with get_session().create_client(
-        "cloudwatch", region_name="us-east-1", endpoint_url=moto_server,
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=moto_server,
         config=AioConfig(retries={"max_attempts": 1}),
     ) as client:
         yield client
@@ -37,22 +39,32 @@ async def cloudwatch(moto_server: str) -> AsyncIterator[Any]:
 def exporter(namespace: str, endpoint: str, **options: Any) -> CloudWatchExporter:
     options.setdefault("flush_seconds", 3600)
     return CloudWatchExporter(
-        namespace=namespace, service="gateway", environment="test", region="us-east-1",
-        endpoint_url=endpoint, **options,
+        namespace=namespace,
+        service="gateway",
+        environment="test",
+        region="us-east-1",
+        endpoint_url=endpoint,
+        **options,
     )
 
 
 async def read(client: Any, namespace: str, metric: str, stat: str) -> float:
     now = datetime.now(UTC)
     response = await client.get_metric_data(
-        MetricDataQueries=[{
-            "Id": "m",
-            "MetricStat": {
-                "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": DIMENSIONS},
-                "Period": 60,
-                "Stat": stat,
-            },
-        }],
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": namespace,
+                        "MetricName": metric,
+                        "Dimensions": DIMENSIONS,
+                    },
+                    "Period": 60,
+                    "Stat": stat,
+                },
+            }
+        ],
         StartTime=now - timedelta(minutes=10),
         EndTime=now + timedelta(minutes=10),
     )
@@ -110,9 +122,9 @@ async def test_full_buffer_drops_oldest_and_counts(
     names = [datum["MetricName"] for datum in sink.buffered()]
     assert names == ["Metric2", "Metric3", "Metric4"]
     assert sink.dropped == 2
-    assert REGISTRY.get_sample_value("cloudwatch_datums_dropped_total") - dropped_before == (
-        sink.dropped
-    )
+    dropped_after = REGISTRY.get_sample_value("cloudwatch_datums_dropped_total")
+    assert dropped_after is not None
+    assert dropped_after - dropped_before == sink.dropped
 
     await sink.start()
     await sink.stop()
@@ -123,7 +135,10 @@ async def test_full_buffer_drops_oldest_and_counts(
 
 async def test_record_does_not_wait_for_an_unreachable_endpoint(namespace: str) -> None:
     sink = exporter(
-        namespace, "http://127.0.0.1:9", max_attempts=3, backoff_seconds=0.01,
+        namespace,
+        "http://127.0.0.1:9",
+        max_attempts=3,
+        backoff_seconds=0.01,
         max_backoff_seconds=0.02,
     )
     await sink.start()
@@ -138,8 +153,11 @@ async def test_record_does_not_wait_for_an_unreachable_endpoint(namespace: str) 
 
 def test_settings_choose_the_exporter(moto_server: str) -> None:
     settings = ObservabilitySettings(
-        metrics_backend="cloudwatch", aws_endpoint_url=moto_server, metrics_namespace="NS",
-        metrics_buffer_size=42, aws_region="eu-west-1",
+        metrics_backend="cloudwatch",
+        aws_endpoint_url=moto_server,
+        metrics_namespace="NS",
+        metrics_buffer_size=42,
+        aws_region="eu-west-1",
     )
     sink = build_sink(settings, service="worker", environment="prod")
 

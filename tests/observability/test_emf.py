@@ -18,11 +18,33 @@ from .conftest import LogCapture
 
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 UNITS = [
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
-    "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
-    "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
-    "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second",
-    "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 ]
 EMF_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -92,12 +114,19 @@ def assert_valid_emf(document: Mapping[str, Any]) -> None:
 
 
 def test_emf_schema_rejects_what_the_spec_forbids() -> None:
-    bad_unit = {"_aws": {"Timestamp": 1, "CloudWatchMetrics": [
-        {"Namespace": "N", "Dimensions": [["A"]], "Metrics": [{"Name": "M", "Unit": "ms"}]}
-    ]}, "A": "x", "M": 1}
+    bad_unit = {
+        "_aws": {
+            "Timestamp": 1,
+            "CloudWatchMetrics": [
+                {"Namespace": "N", "Dimensions": [["A"]], "Metrics": [{"Name": "M", "Unit": "ms"}]}
+            ],
+        },
+        "A": "x",
+        "M": 1,
+    }
     with pytest.raises(jsonschema.ValidationError):
         assert_valid_emf(bad_unit)
-    missing_timestamp = {"_aws": {"CloudWatchMetrics": []}}
+    missing_timestamp: dict[str, Any] = {"_aws": {"CloudWatchMetrics": []}}
     with pytest.raises(jsonschema.ValidationError):
         assert_valid_emf(missing_timestamp)
 
@@ -119,8 +148,12 @@ def test_sink_aggregates_an_interval_into_one_valid_line() -> None:
     assert directive["Namespace"] == "HPP-Test"
     assert directive["Dimensions"] == [["Service", "Environment"]]
     units = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
-    assert units == {"RequestCount": "Count", "Latency": "Milliseconds", "5XXError": "Count",
-                     "QueueDepth": "Count"}
+    assert units == {
+        "RequestCount": "Count",
+        "Latency": "Milliseconds",
+        "5XXError": "Count",
+        "QueueDepth": "Count",
+    }
     assert (document["Service"], document["Environment"]) == ("gateway", "dev")
     assert document["RequestCount"] == 1000
     assert document["5XXError"] == 100
@@ -173,8 +206,9 @@ def test_emf_lines_go_to_stdout_as_whole_json_lines(logs: LogCapture) -> None:
 
 async def test_stop_flushes_what_is_left() -> None:
     emitted: list[Mapping[str, Any]] = []
-    sink = EmfSink(namespace="N", service="s", environment="e", flush_seconds=3600,
-                   emit=emitted.append)
+    sink = EmfSink(
+        namespace="N", service="s", environment="e", flush_seconds=3600, emit=emitted.append
+    )
     await sink.start()
     sink.record("Predictions", 3)
     await asyncio.sleep(0)
@@ -185,8 +219,9 @@ async def test_stop_flushes_what_is_left() -> None:
 
 def test_sync_processes_run_the_sink_in_a_thread() -> None:
     emitted: list[Mapping[str, Any]] = []
-    sink = EmfSink(namespace="N", service="worker", environment="e", flush_seconds=3600,
-                   emit=emitted.append)
+    sink = EmfSink(
+        namespace="N", service="worker", environment="e", flush_seconds=3600, emit=emitted.append
+    )
     stop = start_sink_in_thread(sink)
     sink.record("RowsScored", 10)
     stop()

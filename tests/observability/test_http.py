@@ -147,9 +147,12 @@ async def test_requests_are_counted_by_route_template(client: httpx.AsyncClient)
     route = "/things/{thing_id}"
     before = requests_total(route, "200")
     before_unmatched = requests_total("unmatched", "404")
-    duration_before = REGISTRY.get_sample_value(
-        "http_request_duration_seconds_count", {"route": route, "method": "GET"}
-    ) or 0.0
+    duration_before = (
+        REGISTRY.get_sample_value(
+            "http_request_duration_seconds_count", {"route": route, "method": "GET"}
+        )
+        or 0.0
+    )
 
     await client.get("/things/1")
     await client.get("/things/2")
@@ -160,6 +163,7 @@ async def test_requests_are_counted_by_route_template(client: httpx.AsyncClient)
     duration_after = REGISTRY.get_sample_value(
         "http_request_duration_seconds_count", {"route": route, "method": "GET"}
     )
+    assert duration_after is not None
     assert duration_after - duration_before == 2
     assert REGISTRY.get_sample_value("http_requests_in_progress") == 0
 
@@ -171,7 +175,8 @@ async def test_mounted_apps_are_labelled_with_their_prefix(
     await client.get("/static/css/site.css")
 
     assert [line["route"] for line in logs.events("request")] == [
-        "/ui/pages/{name}", "/static/{path}"
+        "/ui/pages/{name}",
+        "/static/{path}",
     ]
 
 

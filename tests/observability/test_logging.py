@@ -26,7 +26,9 @@ def test_log_lines_are_json_with_timestamp_level_service_and_bound_ids(logs: Log
     assert line["service"] == "worker"
     assert (line["request_id"], line["job_id"], line["model_version"]) == ("req-1", "job-7", "3")
     assert line["rows"] == 500
-    assert datetime.fromisoformat(line["timestamp"]).utcoffset().total_seconds() == 0
+    offset = datetime.fromisoformat(line["timestamp"]).utcoffset()
+    assert offset is not None
+    assert offset.total_seconds() == 0
     assert list(line)[:4] == ["timestamp", "level", "service", "event"]
 
 

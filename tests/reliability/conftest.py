@@ -75,7 +75,7 @@ def wait_for(
     while time.monotonic() < deadline:
         job = http.get(f"/v1/jobs/{job_id}", headers=ALICE).json()
         if predicate(job):
-            return job  # type: ignore[no-any-return]
+            return job
         if job["status"] in {"succeeded", "failed", "cancelled"}:
             raise AssertionError(f"job ended before the condition held: {job}")
         time.sleep(0.02)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from gateway.main import create_app
 from hpp.settings import (
@@ -89,7 +90,8 @@ def route_table(app: FastAPI) -> list[tuple[str, str]]:
     pairs |= {
         (method, route.path)
         for route in app.routes
-        for method in getattr(route, "methods", None) or ()
+        if isinstance(route, Route)
+        for method in route.methods or ()
         if method in HTTP_METHODS
     }
     return sorted(pairs)
