@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from fastapi import Request
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from gateway.errors import ProblemError
 
@@ -47,13 +48,21 @@ class Upload:
         assert self._boundary is not None  # checked in __init__
         parser = MultipartParser(self._boundary, cast(Any, part.callbacks()))
         async for chunk in self.request.stream():
-            parser.write(chunk)
+            try:
+                parser.write(chunk)
+            except FormParserError as exc:
+                raise _bad_upload(f"The multipart body is malformed: {exc}") from exc
             if part.filename and not self.filename:
                 self.filename = part.filename
             if part.pending:
                 yield b"".join(part.pending)
                 part.pending.clear()
-        parser.finalize()
+        try:
+            parser.finalize()
+        except FormParserError as exc:
+            raise _bad_upload(f"The multipart body is malformed: {exc}") from exc
+        if parser.state != MultipartState.END:  # a cut-off body must not become a job
+            raise _bad_upload("The multipart body ends before its closing boundary.")
         if not part.found:
             raise _bad_upload("The multipart body has no 'file' field.")
 

@@ -198,6 +198,32 @@ def test_unsupported_media_type_is_415(client: httpx.Client) -> None:
     assert response.status_code == 415
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--b0undary\r\nNone--b0undary--\r\n",  # a header line with no colon (found by fuzzing)
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"\r\n\r\nsqft\r\n--x',
+        b'--b0undary\r\nContent-Disposition: form-data; name="other"\r\n\r\n1\r\n--b0undary--',
+    ],
+    ids=["malformed-header", "unterminated", "no-file-field"],
+)
+def test_a_broken_multipart_body_is_a_clear_400(client: httpx.Client, body: bytes) -> None:
+    def job_ids() -> set[str]:
+        return {job["id"] for job in client.get("/v1/jobs?limit=100", headers=ALICE).json()["jobs"]}
+
+    before = job_ids()
+    response = client.post(
+        "/v1/jobs",
+        content=body,
+        headers={**ALICE, "Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["type"].endswith("bad-upload")
+    assert "multipart" in problem["detail"]
+    assert job_ids() == before  # no job, not even a failed one
+
+
 def test_delete_while_running_stops_the_job_and_leaves_no_files(
     client: httpx.Client, batch_env
 ) -> None:
