@@ -192,13 +192,15 @@ def to_float(values: pd.Series) -> pd.Series:
     """Parse a column as float64 (NaN where it is not a number), at Arrow speed for text."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
-    text = pa.array(values.astype("string").to_numpy(dtype=object, na_value=None), pa.string())
+    # Arrow-backed strings (pandas' default) are handed over without a copy.
+    arrow = pa.array(values.astype("string"), pa.string())
+    text = arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
     try:
         parsed = pc.cast(pc.utf8_trim_whitespace(text), pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         numeric = pc.match_substring_regex(text, _NUMBER)
         parsed = pc.cast(pc.utf8_trim_whitespace(pc.if_else(numeric, text, None)), pa.float64())
-    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
+    return pd.Series(parsed.to_numpy(), index=values.index, dtype="float64")
 
 
 def _range_reasons(values: pd.DataFrame) -> list[Reason]:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from ml.contract import FEATURE_COLUMNS, HouseFeatures
+from ml.features import CONDITION_ORDER
 from ml.predict import Predictor
 from tests.fixtures.model import ModelRegistry
 
@@ -48,6 +49,26 @@ def test_predict_frame_equals_the_pipeline_on_the_whole_holdout(
     reference = predictor.pipeline_predict(holdout)
     fast = predictor.predict_frame(holdout.astype(str))["predicted_price"].to_numpy()
     assert np.max(np.abs(fast - reference) / reference) <= 1e-6
+
+
+def test_encode_frame_equals_the_fitted_preprocessing(
+    predictor: Predictor, holdout: pd.DataFrame
+) -> None:
+    # Hold-out rows plus rows the one-hot never saw: an unknown location, and every
+    # condition on the ordinal scale (some never occur in training, yet have a score).
+    odd = pd.DataFrame(
+        [
+            {**HOUSE.model_dump(), "location": "Atlantis"},
+            *({**HOUSE.model_dump(), "condition": c} for c in CONDITION_ORDER),
+            {**HOUSE.model_dump(), "condition": "Unheard Of"},
+        ]
+    )
+    frame = pd.concat([holdout[list(FEATURE_COLUMNS)], odd], ignore_index=True)
+    pipeline = predictor.pipeline.regressor_
+    reference = pipeline[:-1].transform(frame)
+    fast = predictor.encoder.encode_frame(frame)
+    assert fast.dtype == np.float32 and fast.flags.c_contiguous
+    np.testing.assert_allclose(fast, reference.astype(np.float32), rtol=1e-6, atol=1e-6)
 
 
 def test_predict_one_equals_the_pipeline_on_the_whole_holdout(
