@@ -117,6 +117,7 @@ def _describe(code: int) -> str:
         401: "Missing or unknown API key",
         403: "Needs an admin key",
         404: "Not found",
+        409: "Conflicts with the resource's state",
         413: "Body too large",
         415: "Body is not JSON",
         422: "Body or parameters break the contract (field-level errors)",

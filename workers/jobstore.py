@@ -344,19 +344,32 @@ class AsyncJobStore:
         return records, next_cursor
 
     async def cancel(self, job_id: str) -> bool:
-        """Mark a job cancelled (if not final), announce it, drop its keys; True if cancelled."""
+        """Mark a job cancelled if it is not final, and announce it; True if it was cancelled.
+
+        The record stays (listed, readable) and expires after the result TTL like a
+        finished job; workers drop the chunks of a job that is no longer running.
+        """
         moved = await self._transition(
             keys=[job_key(job_id)],
             args=_transition_args(CANCELLED, (QUEUED, RUNNING), {"finished_at": repr(time.time())}),
         )
-        if moved:
-            await self.client.publish(events_channel(job_id), CANCELLED)
+        if not moved:
+            return False
+        async with self.client.pipeline(transaction=True) as pipe:
+            for key in job_keys(job_id):
+                pipe.expire(key, self.ttl_seconds)
+            pipe.zrem(ACTIVE_KEY, job_id)
+            pipe.publish(events_channel(job_id), CANCELLED)
+            await pipe.execute()
+        return True
+
+    async def delete(self, job_id: str) -> None:
+        """Drop a job's keys and its place in its owner's list (cancel it first if it runs)."""
         record = await self.client.hgetall(job_key(job_id))
         await self.client.delete(*job_keys(job_id))
         await self.client.zrem(ACTIVE_KEY, job_id)
         if record:
             await self.client.zrem(owner_key(record["owner"]), job_id)
-        return bool(moved)
 
     async def claim_idempotency(self, owner: str, key: str, body_sha256: str, job_id: str) -> str:
         """Bind ``key`` to this body and job; returns the stored ``"sha job_id"`` if taken."""

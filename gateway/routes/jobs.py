@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.deps import CallerDep
 from gateway.errors import ProblemError
+from gateway.openapi import problem_responses
 from gateway.uploads import Upload
 from hpp.settings import AppSettings
 from observability import metrics
@@ -95,6 +96,7 @@ _JOB_LINKS = {
         "GetJob": "get_job_v1_jobs__job_id__get",
         "JobEvents": "job_events_v1_jobs__job_id__events_get",
         "JobResult": "job_result_v1_jobs__job_id__result_get",
+        "CancelJob": "cancel_job_v1_jobs__job_id__cancel_post",
         "DeleteJob": "delete_job_v1_jobs__job_id__delete",
     }.items()
 }
@@ -252,6 +254,32 @@ async def job_result(request: Request, caller: CallerDep, job_id: str) -> Stream
     )
 
 
+@router.post(
+    "/{job_id}/cancel",
+    summary="Cancel a job, keeping its record",
+    responses={200: {"description": "The job, now cancelled"}, **problem_responses(409)},
+)
+async def cancel_job(request: Request, caller: CallerDep, job_id: str) -> dict[str, Any]:
+    """Stop a queued or running job; it stays listed as cancelled until its record expires.
+
+    Its files go at once (a cancelled job has no result); 409 if the job is already final.
+    """
+    jobs = await _runtime(request)
+    await _owned(jobs, job_id, caller.name)
+    if not await jobs.store.cancel(job_id):
+        record = await _owned(jobs, job_id, caller.name)
+        raise ProblemError(
+            409,
+            f"The job is already {record['status']}; only queued or running jobs can be cancelled.",
+            kind="job-final",
+            title="Job already final",
+        )
+    metrics.record_job_finished("cancelled")
+    await jobs.blobs.delete_prefix(job_prefix(job_id))
+    log.info("job_cancelled", job_id=job_id, owner=caller.name)
+    return _job_json(request, await _owned(jobs, job_id, caller.name))
+
+
 @router.delete("/{job_id}", status_code=204, summary="Cancel a job and delete its files")
 async def delete_job(request: Request, caller: CallerDep, job_id: str) -> Response:
     """Cancel the job if it is still running, then delete its record and every blob."""
@@ -259,6 +287,7 @@ async def delete_job(request: Request, caller: CallerDep, job_id: str) -> Respon
     await _owned(jobs, job_id, caller.name)
     if await jobs.store.cancel(job_id):
         metrics.record_job_finished("cancelled")
+    await jobs.store.delete(job_id)
     await jobs.blobs.delete_prefix(job_prefix(job_id))
     log.info("job_deleted", job_id=job_id, owner=caller.name)
     return Response(status_code=204)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from hpp.settings import (
     hash_api_key,
 )
 from tests.fixtures.model import ModelRegistry
+from tests.fixtures.redis import BatchEnv, WorkerProcess
+from tests.workers.conftest import GatewayProcess, start_gateway, stop_gateway
 
 USER_KEY = "user-key-0123456789"
 ADMIN_KEY = "admin-key-9876543210"
@@ -98,3 +100,21 @@ def asgi_client(app: Any) -> httpx.AsyncClient:
 def house() -> dict[str, Any]:
     """A valid request body using a location and condition the model was trained on."""
     return dict(HOUSE)
+
+
+@pytest.fixture(scope="session")
+def gateway_process(
+    batch_env: BatchEnv, celery_worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """A gateway process with a real worker behind it (keys of alice and bob)."""
+    log = tmp_path_factory.mktemp("gateway-process") / "gateway.log"
+    gateway = start_gateway(batch_env, log, HPP_LOG_LEVEL="INFO")
+    yield gateway
+    stop_gateway(gateway)
+
+
+@pytest.fixture
+def jobs_client(gateway_process: GatewayProcess) -> Iterator[httpx.Client]:
+    """An HTTP client of the gateway process."""
+    with httpx.Client(base_url=gateway_process.url, timeout=60) as http:
+        yield http

@@ -104,6 +104,32 @@ async def test_another_owner_cannot_read_and_listing_is_newest_first(redis_url: 
 
     assert [r["id"] for r in records + rest] == [newer["id"], older["id"]]
     assert end is None
-    await store.cancel(older["id"])
+    await store.delete(older["id"])
     assert await store.get(older["id"], owner=owner) is None
+    await store.aclose()
+
+
+async def test_cancel_keeps_the_record_listed_until_the_result_ttl(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url, db=2, decode_responses=True)
+    store = AsyncJobStore(client, ttl_seconds=60)
+    owner = f"owner-{secrets.token_hex(4)}"
+    job = _record(owner=owner, status=RUNNING)
+    await store.create(job)
+    pubsub = store.pubsub()
+    await pubsub.subscribe(f"hpp:job:{job['id']}:events")
+
+    assert await store.cancel(job["id"]) is True
+    assert await store.cancel(job["id"]) is False  # already final
+
+    record = await store.get(job["id"], owner=owner)
+    assert record is not None
+    assert record["status"] == CANCELLED
+    assert float(record["finished_at"]) > 0
+    assert 0 < await client.ttl(f"hpp:job:{job['id']}") <= 60
+    assert await client.zscore("hpp:jobs:active", job["id"]) is None
+    listed, _ = await store.list(owner=owner, limit=10)
+    assert [r["id"] for r in listed] == [job["id"]]
+    messages = [await pubsub.get_message(timeout=1) for _ in range(3)]  # skips the subscribe
+    assert CANCELLED in [m["data"] for m in messages if m]
+    await pubsub.aclose()
     await store.aclose()

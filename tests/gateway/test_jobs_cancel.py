@@ -1,0 +1,92 @@
+"""POST /v1/jobs/{id}/cancel: the job stops, stays listed as cancelled, and has no result."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import redis
+
+from tests.fixtures.redis import BatchEnv
+from tests.workers.conftest import ALICE, BOB, houses_csv, submit, wait_final
+
+PROBLEM = "application/problem+json"
+
+
+def test_a_cancelled_running_job_stays_listed_and_its_workers_stop(
+    jobs_client: httpx.Client, batch_env: BatchEnv
+) -> None:
+    job = submit(jobs_client, houses_csv(60_000, seed=8), filename="to-cancel.csv").json()
+    running = _wait_running(jobs_client, job["id"])
+
+    response = jobs_client.post(f"/v1/jobs/{job['id']}/cancel", headers=ALICE)
+
+    assert response.status_code == 200
+    cancelled = response.json()
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["finished_at"] is not None
+    assert running["rows_done"] <= cancelled["rows_done"] < 60_000
+    _wait_queue_drained(batch_env.redis_url)
+    time.sleep(1.0)  # and the chunk a worker held when the job was cancelled
+    again = jobs_client.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()
+    assert again["status"] == "cancelled"
+    assert again["rows_done"] == cancelled["rows_done"]  # no chunk was counted after
+    listed = jobs_client.get("/v1/jobs", params={"limit": 100}, headers=ALICE).json()["jobs"]
+    assert {"id": job["id"], "status": "cancelled"} in [
+        {"id": j["id"], "status": j["status"]} for j in listed
+    ]
+    result = jobs_client.get(f"/v1/jobs/{job['id']}/result", headers=ALICE)
+    assert result.status_code == 409
+    assert not (batch_env.state_dir / "blobs" / "jobs" / job["id"]).exists()
+
+
+def test_cancelling_a_final_job_is_409_and_another_key_gets_404(
+    jobs_client: httpx.Client,
+) -> None:
+    job = submit(jobs_client, houses_csv(5)).json()
+    assert wait_final(jobs_client, job["id"])["status"] == "succeeded"
+
+    twice = jobs_client.post(f"/v1/jobs/{job['id']}/cancel", headers=ALICE)
+    intruder = jobs_client.post(f"/v1/jobs/{job['id']}/cancel", headers=BOB)
+    unknown = jobs_client.post("/v1/jobs/no-such-job/cancel", headers=BOB)
+
+    assert twice.status_code == 409
+    assert twice.headers["content-type"] == PROBLEM
+    assert twice.json()["type"] == "urn:hpp:problem:job-final"
+    assert "succeeded" in twice.json()["detail"]
+    assert intruder.status_code == 404
+    assert intruder.headers["content-type"] == PROBLEM
+    assert intruder.json() | {"instance": None} == unknown.json() | {"instance": None}
+    assert jobs_client.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()["status"] == "succeeded"
+
+
+def test_a_second_cancel_is_409(jobs_client: httpx.Client) -> None:
+    job = submit(jobs_client, houses_csv(30_000, seed=9)).json()
+
+    first = jobs_client.post(f"/v1/jobs/{job['id']}/cancel", headers=ALICE)
+    second = jobs_client.post(f"/v1/jobs/{job['id']}/cancel", headers=ALICE)
+
+    assert first.status_code == 200
+    assert second.status_code == 409
+    assert "cancelled" in second.json()["detail"]
+    assert jobs_client.delete(f"/v1/jobs/{job['id']}", headers=ALICE).status_code == 204
+    assert jobs_client.get(f"/v1/jobs/{job['id']}", headers=ALICE).status_code == 404
+
+
+def _wait_running(http: httpx.Client, job_id: str, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict = http.get(f"/v1/jobs/{job_id}", headers=ALICE).json()
+        if job["status"] == "running" and job["rows_done"] > 0:
+            return job
+        assert job["status"] in ("queued", "running"), job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not start within {timeout}s")
+
+
+def _wait_queue_drained(redis_url: str, timeout: float = 120.0) -> None:
+    broker = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while broker.llen("jobs") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    broker.close()
