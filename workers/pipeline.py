@@ -73,7 +73,7 @@ def plan_job(
     if record is None or record.get("status") not in (QUEUED, RUNNING):
         return
     jobs.transition(job_id, RUNNING, allowed=(QUEUED,), started_at=repr(time.time()))
-    plan = _stored_plan(record) or _make_plan(ctx, job_id, record)
+    plan = stored_plan(record) or _make_plan(ctx, job_id, record)
     if plan is None:
         return
     counted = jobs.counted_total(job_id)
@@ -221,7 +221,8 @@ def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan 
     return plan
 
 
-def _stored_plan(record: dict[str, str]) -> Plan | None:
+def stored_plan(record: dict[str, str]) -> Plan | None:
+    """The chunk plan kept in a job's record (None before the job is planned)."""
     return Plan.from_json(json.loads(record["plan"])) if record.get("plan") else None
 
 

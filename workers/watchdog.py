@@ -20,7 +20,6 @@ one of them sweep per interval.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +36,8 @@ from workers.app import (
     parse_step_task_id,
     step_task_id,
 )
-from workers.chunking import Plan
 from workers.jobstore import ACTIVE_KEY, FINAL_STATES, QUEUED, JobStore
+from workers.pipeline import stored_plan
 
 log = get_logger("workers.watchdog")
 LOCK_KEY = "hpp:watchdog:lock"
@@ -124,9 +123,9 @@ class Watchdog:
         if record is None or record.get("status") in FINAL_STATES:
             self.client.zrem(ACTIVE_KEY, job_id)
             return []
-        if record.get("status") == QUEUED or not record.get("plan"):
+        plan = stored_plan(record)
+        if record.get("status") == QUEUED or plan is None:
             return [DueStep(job_id, "plan", PLAN_TASK, [job_id])]
-        plan = Plan.from_json(json.loads(record["plan"]))
         done = self.jobs.counted_chunks(job_id)
         chunks = [
             DueStep(job_id, f"c{c.index}", CHUNK_TASK, [job_id, c.index, c.start, c.end])
