@@ -16,7 +16,14 @@ from fastapi import Depends, Request
 from gateway.errors import ProblemError
 from gateway.model_holder import ModelHolder
 from gateway.ratelimit import RateLimiter, retry_after_header
-from gateway.security import API_KEY_HEADER, AccessPolicy, Caller
+from gateway.security import (
+    ANONYMOUS,
+    API_KEY_HEADER,
+    ON_BEHALF_OF_HEADER,
+    AccessPolicy,
+    Caller,
+    is_valid_on_behalf_of,
+)
 from hpp.settings import AppSettings
 from ml.predict import Predictor
 
@@ -69,7 +76,7 @@ async def get_json_caller(request: Request) -> Caller:
 
 
 def authenticate(request: Request) -> Caller:
-    """The caller behind the request's API key; raises 401 or 429 problems."""
+    """The caller behind the request's API key (and X-On-Behalf-Of); 401, 429, 403, 400."""
     policy: AccessPolicy = request.app.state.access_policy
     caller = policy.identify(request.headers.get(API_KEY_HEADER))
     if caller is None:
@@ -89,7 +96,37 @@ def authenticate(request: Request) -> Caller:
             kind="rate-limited",
             headers={"Retry-After": retry_after_header(wait)},
         )
+    on_behalf_of = request.headers.get(ON_BEHALF_OF_HEADER)
+    if on_behalf_of is not None:
+        caller = delegated(policy, caller, on_behalf_of)
+        request.state.on_behalf_of = on_behalf_of  # for the request log line
+    request.state.caller = caller
     return caller
+
+
+def delegated(policy: AccessPolicy, caller: Caller, on_behalf_of: str) -> Caller:
+    """The caller acting for an end user; 403 for a key that may not, 400 for a bad id."""
+    if caller.name not in policy.delegate_names:
+        raise ProblemError(
+            403,
+            f"This API key may not act on behalf of end users ({ON_BEHALF_OF_HEADER}).",
+            kind="delegation-forbidden",
+            title="Delegation not allowed",
+        )
+    if not is_valid_on_behalf_of(on_behalf_of):
+        raise ProblemError(
+            400,
+            f"{ON_BEHALF_OF_HEADER} must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -.",
+            kind="invalid-on-behalf-of",
+            title="Invalid end-user id",
+        )
+    return Caller(caller.name, is_admin=caller.is_admin, on_behalf_of=on_behalf_of)
+
+
+def request_owner(request: Request) -> str:
+    """Who owns what this (authenticated) request makes: the key, or ``key/end-user``."""
+    caller: Caller | None = getattr(request.state, "caller", None)
+    return caller.owner if caller is not None else ANONYMOUS
 
 
 async def require_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:

@@ -34,7 +34,10 @@ logger = structlog.get_logger("gateway")
 
 API_DESCRIPTION = (
     "Real-time and batch house price predictions. Authenticate with the `X-API-Key` "
-    "header. Errors are RFC 9457 problem details (`application/problem+json`)."
+    "header. A key configured as a delegate (`HPP_DELEGATE_KEY_NAMES`, e.g. the web UI's) "
+    "may act for one of its end users with `X-On-Behalf-Of: <id>` (1-64 of `A-Za-z0-9_-`): "
+    "jobs, predictions and feedback then belong to that user alone; other keys get 403. "
+    "Errors are RFC 9457 problem details (`application/problem+json`)."
 )
 
 NO_FASTAPI_TELEMETRY: TelemetryConfig = {
@@ -170,6 +173,7 @@ def _announce_access(policy: AccessPolicy, settings: AppSettings) -> None:
         "gateway_starting",
         keys=sorted(name for name, _ in policy.key_hashes),
         admin_keys=sorted(policy.admin_names),
+        delegate_keys=sorted(policy.delegate_names),
         open_access=policy.open_access,
         model=settings.core.champion_uri(),
     )

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 
+from gateway.deps import request_owner
 from gateway.live_quality import snapshot
 from gateway.monitoring_store import MonitoringStore, StoredPrediction
 from ml.contract import HouseFeatures, Prediction
@@ -172,7 +173,7 @@ def remember_predictions(
     request: Request, features: list[HouseFeatures], predictions: list[Prediction]
 ) -> None:
     """Id and keep the predictions of one request for its caller (the predict routes' hook)."""
-    owner = getattr(request.state, "api_key_name", None) or "anonymous"
+    owner = request_owner(request)
     card = getattr(request.app.state.predictor_holder.current, "card", None)
     log = prediction_log(request.app)
     if log.sink is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 from dataclasses import dataclass
 
 import structlog
@@ -12,7 +13,10 @@ import structlog
 from hpp.settings import GatewaySettings
 
 API_KEY_HEADER = "X-API-Key"
+ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
 ANONYMOUS = "anonymous"
+# An end user's opaque id as a delegate key sends it (the web UI: a random id per browser).
+_ON_BEHALF_OF = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 logger = structlog.get_logger("gateway.security")
 
@@ -23,10 +27,16 @@ class InsecureConfigError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: the key's configured name (never the key) and whether it is an admin."""
+    """Who is calling: the key's name (never the key), admin or not, the end user it acts for."""
 
     name: str
     is_admin: bool
+    on_behalf_of: str | None = None
+
+    @property
+    def owner(self) -> str:
+        """Whose jobs, predictions and feedback these are: the key, or ``key/user``."""
+        return f"{self.name}/{self.on_behalf_of}" if self.on_behalf_of else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +46,7 @@ class AccessPolicy:
     key_hashes: tuple[tuple[str, bytes], ...]
     admin_names: frozenset[str]
     open_access: bool
+    delegate_names: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> AccessPolicy:
@@ -63,6 +74,7 @@ class AccessPolicy:
             key_hashes=hashes,
             admin_names=frozenset(settings.admin_key_names),
             open_access=open_access,
+            delegate_names=frozenset(settings.delegate_key_names),
         )
 
     def identify(self, presented_key: str | None) -> Caller | None:
@@ -78,6 +90,11 @@ class AccessPolicy:
         if match is None:
             return None
         return Caller(match, is_admin=match in self.admin_names)
+
+
+def is_valid_on_behalf_of(value: str) -> bool:
+    """Whether an ``X-On-Behalf-Of`` value is a well-formed end-user id (1-64 of A-Za-z0-9_-)."""
+    return _ON_BEHALF_OF.fullmatch(value) is not None
 
 
 def is_loopback(host: str) -> bool:

@@ -76,6 +76,8 @@ class GatewaySettings(BaseSettings):
     # name -> sha256 hex digest of the key; the key itself is never stored.
     api_keys: dict[str, str] = Field(default_factory=dict)
     admin_key_names: list[str] = Field(default_factory=list)
+    # Keys that may act for an end user (X-On-Behalf-Of: id), who then owns what they make.
+    delegate_key_names: list[str] = Field(default_factory=list)
     # Without keys, the gateway serves anyone, but only when bound to loopback.
     allow_open_access: bool = False
     cors_origins: list[str] = Field(default_factory=list)

@@ -9,7 +9,8 @@ Latency is the time to the response's start (like the ALB's TargetResponseTime),
 long streams (SSE progress, CSV downloads) do not count as slow requests; the log line's
 ``duration_ms`` is the whole exchange.
 
-Handlers add to that line by setting ``request.state.api_key_name`` and
+Handlers add to that line by setting ``request.state.api_key_name``,
+``request.state.on_behalf_of`` (the opaque end-user id a delegate key acts for) and
 ``request.state.model_version`` (or binding them with structlog contextvars). The outgoing
 trace context for downstream calls is ``request.state.traceparent`` (or
 ``current_traceparent()``); the sink is ``request.state.metrics_sink`` (None without one), for
@@ -133,6 +134,7 @@ class ObservabilityMiddleware:
             duration_ms=round(total * 1000, 3),
             latency_ms=latency_ms,
             api_key_name=api_key_name,
+            on_behalf_of=state.get("on_behalf_of"),
             model_version=model_version,
         )
 

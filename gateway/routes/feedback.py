@@ -90,7 +90,7 @@ async def post_feedback(
     store = require_store(request)
     await prediction_log(request.app).flush()
     try:
-        points, unknown = await _resolve(request, store, caller.name, items)
+        points, unknown = await _resolve(request, store, caller.owner, items)
         accepted, duplicates = await store.add_feedback(points)
         predictor = request.app.state.predictor_holder.current
         fallback = None

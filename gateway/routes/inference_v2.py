@@ -19,7 +19,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from gateway.deps import get_caller, serving_predictor
+from gateway.deps import get_caller, request_owner, serving_predictor
 from gateway.errors import ProblemError, ProblemResponse, problem_response
 from gateway.openapi import problem_responses
 from gateway.prediction_log import prediction_log
@@ -203,7 +203,7 @@ def _remember(
     request: Request, frame: pd.DataFrame, scored: pd.DataFrame, version: str, card: Any
 ) -> list[str]:
     """Ids for the rows, kept for feedback and the live drift window like /v1 predictions."""
-    owner = getattr(request.state, "api_key_name", None) or "anonymous"
+    owner = request_owner(request)
     houses = frame.astype(object).to_dict(orient="records")
     prices = scored[list(OUTPUTS)].to_numpy(dtype=float).tolist()
     rows = [(house, p, lo, hi) for house, (p, lo, hi) in zip(houses, prices, strict=True)]

@@ -152,13 +152,13 @@ async def submit_job(
             await jobs.blobs.delete_prefix(job_prefix(job_id))
         raise
     if idempotency_key:
-        replay = await _replay(jobs, caller.name, idempotency_key, digest.hexdigest(), job_id)
+        replay = await _replay(jobs, caller.owner, idempotency_key, digest.hexdigest(), job_id)
         if replay is not None:
             await jobs.blobs.delete_prefix(job_prefix(job_id))
             return _job_response(request, replay, status=202, replayed=True)
     record = new_record(
         job_id=job_id,
-        owner=caller.name,
+        owner=caller.owner,
         filename=_safe_name(upload.filename),
         input_key=input_key(job_id),
         input_bytes=size,
@@ -173,7 +173,7 @@ async def submit_job(
         lambda: jobs.celery.send_task(PLAN_TASK, args=[job_id], task_id=plan_id)
     )
     metrics.record_job_submitted()
-    log.info("job_submitted", job_id=job_id, owner=caller.name, bytes=size, model_version=version)
+    log.info("job_submitted", job_id=job_id, owner=caller.owner, bytes=size, model_version=version)
     return _job_response(request, record, status=202)
 
 
@@ -198,7 +198,7 @@ async def list_jobs(
     except ValueError as exc:
         raise ProblemError(422, "cursor is not one this API returned", kind="validation") from exc
     records, next_cursor = await jobs.store.list(
-        owner=caller.name, limit=limit or jobs.settings.worker.jobs_per_page, cursor=after
+        owner=caller.owner, limit=limit or jobs.settings.worker.jobs_per_page, cursor=after
     )
     return {
         "jobs": [_job_json(request, r) for r in records],
@@ -210,16 +210,16 @@ async def list_jobs(
 async def get_job(request: Request, caller: CallerDep, job_id: str) -> dict[str, Any]:
     """Status, row counts, progress, rows per second and ETA."""
     jobs = await _runtime(request)
-    return _job_json(request, await _owned(jobs, job_id, caller.name))
+    return _job_json(request, await _owned(jobs, job_id, caller.owner))
 
 
 @router.get("/{job_id}/events", summary="Progress as Server-Sent Events")
 async def job_events(request: Request, caller: CallerDep, job_id: str) -> StreamingResponse:
     """``event: progress`` with the Job JSON on every change; ``event: end`` at a final state."""
     jobs = await _runtime(request)
-    await _owned(jobs, job_id, caller.name)
+    await _owned(jobs, job_id, caller.owner)
     return StreamingResponse(
-        _events(request, jobs, job_id, caller.name),
+        _events(request, jobs, job_id, caller.owner),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -229,7 +229,7 @@ async def job_events(request: Request, caller: CallerDep, job_id: str) -> Stream
 async def job_result(request: Request, caller: CallerDep, job_id: str) -> StreamingResponse:
     """The input's rows in order with predicted_price, price_low, price_high, error, warning."""
     jobs = await _runtime(request)
-    record = await _owned(jobs, job_id, caller.name)
+    record = await _owned(jobs, job_id, caller.owner)
     if record["status"] != SUCCEEDED:
         raise ProblemError(
             409,
@@ -265,9 +265,9 @@ async def cancel_job(request: Request, caller: CallerDep, job_id: str) -> dict[s
     Its files go at once (a cancelled job has no result); 409 if the job is already final.
     """
     jobs = await _runtime(request)
-    await _owned(jobs, job_id, caller.name)
+    await _owned(jobs, job_id, caller.owner)
     if not await jobs.store.cancel(job_id):
-        record = await _owned(jobs, job_id, caller.name)
+        record = await _owned(jobs, job_id, caller.owner)
         raise ProblemError(
             409,
             f"The job is already {record['status']}; only queued or running jobs can be cancelled.",
@@ -276,20 +276,20 @@ async def cancel_job(request: Request, caller: CallerDep, job_id: str) -> dict[s
         )
     metrics.record_job_finished("cancelled")
     await jobs.blobs.delete_prefix(job_prefix(job_id))
-    log.info("job_cancelled", job_id=job_id, owner=caller.name)
-    return _job_json(request, await _owned(jobs, job_id, caller.name))
+    log.info("job_cancelled", job_id=job_id, owner=caller.owner)
+    return _job_json(request, await _owned(jobs, job_id, caller.owner))
 
 
 @router.delete("/{job_id}", status_code=204, summary="Cancel a job and delete its files")
 async def delete_job(request: Request, caller: CallerDep, job_id: str) -> Response:
     """Cancel the job if it is still running, then delete its record and every blob."""
     jobs = await _runtime(request)
-    await _owned(jobs, job_id, caller.name)
+    await _owned(jobs, job_id, caller.owner)
     if await jobs.store.cancel(job_id):
         metrics.record_job_finished("cancelled")
     await jobs.store.delete(job_id)
     await jobs.blobs.delete_prefix(job_prefix(job_id))
-    log.info("job_deleted", job_id=job_id, owner=caller.name)
+    log.info("job_deleted", job_id=job_id, owner=caller.owner)
     return Response(status_code=204)
 
 

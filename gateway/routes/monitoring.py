@@ -47,7 +47,7 @@ async def job_drift(request: Request, caller: CallerDep, job_id: str) -> dict[st
     if jobs is None:
         raise unavailable()
     try:
-        record = await jobs.store.get(job_id, owner=caller.name)
+        record = await jobs.store.get(job_id, owner=caller.owner)
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
     if record is None:

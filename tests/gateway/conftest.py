@@ -106,9 +106,11 @@ def house() -> dict[str, Any]:
 def gateway_process(
     batch_env: BatchEnv, celery_worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    """A gateway process with a real worker behind it (keys of alice and bob)."""
+    """A gateway process with a real worker behind it; alice's key is a delegate, bob's not."""
     log = tmp_path_factory.mktemp("gateway-process") / "gateway.log"
-    gateway = start_gateway(batch_env, log, HPP_LOG_LEVEL="INFO")
+    gateway = start_gateway(
+        batch_env, log, HPP_DELEGATE_KEY_NAMES='["alice"]', HPP_LOG_LEVEL="INFO"
+    )
     yield gateway
     stop_gateway(gateway)
 
