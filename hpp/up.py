@@ -4,7 +4,8 @@ Redis (an embedded server unless ``HPP_REDIS_URL`` is set), MLflow on a SQLite f
 blobs in a folder under the state directory, a model (trained on first start when the
 registry has no ``champion``), then a worker, the gateway and the UI as child processes.
 API keys for the local user and the UI are generated once and kept (mode 600) in the
-state directory; the gateway only ever sees their hashes.
+state directory; the gateway only ever sees their hashes. The UI's key is a delegate (it
+acts for each browser), and the secret signing the browsers' ids is kept there too.
 """
 
 from __future__ import annotations
@@ -171,11 +172,16 @@ def _child_environment(settings: AppSettings, *, redis_url: str, state: Path) ->
         "HPP_GATEWAY_URL": f"http://{settings.gateway.host}:{settings.gateway.port}",
     }
     env |= multiprocess_env(state / "prometheus")
+    if settings.ui.ui_storage_secret is None:
+        # Signs each browser's id: kept, so a restart does not hide everyone's jobs.
+        env["HPP_UI_STORAGE_SECRET"] = _local_secret(state / "ui-storage-secret")
     if settings.gateway.api_keys or settings.gateway.allow_open_access:
         return env  # the operator configured access; leave it as set
     keys = _local_keys(state / "api-keys.json")
     env["HPP_API_KEYS"] = json.dumps({name: hash_api_key(k) for name, k in keys.items()})
     env["HPP_ADMIN_KEY_NAMES"] = json.dumps([LOCAL_KEY_NAME])
+    # The UI acts for each browser (X-On-Behalf-Of), so browsers see only their own jobs.
+    env["HPP_DELEGATE_KEY_NAMES"] = json.dumps([UI_KEY_NAME])
     env["HPP_UI_API_KEY"] = keys[UI_KEY_NAME]
     return env
 
@@ -191,6 +197,17 @@ def _local_keys(path: Path) -> dict[str, str]:
     path.chmod(0o600)
     path.write_text(json.dumps(keys, indent=2))
     return keys
+
+
+def _local_secret(path: Path) -> str:
+    """A random secret made once and readable only by its owner."""
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(32)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(secret)
+    return secret
 
 
 def _wait_ready(urls: list[str], children: list[Child], stopping: object) -> bool:

@@ -98,3 +98,15 @@ def test_env_example_ui_key_is_one_the_gateway_accepts() -> None:
     keys = json.loads(values["HPP_API_KEYS"])
     assert hash_api_key(values["HPP_UI_API_KEY"]) in keys.values()
     assert set(json.loads(values["HPP_ADMIN_KEY_NAMES"])) <= set(keys)
+
+
+def test_env_example_lets_the_ui_key_act_for_each_browser() -> None:
+    values = dict(
+        line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    keys = json.loads(values["HPP_API_KEYS"])
+    ui_key_name = next(n for n, h in keys.items() if h == hash_api_key(values["HPP_UI_API_KEY"]))
+    delegates = json.loads(values["HPP_DELEGATE_KEY_NAMES"])
+    assert delegates == [ui_key_name]
+    assert ui_key_name not in json.loads(values["HPP_ADMIN_KEY_NAMES"])

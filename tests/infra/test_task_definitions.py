@@ -220,3 +220,14 @@ def test_autoscaled_services_leave_the_desired_count_to_autoscaling(templates) -
     for name in scaled:
         assert "DesiredCount" not in services[name]["Properties"], name
     assert services["UiService"]["Properties"]["DesiredCount"] == {"Ref": "UiTasks"}
+
+
+def test_the_gateway_lets_the_ui_key_act_for_each_browser(templates) -> None:
+    gateway = containers(templates["services"])["inference-api"]
+    env = {entry["Name"]: entry["Value"] for entry in gateway["Environment"]}
+    parameters = templates["services"]["Parameters"]
+    assert env["HPP_DELEGATE_KEY_NAMES"] == {"Ref": "DelegateKeyNames"}
+    assert parameters["DelegateKeyNames"]["Default"] == '["ui"]'
+    assert "HPP_DELEGATE_KEY_NAMES" not in {
+        entry["Name"] for entry in containers(templates["services"])["ui"]["Environment"]
+    }

@@ -1,0 +1,40 @@
+"""``hpp up``'s wiring of the children: keys, delegation, the UI's storage secret."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hpp.settings import (
+    AppSettings,
+    CoreSettings,
+    GatewaySettings,
+    ObservabilitySettings,
+    UISettings,
+    WorkerSettings,
+    hash_api_key,
+)
+from hpp.up import UI_KEY_NAME, _child_environment
+
+
+def _settings(state: Path) -> AppSettings:
+    return AppSettings(
+        core=CoreSettings(state_dir=state, mlflow_tracking_uri=f"sqlite:///{state}/mlflow.db"),
+        gateway=GatewaySettings(api_keys={}, allow_open_access=False),
+        worker=WorkerSettings(),
+        ui=UISettings(ui_storage_secret=None),
+        observability=ObservabilitySettings(),
+    )
+
+
+def test_the_ui_key_acts_for_browsers_and_their_ids_survive_a_restart(tmp_path: Path) -> None:
+    env = _child_environment(_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
+    again = _child_environment(_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
+
+    keys = json.loads(env["HPP_API_KEYS"])
+    assert json.loads(env["HPP_DELEGATE_KEY_NAMES"]) == [UI_KEY_NAME]
+    assert keys[UI_KEY_NAME] == hash_api_key(env["HPP_UI_API_KEY"])
+    assert UI_KEY_NAME not in json.loads(env["HPP_ADMIN_KEY_NAMES"])
+    assert len(env["HPP_UI_STORAGE_SECRET"]) >= 32
+    assert again["HPP_UI_STORAGE_SECRET"] == env["HPP_UI_STORAGE_SECRET"]
+    assert (tmp_path / "ui-storage-secret").stat().st_mode & 0o777 == 0o600
