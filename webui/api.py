@@ -3,10 +3,13 @@
 Every call returns the contract's models (or the lenient job and card models) and raises
 ``GatewayUnavailableError`` when the gateway cannot be reached, ``GatewayError`` (carrying the
 RFC 9457 problem) when it answers with an error. The API key is sent, never logged.
+Pages use ``acting_for(user_id)``: the same connection pool, with ``X-On-Behalf-Of`` on
+every call, so each browser's jobs, predictions and feedback are its own.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import AsyncIterator
@@ -20,6 +23,8 @@ from ml.contract import HouseFeatures, Prediction
 from webui.schemas import Job, JobPage, ModelCard, Problem
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
 _EVENT_READ_TIMEOUT = 120.0
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -54,6 +59,8 @@ class GatewayClient:
     ) -> None:
         headers = {"X-API-Key": api_key.get_secret_value()} if api_key else {}
         self.base_url = base_url.rstrip("/")
+        self.user_id: str | None = None
+        self._user_headers: dict[str, str] = {}
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
@@ -61,8 +68,17 @@ class GatewayClient:
             transport=transport,
         )
 
+    def acting_for(self, user_id: str) -> GatewayClient:
+        """This client acting for one end user (``X-On-Behalf-Of``), on the same pool."""
+        if not _USER_ID.match(user_id):
+            raise ValueError("an end-user id is 1-64 characters of A-Z, a-z, 0-9, _ and -")
+        view = copy.copy(self)
+        view.user_id = user_id
+        view._user_headers = {ON_BEHALF_OF_HEADER: user_id}
+        return view
+
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (shared by every ``acting_for`` view)."""
         await self._http.aclose()
 
     async def health(self) -> bool:
@@ -114,6 +130,10 @@ class GatewayClient:
             ),
         )
 
+    async def cancel_job(self, job_id: str) -> Job:
+        """Stop a queued or running job; it stays listed as cancelled (409 once final)."""
+        return _parse(Job, await self._json("POST", f"/v1/jobs/{_checked(job_id)}/cancel"))
+
     async def delete_job(self, job_id: str) -> None:
         """Cancel a job if it runs, and delete it with its result."""
         await self._send("DELETE", f"/v1/jobs/{_checked(job_id)}")
@@ -123,7 +143,9 @@ class GatewayClient:
         url = f"/v1/jobs/{_checked(job_id)}/events"
         timeout = httpx.Timeout(self._http.timeout.connect, read=_EVENT_READ_TIMEOUT)
         try:
-            async with self._http.stream("GET", url, timeout=timeout) as response:
+            async with self._http.stream(
+                "GET", url, timeout=timeout, headers=self._user_headers
+            ) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise GatewayError(_problem(response))
@@ -140,7 +162,9 @@ class GatewayClient:
         """The scored CSV as a streaming response (headers read, body not yet)."""
         url = f"/v1/jobs/{_checked(job_id)}/result"
         try:
-            async with self._http.stream("GET", url, timeout=httpx.Timeout(30.0)) as response:
+            async with self._http.stream(
+                "GET", url, timeout=httpx.Timeout(30.0), headers=self._user_headers
+            ) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise GatewayError(_problem(response))
@@ -166,8 +190,9 @@ class GatewayClient:
             ) from exc
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self._user_headers, **kwargs.pop("headers", {})}
         try:
-            response = await self._http.request(method, url, **kwargs)
+            response = await self._http.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise GatewayUnavailableError(_describe(exc)) from exc
         if response.status_code >= 400:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nicegui import app
+
 from hpp.settings import AppSettings
 from webui.api import GatewayClient
 
@@ -14,3 +16,12 @@ class UIDeps:
 
     api: GatewayClient
     settings: AppSettings
+
+    def browser_api(self) -> GatewayClient:
+        """The gateway client acting for the browser of the current request (its own jobs)."""
+        return self.api.acting_for(browser_id())
+
+
+def browser_id() -> str:
+    """The current browser's opaque random id (NiceGUI's, kept in its signed session cookie)."""
+    return str(app.storage.browser["id"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from nicegui import ui
 
+from webui.api import GatewayClient
 from webui.components.banner import GatewayBanner
 from webui.components.marks import testid
 from webui.deps import UIDeps
@@ -24,10 +25,11 @@ NAV: tuple[tuple[str, str, str], ...] = (
 
 @dataclass(frozen=True)
 class Frame:
-    """What a page body gets from the frame: the services and the banner to report to."""
+    """What a page body gets: the services, the banner, a gateway client acting for this browser."""
 
     deps: UIDeps
     banner: GatewayBanner
+    api: GatewayClient
 
 
 @contextmanager
@@ -50,4 +52,4 @@ def frame(title: str, *, path: str, deps: UIDeps) -> Iterator[Frame]:
     banner = GatewayBanner(deps.api)
     with ui.column().classes("w-full max-w-5xl mx-auto p-3 sm:p-6 gap-4"):
         ui.label(title).classes("text-2xl font-semibold")
-        yield Frame(deps=deps, banner=banner)
+        yield Frame(deps=deps, banner=banner, api=deps.browser_api())

@@ -60,6 +60,12 @@ def start_ui(settings: AppSettings) -> None:
     register_pages(settings)
     if settings.ui.ui_api_key is None:
         log.warning("ui_without_api_key", message="HPP_UI_API_KEY is not set")
+    if settings.ui.ui_storage_secret is None:
+        log.warning(
+            "ui_without_storage_secret",
+            message="HPP_UI_STORAGE_SECRET is not set: browsers get new ids (and no longer "
+            "see their jobs) whenever this process restarts, and differ between UI processes",
+        )
     log.info(
         "webui_starting",
         url=f"http://{settings.ui.ui_host}:{settings.ui.ui_port}",
@@ -79,7 +85,8 @@ def start_ui(settings: AppSettings) -> None:
 
 def _storage_secret(settings: AppSettings) -> str:
     secret = settings.ui.ui_storage_secret
-    # A per-process secret is fine: the UI keeps nothing in browser storage across restarts.
+    # It signs each browser's id, whose jobs the UI shows: a per-process one works for one
+    # process until it restarts (warned about in start_ui).
     return secret.get_secret_value() if secret else secrets.token_urlsafe(32)
 
 

@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from nicegui import app
 
 from webui.api import GatewayClient, GatewayError, GatewayUnavailableError
+from webui.deps import browser_id
 
 RESULT_ROUTE = "/downloads/jobs/{job_id}/result.csv"
 
 
 def result_url(job_id: str) -> str:
-    """Where the browser downloads a job's scored CSV (through the UI, with the UI's key)."""
+    """Where the browser downloads a job's scored CSV (through the UI, for this browser)."""
     return RESULT_ROUTE.format(job_id=job_id)
 
 
@@ -23,7 +24,7 @@ def register_routes(api: GatewayClient) -> None:
     """Add the download routes to the NiceGUI app."""
 
     async def download_result(job_id: str) -> Response:
-        return await _proxy_result(api, job_id)
+        return await _proxy_result(api.acting_for(browser_id()), job_id)
 
     app.add_api_route(RESULT_ROUTE, download_result, methods=["GET"], include_in_schema=False)
 

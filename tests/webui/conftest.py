@@ -95,3 +95,11 @@ async def user(
         yield simulated
     errors = [r for r in caplog.get_records("call") if r.levelname == "ERROR"]
     assert not errors, f"unexpected ERROR logs: {[r.getMessage() for r in errors]}"
+
+
+@pytest.fixture
+async def another_user(user: User) -> AsyncIterator[User]:
+    """A second browser on the same web app: its own cookies, so its own browser id."""
+    transport = httpx.ASGITransport(core.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield User(client)

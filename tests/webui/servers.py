@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from nicegui.testing.user import User
 from pydantic import SecretStr
 
 from hpp.settings import (
@@ -24,6 +25,18 @@ from hpp.settings import (
 )
 
 UI_KEY = "ui-test-key-0123456789"
+
+
+def browser_id(user: User) -> str:
+    """The id the web app gave this simulated browser (it sends it as X-On-Behalf-Of)."""
+    assert user.client is not None, "open a page first"
+    assert user.client.request is not None
+    return str(user.client.request.session["id"])
+
+
+def as_browser(user: User) -> dict[str, str]:
+    """Headers to ask the gateway directly, as the web app does for this browser."""
+    return {"X-API-Key": UI_KEY, "X-On-Behalf-Of": browser_id(user)}
 
 
 def free_port() -> int:
@@ -43,7 +56,7 @@ def build_settings(
     ui_port: int | None = None,
     **worker: Any,
 ) -> AppSettings:
-    """Settings for a whole test system: one UI key, the given registry, Redis and ports."""
+    """Settings for a whole test system: one UI key (a delegate), the registry, Redis, ports."""
     return AppSettings(
         core=CoreSettings(
             state_dir=state_dir,
@@ -54,6 +67,7 @@ def build_settings(
         gateway=GatewaySettings(
             port=gateway_port,
             api_keys={"webui": hash_api_key(UI_KEY)},
+            delegate_key_names=["webui"],
             model_poll_seconds=0,
         ),
         worker=WorkerSettings(**worker),

@@ -78,6 +78,7 @@ def gateway_process(env: BatchEnv, logs: Path) -> ServiceProcess:
         "HPP_HOST": "127.0.0.1",
         "HPP_PORT": str(port),
         "HPP_API_KEYS": json.dumps({"webui": hash_api_key(UI_KEY)}),
+        "HPP_DELEGATE_KEY_NAMES": json.dumps(["webui"]),
         "HPP_MODEL_POLL_SECONDS": "0",
         "HPP_LOG_LEVEL": "WARNING",
     }

@@ -10,7 +10,7 @@ from nicegui.testing.user import User
 from ml.predict import Predictor
 from tests.fixtures.redis import WorkerProcess
 from tests.webui.data import houses_csv, read_csv
-from tests.webui.servers import UI_KEY, ThreadedServer
+from tests.webui.servers import ThreadedServer, as_browser
 from tests.webui.test_batch_page import WAIT, upload
 
 
@@ -22,7 +22,7 @@ async def test_jobs_page_lists_downloads_and_deletes_a_job(
     await upload(user, "for-jobs.csv", houses_csv(300, categories=predictor.card["categories"]))
     await user.should_see(marker="batch-summary", retries=WAIT)
 
-    job_id = ui_job_id(gateway, "for-jobs.csv")
+    job_id = ui_job_id(gateway, user, "for-jobs.csv")
     await user.open("/jobs")
     await user.should_see(marker=f"job-{job_id}", retries=50)
     with user.scope(marker=f"job-{job_id}"):
@@ -42,12 +42,14 @@ async def test_jobs_page_lists_downloads_and_deletes_a_job(
     with user.scope(marker=f"job-{job_id}"):
         user.find(marker="job-delete").click()
     await user.should_not_see(marker=f"job-{job_id}", retries=50)
-    assert ui_job_id(gateway, "for-jobs.csv", missing_ok=True) is None
+    assert ui_job_id(gateway, user, "for-jobs.csv", missing_ok=True) is None
 
 
-def ui_job_id(gateway: ThreadedServer, filename: str, *, missing_ok: bool = False) -> str | None:
-    """The id of the UI key's newest job for ``filename``, asked of the gateway directly."""
-    response = httpx.get(f"{gateway.url}/v1/jobs", headers={"X-API-Key": UI_KEY}, timeout=10)
+def ui_job_id(
+    gateway: ThreadedServer, user: User, filename: str, *, missing_ok: bool = False
+) -> str | None:
+    """The id of this browser's newest job for ``filename``, asked of the gateway directly."""
+    response = httpx.get(f"{gateway.url}/v1/jobs", headers=as_browser(user), timeout=10)
     response.raise_for_status()
     ids = [job["id"] for job in response.json()["jobs"] if job["filename"] == filename]
     if not ids:

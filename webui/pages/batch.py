@@ -37,7 +37,7 @@ class BatchView:
 
     def __init__(self, shell: Frame) -> None:
         self._shell = shell
-        self._api = shell.deps.api
+        self._api = shell.api
         self._task: asyncio.Task | None = None
         self._job_id: str | None = None
         limit = shell.deps.settings.gateway.max_upload_bytes
@@ -139,14 +139,21 @@ class BatchView:
         if self._job_id is None:
             return
         try:
-            await self._api.delete_job(self._job_id)
-        except (GatewayError, GatewayUnavailableError) as exc:
+            job = await self._api.cancel_job(self._job_id)
+        except GatewayError as exc:
+            if exc.status == 409:  # it ended meanwhile: show how it ended
+                await self._resume()
+                return
+            self._shell.banner.report(exc)
+            return
+        except GatewayUnavailableError as exc:
             self._shell.banner.report(exc)
             return
         self._stop()
-        self.cancel_button.set_visibility(False)
-        self.progress.counts.set_text("Cancelled and deleted.")
-        self.progress.badge.set_text("cancelled")
+        self._show_progress(job)
+        self.result_box.clear()
+        with self.result_box:
+            _cancelled_note(job)
 
     async def _resume(self) -> None:
         if self._job_id is not None and (self._task is None or self._task.done()):
@@ -184,6 +191,10 @@ class BatchView:
         self.result_box.clear()
         if job.status == "failed":
             self._show_file_error(f"The job failed: {job.error or 'no reason given'}")
+            return
+        if job.status == "cancelled":
+            with self.result_box:
+                _cancelled_note(job)
             return
         if job.status != "succeeded":
             return
@@ -228,6 +239,18 @@ def _result_view(job: Job, summary: ResultSummary) -> None:
         ui.table(columns=columns, rows=summary.preview).props("dense flat wrap-cells").classes(
             "w-full overflow-x-auto"
         ).mark("batch-preview").props(testid("batch-preview"))
+
+
+def _cancelled_note(job: Job) -> None:
+    with (
+        ui.row()
+        .classes("items-center gap-2 text-gray-700")
+        .mark("batch-cancelled")
+        .props(testid("batch-cancelled"))
+    ):
+        ui.icon("block", size="sm")
+        ui.label(f"Cancelled after {job.rows_done:,} rows: no result is kept. It stays listed in")
+        ui.link("Jobs", "/jobs")
 
 
 def _rejections(summary: ResultSummary) -> None:

@@ -1,4 +1,4 @@
-"""Jobs: the UI's batch jobs with status and progress; cancel, delete, download."""
+"""Jobs: this browser's batch jobs with status and progress; cancel, delete, download."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class JobsView:
 
     def __init__(self, shell: Frame) -> None:
         self._shell = shell
-        self._api = shell.deps.api
+        self._api = shell.api
         self._jobs: list[Job] | None = None
         with ui.row().classes("w-full items-center justify-between"):
             self.summary = (
@@ -95,16 +95,13 @@ class JobsView:
             with ui.row().classes("gap-2"):
                 if job.is_active:
                     ui.button(
-                        "Cancel", icon="cancel", on_click=lambda j=job: self._delete(j)
+                        "Cancel", icon="cancel", on_click=lambda j=job: self._cancel(j)
                     ).props("outline no-caps color=negative").mark("job-cancel").props(
                         testid("job-cancel")
                     )
-                else:
-                    ui.button(
-                        "Delete", icon="delete", on_click=lambda j=job: self._delete(j)
-                    ).props("flat no-caps color=negative").mark("job-delete").props(
-                        testid("job-delete")
-                    )
+                ui.button("Delete", icon="delete", on_click=lambda j=job: self._delete(j)).props(
+                    "flat no-caps color=negative"
+                ).mark("job-delete").props(testid("job-delete"))
                 if job.status == "succeeded":
                     ui.button(
                         "Download",
@@ -114,14 +111,28 @@ class JobsView:
                         ),
                     ).props("no-caps").mark("job-download").props(testid("job-download"))
 
+    async def _cancel(self, job: Job) -> None:
+        try:
+            await self._api.cancel_job(job.id)
+        except GatewayError as exc:
+            if exc.status == 409:  # it ended meanwhile: show how
+                await self.refresh()
+                return
+            self._shell.banner.report(exc)
+            return
+        except GatewayUnavailableError as exc:
+            self._shell.banner.report(exc)
+            return
+        ui.notify(f"Cancelled {job.filename or job.id}")
+        await self.refresh()
+
     async def _delete(self, job: Job) -> None:
         try:
             await self._api.delete_job(job.id)
         except (GatewayError, GatewayUnavailableError) as exc:
             self._shell.banner.report(exc)
             return
-        verb = "Cancelled" if job.is_active else "Deleted"
-        ui.notify(f"{verb} {job.filename or job.id}")
+        ui.notify(f"Deleted {job.filename or job.id}")
         await self.refresh()
 
 

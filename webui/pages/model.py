@@ -48,7 +48,7 @@ class ModelView:
     async def load(self) -> None:
         """Fetch the card and show it."""
         try:
-            card = await self._shell.deps.api.model_card()
+            card = await self._shell.api.model_card()
         except (GatewayError, GatewayUnavailableError) as exc:
             self._shell.banner.report(exc)
             self.body.clear()

@@ -56,7 +56,7 @@ class MonitoringView:
     async def load(self) -> None:
         """Fetch the monitoring snapshot and show it."""
         try:
-            data = await self._shell.deps.api.monitoring()
+            data = await self._shell.api.monitoring()
         except (GatewayError, GatewayUnavailableError) as exc:
             self._shell.banner.report(exc)
             self.body.clear()
@@ -73,7 +73,7 @@ class MonitoringView:
 
     async def _latest_job_drift(self) -> dict[str, Any] | None:
         """The drift of the caller's newest succeeded job, if any (None when unavailable)."""
-        api = self._shell.deps.api
+        api = self._shell.api
         try:
             jobs = await api.list_jobs(limit=20)
             done = next((j for j in jobs if j.status == "succeeded"), None)

@@ -27,7 +27,7 @@ class PredictView:
 
     def __init__(self, shell: Frame) -> None:
         self._shell = shell
-        self._api = shell.deps.api
+        self._api = shell.api
         with ui.element("div").classes("grid grid-cols-1 md:grid-cols-2 gap-4 w-full items-start"):
             with ui.card().classes("w-full"):
                 ui.label("The house").classes("text-lg font-medium")
