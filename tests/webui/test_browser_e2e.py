@@ -128,6 +128,10 @@ def test_upload_10000_rows_watch_progress_and_download(
     csv_path.write_bytes(houses_csv(10_000, categories=predictor.card["categories"], bad_rows=7))
     page.goto(ui.url + "/batch")
     page.get_by_text("Download a sample CSV").wait_for()
+    idle = page.get_by_test_id("batch-upload").inner_text()
+    assert "Drop a CSV here or click to choose — up to 500 MB" in idle
+    assert "0.0B" not in idle
+    assert "%" not in idle
     shoot(page, "batch-empty", phone=False)
     page.locator("[data-testid=batch-upload] input[type=file]").set_input_files(str(csv_path))
 

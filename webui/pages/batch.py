@@ -15,6 +15,7 @@ from webui.components.formatting import byte_size
 from webui.components.marks import testid
 from webui.components.progress import JobProgress
 from webui.components.results import ResultSummary, sample_csv, summarize_result
+from webui.components.upload_box import upload_box
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 from webui.routes import result_url
@@ -46,22 +47,9 @@ class BatchView:
                 "Upload a CSV with the columns " + ", ".join(FEATURE_COLUMNS) + ". "
                 "Extra columns are kept; each bad row gets a reason instead of a price."
             ).classes("text-gray-700")
-            self.upload = (
-                ui.upload(
-                    label=f"Drop a CSV here or click + (up to {byte_size(limit)})",
-                    auto_upload=True,
-                    max_file_size=limit,
-                    on_upload=self._uploaded,
-                    on_rejected=self._rejected,
-                )
-                .props('accept=".csv,text/csv" flat bordered')
-                .classes("w-full")
-                .mark("batch-upload")
-                .props(testid("batch-upload"))
+            self.upload = upload_box(
+                limit=limit, on_upload=self._uploaded, on_rejected=self._rejected
             )
-            with self.upload.add_slot("list"), ui.row().classes("items-center gap-2 text-gray-600"):
-                ui.icon("upload_file", size="sm")
-                ui.label("Drag and drop a CSV file here, or use + to choose one.")
             with ui.row().classes("items-center gap-2"):
                 ui.button("Download a sample CSV", icon="download", on_click=self._sample).props(
                     "flat no-caps"
