@@ -119,7 +119,10 @@ _UPLOAD_BODY = {
     "",
     status_code=202,
     summary="Submit a CSV for batch scoring",
-    responses={202: {"description": "The job, queued", "links": _JOB_LINKS}},
+    responses={
+        202: {"description": "The job, queued", "links": _JOB_LINKS},
+        **problem_responses(400, 413, 415),
+    },
     openapi_extra={"requestBody": _UPLOAD_BODY},
 )
 async def submit_job(

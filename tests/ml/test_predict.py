@@ -67,7 +67,8 @@ def test_encode_frame_equals_the_fitted_preprocessing(
     pipeline = predictor.pipeline.regressor_
     reference = pipeline[:-1].transform(frame)
     fast = predictor.encoder.encode_frame(frame)
-    assert fast.dtype == np.float32 and fast.flags.c_contiguous
+    assert fast.dtype == np.float32
+    assert fast.flags.c_contiguous
     np.testing.assert_allclose(fast, reference.astype(np.float32), rtol=1e-6, atol=1e-6)
 
 
