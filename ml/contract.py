@@ -195,12 +195,21 @@ def to_float(values: pd.Series) -> pd.Series:
     # Arrow-backed strings (pandas' default) are handed over without a copy.
     arrow = pa.array(values.astype("string"), pa.string())
     text = arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
-    try:
-        parsed = pc.cast(pc.utf8_trim_whitespace(text), pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    # Clean numbers cast at once; padded ones after a trim; anything else through a regex.
+    for prepare in (_unchanged, pc.utf8_trim_whitespace):
+        try:
+            parsed = pc.cast(prepare(text), pa.float64())
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    else:
         numeric = pc.match_substring_regex(text, _NUMBER)
         parsed = pc.cast(pc.utf8_trim_whitespace(pc.if_else(numeric, text, None)), pa.float64())
     return pd.Series(parsed.to_numpy(), index=values.index, dtype="float64")
+
+
+def _unchanged(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    return text
 
 
 def _range_reasons(values: pd.DataFrame) -> list[Reason]:

@@ -145,7 +145,7 @@ class _Factorized:
     """A category column as codes into its distinct values (missing values: code -1)."""
 
     def __init__(self, values: pd.Series) -> None:
-        codes, uniques = pd.factorize(values.astype(object))
+        codes, uniques = pd.factorize(values)  # Arrow strings: dictionary-encoded in Arrow
         self.codes = np.asarray(codes, dtype=np.int64)
         self.uniques = [str(u) for u in uniques]
 

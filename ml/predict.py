@@ -167,6 +167,8 @@ class Predictor:
         for column in CATEGORY_COLUMNS:
             values = categories[column]
             unseen = valid & ~values.isin(list(self.encoder.categories[column])).to_numpy(bool)
+            if not unseen.any():
+                continue
             text = f"{column} not seen in training: " + values[unseen].astype(str)
             warnings[unseen] = np.where(
                 warnings[unseen].isna(), text, warnings[unseen].astype(str) + "; " + text

@@ -195,10 +195,18 @@ class DomainCheck:
             rare = {k for k, v in counts.items() if v < RARE_CATEGORY_COUNT}
             if rare:
                 flagged |= valid & values[column].isin(rare).to_numpy(dtype=bool)
-        for position in np.flatnonzero(flagged):
-            row = values.iloc[position]
-            found = self.warnings({c: _plain(row[c]) for c in values.columns})
-            notes.iloc[position] = "; ".join(found) if found else None
+        if not flagged.any():
+            return notes
+        # Warnings depend only on a row's values: work each distinct row out once.
+        columns = list(values.columns)
+        cache: dict[tuple[Any, ...], str | None] = {}
+        joined: list[str | None] = []
+        for row in values.loc[flagged].itertuples(index=False, name=None):
+            if row not in cache:
+                found = self.warnings({c: _plain(v) for c, v in zip(columns, row, strict=True)})
+                cache[row] = "; ".join(found) if found else None
+            joined.append(cache[row])
+        notes[flagged] = joined
         return notes
 
 
