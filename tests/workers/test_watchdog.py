@@ -44,10 +44,11 @@ def env(batch_env: BatchEnv) -> BatchEnv:
 
 
 @pytest.fixture
-def app(env: BatchEnv, monkeypatch: pytest.MonkeyPatch) -> Celery:
+def app(env: BatchEnv) -> Celery:
     """A Celery app on that database (it only publishes here)."""
-    monkeypatch.setenv("HPP_REDIS_URL", env.redis_url)
-    return create_celery(AppSettings.from_env())
+    base = AppSettings.from_env()
+    core = base.core.model_copy(update={"redis_url": env.redis_url})
+    return create_celery(AppSettings(core, base.gateway, base.worker, base.ui, base.observability))
 
 
 @pytest.fixture
