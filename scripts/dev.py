@@ -33,9 +33,25 @@ def main(argv: list[str]) -> int:
     if command == "setup":
         return 0
     if command == "up":
-        return subprocess.call([str(BIN / "hpp"), "up", *rest], cwd=ROOT)
+        return become([str(BIN / "hpp"), "up", *rest])
     ensure_checkov()
-    return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+    return become([str(BIN / "python"), "-m", "pytest", *rest])
+
+
+def become(argv: list[str]) -> int:
+    """Replace this process with ``argv`` in the project folder (a child on Windows).
+
+    Ctrl-C then reaches ``hpp up`` itself, which stops its services in order; a waiting
+    parent would kill it 0.25 s into that (``subprocess.call`` does on KeyboardInterrupt)
+    and leave the services running.
+    """
+    os.chdir(ROOT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":
+        return subprocess.call(argv)
+    os.execv(argv[0], argv)  # noqa: S606 - our own venv binaries, fixed arguments
+    return 1  # not reached: execv does not return
 
 
 def ensure_venv() -> None:
