@@ -44,8 +44,12 @@ def frame(title: str, *, path: str, deps: UIDeps) -> Iterator[Frame]:
         with ui.element("nav").classes("flex flex-wrap gap-1").props('aria-label="Main"'):
             for target, label, icon in NAV:
                 current = target == path
-                button = ui.button(label, icon=icon, on_click=lambda t=target: ui.navigate.to(t))
-                button.props("flat no-caps color=white")
+                # Icons alone on phones (the label stays for screen readers and tooltips),
+                # so the navigation fits one row; icon and label from 600 px on.
+                button = ui.button(icon=icon, on_click=lambda t=target: ui.navigate.to(t))
+                button.props(f'flat no-caps color=white aria-label="{label}" title="{label}"')
+                with button:
+                    ui.label(label).classes("gt-xs q-ml-sm")  # Quasar: shown from 600 px
                 if current:
                     button.classes("bg-white/20").props('aria-current="page"')
                 button.mark(f"nav-{label.lower()}").props(testid(f"nav-{label.lower()}"))
