@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 import redis
 
-from tests.workers.conftest import ALICE, LOCATIONS, submit, wait_final
+from tests.fixtures.redis import BatchEnv
+from tests.workers.conftest import (
+    ALICE,
+    LOCATIONS,
+    start_gateway,
+    stop_gateway,
+    submit,
+    wait_final,
+)
 
 ID_HEADER = "row_id,sqft,bedrooms,bathrooms,location,year_built,condition"
 
@@ -122,3 +132,14 @@ def broker_state(redis_url: str, job_id: str) -> dict[str, Any]:
         }
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    env: BatchEnv, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A gateway process on the requesting module's ``env`` (its own Redis database)."""
+    folder = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    process = start_gateway(env, folder / "gw.log")
+    yield process.url
+    stop_gateway(process)

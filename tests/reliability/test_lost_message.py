@@ -10,7 +10,6 @@ again, and the job succeeds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,9 +19,6 @@ from tests.fixtures.redis import BatchEnv, StartWorker
 from tests.reliability.conftest import account_rows, flush, numbered_houses
 from tests.workers.conftest import (
     ALICE,
-    GatewayProcess,
-    start_gateway,
-    stop_gateway,
     submit,
     wait_final,
 )
@@ -39,14 +35,6 @@ def env(batch_env: BatchEnv) -> BatchEnv:
     env = batch_env.with_database(10, watchdog_seconds=1.0)
     flush(env.redis_url)
     return env
-
-
-@pytest.fixture(scope="module")
-def gateway(env: BatchEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A gateway process on this module's database."""
-    process: GatewayProcess = start_gateway(env, tmp_path_factory.mktemp("lost") / "gw.log")
-    yield process.url
-    stop_gateway(process)
 
 
 def test_a_lost_plan_message_is_sent_again_and_the_job_succeeds(

@@ -10,8 +10,6 @@ replaces the dead process) and scores the next job.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 import redis
@@ -24,7 +22,7 @@ from tests.reliability.conftest import (
     queue_drained,
     run_clean,
 )
-from tests.workers.conftest import GatewayProcess, start_gateway, stop_gateway, submit, wait_final
+from tests.workers.conftest import submit, wait_final
 from workers.scoring import CRASH_MARKER_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
@@ -45,14 +43,6 @@ def env(batch_env: BatchEnv) -> BatchEnv:
     )
     flush(env.redis_url)
     return env
-
-
-@pytest.fixture(scope="module")
-def gateway(env: BatchEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A gateway process on this module's database."""
-    process: GatewayProcess = start_gateway(env, tmp_path_factory.mktemp("poison") / "gw.log")
-    yield process.url
-    stop_gateway(process)
 
 
 @pytest.fixture(scope="module")

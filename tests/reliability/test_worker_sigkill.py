@@ -29,9 +29,6 @@ from tests.reliability.conftest import (
 )
 from tests.workers.conftest import (
     ALICE,
-    GatewayProcess,
-    start_gateway,
-    stop_gateway,
     submit,
     wait_final,
 )
@@ -50,14 +47,6 @@ def env(batch_env: BatchEnv) -> BatchEnv:
     env = batch_env.with_database(5, chunk_rows=CHUNK_ROWS, visibility_timeout_seconds=5)
     flush(env.redis_url)
     return env
-
-
-@pytest.fixture(scope="module")
-def gateway(env: BatchEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A gateway process on this module's database."""
-    process: GatewayProcess = start_gateway(env, tmp_path_factory.mktemp("sigkill") / "gw.log")
-    yield process.url
-    stop_gateway(process)
 
 
 class Fleet:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -26,9 +25,6 @@ from tests.reliability.conftest import (
 )
 from tests.workers.conftest import (
     ALICE,
-    GatewayProcess,
-    start_gateway,
-    stop_gateway,
     submit,
     wait_final,
 )
@@ -45,14 +41,6 @@ def env(batch_env: BatchEnv) -> BatchEnv:
     env = batch_env.with_database(6, chunk_rows=CHUNK_ROWS, visibility_timeout_seconds=900)
     flush(env.redis_url)
     return env
-
-
-@pytest.fixture(scope="module")
-def gateway(env: BatchEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A gateway process on this module's database."""
-    process: GatewayProcess = start_gateway(env, tmp_path_factory.mktemp("sigterm") / "gw.log")
-    yield process.url
-    stop_gateway(process)
 
 
 def test_sigterm_mid_job_hands_back_work_at_once(
