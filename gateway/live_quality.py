@@ -19,6 +19,7 @@ from ml.monitoring import check_gates, coverage_check, live_metrics
 from ml.profile import frame_drift
 from observability.metrics import record_drift, record_live_quality
 from observability.sink import MetricsSink
+from workers.jobstore import iso_time
 
 
 async def version_quality(
@@ -48,8 +49,8 @@ async def version_quality(
         "gates": verdict,
         "interval_level": level,
         "coverage_status": coverage_check(metrics, level),
-        "newest_at": entries[0][4] if entries else None,
-        "oldest_at": entries[-1][4] if entries else None,
+        "newest_at": iso_time(entries[0][4]) if entries else None,
+        "oldest_at": iso_time(entries[-1][4]) if entries else None,
     }
 
 

@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from hpp.settings import AppSettings
+from hpp.up import KEYS_FILE, LOCAL_KEY_NAME, read_key_command
 
 FINAL = {"succeeded", "failed", "cancelled", "deleted"}
 POLL_SECONDS = 1.0
@@ -36,12 +38,12 @@ def run_score(
     base = (gateway_url or settings.ui.gateway_url).rstrip("/")
     timeout = httpx.Timeout(30.0, read=None)
     with httpx.Client(base_url=base, headers=headers, timeout=timeout) as http:
-        job = _submit(http, file, console)
+        job = _submit(http, file, console, refused=key_help(given=bool(api_key), settings=settings))
         if job is None:
             return 1
         final = _follow(http, job, console)
         if final["status"] != "succeeded":
-            console.print(f"[red]job {final['status']}: {final.get('error') or ''}")
+            console.print(f"[red]job {final['status']}: {escape(final.get('error') or '')}")
             return 1
         _download(http, final["links"]["result"], target)
     console.print(
@@ -51,7 +53,9 @@ def run_score(
     return 0
 
 
-def _submit(http: httpx.Client, file: Path, console: Console) -> dict[str, Any] | None:
+def _submit(
+    http: httpx.Client, file: Path, console: Console, *, refused: str
+) -> dict[str, Any] | None:
     with file.open("rb") as body:
         response = http.post(
             "/v1/jobs",
@@ -59,13 +63,31 @@ def _submit(http: httpx.Client, file: Path, console: Console) -> dict[str, Any] 
             params={"filename": file.name},
             headers={"Content-Type": "text/csv"},
         )
+    if response.status_code == 401:
+        console.print(f"[red]{escape(refused)}", soft_wrap=True)  # the command stays whole
+        return None
     if response.status_code != 202:
         status = response.status_code
-        console.print(f"[red]the gateway refused the job ({status}): {_detail(response)}")
+        console.print(f"[red]the gateway refused the job ({status}): {escape(_detail(response))}")
         return None
     job: dict[str, Any] = response.json()
     console.print(f"job {job['id']} queued (model {job['model_version']})")
     return job
+
+
+def key_help(*, given: bool, settings: AppSettings) -> str:
+    """What to do about a 401: where a key goes, and where ``hpp up`` keeps the local one."""
+    problem = (
+        "the gateway did not accept this API key (401)"
+        if given
+        else "the gateway needs an API key (401) and none was given"
+    )
+    keys = (settings.core.state_dir / KEYS_FILE).resolve()
+    return (
+        f"{problem}: pass it with --api-key KEY or set HPP_API_KEY.\n"
+        f"`hpp up` keeps its local key in {keys} (under '{LOCAL_KEY_NAME}'):\n"
+        f"  export HPP_API_KEY={read_key_command(keys)}"
+    )
 
 
 def _follow(http: httpx.Client, job: dict[str, Any], console: Console) -> dict[str, Any]:

@@ -32,6 +32,7 @@ CONFIG = Path("ml/config.yaml")
 READY_TIMEOUT_SECONDS = 180.0
 LOCAL_KEY_NAME = "local"
 UI_KEY_NAME = "webui"
+KEYS_FILE = "api-keys.json"
 
 
 @dataclass
@@ -177,7 +178,7 @@ def _child_environment(settings: AppSettings, *, redis_url: str, state: Path) ->
         env["HPP_UI_STORAGE_SECRET"] = _local_secret(state / "ui-storage-secret")
     if settings.gateway.api_keys or settings.gateway.allow_open_access:
         return env  # the operator configured access; leave it as set
-    keys = _local_keys(state / "api-keys.json")
+    keys = _local_keys(state / KEYS_FILE)
     env["HPP_API_KEYS"] = json.dumps({name: hash_api_key(k) for name, k in keys.items()})
     env["HPP_ADMIN_KEY_NAMES"] = json.dumps([LOCAL_KEY_NAME])
     # The UI acts for each browser (X-On-Behalf-Of), so browsers see only their own jobs.
@@ -231,12 +232,8 @@ def _wait_ready(urls: list[str], children: list[Child], stopping: object) -> boo
 
 
 def _print_banner(*, gateway: str, ui: str, state: Path, env: dict[str, str]) -> None:
-    keys = state / "api-keys.json"
-    key_hint = (
-        f"key=$(python3 -c \"import json;print(json.load(open('{keys}'))['local'])\")"
-        if keys.exists()
-        else "key=<your API key>"
-    )
+    keys = state / KEYS_FILE
+    key_hint = f"key={read_key_command(keys)}" if keys.exists() else "key=<your API key>"
     print(
         "\n"
         f"  House Price Predictor is up\n"
@@ -252,6 +249,11 @@ def _print_banner(*, gateway: str, ui: str, state: Path, env: dict[str, str]) ->
         f"  Ctrl-C stops everything.\n",
         flush=True,
     )
+
+
+def read_key_command(keys: Path) -> str:
+    """A shell expression printing the local key from ``hpp up``'s key file."""
+    return f"$(python3 -c \"import json;print(json.load(open('{keys}'))['{LOCAL_KEY_NAME}'])\")"
 
 
 def _port_in_use(port: int) -> bool:

@@ -157,9 +157,9 @@ def job_view(record: dict[str, str], *, now: float | None = None) -> dict[str, A
         "id": record["id"],
         "status": status,
         "filename": record.get("filename") or None,
-        "created_at": _iso(_float(record.get("created_at"))),
-        "started_at": _iso(started),
-        "finished_at": _iso(finished),
+        "created_at": iso_time(_float(record.get("created_at"))),
+        "started_at": iso_time(started),
+        "finished_at": iso_time(finished),
         "rows_total": total,
         "rows_done": done,
         "rows_failed": int(record.get("rows_failed") or 0),
@@ -175,7 +175,8 @@ def _float(value: str | None) -> float | None:
     return float(value) if value else None
 
 
-def _iso(epoch: float | None) -> str | None:
+def iso_time(epoch: float | None) -> str | None:
+    """An epoch time as the API writes every time: ISO 8601 in UTC (``...Z``)."""
     if epoch is None:
         return None
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")

@@ -26,6 +26,7 @@ from gateway.live_quality import version_quality
 from gateway.monitoring_store import FeedbackPoint, MonitoringStore
 from gateway.openapi import problem_responses
 from gateway.prediction_log import prediction_log
+from gateway.routes.jobs import no_result_problem
 from gateway.routes.monitoring import require_store, unavailable
 from workers.blobstore import BlobNotFoundError
 from workers.jobstore import SUCCEEDED
@@ -169,12 +170,7 @@ async def _job_predictions(request: Request, job_id: str, owner: str) -> tuple[s
     if record is None:
         raise ProblemError(404, f"No job {job_id!r} for this API key.", kind="not-found")
     if record.get("status") != SUCCEEDED:
-        raise ProblemError(
-            409,
-            f"The job is {record.get('status')}; feedback needs its scored result.",
-            kind="result-not-ready",
-            title="Result not ready",
-        )
+        raise no_result_problem(record, consequence=", and feedback needs its scored result")
     try:
         chunks = [chunk async for chunk in jobs.blobs.iter_bytes(result_key(job_id))]
     except BlobNotFoundError as exc:

@@ -34,6 +34,8 @@ from observability.logging import get_logger
 from workers.app import PLAN_TASK, create_celery, step_task_id
 from workers.blobstore import BlobStore, BlobTooLargeError, job_prefix, open_blob_store
 from workers.jobstore import (
+    CANCELLED,
+    FAILED,
     FINAL_STATES,
     SUCCEEDED,
     AsyncJobStore,
@@ -234,12 +236,7 @@ async def job_result(request: Request, caller: CallerDep, job_id: str) -> Stream
     jobs = await _runtime(request)
     record = await _owned(jobs, job_id, caller.owner)
     if record["status"] != SUCCEEDED:
-        raise ProblemError(
-            409,
-            f"The job is {record['status']}; a result exists once it has succeeded.",
-            kind="result-not-ready",
-            title="Result not ready",
-        )
+        raise no_result_problem(record)
     key = result_key(job_id)
     size = await jobs.blobs.size(key)
     if size is None:
@@ -255,6 +252,22 @@ async def job_result(request: Request, caller: CallerDep, job_id: str) -> Stream
             f"filename*=UTF-8''{quote(name)}",
         },
     )
+
+
+def no_result_problem(record: dict[str, Any], *, consequence: str = "") -> ProblemError:
+    """The 409 for a job without a result, phrased around its state (and failure reason)."""
+    status = record.get("status")
+    if status == FAILED:
+        reason = str(record.get("error") or "no reason was recorded").rstrip(". ")
+        detail = f"This job failed: {reason}. It has no result"
+        kind, title = "job-failed", "Job failed"
+    elif status == CANCELLED:
+        detail = "This job was cancelled. It has no result"
+        kind, title = "job-cancelled", "Job cancelled"
+    else:
+        detail = f"This job is {status}; its result exists once it has succeeded"
+        kind, title = "result-not-ready", "Result not ready"
+    return ProblemError(409, f"{detail}{consequence}.", kind=kind, title=title)
 
 
 @router.post(

@@ -37,6 +37,7 @@ def test_a_cancelled_running_job_stays_listed_and_its_workers_stop(
     ]
     result = jobs_client.get(f"/v1/jobs/{job['id']}/result", headers=ALICE)
     assert result.status_code == 409
+    assert result.json()["detail"] == "This job was cancelled. It has no result."
     assert not (batch_env.state_dir / "blobs" / "jobs" / job["id"]).exists()
 
 

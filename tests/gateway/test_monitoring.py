@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -75,6 +76,7 @@ async def test_feedback_gives_the_metrics_computed_directly(
         for p, actual in zip(predictions, frame["price"], strict=True)
     ]
 
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     posted = await monitored.post("/v1/feedback", json={"items": items}, headers=USER)
     live = (await monitored.get("/v1/monitoring", headers=USER)).json()
 
@@ -96,6 +98,9 @@ async def test_feedback_gives_the_metrics_computed_directly(
     assert metrics["coverage"] == pytest.approx(coverage)
     assert set(quality["gates"]["gates"]) == {"r2_min", "mae_max", "rmse_max"}
     assert quality["gates"]["status"] in {"ok", "breached"}
+    for moment in ("newest_at", "oldest_at"):  # ISO 8601 in UTC, as every time in the API
+        assert quality[moment].endswith("Z")
+        assert dt.datetime.fromisoformat(quality[moment]) >= before
 
 
 async def test_feedback_counts_once_and_only_for_the_callers_predictions(

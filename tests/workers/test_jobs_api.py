@@ -181,14 +181,20 @@ def test_events_stream_progress_then_end(client: httpx.Client) -> None:
     assert done[-1] == 3_000
 
 
-def test_result_before_success_is_409(client: httpx.Client) -> None:
-    job = submit(client, b"nonsense\n").json()
+def test_result_of_a_failed_job_is_409_naming_the_failure(client: httpx.Client) -> None:
+    semicolons = HEADER.replace(",", ";").encode() + b"\n1656;3;1.5;North Ames;1960;Average\n"
+    job = submit(client, semicolons).json()
     final = wait_final(client, job["id"])
 
     response = client.get(f"/v1/jobs/{job['id']}/result", headers=ALICE)
 
     assert final["status"] == "failed"
     assert response.status_code == 409
+    problem = response.json()
+    reason = final["error"].rstrip(".")
+    assert "separated by semicolons" in reason
+    assert problem["detail"] == f"This job failed: {reason}. It has no result."
+    assert problem["title"] == "Job failed"
 
 
 def test_unsupported_media_type_is_415(client: httpx.Client) -> None:

@@ -64,15 +64,36 @@ def test_score_reports_an_unreadable_file(
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_score_with_a_wrong_key_fails_cleanly(
-    jobs_gateway: GatewayProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("api_key", "problem"),
+    [
+        (None, "the gateway needs an API key (401) and none was given"),
+        ("wrong", "the gateway did not accept this API key (401)"),
+    ],
+    ids=["no-key", "wrong-key"],
+)
+def test_score_without_a_valid_key_says_how_to_give_one(
+    jobs_gateway: GatewayProcess,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    api_key: str | None,
+    problem: str,
 ) -> None:
     source = tmp_path / "houses.csv"
     source.write_bytes(houses_csv(3))
+    settings = _settings()
+    settings.core.state_dir = tmp_path / "state"
 
     code = run_score(
-        source, out=None, gateway_url=jobs_gateway.url, api_key="wrong", settings=_settings()
+        source, out=None, gateway_url=jobs_gateway.url, api_key=api_key, settings=settings
     )
 
+    err = capsys.readouterr().err
     assert code == 1
-    assert "401" in capsys.readouterr().err
+    assert problem in err
+    assert "--api-key KEY or set HPP_API_KEY" in err
+    keys = tmp_path / "state" / "api-keys.json"
+    assert f"`hpp up` keeps its local key in {keys} (under 'local')" in err
+    command = f"python3 -c \"import json;print(json.load(open('{keys}'))['local'])\""
+    assert f"export HPP_API_KEY=$({command})" in err
+    assert not (tmp_path / "houses-scored.csv").exists()
