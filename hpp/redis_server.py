@@ -63,8 +63,10 @@ class EmbeddedRedis:
             "--daemonize",
             "no",
         ]
+        # Its own session: Ctrl-C on the terminal reaches only the holder, which stops its
+        # clients before the server (they would otherwise log lost connections).
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:

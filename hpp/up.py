@@ -83,11 +83,15 @@ def run_up(settings: AppSettings) -> int:
             file=sys.stderr,
         )
         return 1
-    with _redis(settings) as redis_url:
-        if not _ensure_model(settings):
-            return 1
-        env = _child_environment(settings, redis_url=redis_url, state=state)
-        return _supervise(settings, env, state)
+    try:
+        with _redis(settings) as redis_url:
+            if not _ensure_model(settings):
+                return 1
+            env = _child_environment(settings, redis_url=redis_url, state=state)
+            return _supervise(settings, env, state)
+    except KeyboardInterrupt:  # Ctrl-C before the services started (e.g. while training)
+        print("\nstopped before the services started", file=sys.stderr)
+        return 130
 
 
 def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
@@ -99,13 +103,17 @@ def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
         stopping = True
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    gateway = f"http://{settings.gateway.host}:{settings.gateway.port}"
+    ui = f"http://{settings.ui.ui_host}:{settings.ui.ui_port}"
+    # The UI starts once the gateway serves a model: a page opened any earlier could only
+    # say that the service is starting.
+    stages = ((children[:2], f"{gateway}/readyz"), (children[2:], f"{ui}/"))
     try:
-        for child in children:
-            child.start(env)
-        gateway = f"http://{settings.gateway.host}:{settings.gateway.port}"
-        ui = f"http://{settings.ui.ui_host}:{settings.ui.ui_port}"
-        if not _wait_ready([f"{gateway}/readyz", f"{ui}/"], children, lambda: stopping):
-            return 0 if stopping else 1
+        for group, ready_url in stages:
+            for child in group:
+                child.start(env)
+            if not _wait_ready(ready_url, children, lambda: stopping):
+                return 0 if stopping else 1
         _print_banner(gateway=gateway, ui=ui, state=state, env=env)
         while not stopping:
             dead = [c.name for c in children if not c.alive()]
@@ -211,24 +219,21 @@ def _local_secret(path: Path) -> str:
     return secret
 
 
-def _wait_ready(urls: list[str], children: list[Child], stopping: object) -> bool:
+def _wait_ready(url: str, children: list[Child], stopping: object) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    pending = list(urls)
-    while pending and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         if callable(stopping) and stopping():
             return False
-        dead = [c.name for c in children if not c.alive()]
+        dead = [c.name for c in children if c.process is not None and not c.alive()]
         if dead:
             print(f"{', '.join(dead)} failed to start (see the log lines above)", file=sys.stderr)
             return False
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(pending[0], timeout=2.0).status_code == 200:
-                pending.pop(0)
-                continue
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return True
         time.sleep(0.5)
-    if pending:
-        print(f"not ready after {READY_TIMEOUT_SECONDS:.0f} s: {pending}", file=sys.stderr)
-    return not pending
+    print(f"not ready after {READY_TIMEOUT_SECONDS:.0f} s: {url}", file=sys.stderr)
+    return False
 
 
 def _print_banner(*, gateway: str, ui: str, state: Path, env: dict[str, str]) -> None:

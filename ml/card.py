@@ -44,6 +44,7 @@ def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> 
             for c in result.candidates
         },
         "categories": categories,
+        "untrained_categories": _untrained_categories(result, categories),
         "feature_importances": result.importances,
         "interval": {
             "method": "split-conformal on out-of-fold log-price residuals",
@@ -63,6 +64,17 @@ def _categories(result: TrainingResult) -> dict[str, list[str]]:
         column: sorted(str(v) for v in values)
         for column, values in zip(("location", "condition"), encoder.categories_, strict=True)
     }
+
+
+def _untrained_categories(
+    result: TrainingResult, categories: dict[str, list[str]]
+) -> dict[str, dict[str, int]]:
+    """Categories in the data that the training split lacks (all in the hold-out), with counts."""
+    untrained: dict[str, dict[str, int]] = {}
+    for column, known in categories.items():
+        counts = result.test_frame[column].astype(str).value_counts()
+        untrained[column] = {str(k): int(v) for k, v in counts.items() if k not in set(known)}
+    return untrained
 
 
 def _holdout_sample(actual: np.ndarray, predicted: np.ndarray, seed: int) -> list[dict[str, float]]:

@@ -151,7 +151,7 @@ class Predictor:
 
     def _warnings(self, features: HouseFeatures) -> list[str]:
         unseen = [
-            f"{column} '{value}' was not seen in training; it is scored as unknown"
+            self._unseen_warning(column, value)
             for column, value in (
                 ("location", features.location),
                 ("condition", features.condition),
@@ -162,6 +162,20 @@ class Predictor:
             return unseen
         return unseen + self.domain.warnings(features.model_dump())
 
+    def _unseen_warning(self, column: str, value: str) -> str:
+        in_data = self._untrained(column).get(value)
+        if in_data:
+            sales = f"{in_data} sale{'s' if in_data > 1 else ''}"
+            return (
+                f"{column} '{value}' has only {sales} in the data set, none in the training "
+                "split; it is scored as unknown"
+            )
+        return f"{column} '{value}' was not seen in training; it is scored as unknown"
+
+    def _untrained(self, column: str) -> dict[str, int]:
+        """Categories of the data absent from the training split (cards since they are kept)."""
+        return dict((self.card.get("untrained_categories") or {}).get(column) or {})
+
     def _frame_warnings(self, categories: pd.DataFrame, valid: np.ndarray) -> pd.Series:
         warnings = pd.Series([None] * len(categories), index=categories.index, dtype=object)
         for column in CATEGORY_COLUMNS:
@@ -169,7 +183,15 @@ class Predictor:
             unseen = valid & ~values.isin(list(self.encoder.categories[column])).to_numpy(bool)
             if not unseen.any():
                 continue
-            text = f"{column} not seen in training: " + values[unseen].astype(str)
+            names = values[unseen].astype(str)
+            text = pd.Series(
+                np.where(
+                    names.isin(list(self._untrained(column))),
+                    f"{column} in the data set but not in the training split: " + names,
+                    f"{column} not seen in training: " + names,
+                ),
+                index=names.index,
+            )
             warnings[unseen] = np.where(
                 warnings[unseen].isna(), text, warnings[unseen].astype(str) + "; " + text
             )

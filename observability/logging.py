@@ -130,6 +130,7 @@ def _install_stdlib_handler() -> None:
     )
     root.addHandler(handler)
     root.setLevel(_state.level)
+    logging.captureWarnings(True)  # warnings (Celery's about root, say) become log lines too
     for name in _ROUTED_LOGGERS:
         routed = logging.getLogger(name)
         routed.handlers.clear()

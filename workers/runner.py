@@ -35,6 +35,7 @@ def run_worker(settings: AppSettings) -> None:
             f"--hostname={hostname}",
             "--without-gossip",
             "--without-mingle",
+            "--quiet",  # no banner: the same facts are in the JSON log lines
         ]
     )
 

@@ -118,6 +118,26 @@ def test_unseen_category_still_scores_with_a_warning(predictor: Predictor) -> No
     ]
 
 
+def test_a_category_of_the_data_missing_from_the_training_split_says_so(
+    predictor: Predictor,
+) -> None:
+    untrained = predictor.card["untrained_categories"]["location"]
+    assert untrained == {"Landmark": 1}  # its only sale fell in the hold-out
+    house = HOUSE.model_copy(update={"location": "Landmark"})
+
+    one = predictor.predict_one(house)
+    frame = predictor.predict_frame(pd.DataFrame([house.model_dump()]).astype(str))
+
+    assert "Landmark" not in predictor.card["categories"]["location"]
+    assert one.warnings == [
+        "location 'Landmark' has only 1 sale in the data set, none in the training split; "
+        "it is scored as unknown"
+    ]
+    assert frame["warning"].iloc[0] == (
+        "location in the data set but not in the training split: Landmark"
+    )
+
+
 def test_predict_frame_gives_a_reason_per_bad_row_and_keeps_the_rest(
     predictor: Predictor,
 ) -> None:
