@@ -12,9 +12,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -26,6 +28,10 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
 _EVENT_READ_TIMEOUT = 120.0
+# Until the gateway first answers, for this long after the UI started, an unreachable
+# gateway is taken to be starting (as under `hpp up`, compose or a fresh deploy), not down.
+STARTUP_GRACE_SECONDS = 180.0
+Readiness = Literal["ready", "starting", "down"]
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -46,6 +52,18 @@ class GatewayError(Exception):
         return self.problem.status
 
 
+@dataclass
+class _Contact:
+    """Whether the gateway has answered yet; shared by every ``acting_for`` view."""
+
+    since: float = field(default_factory=time.monotonic)
+    answered: bool = False
+
+    @property
+    def starting(self) -> bool:
+        return not self.answered and time.monotonic() - self.since < STARTUP_GRACE_SECONDS
+
+
 class GatewayClient:
     """An async client of the gateway's HTTP API, authenticated with the UI's own key."""
 
@@ -61,6 +79,7 @@ class GatewayClient:
         self.base_url = base_url.rstrip("/")
         self.user_id: str | None = None
         self._user_headers: dict[str, str] = {}
+        self._contact = _Contact()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
@@ -81,13 +100,25 @@ class GatewayClient:
         """Close the connection pool (shared by every ``acting_for`` view)."""
         await self._http.aclose()
 
-    async def health(self) -> bool:
-        """Whether the gateway answers ``/healthz`` with ok (never raises)."""
+    @property
+    def starting(self) -> bool:
+        """Whether the gateway has not answered yet since this UI started (recently)."""
+        return self._contact.starting
+
+    async def readiness(self) -> Readiness:
+        """``ready`` when the gateway serves a model (``/readyz``); never raises.
+
+        ``starting`` while it answers without a model, or has not answered yet since this
+        UI started; ``down`` when it stopped answering or answers something else.
+        """
         try:
-            response = await self._http.get("/healthz", timeout=3.0)
+            response = await self._http.get("/readyz", timeout=3.0)
         except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+            return "starting" if self.starting else "down"
+        self._contact.answered = True
+        if response.status_code == 200:
+            return "ready"
+        return "starting" if response.status_code == 503 else "down"
 
     async def model_card(self) -> ModelCard:
         """The serving model's card."""
@@ -195,6 +226,7 @@ class GatewayClient:
             response = await self._http.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise GatewayUnavailableError(_describe(exc)) from exc
+        self._contact.answered = True
         if response.status_code >= 400:
             raise GatewayError(_problem(response))
         return response

@@ -21,6 +21,8 @@ log = get_logger("webui")
 
 def register_pages(settings: AppSettings) -> UIDeps:
     """Create the gateway client and register every page and route on the NiceGUI app."""
+    # One button case everywhere: as written ("Predict price"), never Quasar's capitals.
+    ui.button.default_props("no-caps")
     api = GatewayClient(settings.ui.gateway_url, api_key=settings.ui.ui_api_key)
     deps = UIDeps(api=api, settings=settings)
 

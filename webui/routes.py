@@ -54,8 +54,8 @@ async def _proxy_result(api: GatewayClient, job_id: str) -> Response:
         finally:
             await stack.aclose()
 
+    # The gateway names the file (after the upload: houses.csv -> houses-scored.csv).
+    disposition = upstream.headers.get("content-disposition", "attachment")
     return StreamingResponse(
-        body(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{job_id}-scored.csv"'},
+        body(), media_type="text/csv", headers={"Content-Disposition": disposition}
     )

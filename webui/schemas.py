@@ -82,6 +82,8 @@ class ModelCard(_Lenient):
     gates: Gates = Field(default_factory=Gates)
     candidates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     categories: dict[str, list[str]] = Field(default_factory=dict)
+    untrained_categories: dict[str, dict[str, int]] = Field(default_factory=dict)
+    profile: dict[str, Any] | None = None
     feature_importances: dict[str, float] = Field(default_factory=dict)
     interval: dict[str, Any] = Field(default_factory=dict)
     holdout_sample: list[dict[str, float]] = Field(default_factory=list)

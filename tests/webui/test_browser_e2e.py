@@ -1,40 +1,29 @@
 """End to end in Debian's chromium: Redis, a worker, the gateway and the UI as real processes.
 
-Screenshots of every page land in ``test-artifacts/screenshots/`` (laptop and phone widths).
+Screenshots of every page land in ``test-artifacts/screenshots/`` (laptop 1366x768 and phone
+390x844).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from ml.predict import Predictor
 from tests.fixtures.redis import BatchEnv, WorkerProcess
+from tests.webui.browser import LAPTOP, chromium, shoot
 from tests.webui.data import houses_csv, read_csv
 from tests.webui.servers import UI_KEY
-from tests.webui.system import ROOT, ServiceProcess, gateway_process, ui_process
+from tests.webui.system import ServiceProcess, gateway_process, ui_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 System = tuple[ServiceProcess, ServiceProcess]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LAPTOP = ViewportSize(width=1280, height=900)
-PHONE = ViewportSize(width=390, height=844)
 JOB_TIMEOUT_MS = 180_000
 BANNER_TIMEOUT_MS = 20_000
 
@@ -42,15 +31,8 @@ BANNER_TIMEOUT_MS = 20_000
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's chromium driven by Playwright (skipped when chromium is not installed)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +58,6 @@ def page(browser: Browser, system: tuple[ServiceProcess, ServiceProcess]) -> Ite
     tab.set_default_timeout(30_000)
     yield tab
     context.close()
-
-
-def shoot(page: Page, name: str, *, phone: bool = True) -> None:
-    """Save the page at laptop width (and at phone width) as ``<name>[-phone].png``."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    if phone:
-        page.set_viewport_size(PHONE)
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
-        page.set_viewport_size(LAPTOP)
 
 
 def test_price_one_house(page: Page, system: System, predictor: Predictor) -> None:
@@ -157,6 +128,7 @@ def test_upload_10000_rows_watch_progress_and_download(
 
     with page.expect_download() as download_info:
         page.get_by_test_id("batch-download").click()
+    assert download_info.value.suggested_filename == "houses-10k-scored.csv"  # as the API names it
     scored = read_csv(Path(download_info.value.path()).read_bytes())
     original = read_csv(csv_path.read_bytes())
     assert len(scored) == 10_000

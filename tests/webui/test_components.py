@@ -151,7 +151,22 @@ async def test_client_reports_an_unreachable_gateway() -> None:
     client = GatewayClient("http://gw", transport=httpx.MockTransport(handler))
     with pytest.raises(GatewayUnavailableError):
         await client.list_jobs()
-    assert await client.health() is False
+    assert await client.readiness() == "starting"  # it has never answered: not up yet
     with pytest.raises(GatewayError):
         await client.get_job("../../admin")
+    await client.aclose()
+
+
+async def test_readiness_tells_starting_from_down() -> None:
+    answers = iter([503, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(answers, None)
+        if status is None:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(status, json={"ready": status == 200})
+
+    client = GatewayClient("http://gw", transport=httpx.MockTransport(handler))
+    # Answering without a model is starting; ready; then gone after answering is down.
+    assert [await client.readiness() for _ in range(3)] == ["starting", "ready", "down"]
     await client.aclose()

@@ -13,6 +13,7 @@ import httpx
 import pandas as pd
 import pytest
 import redis
+from nicegui import ui
 from nicegui.testing.user import User
 from playwright.sync_api import sync_playwright
 
@@ -27,9 +28,9 @@ from hpp.settings import (
 )
 from tests.fixtures.model import DATA, ModelRegistry
 from tests.fixtures.redis import BatchEnv, StartWorker
+from tests.webui.browser import CHROMIUM_ARGS, LAPTOP, PHONE
 from tests.webui.servers import UI_KEY
 from tests.webui.system import ROOT, ServiceProcess, gateway_process, ui_process
-from tests.webui.test_browser_e2e import CHROMIUM_ARGS, LAPTOP, PHONE
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 MONITOR_DB = 12
@@ -43,6 +44,9 @@ async def test_monitoring_page_shows_the_sections(user: User) -> None:
     await user.should_see("Live accuracy vs the training gates")
     await user.should_see("Drift of live traffic vs training (PSI per feature)")
     await user.should_see("Latest challenger replay")
+    # The command is set as code (markdown), not shown with literal backticks.
+    (none_yet,) = user.find(marker="challenger-none").elements
+    assert isinstance(none_yet, ui.markdown)
     await user.should_see("Drift of the latest batch job")
     await user.should_see(marker="nav-monitoring")
 

@@ -16,10 +16,23 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     select = user.find(marker="input-location").elements.pop()
     await user.should_see(f"Serving model version {predictor.version}", retries=100)
     assert isinstance(select, ui.select)
-    assert list(select.options) == predictor.card["categories"]["location"]
+    known = predictor.card["categories"]["location"]
+    assert list(select.options)[: len(known)] == known
+    # A location of the data the training split lacks is offered, labelled as unknown.
+    assert list(select.options)[len(known) :] == ["Landmark"]
+    assert select.options["Landmark"] == (
+        "Landmark · not in training (1 sale in the data): scored as unknown"
+    )
+    counts = predictor.card["profile"]["categorical"]["location"]["counts"]
+    rare = [name for name in known if counts[name] < 5]
+    assert rare, "the training split has no rare location to label"
+    for name in rare:
+        assert select.options[name].startswith(f"{name} · rare in training ({counts[name]} sale")
+    assert select.options["North Ames"] == "North Ames"
     condition = user.find(marker="input-condition").elements.pop()
     assert isinstance(condition, ui.select)
-    assert list(condition.options) == predictor.card["categories"]["condition"]
+    conditions = predictor.card["categories"]["condition"]
+    assert list(condition.options)[: len(conditions)] == conditions
 
 
 async def test_predict_shows_the_models_price_interval_and_explanation(

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from nicegui import ui
 
-from webui.api import GatewayClient, GatewayError, GatewayUnavailableError
+from webui.api import GatewayClient, GatewayError, GatewayUnavailableError, Readiness
 from webui.components.marks import testid
 
 RecoverCallback = Callable[[], Awaitable[None] | None]
@@ -15,6 +15,11 @@ DOWN_MESSAGE = (
     "The prediction service is unreachable. Showing no numbers until it is back; "
     "retrying automatically…"
 )
+STARTING_MESSAGE = (
+    "The prediction service is starting. This page connects to it by itself as soon as it is ready…"
+)
+_ALERT = ("error_outline", "bg-red-100 text-red-900")
+_WAIT = ("hourglass_top", "bg-blue-100 text-blue-900")
 
 
 class GatewayBanner:
@@ -26,12 +31,12 @@ class GatewayBanner:
         self._callbacks: list[RecoverCallback] = []
         with (
             ui.row()
-            .classes("w-full items-center gap-3 px-4 py-3 bg-red-100 text-red-900 no-wrap")
+            .classes("w-full items-center gap-3 px-4 py-3 no-wrap")
             .props('role="alert"')
             .mark("gateway-banner")
             .props(testid("gateway-banner")) as self._box
         ):
-            ui.icon("error_outline", size="sm").classes("shrink-0")
+            self._icon = ui.icon(_ALERT[0], size="sm").classes("shrink-0")
             self._text = (
                 ui.label("")
                 .classes("grow")
@@ -61,7 +66,9 @@ class GatewayBanner:
     def report(self, exc: Exception) -> None:
         """Show what went wrong; outages and server errors are retried by the poller."""
         if isinstance(exc, GatewayUnavailableError):
-            self._show(DOWN_MESSAGE, transient=True)
+            self._show_readiness("starting" if self._api.starting else "down")
+        elif isinstance(exc, GatewayError) and exc.problem.type.endswith("model-unavailable"):
+            self._show_readiness("starting")
         elif isinstance(exc, GatewayError):
             problem = exc.problem
             text = problem.title
@@ -79,15 +86,24 @@ class GatewayBanner:
         self._transient = False
         self._box.set_visibility(False)
 
-    def _show(self, text: str, *, transient: bool) -> None:
+    def _show(self, text: str, *, transient: bool, look: tuple[str, str] = _ALERT) -> None:
         self._text.set_text(text)
         self._transient = transient
+        self._icon.name = look[0]
+        self._icon.update()
+        self._box.classes(remove=f"{_ALERT[1]} {_WAIT[1]}", add=look[1])
         self._box.set_visibility(True)
 
-    async def _poll(self) -> None:
-        healthy = await self._api.health()
-        if not healthy:
+    def _show_readiness(self, readiness: Readiness) -> None:
+        if readiness == "starting":
+            self._show(STARTING_MESSAGE, transient=True, look=_WAIT)
+        else:
             self._show(DOWN_MESSAGE, transient=True)
+
+    async def _poll(self) -> None:
+        readiness = await self._api.readiness()
+        if readiness != "ready":
+            self._show_readiness(readiness)
             return
         if not self._transient:
             return

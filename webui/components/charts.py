@@ -55,10 +55,24 @@ def histogram_options(values: Sequence[float], *, bins: int = 20) -> dict:
         counts, edges = np.histogram(array, bins=bins)
     names = [f"${edges[i] / 1000:,.0f}k–${edges[i + 1] / 1000:,.0f}k" for i in range(len(counts))]
     return {
-        "grid": {"left": 24, "right": 16, "top": 16, "bottom": 32, "containLabel": True},
+        # Room on the right for the last label; the count's title sits above its axis,
+        # clear of the tick labels however wide they grow.
+        "grid": {"left": 8, "right": 28, "top": 32, "bottom": 32, "containLabel": True},
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "category", "data": names, **_axis("Predicted price")},
-        "yAxis": {"type": "value", **_axis("Houses"), "nameGap": 44},
+        "xAxis": {
+            "type": "category",
+            "data": names,
+            **_axis("Predicted price"),
+            # The band's lower edge ("$125k"); the tooltip shows the whole band.
+            "axisLabel": {"hideOverlap": True, ":formatter": "v => v.split('–')[0]"},
+        },
+        "yAxis": {
+            "type": "value",
+            "name": "Houses",
+            "nameLocation": "end",
+            "nameTextStyle": {"align": "left"},
+            "minInterval": 1,
+        },
         "series": [
             {
                 "type": "bar",
@@ -141,7 +155,12 @@ def importance_options(importances: dict[str, float], *, labels: dict[str, str])
     return {
         "grid": {"left": 8, "right": 32, "top": 8, "bottom": 8, "containLabel": True},
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
-        "xAxis": {"type": "value", "axisLabel": {"formatter": "{value}%"}},
+        # Few, spaced ticks: at phone width five labels of "40%" ran together.
+        "xAxis": {
+            "type": "value",
+            "splitNumber": 3,
+            "axisLabel": {"formatter": "{value}%", "hideOverlap": True},
+        },
         "yAxis": {"type": "category", "data": [labels.get(k, k) for k, _ in items]},
         "series": [
             {

@@ -10,7 +10,9 @@ from nicegui import ui
 from pydantic import ValidationError
 
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS, HouseFeatures, max_year_built
+from ml.profile import RARE_CATEGORY_COUNT
 from webui.components.marks import testid
+from webui.schemas import ModelCard
 
 LABELS: dict[str, str] = {
     "sqft": "Living area",
@@ -113,18 +115,24 @@ class HouseForm:
             for spec in number_specs():
                 self.inputs[spec.name] = self._number(spec, example.get(spec.name))
             for name in CATEGORY_COLUMNS:
-                self.inputs[name] = self._select(name)
+                self.inputs[name] = self._select(name, example.get(name))
 
-    def set_categories(self, categories: dict[str, list[str]]) -> None:
-        """Offer the categories the serving model was trained on."""
+    def set_categories(
+        self, categories: dict[str, list[str]], *, notes: dict[str, dict[str, str]] | None = None
+    ) -> None:
+        """Offer the categories the serving model was trained on (``notes`` label the others)."""
         example = example_house()
         for name in CATEGORY_COLUMNS:
-            options = list(categories.get(name, []))
+            noted = (notes or {}).get(name, {})
+            options = {value: noted.get(value, value) for value in categories.get(name, [])}
+            options |= {
+                value: label for value, label in sorted(noted.items()) if value not in options
+            }
             select = self.inputs[name]
             select.set_options(options)
             if select.value not in options:
                 preferred = example.get(name)
-                select.set_value(preferred if preferred in options else None)
+                select.set_value(preferred if preferred in categories.get(name, []) else None)
 
     def validate(self) -> bool:
         """Validate every input, showing each message beside its field."""
@@ -164,13 +172,12 @@ class HouseForm:
             element.on_value_change(callback)
 
     def _number(self, spec: NumberSpec, default: Any) -> ui.number:
+        # No min, max or precision here: NiceGUI would clamp and round the value on blur,
+        # pricing a house other than the one typed; the validator says what is wrong instead.
         element = ui.number(
             label=spec.label + (f" ({spec.unit})" if spec.unit else ""),
             value=default,
-            min=spec.minimum,
-            max=spec.maximum,
             step=spec.step,
-            precision=0 if spec.integer else 1,
             validation=_validator(spec.name),
         )
         hint = HINTS.get(spec.name) or _range_hint(spec)
@@ -179,9 +186,11 @@ class HouseForm:
             element.props(f'suffix="{spec.unit}"')
         return element.mark(f"input-{spec.name}").props(testid(f"input-{spec.name}"))
 
-    def _select(self, name: str) -> ui.select:
+    def _select(self, name: str, default: str | None) -> ui.select:
+        # The example's value until the model card says which categories the model knows.
         element = ui.select(
-            [],
+            [default] if default else [],
+            value=default,
             label=LABELS[name],
             with_input=True,
             new_value_mode="add-unique",
@@ -189,6 +198,29 @@ class HouseForm:
         )
         element.props('hint="Type to search; new values get a warning"')
         return element.classes("w-full").mark(f"input-{name}").props(testid(f"input-{name}"))
+
+
+def category_notes(card: ModelCard) -> dict[str, dict[str, str]]:
+    """Option labels for categories the model barely or never learned, per column."""
+    notes: dict[str, dict[str, str]] = {}
+    profile = (card.profile or {}).get("categorical", {})
+    for name in CATEGORY_COLUMNS:
+        counts = profile.get(name, {}).get("counts", {})
+        column = {
+            value: f"{value} · rare in training ({_sales(count)})"
+            for value, count in counts.items()
+            if count < RARE_CATEGORY_COUNT
+        }
+        for value, count in card.untrained_categories.get(name, {}).items():
+            column[value] = (
+                f"{value} · not in training ({_sales(count)} in the data): scored as unknown"
+            )
+        notes[name] = column
+    return notes
+
+
+def _sales(count: int) -> str:
+    return f"{count} sale{'s' if count != 1 else ''}"
 
 
 def _validator(name: str) -> Callable[[Any], str | None]:

@@ -212,7 +212,7 @@ def _result_view(job: Job, summary: ResultSummary) -> None:
             ui.button(
                 "Download scored CSV",
                 icon="download",
-                on_click=lambda: ui.download.from_url(result_url(job.id), f"{job.id}-scored.csv"),
+                on_click=lambda: ui.download.from_url(result_url(job.id)),
             ).props("no-caps").mark("batch-download").props(testid("batch-download"))
         _rejections(summary)
     if summary.prices:

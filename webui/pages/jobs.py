@@ -106,9 +106,7 @@ class JobsView:
                     ui.button(
                         "Download",
                         icon="download",
-                        on_click=lambda j=job: ui.download.from_url(
-                            result_url(j.id), f"{j.id}-scored.csv"
-                        ),
+                        on_click=lambda j=job: ui.download.from_url(result_url(j.id)),
                     ).props("no-caps").mark("job-download").props(testid("job-download"))
 
     async def _cancel(self, job: Job) -> None:

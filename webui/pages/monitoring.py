@@ -215,9 +215,9 @@ def _challenger(report: dict[str, Any] | None) -> None:
     with ui.card().classes("w-full").mark("challenger-card").props(testid("challenger-card")):
         ui.label("Latest challenger replay").classes("text-lg font-medium")
         if not report:
-            ui.label("No replay yet: run `hpp compare --challenger VERSION`.").classes(
+            ui.markdown("No replay yet: run `hpp compare --challenger VERSION`.").classes(
                 "text-gray-600"
-            )
+            ).mark("challenger-none")
             return
         verdict = report["verdict"]
         with ui.row().classes("items-center gap-2"):

@@ -8,8 +8,9 @@ from ml.contract import Prediction
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.charts import contributions_options
 from webui.components.formatting import money, signed_money
-from webui.components.house_form import LABELS, HouseForm
+from webui.components.house_form import LABELS, HouseForm, category_notes
 from webui.components.marks import testid
+from webui.components.scrolling import bring_into_view
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 
@@ -53,6 +54,7 @@ class PredictView:
             ):
                 self._build_result()
         self.result_card.set_visibility(False)
+        self._card_loaded = False
         self.form.on_change(self._inputs_changed)
         shell.banner.on_recover(self.load_card)
         ui.timer(0.01, self.load_card, once=True)
@@ -64,12 +66,19 @@ class PredictView:
         except (GatewayUnavailableError, GatewayError) as exc:
             self._shell.banner.report(exc)
             return
-        self.form.set_categories(card.categories)
+        self.form.set_categories(card.categories, notes=category_notes(card))
         self.card_version.set_text(f"Serving model version {card.version}")
+        self._card_loaded = True
 
     async def predict(self) -> None:
         """Validate the form, ask the gateway, show its answer (and nothing else)."""
         self.form_message.set_text("")
+        if not self._card_loaded:
+            # Without the card the form cannot know the categories: a service that is not
+            # up yet is said so by the banner, never blamed on the form's own defaults.
+            await self.load_card()
+            if not self._card_loaded:
+                return
         features = self.form.features()
         if features is None:
             self.form_message.set_text("Please fix the highlighted fields.")
@@ -148,6 +157,7 @@ class PredictView:
                     ui.label(warning)
         self._show_contributions(prediction)
         self.result_card.set_visibility(True)
+        bring_into_view(self.result_card)  # on a phone it lands below the form
 
     def _show_contributions(self, prediction: Prediction) -> None:
         contributions = prediction.contributions
