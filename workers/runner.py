@@ -28,6 +28,7 @@ def run_worker(settings: AppSettings) -> None:
     )
     app.worker_main(
         [
+            "--quiet",  # no banner: the same facts are in the JSON log lines
             "worker",
             f"--loglevel={settings.observability.log_level}",
             f"--concurrency={settings.worker.worker_concurrency}",
@@ -35,7 +36,6 @@ def run_worker(settings: AppSettings) -> None:
             f"--hostname={hostname}",
             "--without-gossip",
             "--without-mingle",
-            "--quiet",  # no banner: the same facts are in the JSON log lines
         ]
     )
 
