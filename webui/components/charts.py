@@ -22,6 +22,12 @@ def _axis(name: str) -> dict:
     return {"name": name, "nameLocation": "middle", "nameGap": 28}
 
 
+def _top_name(name: str) -> dict:
+    # A value axis's title above its top end: beside the axis it runs into the tick labels,
+    # whose width depends on the numbers (and is tight on a phone).
+    return {"name": name, "nameLocation": "end", "nameTextStyle": {"align": "left"}}
+
+
 def contributions_options(contributions: dict[str, float], *, labels: dict[str, str]) -> dict:
     """Horizontal bars: dollars each feature adds to (green) or takes from (red) the price."""
     items = sorted(contributions.items(), key=lambda kv: abs(kv[1]))
@@ -55,8 +61,7 @@ def histogram_options(values: Sequence[float], *, bins: int = 20) -> dict:
         counts, edges = np.histogram(array, bins=bins)
     names = [f"${edges[i] / 1000:,.0f}k–${edges[i + 1] / 1000:,.0f}k" for i in range(len(counts))]
     return {
-        # Room on the right for the last label; the count's title sits above its axis,
-        # clear of the tick labels however wide they grow.
+        # Room on the right for the last label.
         "grid": {"left": 8, "right": 28, "top": 32, "bottom": 32, "containLabel": True},
         "tooltip": {"trigger": "axis"},
         "xAxis": {
@@ -66,13 +71,7 @@ def histogram_options(values: Sequence[float], *, bins: int = 20) -> dict:
             # The band's lower edge ("$125k"); the tooltip shows the whole band.
             "axisLabel": {"hideOverlap": True, ":formatter": "v => v.split('–')[0]"},
         },
-        "yAxis": {
-            "type": "value",
-            "name": "Houses",
-            "nameLocation": "end",
-            "nameTextStyle": {"align": "left"},
-            "minInterval": 1,
-        },
+        "yAxis": {"type": "value", **_top_name("Houses"), "minInterval": 1},
         "series": [
             {
                 "type": "bar",
@@ -89,15 +88,10 @@ def predicted_vs_actual_options(points: Sequence[dict[str, float]]) -> dict:
     pairs = [[p["actual"], p["predicted"]] for p in points]
     top = max((max(a, b) for a, b in pairs), default=1.0)
     return {
-        "grid": {"left": 24, "right": 24, "top": 16, "bottom": 32, "containLabel": True},
+        "grid": {"left": 8, "right": 24, "top": 32, "bottom": 32, "containLabel": True},
         "tooltip": {"trigger": "item"},
         "xAxis": {"type": "value", **_axis("Actual price"), "axisLabel": _MONEY_AXIS},
-        "yAxis": {
-            "type": "value",
-            **_axis("Predicted price"),
-            "nameGap": 44,
-            "axisLabel": _MONEY_AXIS,
-        },
+        "yAxis": {"type": "value", **_top_name("Predicted price"), "axisLabel": _MONEY_AXIS},
         "series": [
             {
                 "type": "scatter",
@@ -121,15 +115,10 @@ def residuals_options(points: Sequence[dict[str, float]]) -> dict:
     """Scatter of residual (actual − predicted) against predicted price."""
     data = [[p["predicted"], p["actual"] - p["predicted"]] for p in points]
     return {
-        "grid": {"left": 24, "right": 24, "top": 16, "bottom": 32, "containLabel": True},
+        "grid": {"left": 8, "right": 24, "top": 32, "bottom": 32, "containLabel": True},
         "tooltip": {"trigger": "item"},
         "xAxis": {"type": "value", **_axis("Predicted price"), "axisLabel": _MONEY_AXIS},
-        "yAxis": {
-            "type": "value",
-            **_axis("Actual − predicted"),
-            "nameGap": 44,
-            "axisLabel": _MONEY_AXIS,
-        },
+        "yAxis": {"type": "value", **_top_name("Actual − predicted"), "axisLabel": _MONEY_AXIS},
         "series": [
             {
                 "type": "scatter",

@@ -223,10 +223,24 @@ def _result_view(job: Job, summary: ResultSummary) -> None:
             ).props(testid("batch-histogram"))
     with ui.card().classes("w-full"):
         ui.label(f"First {len(summary.preview)} rows").classes("font-medium")
-        columns = [{"name": c, "label": c, "field": c, "align": "left"} for c in summary.columns]
+        columns = [_preview_column(c) for c in summary.columns]
         ui.table(columns=columns, rows=summary.preview).props("dense flat wrap-cells").classes(
             "w-full overflow-x-auto"
         ).mark("batch-preview").props(testid("batch-preview"))
+        ui.label("On this screen: the main columns; the download has them all.").classes(
+            "text-xs text-gray-600 xs"
+        )
+
+
+PHONE_COLUMNS = frozenset({"sqft", "location", "predicted_price", "error"})
+
+
+def _preview_column(name: str) -> dict[str, str]:
+    """A preview column; below 600 px (a phone) only the main ones show (Quasar's gt-xs)."""
+    column = {"name": name, "label": name, "field": name, "align": "left"}
+    if name not in PHONE_COLUMNS:
+        column |= {"classes": "gt-xs", "headerClasses": "gt-xs"}
+    return column
 
 
 def _cancelled_note(job: Job) -> None:

@@ -131,7 +131,7 @@ def _candidates(card: ModelCard) -> None:
     ui.label("Candidates compared").classes("font-medium mt-2")
     rows = [
         {
-            "name": name,
+            "name": name.replace("_", " ").capitalize(),  # wraps on a phone, unlike a_b_c
             "cv_rmse": _metric("rmse", scores.get("cv_rmse")),
             "r2": _metric("r2", scores.get("r2")),
             "mae": _metric("mae", scores.get("mae")),
@@ -146,9 +146,9 @@ def _candidates(card: ModelCard) -> None:
         {"name": "mae", "label": "MAE", "field": "mae"},
         {"name": "rmse", "label": "RMSE", "field": "rmse"},
     ]
-    ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full overflow-x-auto").mark(
-        "candidates-table"
-    ).props(testid("candidates-table"))
+    ui.table(columns=columns, rows=rows).props("dense flat wrap-cells").classes(
+        "w-full overflow-x-auto"
+    ).mark("candidates-table").props(testid("candidates-table"))
 
 
 def _plots(card: ModelCard) -> None:

@@ -1,0 +1,82 @@
+"""``hpp up`` as a user runs it: the UI after a ready gateway, a quiet terminal, Ctrl-C in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.model import ModelRegistry
+from tests.webui.servers import free_port
+from tests.webui.system import ROOT
+
+pytestmark = pytest.mark.slow
+UP_TIMEOUT_SECONDS = 180.0
+
+
+def test_up_starts_the_ui_after_the_gateway_and_ctrl_c_stops_everything_quietly(
+    model_registry: ModelRegistry, tmp_path: Path
+) -> None:
+    log = tmp_path / "up.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HPP_"))}
+    environ |= {
+        "HPP_STATE_DIR": str(tmp_path / "state"),
+        "HPP_MLFLOW_TRACKING_URI": model_registry.tracking_uri,
+        "HPP_REGISTERED_MODEL": model_registry.name,
+        "HPP_PORT": str(free_port()),
+        "HPP_UI_PORT": str(free_port()),
+        "HPP_LOG_FORMAT": "json",
+    }
+    with log.open("wb") as out:
+        # Its own session, as a terminal's foreground job: Ctrl-C goes to the whole group.
+        up = subprocess.Popen(
+            [sys.executable, "-m", "hpp.cli", "up"],
+            cwd=ROOT,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(log, "House Price Predictor is up", up)
+        os.killpg(up.pid, signal.SIGINT)
+        code = up.wait(timeout=90)
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+    text = log.read_text(errors="replace")
+    lines = text.splitlines()
+
+    assert code == 0, text[-3000:]
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    names = [(e.get("service"), e.get("event")) for e in events]
+    gateway_ready = names.index(("gateway", "Application startup complete."))
+    assert names.index(("webui", "webui_starting")) > gateway_ready
+    assert "[config]" not in text  # no Celery banner
+    assert not [line for line in lines if "Warning" in line and not line.startswith("{")]
+    stopping = text[text.index("stopping: ui, gateway, worker") :]
+    assert not re.search(r"(?i)connection|cannot connect|refused|traceback", stopping), stopping
+    redis = re.search(r"embedded Redis at redis://127\.0\.0\.1:(\d+)", text)
+    assert redis is not None
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", int(redis[1]))) != 0  # stopped last, and gone
+
+
+def _wait_for(log: Path, needle: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + UP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if needle in text:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"hpp up exited early:\n{text[-3000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"{needle!r} not seen in {UP_TIMEOUT_SECONDS:.0f} s")
