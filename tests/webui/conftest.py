@@ -19,12 +19,14 @@ from nicegui.functions.notify import notify
 from nicegui.storage import Storage
 from nicegui.testing.general import nicegui_reset_globals
 from nicegui.testing.user import User
+from playwright.sync_api import Browser
 
 from gateway.main import create_app
 from hpp.settings import AppSettings
 from ml.predict import Predictor
 from tests.fixtures.model import ModelRegistry
 from tests.fixtures.redis import BatchEnv
+from tests.webui.browser import chromium
 from tests.webui.servers import ThreadedServer, build_settings, free_port
 
 
@@ -65,6 +67,13 @@ def gateway(gateway_settings: AppSettings, predictor: Predictor) -> Iterator[Thr
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium driven by Playwright (skipped when chromium is not installed)."""
+    with chromium() as instance:
+        yield instance
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page
 
 from ml.predict import Predictor
 from tests.fixtures.redis import BatchEnv, WorkerProcess
-from tests.webui.browser import LAPTOP, chromium, shoot
+from tests.webui.browser import LAPTOP, shoot
 from tests.webui.data import houses_csv, read_csv
 from tests.webui.servers import UI_KEY
 from tests.webui.system import ServiceProcess, gateway_process, ui_process
@@ -26,13 +26,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 System = tuple[ServiceProcess, ServiceProcess]
 JOB_TIMEOUT_MS = 180_000
 BANNER_TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium driven by Playwright (skipped when chromium is not installed)."""
-    with chromium() as instance:
-        yield instance
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,13 @@ from playwright.sync_api import Browser, Page
 
 from ml.predict import Predictor
 from tests.fixtures.redis import BatchEnv
-from tests.webui.browser import LAPTOP, PHONE, chromium, shoot, shot_path
+from tests.webui.browser import LAPTOP, PHONE, shoot, shot_path
 from tests.webui.system import ServiceProcess, gateway_process, ui_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 BANNER_TIMEOUT_MS = 20_000
 STARTING = "The prediction service is starting"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium driven by Playwright (skipped when chromium is not installed)."""
-    with chromium() as instance:
-        yield instance
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +33,22 @@ def services(
     yield gateway, ui
     ui.stop()
     gateway.stop()
+
+
+def ready_page(
+    browser: Browser,
+    services: tuple[ServiceProcess, ServiceProcess],
+    predictor: Predictor,
+    *,
+    phone: bool = False,
+) -> Page:
+    """The predict page with the gateway up and the model card loaded."""
+    gateway, ui = services
+    if not gateway.alive():
+        gateway.start()
+    page = open_page(browser, ui.url + "/", phone=phone)
+    page.get_by_text(f"Serving model version {predictor.version}").wait_for()
+    return page
 
 
 def open_page(browser: Browser, url: str, *, phone: bool = False) -> Page:
@@ -85,11 +94,7 @@ def test_a_page_opened_before_the_gateway_is_ready_says_it_is_starting(
 def test_on_a_phone_the_price_is_brought_into_view(
     browser: Browser, services: tuple[ServiceProcess, ServiceProcess], predictor: Predictor
 ) -> None:
-    gateway, ui = services
-    if not gateway.alive():
-        gateway.start()
-    page = open_page(browser, ui.url + "/", phone=True)
-    page.get_by_text(f"Serving model version {predictor.version}").wait_for()
+    page = ready_page(browser, services, predictor, phone=True)
     card = page.get_by_test_id("result-card")
 
     page.get_by_test_id("predict-button").tap()
@@ -114,11 +119,7 @@ def test_on_a_phone_the_price_is_brought_into_view(
 def test_a_value_out_of_range_is_explained_not_changed(
     browser: Browser, services: tuple[ServiceProcess, ServiceProcess], predictor: Predictor
 ) -> None:
-    gateway, ui = services
-    if not gateway.alive():
-        gateway.start()
-    page = open_page(browser, ui.url + "/")
-    page.get_by_text(f"Serving model version {predictor.version}").wait_for()
+    page = ready_page(browser, services, predictor)
     area = page.get_by_label("Living area (sq ft)")
 
     area.fill("-5")

@@ -17,6 +17,7 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     await user.should_see(f"Serving model version {predictor.version}", retries=100)
     assert isinstance(select, ui.select)
     known = predictor.card["categories"]["location"]
+    assert isinstance(select.options, dict)  # value -> label
     assert list(select.options)[: len(known)] == known
     # A location of the data the training split lacks is offered, labelled as unknown.
     assert list(select.options)[len(known) :] == ["Landmark"]

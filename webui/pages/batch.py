@@ -15,6 +15,7 @@ from webui.components.formatting import byte_size
 from webui.components.marks import testid
 from webui.components.progress import JobProgress
 from webui.components.results import ResultSummary, sample_csv, summarize_result
+from webui.components.tables import table_column
 from webui.components.upload_box import upload_box
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
@@ -223,7 +224,7 @@ def _result_view(job: Job, summary: ResultSummary) -> None:
             ).props(testid("batch-histogram"))
     with ui.card().classes("w-full"):
         ui.label(f"First {len(summary.preview)} rows").classes("font-medium")
-        columns = [_preview_column(c) for c in summary.columns]
+        columns = [table_column(c, on_phone=c in PHONE_COLUMNS) for c in summary.columns]
         ui.table(columns=columns, rows=summary.preview).props("dense flat wrap-cells").classes(
             "w-full overflow-x-auto"
         ).mark("batch-preview").props(testid("batch-preview"))
@@ -232,15 +233,8 @@ def _result_view(job: Job, summary: ResultSummary) -> None:
         )
 
 
+# On a phone the preview keeps these; the download has every column.
 PHONE_COLUMNS = frozenset({"sqft", "location", "predicted_price", "error"})
-
-
-def _preview_column(name: str) -> dict[str, str]:
-    """A preview column; below 600 px (a phone) only the main ones show (Quasar's gt-xs)."""
-    column = {"name": name, "label": name, "field": name, "align": "left"}
-    if name not in PHONE_COLUMNS:
-        column |= {"classes": "gt-xs", "headerClasses": "gt-xs"}
-    return column
 
 
 def _cancelled_note(job: Job) -> None:

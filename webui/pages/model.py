@@ -13,6 +13,7 @@ from webui.components.charts import (
 from webui.components.formatting import money
 from webui.components.house_form import LABELS
 from webui.components.marks import testid
+from webui.components.tables import table_column
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 from webui.schemas import ModelCard
@@ -140,11 +141,11 @@ def _candidates(card: ModelCard) -> None:
         for name, scores in card.candidates.items()
     ]
     columns = [
-        {"name": "name", "label": "Model", "field": "name", "align": "left"},
-        {"name": "cv_rmse", "label": "CV RMSE", "field": "cv_rmse"},
-        {"name": "r2", "label": "R²", "field": "r2"},
-        {"name": "mae", "label": "MAE", "field": "mae"},
-        {"name": "rmse", "label": "RMSE", "field": "rmse"},
+        table_column("name", "Model"),
+        table_column("cv_rmse", "CV RMSE", align="right"),
+        table_column("r2", "R²", align="right"),
+        table_column("mae", "MAE", align="right", on_phone=False),  # the gates table has it
+        table_column("rmse", "RMSE", align="right"),
     ]
     ui.table(columns=columns, rows=rows).props("dense flat wrap-cells").classes(
         "w-full overflow-x-auto"
