@@ -134,3 +134,20 @@ def test_a_value_out_of_range_is_explained_not_changed(
     assert page.get_by_test_id("predict-button").evaluate(case) == "none"  # as written
     shoot(page, "predict-out-of-range", phone=False)
     page.context.close()
+
+
+def test_monitoring_sets_the_command_to_run_as_code(
+    browser: Browser, services: tuple[ServiceProcess, ServiceProcess], predictor: Predictor
+) -> None:
+    page = ready_page(browser, services, predictor)
+    page.goto(services[1].url + "/monitoring")
+    card = page.get_by_test_id("challenger-card")
+    card.wait_for()
+    page.get_by_text("Drift of the latest batch job").wait_for()
+
+    assert card.locator("code").inner_text() == "hpp compare --challenger VERSION"
+    assert "`" not in card.inner_text()
+    case = "e => getComputedStyle(e).textTransform"
+    assert page.get_by_role("button", name="Refresh").evaluate(case) == "none"
+    shoot(page, "monitoring-no-replay")
+    page.context.close()
