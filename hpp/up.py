@@ -83,6 +83,10 @@ def run_up(settings: AppSettings) -> int:
             file=sys.stderr,
         )
         return 1
+    # Until the services run, Ctrl-C or SIGTERM (even where the shell ignored SIGINT)
+    # interrupts training, and the embedded Redis is still stopped on the way out.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     try:
         with _redis(settings) as redis_url:
             if not _ensure_model(settings):

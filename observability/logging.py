@@ -18,6 +18,7 @@ loggers structlog has already cached.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -40,7 +41,15 @@ _SECRET_KEY = re.compile(
 # stdlib loggers that install their own handlers; we route them to the root handler instead.
 _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "mlflow", "alembic")
 # Chatty client libraries log every call at INFO; they speak at WARNING unless DEBUG is asked.
-_CHATTY_LOGGERS = ("httpx", "httpcore", "botocore", "aiobotocore", "urllib3", "werkzeug")
+_CHATTY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "botocore",
+    "aiobotocore",
+    "urllib3",
+    "werkzeug",
+    "alembic",  # MLflow's schema migrations: a line per migration on a new store
+)
 _FIRST_KEYS = ("timestamp", "level", "service", "event")
 
 
@@ -52,6 +61,9 @@ def configure_logging(
 ) -> None:
     """Route structlog and stdlib logging to one JSON (or console) line format on stdout."""
     settings = settings or ObservabilitySettings()
+    # MLflow would install its own text handler when imported (after this, in most entry
+    # points); without it, its records take the route every stdlib logger takes.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     _state.service = service
     _state.stream = stream
     _state.level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)

@@ -128,11 +128,19 @@ def _quality(card: ModelCard) -> None:
             _candidates(card)
 
 
+CANDIDATE_NAMES = {
+    "linear_regression": "Linear regression",
+    "random_forest": "Random forest",
+    "gradient_boosting": "Gradient boosting",
+    "xgboost": "XGBoost",
+}
+
+
 def _candidates(card: ModelCard) -> None:
     ui.label("Candidates compared").classes("font-medium mt-2")
     rows = [
         {
-            "name": name.replace("_", " ").capitalize(),  # wraps on a phone, unlike a_b_c
+            "name": CANDIDATE_NAMES.get(name, name.replace("_", " ")),  # wraps on a phone
             "cv_rmse": _metric("rmse", scores.get("cv_rmse")),
             "r2": _metric("r2", scores.get("r2")),
             "mae": _metric("mae", scores.get("mae")),
