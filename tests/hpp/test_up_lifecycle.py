@@ -7,8 +7,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 
 from tests.fixtures.model import ModelRegistry
 from tests.webui.servers import free_port
-from tests.webui.system import ROOT
+from tests.webui.system import ServiceProcess
 
 pytestmark = pytest.mark.slow
 UP_TIMEOUT_SECONDS = 180.0
@@ -25,34 +23,27 @@ UP_TIMEOUT_SECONDS = 180.0
 def test_up_starts_the_ui_after_the_gateway_and_ctrl_c_stops_everything_quietly(
     model_registry: ModelRegistry, tmp_path: Path
 ) -> None:
-    log = tmp_path / "up.log"
+    ui_port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HPP_"))}
     environ |= {
         "HPP_STATE_DIR": str(tmp_path / "state"),
         "HPP_MLFLOW_TRACKING_URI": model_registry.tracking_uri,
         "HPP_REGISTERED_MODEL": model_registry.name,
         "HPP_PORT": str(free_port()),
-        "HPP_UI_PORT": str(free_port()),
+        "HPP_UI_PORT": str(ui_port),
         "HPP_LOG_FORMAT": "json",
     }
-    with log.open("wb") as out:
-        # Its own session, as a terminal's foreground job: Ctrl-C goes to the whole group.
-        up = subprocess.Popen(
-            [sys.executable, "-m", "hpp.cli", "up"],
-            cwd=ROOT,
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # In its own session, as a terminal's foreground job: Ctrl-C goes to the whole group.
+    up = ServiceProcess("up", ui_port, environ, tmp_path / "up.log", health_path="/")
+    up.start(timeout=UP_TIMEOUT_SECONDS)  # the UI answers: everything is up
+    assert up.process is not None
     try:
-        _wait_for(log, "House Price Predictor is up", up)
-        os.killpg(up.pid, signal.SIGINT)
-        code = up.wait(timeout=90)
+        _wait_for(up, "Ctrl-C stops everything.")
+        os.killpg(up.process.pid, signal.SIGINT)
+        code = up.process.wait(timeout=90)
     finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
-    text = log.read_text(errors="replace")
+        up.stop()
+    text = up.log()
     lines = text.splitlines()
 
     assert code == 0, text[-3000:]
@@ -70,13 +61,8 @@ def test_up_starts_the_ui_after_the_gateway_and_ctrl_c_stops_everything_quietly(
         assert sock.connect_ex(("127.0.0.1", int(redis[1]))) != 0  # stopped last, and gone
 
 
-def _wait_for(log: Path, needle: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + UP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if needle in text:
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"hpp up exited early:\n{text[-3000:]}")
-        time.sleep(0.5)
-    raise AssertionError(f"{needle!r} not seen in {UP_TIMEOUT_SECONDS:.0f} s")
+def _wait_for(service: ServiceProcess, needle: str) -> None:
+    deadline = time.monotonic() + 30
+    while needle not in service.log():
+        assert time.monotonic() < deadline, f"{needle!r} not printed:\n{service.log()[-3000:]}"
+        time.sleep(0.2)
