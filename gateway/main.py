@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.cors import CORSMiddleware
 
+from gateway.audit_log import open_audit_writer
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.deps import get_caller
 from gateway.errors import UnhandledErrorMiddleware, install_error_handlers
@@ -37,6 +38,7 @@ API_DESCRIPTION = (
     "header. A key configured as a delegate (`HPP_DELEGATE_KEY_NAMES`, e.g. the web UI's) "
     "may act for one of its end users with `X-On-Behalf-Of: <id>` (1-64 of `A-Za-z0-9_-`): "
     "jobs, predictions and feedback then belong to that user alone; other keys get 403. "
+    "Every prediction is appended to a tamper-evident audit trail (`hpp audit verify`). "
     "Errors are RFC 9457 problem details (`application/problem+json`)."
 )
 
@@ -73,6 +75,7 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
     app.state.rate_limiter = RateLimiter(settings.gateway.rate_limit_per_minute)
     app.state.predictor_holder = _build_holder(settings)
     app.state.redis = None
+    app.state.audit = None
     install_error_handlers(app)
     _include_routers(app)
     install_openapi(app)
@@ -149,10 +152,15 @@ async def _lifespan(app: FastAPI, *, fixed_predictor: Predictor | None) -> Async
         if settings.gateway.model_poll_seconds > 0:
             poller = asyncio.create_task(holder.poll(settings.gateway.model_poll_seconds))
     app.state.redis = _redis_client(settings.core.redis_url)
+    app.state.audit = open_audit_writer(settings.core)
+    if app.state.audit is not None:
+        app.state.audit.start()
     try:
         async with jobs.lifespan(app):
             yield
     finally:
+        if app.state.audit is not None:  # SIGTERM: what is buffered is written, then closed
+            await app.state.audit.stop()
         if poller is not None:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):

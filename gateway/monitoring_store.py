@@ -140,6 +140,17 @@ class MonitoringStore:
             await pipe.execute()
         return len(accepted), duplicates
 
+    async def actual_prices(self) -> dict[str, float]:
+        """Every reported actual price by its prediction key (id, or ``job:{id}:{row}``)."""
+        keys = [_text(k) async for k in self.client.scan_iter(match=seen_key("*"), count=1000)]
+        prices: dict[str, float] = {}
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            for key, value in zip(batch, await self.client.mget(batch), strict=True):
+                if value is not None:
+                    prices[key.removeprefix(seen_key(""))] = float(_text(value))
+        return prices
+
     async def feedback_versions(self) -> list[str]:
         """Model versions that have feedback."""
         return sorted((_text(v) for v in await self.client.smembers(VERSIONS_KEY)), key=_version)

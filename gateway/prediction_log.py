@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 
+from gateway.audit_log import audit_request
 from gateway.deps import request_owner
 from gateway.live_quality import snapshot
 from gateway.monitoring_store import MonitoringStore, StoredPrediction
@@ -170,12 +171,17 @@ def monitoring_store(app: FastAPI) -> MonitoringStore | None:
 
 
 def remember_predictions(
-    request: Request, features: list[HouseFeatures], predictions: list[Prediction]
+    request: Request,
+    features: list[HouseFeatures],
+    predictions: list[Prediction],
+    *,
+    kind: str = "predict",
 ) -> None:
-    """Id and keep the predictions of one request for its caller (the predict routes' hook)."""
+    """Id, keep and audit the predictions of one request (the /v1 predict routes' hook)."""
     owner = request_owner(request)
     card = getattr(request.app.state.predictor_holder.current, "card", None)
     log = prediction_log(request.app)
     if log.sink is None:
         log.sink = getattr(request.state, "metrics_sink", None)
     log.remember(owner, features, predictions, card=card)
+    audit_request(request, kind, features, predictions)

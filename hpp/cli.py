@@ -162,5 +162,35 @@ def dashboard(
     )
 
 
+audit_app = typer.Typer(help="The audit trail: verify the hash chains, back-test from feedback.")
+app.add_typer(audit_app, name="audit")
+AuditUrlOption = Annotated[
+    str | None, typer.Option("--url", help="Audit store (default: HPP_AUDIT_URL or the state folder).")
+]
+
+
+@audit_app.command("verify")
+def audit_verify(url: AuditUrlOption = None) -> None:
+    """Check every record's hash, the chains and their signed heads; exit 1 if tampered."""
+    from hpp.audit import run_verify
+
+    raise typer.Exit(run_verify(AppSettings.from_env(), url=url))
+
+
+@audit_app.command("backtest")
+def audit_backtest(
+    sample: Annotated[int, typer.Option(min=1, help="Predictions with a known sale price to draw.")] = 500,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random draw (repeatable).")] = None,
+    out: Annotated[Path | None, typer.Option(help="JSON report (default: .hpp/reports/).")] = None,
+    url: AuditUrlOption = None,
+) -> None:
+    """Error, bias and coverage of a random sample of logged predictions with actual prices."""
+    from hpp.audit import run_backtest
+
+    raise typer.Exit(
+        run_backtest(AppSettings.from_env(), sample=sample, seed=seed, out=out, url=url)
+    )
+
+
 if __name__ == "__main__":
     app()

@@ -47,6 +47,14 @@ class CoreSettings(BaseSettings):
     feedback_window: int = 2_000
     drift_window: int = 5_000
     drift_psi_threshold: float = 0.2
+    # Audit trail: every prediction in a hash chain (audit/); heads signed with audit_key.
+    audit_enabled: bool = True
+    audit_url: str | None = None
+    audit_key: SecretStr | None = None
+    audit_rotate_bytes: int = 64 * 1024 * 1024
+    audit_flush_seconds: float = 1.0
+    audit_flush_records: int = 1_000
+    audit_max_buffer: int = 100_000
 
     def resolved_tracking_uri(self) -> str:
         """The MLflow tracking URI, defaulting to a SQLite file in the state folder."""
@@ -59,6 +67,16 @@ class CoreSettings(BaseSettings):
         if self.blob_url:
             return self.blob_url
         return (self.state_dir / "blobs").resolve().as_uri()
+
+    def resolved_audit_url(self) -> str:
+        """Where the audit trail goes, defaulting to a folder in the state folder."""
+        if self.audit_url:
+            return self.audit_url
+        return (self.state_dir / "audit").resolve().as_uri()
+
+    def audit_key_bytes(self) -> bytes | None:
+        """The key that signs the audit heads (None: heads are unsigned)."""
+        return None if self.audit_key is None else self.audit_key.get_secret_value().encode()
 
     def champion_uri(self) -> str:
         """The registry URI the serving model follows."""

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.writer import AuditTrail, open_trail
 from hpp.settings import AppSettings
 from workers.blobstore import SyncBlobs, open_blob_store
 from workers.jobstore import JobStore
@@ -19,6 +20,7 @@ class WorkerContext:
     jobs: JobStore
     blobs: SyncBlobs
     predictors: dict[str, Any] = field(default_factory=dict)
+    audit: AuditTrail | None = None
 
     @classmethod
     def open(cls, settings: AppSettings) -> WorkerContext:
@@ -29,7 +31,7 @@ class WorkerContext:
             settings.core.redis_url, ttl_seconds=settings.worker.result_ttl_seconds
         )
         blobs = SyncBlobs(open_blob_store(settings.core.resolved_blob_url()))
-        return cls(settings=settings, jobs=jobs, blobs=blobs)
+        return cls(settings=settings, jobs=jobs, blobs=blobs, audit=_open_audit(settings))
 
     def predictor(self, version: str) -> Any:
         """The model of ``version``, loaded once per process."""
@@ -58,9 +60,23 @@ class WorkerContext:
         return version
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections (the audit stream is marked closed)."""
+        if self.audit is not None:
+            self.blobs.run(self.audit.close())
         self.blobs.close()
         self.jobs.close()
+
+
+def _open_audit(settings: AppSettings) -> AuditTrail | None:
+    core = settings.core
+    if not core.audit_enabled:
+        return None
+    return open_trail(
+        core.resolved_audit_url(),
+        service="worker",
+        key=core.audit_key_bytes(),
+        rotate_bytes=core.audit_rotate_bytes,
+    )
 
 
 _lock = threading.Lock()

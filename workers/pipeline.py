@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from audit.records import frame_record
 from observability import metrics
 from observability.celery import process_sink
 from observability.logging import get_logger
@@ -25,7 +26,7 @@ from workers.chunking import Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
 from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
-from workers.scoring import result_header, score_chunk
+from workers.scoring import ScoredChunk, result_header, score_chunk
 
 log = get_logger("workers.pipeline")
 SWEEP_EVERY_SECONDS = 600
@@ -111,6 +112,7 @@ def score_chunk_job(
         feature_positions=json.loads(record["feature_positions"]),
         predictor=ctx.predictor(record["model_version"]),
     )
+    audit_chunk(ctx, task, record, scored)  # before counting: a chunk counted is audited
     ctx.blobs.run(ctx.blobs.store.put_bytes(part_key(job_id, task.index), scored.data))
     counted = jobs.count_chunk(job_id, task.index, rows=scored.rows, failed=scored.failed)
     if counted < 0:  # cancelled or deleted meanwhile: leave nothing behind
@@ -130,6 +132,29 @@ def score_chunk_job(
     if counted >= int(record["chunks_total"]):
         enqueue_finalize(job_id)
     return "counted"
+
+
+def audit_chunk(
+    ctx: WorkerContext, task: ChunkTask, record: dict[str, str], scored: ScoredChunk
+) -> None:
+    """Chain one record holding the chunk's rows (at least once: a redelivery adds another)."""
+    if ctx.audit is None:
+        return
+    version = record["model_version"]
+    level = ctx.predictor(version).card.get("interval", {}).get("level")
+    body = frame_record(
+        kind="job_chunk",
+        owner=record.get("owner", ""),
+        at=time.time(),
+        version=version,
+        level=level,
+        frame=scored.features,
+        scored=scored.scored,
+        extra={"job_id": task.job_id, "chunk": task.index, "row_count": scored.rows},
+    )
+    ctx.audit.seal([body])
+    if not ctx.blobs.run(ctx.audit.write()):
+        raise RuntimeError("the audit trail could not be written; the chunk will be retried")
 
 
 def finalize_job(ctx: WorkerContext, job_id: str) -> str:

@@ -42,11 +42,13 @@ class FramePredictor(Protocol):
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """A chunk's output CSV (no header) and its row counts."""
+    """A chunk's output CSV (no header), its row counts, and its features and scores."""
 
     data: bytes
     rows: int
     failed: int
+    features: pd.DataFrame
+    scored: pd.DataFrame
 
 
 def score_chunk(
@@ -72,7 +74,13 @@ def score_chunk(
         text = _render_lines(lines, scored, errors, width=len(columns))
     else:
         text = _render_frame(frame, scored, errors)
-    return ScoredChunk(text.encode("utf-8"), rows=len(frame), failed=int(errors.notna().sum()))
+    return ScoredChunk(
+        text.encode("utf-8"),
+        rows=len(frame),
+        failed=int(errors.notna().sum()),
+        features=features,
+        scored=scored.assign(error=errors),
+    )
 
 
 def read_chunk(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series | None]:

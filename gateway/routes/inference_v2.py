@@ -19,6 +19,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from gateway.audit_log import audit_frame
 from gateway.deps import get_caller, request_owner, serving_predictor
 from gateway.errors import ProblemError, ProblemResponse, problem_response
 from gateway.openapi import problem_responses
@@ -207,7 +208,9 @@ def _remember(
     houses = frame.astype(object).to_dict(orient="records")
     prices = scored[list(OUTPUTS)].to_numpy(dtype=float).tolist()
     rows = [(house, p, lo, hi) for house, (p, lo, hi) in zip(houses, prices, strict=True)]
-    return prediction_log(request.app).remember_rows(owner, version, rows, card=card)
+    ids = prediction_log(request.app).remember_rows(owner, version, rows, card=card)
+    audit_frame(request, frame=frame, scored=scored, version=version, card=card, prediction_ids=ids)
+    return ids
 
 
 def _check_name(request: Request, name: str) -> None:

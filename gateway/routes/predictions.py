@@ -119,7 +119,7 @@ async def predict_batch(
             errors=[{"field": "rows", "message": f"at most {limit} rows (got {len(body.rows)})"}],
         )
     predictions = await asyncio.to_thread(predictor.predict_batch, body.rows, explain=explain)
-    remember_predictions(request, body.rows, predictions)
+    remember_predictions(request, body.rows, predictions, kind="batch")
     record_prediction(model_version=str(predictor.version), source="batch", count=len(predictions))
     return BatchPrediction(model_version=str(predictor.version), predictions=predictions)
 

@@ -1,0 +1,130 @@
+"""What an audit record holds, built from what the prediction paths already have.
+
+Every record: ``kind`` (``predict``, ``batch``, ``v2`` or ``job_chunk``), ``time`` (Unix
+seconds), ``owner`` (the API key name, or ``key/end-user``), ``model_version`` and the rows.
+A request's rows are a list of objects: ``prediction_id``, ``sent`` (the input as the caller
+sent it), ``normalised`` (as the model saw it), ``price``, ``low``, ``high``, ``level``,
+``warnings``. A job chunk's rows are columns (one list per field, the same fields), since a
+chunk holds up to ``HPP_CHUNK_ROWS`` rows. A chunk record names its job, its index and its
+``row_count``; the file row of its first row is one more than the rows of the job's earlier
+chunks (summed when reading), and a row's feedback key is ``job:{job_id}:{row}``. Only the
+six feature cells of a CSV row are kept, never the caller's other columns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from ml.contract import FEATURE_COLUMNS, HouseFeatures, Prediction, coerce_frame
+
+
+def request_record(
+    *,
+    kind: str,
+    owner: str,
+    at: float,
+    sent: list[Any],
+    features: list[HouseFeatures],
+    predictions: list[Prediction],
+) -> dict[str, Any]:
+    """The record of one /v1 request (``predict`` or ``batch``)."""
+    rows = [
+        {
+            "prediction_id": p.prediction_id,
+            "sent": raw,
+            "normalised": house.model_dump(),
+            "price": p.predicted_price,
+            "low": p.interval.low,
+            "high": p.interval.high,
+            "level": p.interval.level,
+            "warnings": p.warnings,
+        }
+        for raw, house, p in zip(sent, features, predictions, strict=True)
+    ]
+    version = predictions[0].model_version if predictions else ""
+    return {"kind": kind, "time": at, "owner": owner, "model_version": version, "rows": rows}
+
+
+def sent_rows(body: bytes, *, kind: str, count: int) -> list[Any]:
+    """Each row as the caller sent it, from the raw JSON body (``rows`` of a batch)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return [None] * count
+    rows = data.get("rows") if kind == "batch" and isinstance(data, dict) else [data]
+    return list(rows) if isinstance(rows, list) and len(rows) == count else [None] * count
+
+
+def frame_record(
+    *,
+    kind: str,
+    owner: str,
+    at: float,
+    version: str,
+    level: float | None,
+    frame: pd.DataFrame,
+    scored: pd.DataFrame,
+    extra: dict[str, Any],
+    prediction_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """The record of rows scored as a frame (a /v2 request or a job chunk), as columns."""
+    features = frame[list(FEATURE_COLUMNS)]
+    normalised = coerce_frame(features)
+    rows: dict[str, Any] = {
+        "sent": {c: _plain(features[c].tolist()) for c in FEATURE_COLUMNS},
+        "normalised": {c: _plain(normalised[c].tolist()) for c in FEATURE_COLUMNS},
+        "price": _plain(scored["predicted_price"].tolist()),
+        "low": _plain(scored["price_low"].tolist()),
+        "high": _plain(scored["price_high"].tolist()),
+        "level": level,
+        "warnings": _plain(scored["warning"].tolist()),
+        "errors": _plain(scored["error"].tolist()),
+    }
+    if prediction_ids is not None:
+        rows["prediction_ids"] = prediction_ids
+    return {
+        "kind": kind,
+        "time": at,
+        "owner": owner,
+        "model_version": version,
+        **extra,
+        "rows": rows,
+    }
+
+
+def flatten(record: dict[str, Any], *, first_row: int = 1) -> list[dict[str, Any]]:
+    """A record's rows as objects, each with its feedback key (``key``).
+
+    ``first_row`` is the file row of a job chunk's first row.
+    """
+    rows = record.get("rows")
+    if isinstance(rows, list):
+        return [{**row, "key": row.get("prediction_id")} for row in rows if isinstance(row, dict)]
+    if not isinstance(rows, dict):
+        return []
+    keys = rows.get("prediction_ids") or [
+        f"job:{record.get('job_id')}:{first_row + i}" for i in range(len(rows["price"]))
+    ]
+    return [_row_of(rows, i, keys[i]) for i in range(len(rows["price"]))]
+
+
+def _row_of(rows: dict[str, Any], i: int, key: str) -> dict[str, Any]:
+    normalised = {c: values[i] for c, values in (rows.get("normalised") or {}).items()}
+    return {
+        "key": key,
+        "normalised": normalised,
+        "price": rows["price"][i],
+        "low": rows["low"][i],
+        "high": rows["high"][i],
+        "level": rows.get("level"),
+        "warnings": rows["warnings"][i],
+    }
+
+
+def _plain(values: list[Any]) -> list[Any]:
+    """JSON-safe values: NaN and pandas' missing markers become None."""
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v for v in values]

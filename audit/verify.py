@@ -1,0 +1,171 @@
+"""``hpp audit verify``: walk every stream and report each record that breaks its chain.
+
+Per stream: every line must parse and carry the hash of its own content (an altered record
+fails here); ``seq`` must count up by one and ``prev`` name the previous record's hash (an
+inserted or removed record fails here); every segment needs an authentic head naming its
+last record (a cut-off tail fails here), and a segment rotated away (``sealed``) must be
+followed by another (a removed last segment fails here). On S3, delete markers are reported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from audit.chain import genesis, head_is_authentic, record_hash
+from audit.store import CLOSED, SEALED, AuditStore, Segment
+
+
+@dataclass
+class StreamReport:
+    """What one stream holds and what is wrong with it."""
+
+    stream: str
+    records: int = 0
+    state: str = "empty"
+    pending: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VerifyReport:
+    """The verdict over every stream."""
+
+    streams: list[StreamReport]
+    removed: list[str]
+    signed: bool
+
+    @property
+    def ok(self) -> bool:
+        """True when no stream has a problem and nothing was deleted."""
+        return not self.removed and all(not s.problems for s in self.streams)
+
+    @property
+    def records(self) -> int:
+        """Records checked."""
+        return sum(s.records for s in self.streams)
+
+    def lines(self) -> list[str]:
+        """The report as text, one line per stream and per problem."""
+        out = [
+            f"{s.stream}: {s.records} records, {s.state}"
+            + ("" if not s.pending else f", {s.pending} after its head (not yet anchored)")
+            + ("" if not s.problems else f", {len(s.problems)} problem(s)")
+            for s in self.streams
+        ]
+        out += [f"  {s.stream}: {p}" for s in self.streams for p in s.problems]
+        out += [f"deleted (delete marker): {key}" for key in self.removed]
+        if not self.signed:
+            out.append(
+                "warning: HPP_AUDIT_KEY is not set, so heads are unsigned: whoever can write "
+                "the log can also rewrite a chain and its heads consistently"
+            )
+        verdict = "OK" if self.ok else "TAMPERED"
+        out.append(f"{verdict}: {self.records} records in {len(self.streams)} stream(s)")
+        return out
+
+
+async def verify_store(store: AuditStore, *, key: bytes | None) -> VerifyReport:
+    """Check every stream of the store."""
+    reports = [
+        verify_stream(stream, await store.segments(stream), key=key)
+        for stream in await store.streams()
+    ]
+    return VerifyReport(reports, await store.removed(), signed=key is not None)
+
+
+def verify_stream(stream: str, segments: list[Segment], *, key: bytes | None) -> StreamReport:
+    """Check one stream's segments, in order."""
+    report = StreamReport(stream)
+    expected_seq, expected_prev = 0, genesis(stream)
+    for position, segment in enumerate(segments):
+        first_seq, hashes = expected_seq, {}
+        for number, line in enumerate(segment.lines, start=1):
+            where = f"segment {segment.name} line {number}"
+            record = _record(line)
+            if record is None:
+                report.problems.append(f"{where}: not a JSON record")
+                continue
+            problem = _chain_problem(record, stream, expected_seq, expected_prev)
+            if problem:
+                report.problems.append(f"{where} (seq {record.get('seq')}): {problem}")
+            expected_seq = _int(record.get("seq"), expected_seq) + 1
+            expected_prev = str(record.get("hash"))
+            hashes[expected_seq - 1] = expected_prev
+            report.records += 1
+        last = position == len(segments) - 1
+        report.pending = _pending(segment, hashes, expected_seq - 1) if last else 0
+        anchored = expected_seq - 1 - report.pending
+        report.problems += _head_problems(segment, first_seq, anchored, hashes.get(anchored, expected_prev), key)
+    report.state = _state(segments)
+    if segments and report.state == SEALED:
+        report.problems.append(
+            f"segment {segments[-1].name} was rotated away but no segment follows it: "
+            "the stream's end was removed"
+        )
+    return report
+
+
+def _pending(segment: Segment, hashes: dict[int, str], last_seq: int) -> int:
+    """Records after an open head that names an earlier record of this segment correctly.
+
+    The writer appends, then replaces the head: a reader in between sees records the head
+    does not name yet. They are reported as not yet anchored rather than as tampering.
+    """
+    head = segment.head or {}
+    named = head.get("last_seq")
+    if head.get("state") != "open" or not isinstance(named, int) or named >= last_seq:
+        return 0
+    return last_seq - named if hashes.get(named) == head.get("last_hash") else 0
+
+
+def _chain_problem(record: dict[str, Any], stream: str, seq: int, prev: str) -> str | None:
+    if record.get("hash") != record_hash(record):
+        return "its content does not match its hash (the record was altered)"
+    if record.get("stream") != stream:
+        return f"belongs to stream {record.get('stream')!r} (copied from another stream)"
+    if record.get("seq") != seq:
+        return f"expected seq {seq}: records before it were removed or inserted"
+    if record.get("prev") != prev:
+        return "its prev does not match the previous record's hash (a record was removed or inserted)"
+    return None
+
+
+def _head_problems(
+    segment: Segment, first_seq: int, last_seq: int, last_hash: str, key: bytes | None
+) -> list[str]:
+    head = segment.head
+    where = f"segment {segment.name}"
+    if head is None:
+        return [f"{where}: its head is missing"]
+    if not head_is_authentic(head, key):
+        return [f"{where}: its head's signature is wrong (the head was forged or altered)"]
+    if head.get("last_seq") != last_seq or head.get("last_hash") != last_hash:
+        return [
+            f"{where}: the head names seq {head.get('last_seq')} as its last record but the "
+            f"segment ends at seq {last_seq}: records at its end were removed or added"
+        ]
+    if head.get("first_seq") != first_seq:
+        return [f"{where}: the head starts at seq {head.get('first_seq')}, the segment at {first_seq}"]
+    return []
+
+
+def _state(segments: list[Segment]) -> str:
+    if not segments:
+        return "empty"
+    head = segments[-1].head or {}
+    state = str(head.get("state", "open"))
+    return state if state in (SEALED, CLOSED) else "open (being written, or its process died)"
+
+
+def _record(line: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default

@@ -1,0 +1,93 @@
+"""The gateway's hooks into the audit trail (audit/): one cheap ``submit`` per request.
+
+The request path hands over references (the raw body, the validated houses, the
+predictions); the record is built by the writer's background task, never while the
+caller waits.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from fastapi import Request
+
+from audit.records import frame_record, request_record, sent_rows
+from audit.writer import AuditWriter, open_trail
+from gateway.deps import request_owner
+from hpp.settings import CoreSettings
+from ml.contract import HouseFeatures, Prediction
+
+
+def open_audit_writer(core: CoreSettings) -> AuditWriter | None:
+    """The gateway process's audit writer (a stream of its own), or None when disabled."""
+    if not core.audit_enabled:
+        return None
+    trail = open_trail(
+        core.resolved_audit_url(),
+        service="gateway",
+        key=core.audit_key_bytes(),
+        rotate_bytes=core.audit_rotate_bytes,
+    )
+    return AuditWriter(
+        trail,
+        flush_records=core.audit_flush_records,
+        flush_seconds=core.audit_flush_seconds,
+        max_buffer=core.audit_max_buffer,
+    )
+
+
+def audit_request(
+    request: Request, kind: str, features: list[HouseFeatures], predictions: list[Prediction]
+) -> None:
+    """Queue the record of a /v1 request (``predict`` or ``batch``)."""
+    writer: AuditWriter | None = getattr(request.app.state, "audit", None)
+    if writer is None or not predictions:
+        return
+    body: bytes = getattr(request, "_body", b"")  # the body the route already read
+    writer.submit(partial(_request_body, kind, request_owner(request), time.time(), body, features, predictions))
+
+
+def audit_frame(
+    request: Request,
+    *,
+    frame: pd.DataFrame,
+    scored: pd.DataFrame,
+    version: str,
+    card: dict[str, Any],
+    prediction_ids: list[str],
+) -> None:
+    """Queue the record of rows scored as a frame (/v2 infer)."""
+    writer: AuditWriter | None = getattr(request.app.state, "audit", None)
+    if writer is None:
+        return
+    writer.submit(
+        partial(
+            frame_record,
+            kind="v2",
+            owner=request_owner(request),
+            at=time.time(),
+            version=version,
+            level=card.get("interval", {}).get("level"),
+            frame=frame,
+            scored=scored,
+            extra={},
+            prediction_ids=prediction_ids,
+        )
+    )
+
+
+def _request_body(
+    kind: str,
+    owner: str,
+    at: float,
+    body: bytes,
+    features: list[HouseFeatures],
+    predictions: list[Prediction],
+) -> dict[str, Any]:
+    sent = sent_rows(body, kind=kind, count=len(predictions))
+    return request_record(
+        kind=kind, owner=owner, at=at, sent=sent, features=features, predictions=predictions
+    )
