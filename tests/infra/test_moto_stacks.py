@@ -105,6 +105,19 @@ def test_data_creates_the_repository_and_bucket_the_services_use(created, aws) -
     aws["s3"].head_bucket(Bucket=data["JobBucketName"])
 
 
+def test_data_creates_the_audit_bucket_encrypted_with_the_stack_key(created, aws) -> None:
+    # moto's CloudFormation applies only a bucket's encryption and tags: Object Lock and
+    # versioning are checked in the template (tests/infra/test_stacks.py), and the writer is
+    # tested against a bucket locked through the API (tests/audit/test_s3_store.py).
+    data = created["outputs"]["data"]
+    bucket = data["AuditBucketName"]
+    assert bucket != data["JobBucketName"]
+    sse = aws["s3"].get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    rule = sse["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+    assert rule["SSEAlgorithm"] == "aws:kms"
+    assert rule["KMSMasterKeyID"] == data["KeyArn"]
+
+
 def test_task_definitions_run_the_pushed_image_with_imported_wiring(created, aws) -> None:
     data = created["outputs"]["data"]
     families = {
@@ -119,6 +132,8 @@ def test_task_definitions_run_the_pushed_image_with_imported_wiring(created, aws
         assert env["HPP_ENVIRONMENT"] == ENVIRONMENT
         if "HPP_BLOB_URL" in env:
             assert env["HPP_BLOB_URL"] == f"s3://{data['JobBucketName']}/jobs"
+        if "HPP_AUDIT_URL" in env:
+            assert env["HPP_AUDIT_URL"] == f"s3://{data['AuditBucketName']}/audit"
 
 
 def test_services_run_their_task_definitions_in_the_cluster(created, aws) -> None:

@@ -81,10 +81,30 @@ def test_job_bucket_is_private_encrypted_tls_only_and_expires_with_the_results(
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     (rule,) = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] == {"Ref": "ResultRetentionDays"}
-    policy = one(data, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
-    deny = [s for s in policy if s["Effect"] == "Deny"]
+    policy = resources_of_type(data, "AWS::S3::BucketPolicy")["JobBucketPolicy"]["Properties"]
+    deny = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert deny
     assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_audit_bucket_locks_records_in_compliance_mode_encrypted_and_never_expires_them(
+    templates,
+) -> None:
+    data = templates["data"]
+    bucket = resources_of_type(data, "AWS::S3::Bucket")["AuditBucket"]
+    properties = bucket["Properties"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert properties["ObjectLockEnabled"] is True
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    retention = properties["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention == {"Mode": "COMPLIANCE", "Days": {"Ref": "AuditRetentionDays"}}
+    sse = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": ["Key", "Arn"]}
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert not any("ExpirationInDays" in r for r in properties["LifecycleConfiguration"]["Rules"])
+    policy = resources_of_type(data, "AWS::S3::BucketPolicy")["AuditBucketPolicy"]["Properties"]
+    conditions = [s["Condition"] for s in policy["PolicyDocument"]["Statement"]]
+    assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
 
 
 def test_repository_scans_on_push_has_immutable_tags_and_a_lifecycle(templates) -> None:

@@ -10,7 +10,13 @@ from hpp.settings import environment_names
 from observability import dashboards
 from tests.infra.conftest import resources_of_type
 
-SECRET_SETTINGS = {"HPP_REDIS_URL", "HPP_API_KEYS", "HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"}
+SECRET_SETTINGS = {
+    "HPP_REDIS_URL",
+    "HPP_API_KEYS",
+    "HPP_UI_API_KEY",
+    "HPP_UI_STORAGE_SECRET",
+    "HPP_AUDIT_KEY",
+}
 LOG_GROUPS = {"inference-api": "/ecs/inference-api", "ui": "/ecs/ui", "worker": "/ecs/worker"}
 
 
@@ -62,9 +68,9 @@ def test_each_service_gets_only_the_secrets_it_needs(templates) -> None:
         for name, container in containers(templates["services"]).items()
     }
     assert by_container == {
-        "inference-api": {"HPP_REDIS_URL", "HPP_API_KEYS"},
+        "inference-api": {"HPP_REDIS_URL", "HPP_API_KEYS", "HPP_AUDIT_KEY"},
         "ui": {"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"},
-        "worker": {"HPP_REDIS_URL"},
+        "worker": {"HPP_REDIS_URL", "HPP_AUDIT_KEY"},
     }
 
 
