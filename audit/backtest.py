@@ -61,7 +61,7 @@ def backtest(
     for row in chosen:
         row["neighbourhood"] = (row.get("normalised") or {}).get("location") or "?"
         row["price_band"] = price_band(float(row["price"]))
-    levels = {row.get("level") for row in chosen if row.get("level") is not None}
+    levels = {float(row["level"]) for row in chosen if row.get("level") is not None}
     return {
         "logged": len(rows),
         "with_actual_price": len(known),
@@ -134,7 +134,9 @@ def _chunk_offsets(records: list[dict[str, Any]]) -> dict[tuple[Any, Any], int]:
     sizes: dict[Any, dict[int, int]] = {}
     for r in records:
         if r.get("kind") == "job_chunk":
-            sizes.setdefault(r.get("job_id"), {})[int(r.get("chunk", 0))] = int(r.get("row_count", 0))
+            sizes.setdefault(r.get("job_id"), {})[int(r.get("chunk", 0))] = int(
+                r.get("row_count", 0)
+            )
     offsets: dict[tuple[Any, Any], int] = {}
     for job_id, chunks in sizes.items():
         row = 1

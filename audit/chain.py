@@ -1,8 +1,9 @@
 """Hash chains of audit records and the signed heads that anchor their ends.
 
-A stream is the chain one process writes. Each record carries ``stream``, ``seq`` (0, 1, 2,
-...) and ``prev`` (the previous record's hash; the stream's genesis hash for the first);
-its ``hash`` is the SHA-256 of its canonical JSON without ``hash``. A head names a
+A stream is the chain one process writes. Each record is one JSON line carrying ``stream``,
+``seq`` (0, 1, 2, ...) and ``prev`` (the previous record's hash; the stream's genesis hash
+for the first), and last ``hash``: the SHA-256 of the line's bytes up to it (the line
+with ``,"hash":"..."`` cut out), so one byte changed anywhere shows. A head names a
 segment's last record (seq and hash), is HMAC-SHA256 signed with the audit key when one is
 configured, and says whether the segment was rotated away (``sealed``) or the stream
 stopped cleanly (``closed``), so a cut-off tail or a missing last segment shows.
@@ -19,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic_core
+
 
 def canonical(data: dict[str, Any]) -> bytes:
     """The bytes a record or head is hashed and signed over (sorted keys, no spaces)."""
@@ -30,10 +33,25 @@ def genesis(stream: str) -> str:
     return hashlib.sha256(f"hpp-audit-genesis:{stream}".encode()).hexdigest()
 
 
-def record_hash(record: dict[str, Any]) -> str:
-    """The hash a record must carry: over everything in it but ``hash``."""
-    body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(canonical(body)).hexdigest()
+def sealed_line(body: dict[str, Any]) -> bytes:
+    """The record as a JSON line ending in the hash of everything before it."""
+    data = pydantic_core.to_json(body, inf_nan_mode="null")
+    digest = hashlib.sha256(data).hexdigest()
+    return data[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
+
+
+def line_hash(line: bytes) -> str | None:
+    """The hash a record line must carry (None when the line does not end in a hash)."""
+    stripped = line.rstrip(b"\r\n")
+    if len(stripped) < _HASH_TAIL or not stripped.endswith(b'"}'):
+        return None
+    data, tail = stripped[:-_HASH_TAIL], stripped[-_HASH_TAIL:]
+    if not tail.startswith(b',"hash":"'):
+        return None
+    return hashlib.sha256(data + b"}").hexdigest()
+
+
+_HASH_TAIL = len(',"hash":""}') + 64
 
 
 def new_stream_id(service: str) -> str:
@@ -53,13 +71,12 @@ class Chain:
     def __post_init__(self) -> None:
         self.last_hash = self.last_hash or genesis(self.stream)
 
-    def seal(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The body as the stream's next record (with stream, seq, prev and hash)."""
-        record = {**body, "stream": self.stream, "seq": self.seq, "prev": self.last_hash}
-        record["hash"] = record_hash(record)
+    def seal(self, body: dict[str, Any]) -> bytes:
+        """The body as the stream's next record line (with stream, seq, prev and hash)."""
+        line = sealed_line({**body, "stream": self.stream, "seq": self.seq, "prev": self.last_hash})
         self.seq += 1
-        self.last_hash = record["hash"]
-        return record
+        self.last_hash = line[-67:-3].decode()
+        return line
 
 
 def make_head(

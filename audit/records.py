@@ -2,9 +2,10 @@
 
 Every record: ``kind`` (``predict``, ``batch``, ``v2`` or ``job_chunk``), ``time`` (Unix
 seconds), ``owner`` (the API key name, or ``key/end-user``), ``model_version`` and the rows.
-A request's rows are a list of objects: ``prediction_id``, ``sent`` (the input as the caller
-sent it), ``normalised`` (as the model saw it), ``price``, ``low``, ``high``, ``level``,
-``warnings``. A job chunk's rows are columns (one list per field, the same fields), since a
+A /v1 request's record keeps its body exactly as sent (``sent``, the JSON text) and a list of
+rows: ``prediction_id``, ``normalised`` (the input as the model saw it), ``price``, ``low``,
+``high``, ``level``, ``warnings``. A /v2 request's or a job chunk's rows are columns (one list
+per field: ``sent`` and ``normalised`` per feature, prices, warnings, errors), since a
 chunk holds up to ``HPP_CHUNK_ROWS`` rows. A chunk record names its job, its index and its
 ``row_count``; the file row of its first row is one more than the rows of the job's earlier
 chunks (summed when reading), and a row's feedback key is ``job:{job_id}:{row}``. Only the
@@ -13,7 +14,6 @@ six feature cells of a CSV row are kept, never the caller's other columns.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -27,36 +27,31 @@ def request_record(
     kind: str,
     owner: str,
     at: float,
-    sent: list[Any],
+    body: bytes,
     features: list[HouseFeatures],
     predictions: list[Prediction],
 ) -> dict[str, Any]:
-    """The record of one /v1 request (``predict`` or ``batch``)."""
+    """The record of one /v1 request (``predict`` or ``batch``); ``sent`` is its raw body."""
     rows = [
         {
             "prediction_id": p.prediction_id,
-            "sent": raw,
-            "normalised": house.model_dump(),
+            "normalised": house,  # serialised by the chain (pydantic_core, no dump here)
             "price": p.predicted_price,
             "low": p.interval.low,
             "high": p.interval.high,
             "level": p.interval.level,
             "warnings": p.warnings,
         }
-        for raw, house, p in zip(sent, features, predictions, strict=True)
+        for house, p in zip(features, predictions, strict=True)
     ]
-    version = predictions[0].model_version if predictions else ""
-    return {"kind": kind, "time": at, "owner": owner, "model_version": version, "rows": rows}
-
-
-def sent_rows(body: bytes, *, kind: str, count: int) -> list[Any]:
-    """Each row as the caller sent it, from the raw JSON body (``rows`` of a batch)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return [None] * count
-    rows = data.get("rows") if kind == "batch" and isinstance(data, dict) else [data]
-    return list(rows) if isinstance(rows, list) and len(rows) == count else [None] * count
+    return {
+        "kind": kind,
+        "time": at,
+        "owner": owner,
+        "model_version": predictions[0].model_version if predictions else "",
+        "sent": body.decode("utf-8", errors="replace"),
+        "rows": rows,
+    }
 
 
 def frame_record(
@@ -127,4 +122,7 @@ def _row_of(rows: dict[str, Any], i: int, key: str) -> dict[str, Any]:
 
 def _plain(values: list[Any]) -> list[Any]:
     """JSON-safe values: NaN and pandas' missing markers become None."""
-    return [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v for v in values]
+    return [
+        None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+        for v in values
+    ]

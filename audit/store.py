@@ -198,10 +198,10 @@ class S3AuditStore:
         client = await self._s3()
         paginator = client.get_paginator("list_objects_v2")
         names: set[str] = set()
-        async for page in paginator.paginate(
-            Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"
-        ):
-            names.update(p["Prefix"][len(self.prefix) :].rstrip("/") for p in page.get("CommonPrefixes", []))
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"):
+            names.update(
+                p["Prefix"][len(self.prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
+            )
         return sorted(names)
 
     async def segments(self, stream: str) -> list[Segment]:
@@ -242,7 +242,9 @@ class S3AuditStore:
             state=state,
             key=self.key,
         )
-        await self._put(f"{batch.stream}/{name}.head.json", json.dumps(head, sort_keys=True).encode())
+        await self._put(
+            f"{batch.stream}/{name}.head.json", json.dumps(head, sort_keys=True).encode()
+        )
 
     async def _put(self, key: str, data: bytes) -> None:
         client = await self._s3()

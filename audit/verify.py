@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.chain import genesis, head_is_authentic, record_hash
+from audit.chain import genesis, head_is_authentic, line_hash
 from audit.store import CLOSED, SEALED, AuditStore, Segment
 
 
@@ -87,7 +87,7 @@ def verify_stream(stream: str, segments: list[Segment], *, key: bytes | None) ->
             if record is None:
                 report.problems.append(f"{where}: not a JSON record")
                 continue
-            problem = _chain_problem(record, stream, expected_seq, expected_prev)
+            problem = _chain_problem(record, line, stream, expected_seq, expected_prev)
             if problem:
                 report.problems.append(f"{where} (seq {record.get('seq')}): {problem}")
             expected_seq = _int(record.get("seq"), expected_seq) + 1
@@ -97,7 +97,9 @@ def verify_stream(stream: str, segments: list[Segment], *, key: bytes | None) ->
         last = position == len(segments) - 1
         report.pending = _pending(segment, hashes, expected_seq - 1) if last else 0
         anchored = expected_seq - 1 - report.pending
-        report.problems += _head_problems(segment, first_seq, anchored, hashes.get(anchored, expected_prev), key)
+        report.problems += _head_problems(
+            segment, first_seq, anchored, hashes.get(anchored, expected_prev), key
+        )
     report.state = _state(segments)
     if segments and report.state == SEALED:
         report.problems.append(
@@ -120,15 +122,19 @@ def _pending(segment: Segment, hashes: dict[int, str], last_seq: int) -> int:
     return last_seq - named if hashes.get(named) == head.get("last_hash") else 0
 
 
-def _chain_problem(record: dict[str, Any], stream: str, seq: int, prev: str) -> str | None:
-    if record.get("hash") != record_hash(record):
+def _chain_problem(
+    record: dict[str, Any], line: bytes, stream: str, seq: int, prev: str
+) -> str | None:
+    if record.get("hash") != line_hash(line):
         return "its content does not match its hash (the record was altered)"
     if record.get("stream") != stream:
         return f"belongs to stream {record.get('stream')!r} (copied from another stream)"
     if record.get("seq") != seq:
         return f"expected seq {seq}: records before it were removed or inserted"
     if record.get("prev") != prev:
-        return "its prev does not match the previous record's hash (a record was removed or inserted)"
+        return (
+            "its prev does not match the previous record's hash (a record was removed or inserted)"
+        )
     return None
 
 
@@ -147,7 +153,9 @@ def _head_problems(
             f"segment ends at seq {last_seq}: records at its end were removed or added"
         ]
     if head.get("first_seq") != first_seq:
-        return [f"{where}: the head starts at seq {head.get('first_seq')}, the segment at {first_seq}"]
+        return [
+            f"{where}: the head starts at seq {head.get('first_seq')}, the segment at {first_seq}"
+        ]
     return []
 
 

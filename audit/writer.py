@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,10 +45,7 @@ class AuditTrail:
         """Chain the bodies (in order) and keep their lines until stored."""
         if not self._unwritten:
             self._first_seq = self.chain.seq
-        for body in bodies:
-            record = self.chain.seal(body)
-            line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
-            self._unwritten.append(line.encode())
+        self._unwritten.extend(self.chain.seal(body) for body in bodies)
 
     async def write(self) -> int:
         """Store the sealed lines as one batch; how many (0 when the store failed: kept)."""
@@ -66,7 +62,9 @@ class AuditTrail:
         try:
             await self.store.append(batch)
         except Exception as exc:  # storage down: keep the lines, the chain stays whole
-            logger.warning("audit_write_failed", stream=self.stream, error=repr(exc), kept=len(lines))
+            logger.warning(
+                "audit_write_failed", stream=self.stream, error=repr(exc), kept=len(lines)
+            )
             return 0
         self._unwritten = []
         return len(lines)
@@ -145,7 +143,9 @@ class AuditWriter:
             try:
                 bodies.append(build())
             except Exception as exc:  # a record that cannot be built is a gap, not a crash
-                bodies.append({"kind": "gap", "time": time.time(), "dropped": 1, "error": repr(exc)})
+                bodies.append(
+                    {"kind": "gap", "time": time.time(), "dropped": 1, "error": repr(exc)}
+                )
         self.trail.seal(bodies)
 
     async def _run(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from fastapi import Request
 
-from audit.records import frame_record, request_record, sent_rows
+from audit.records import frame_record, request_record
 from audit.writer import AuditWriter, open_trail
 from gateway.deps import request_owner
 from hpp.settings import CoreSettings
@@ -46,8 +46,17 @@ def audit_request(
     writer: AuditWriter | None = getattr(request.app.state, "audit", None)
     if writer is None or not predictions:
         return
-    body: bytes = getattr(request, "_body", b"")  # the body the route already read
-    writer.submit(partial(_request_body, kind, request_owner(request), time.time(), body, features, predictions))
+    writer.submit(
+        partial(
+            request_record,
+            kind=kind,
+            owner=request_owner(request),
+            at=time.time(),
+            body=getattr(request, "_body", b""),  # the body the route already read
+            features=features,
+            predictions=predictions,
+        )
+    )
 
 
 def audit_frame(
@@ -76,18 +85,4 @@ def audit_frame(
             extra={},
             prediction_ids=prediction_ids,
         )
-    )
-
-
-def _request_body(
-    kind: str,
-    owner: str,
-    at: float,
-    body: bytes,
-    features: list[HouseFeatures],
-    predictions: list[Prediction],
-) -> dict[str, Any]:
-    sent = sent_rows(body, kind=kind, count=len(predictions))
-    return request_record(
-        kind=kind, owner=owner, at=at, sent=sent, features=features, predictions=predictions
     )

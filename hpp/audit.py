@@ -1,4 +1,4 @@
-"""``hpp audit verify`` and ``hpp audit backtest``: the audit trail's commands, wired to settings."""
+"""``hpp audit verify`` and ``hpp audit backtest``, wired to the settings."""
 
 from __future__ import annotations
 

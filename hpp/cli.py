@@ -165,7 +165,8 @@ def dashboard(
 audit_app = typer.Typer(help="The audit trail: verify the hash chains, back-test from feedback.")
 app.add_typer(audit_app, name="audit")
 AuditUrlOption = Annotated[
-    str | None, typer.Option("--url", help="Audit store (default: HPP_AUDIT_URL or the state folder).")
+    str | None,
+    typer.Option("--url", help="Audit store (default: HPP_AUDIT_URL or the state folder)."),
 ]
 
 
@@ -179,7 +180,9 @@ def audit_verify(url: AuditUrlOption = None) -> None:
 
 @audit_app.command("backtest")
 def audit_backtest(
-    sample: Annotated[int, typer.Option(min=1, help="Predictions with a known sale price to draw.")] = 500,
+    sample: Annotated[
+        int, typer.Option(min=1, help="Predictions with a known sale price to draw.")
+    ] = 500,
     seed: Annotated[int | None, typer.Option(help="Seed of the random draw (repeatable).")] = None,
     out: Annotated[Path | None, typer.Option(help="JSON report (default: .hpp/reports/).")] = None,
     url: AuditUrlOption = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import partial
 from typing import Any
 
 import boto3
@@ -37,10 +38,21 @@ def locked_bucket(moto_server: str) -> tuple[Any, str]:
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}]
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_id,
+                    }
+                }
+            ]
         },
     )
     return s3, bucket
+
+
+def record(price: int) -> dict[str, Any]:
+    return {"kind": "predict", "rows": [{"price": price}]}
 
 
 def store_for(moto_server: str, bucket: str) -> S3AuditStore:
@@ -52,7 +64,7 @@ async def write_batches(moto_server: str, bucket: str, batches: int = 3) -> str:
     writer = AuditWriter(trail)
     for b in range(batches):
         for i in range(4):
-            writer.submit(lambda b=b, i=i: {"kind": "predict", "rows": [{"price": b * 10 + i}]})
+            writer.submit(partial(record, b * 10 + i))
         assert await writer.flush() == 4
     await writer.stop()
     return trail.stream
@@ -65,7 +77,9 @@ async def test_batches_become_locked_encrypted_objects_that_verify(
     stream = await write_batches(moto_server, bucket)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
     assert keys == [
-        f"audit/{stream}/{seq:012d}.{suffix}" for seq in (0, 4, 8) for suffix in ("head.json", "jsonl")
+        f"audit/{stream}/{seq:012d}.{suffix}"
+        for seq in (0, 4, 8)
+        for suffix in ("head.json", "jsonl")
     ]
     first = f"audit/{stream}/000000000000.jsonl"
     # HEAD, not GetObjectRetention: moto 5.2 answers that one 500 for a bucket-default lock.
@@ -77,7 +91,8 @@ async def test_batches_become_locked_encrypted_objects_that_verify(
     report = await verify_store(store, key=KEY)
     await store.aclose()
     assert report.ok, report.lines()
-    assert report.records == 12 and report.streams[0].state == "closed"
+    assert report.records == 12
+    assert report.streams[0].state == "closed"
 
 
 async def test_a_locked_record_version_cannot_be_deleted(

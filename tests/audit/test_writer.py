@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ def body(i: int) -> dict[str, Any]:
 
 
 def records(root: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for path in sorted(root.glob("*/*.jsonl")) for line in path.read_bytes().splitlines()]
+    return [
+        json.loads(line)
+        for path in sorted(root.glob("*/*.jsonl"))
+        for line in path.read_bytes().splitlines()
+    ]
 
 
 async def test_submitted_records_are_written_in_order_when_the_buffer_fills(tmp_path: Path) -> None:
@@ -27,7 +32,7 @@ async def test_submitted_records_are_written_in_order_when_the_buffer_fills(tmp_
     writer = AuditWriter(trail, flush_records=5, flush_seconds=3600)
     writer.start()
     for i in range(5):
-        writer.submit(lambda i=i: body(i))
+        writer.submit(partial(body, i))
     for _ in range(200):  # the size trigger wakes the flusher; no timer is involved
         if len(records(tmp_path)) == 5:
             break
@@ -41,23 +46,27 @@ async def test_stop_writes_what_is_buffered_and_closes_the_stream(tmp_path: Path
     writer = AuditWriter(AuditTrail(store, stream="s"), flush_records=1000, flush_seconds=3600)
     writer.start()
     for i in range(3):
-        writer.submit(lambda i=i: body(i))
+        writer.submit(partial(body, i))
     await writer.stop()
     assert len(records(tmp_path)) == 3
     report = await verify_store(FolderAuditStore(tmp_path, key=KEY, rotate_bytes=1 << 20), key=KEY)
-    assert report.ok and report.streams[0].state == "closed"
+    assert report.ok
+    assert report.streams[0].state == "closed"
 
 
-async def test_a_full_buffer_leaves_a_gap_record_saying_how_many_were_dropped(tmp_path: Path) -> None:
+async def test_a_full_buffer_leaves_a_gap_record_saying_how_many_were_dropped(
+    tmp_path: Path,
+) -> None:
     writer = AuditWriter(
         AuditTrail(FolderAuditStore(tmp_path, key=KEY, rotate_bytes=1 << 20), stream="s"),
         max_buffer=2,
     )
     for i in range(5):
-        writer.submit(lambda i=i: body(i))
+        writer.submit(partial(body, i))
     assert await writer.flush() == 3
     gap, *kept = records(tmp_path)
-    assert gap["kind"] == "gap" and gap["dropped"] == 3
+    assert gap["kind"] == "gap"
+    assert gap["dropped"] == 3
     assert [r["rows"][0]["prediction_id"] for r in kept] == ["p0", "p1"]
 
 
@@ -73,7 +82,9 @@ class FlakyStore(FolderAuditStore):
         await super().append(batch)
 
 
-async def test_records_that_could_not_be_stored_are_kept_and_stored_next_time(tmp_path: Path) -> None:
+async def test_records_that_could_not_be_stored_are_kept_and_stored_next_time(
+    tmp_path: Path,
+) -> None:
     store = FlakyStore(tmp_path, key=KEY, rotate_bytes=1 << 20)
     writer = AuditWriter(AuditTrail(store, stream="s"))
     writer.submit(lambda: body(0))
