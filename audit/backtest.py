@@ -10,13 +10,13 @@ often the sale fell inside the interval (coverage against its nominal level).
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from audit.chain import parse_object
 from audit.records import flatten
 from audit.store import AuditStore
 
@@ -36,7 +36,8 @@ async def logged_rows(store: AuditStore) -> list[dict[str, Any]]:
         record
         for stream in await store.streams()
         for segment in await store.segments(stream)
-        for record in _parse(segment.lines)
+        for record in map(parse_object, segment.lines)
+        if record is not None
     ]
     offsets = _chunk_offsets(records)
     rows: dict[str, dict[str, Any]] = {}
@@ -144,15 +145,3 @@ def _chunk_offsets(records: list[dict[str, Any]]) -> dict[tuple[Any, Any], int]:
             offsets[(job_id, index)] = row
             row += chunks.get(index, 0)
     return offsets
-
-
-def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
-    out = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out

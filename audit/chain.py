@@ -28,6 +28,15 @@ def canonical(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def parse_object(data: bytes) -> dict[str, Any] | None:
+    """A JSON object from bytes (a record line or a head), or None if it is not one."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def genesis(stream: str) -> str:
     """The ``prev`` of a stream's first record."""
     return hashlib.sha256(f"hpp-audit-genesis:{stream}".encode()).hexdigest()

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from audit.chain import make_head
+from audit.chain import make_head, parse_object
+from hpp.aws import LazyClient
 
 OPEN, SEALED, CLOSED = "open", "sealed", "closed"
 
@@ -161,7 +161,9 @@ class FolderAuditStore:
             data = folder / f"{name}.jsonl"
             head = folder / f"{name}.head.json"
             lines = data.read_bytes().splitlines(keepends=True) if data.exists() else []
-            out.append(Segment(name, lines, _json(head.read_bytes()) if head.exists() else None))
+            out.append(
+                Segment(name, lines, parse_object(head.read_bytes()) if head.exists() else None)
+            )
         return out
 
 
@@ -175,9 +177,7 @@ class S3AuditStore:
         self.prefix = f"{prefix}/" if prefix else ""
         self.key = key
         self.endpoint_url = endpoint_url
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
-        self._lock = asyncio.Lock()
+        self._aws = LazyClient("s3", endpoint_url=endpoint_url)
         self._last: dict[str, Batch] = {}
 
     async def append(self, batch: Batch) -> None:
@@ -195,7 +195,7 @@ class S3AuditStore:
 
     async def streams(self) -> list[str]:
         """Every stream under the prefix."""
-        client = await self._s3()
+        client = await self._aws.get()
         paginator = client.get_paginator("list_objects_v2")
         names: set[str] = set()
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"):
@@ -214,12 +214,12 @@ class S3AuditStore:
             data = await self._get(f"{base}.jsonl") if f"{base}.jsonl" in keys else None
             head = await self._get(f"{base}.head.json") if f"{base}.head.json" in keys else None
             lines = data.splitlines(keepends=True) if data is not None else []
-            out.append(Segment(name, lines, None if head is None else _json(head)))
+            out.append(Segment(name, lines, None if head is None else parse_object(head)))
         return out
 
     async def removed(self) -> list[str]:
         """Keys under the prefix that carry a delete marker (someone tried to delete them)."""
-        client = await self._s3()
+        client = await self._aws.get()
         paginator = client.get_paginator("list_object_versions")
         marked: list[str] = []
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
@@ -228,9 +228,7 @@ class S3AuditStore:
 
     async def aclose(self) -> None:
         """Close the S3 client."""
-        if self._stack is not None:
-            await self._stack.aclose()
-            self._stack, self._client = None, None
+        await self._aws.aclose()
 
     async def _put_head(self, batch: Batch, name: str, state: str) -> None:
         head = make_head(
@@ -247,41 +245,22 @@ class S3AuditStore:
         )
 
     async def _put(self, key: str, data: bytes) -> None:
-        client = await self._s3()
+        client = await self._aws.get()
         # Object Lock buckets refuse a PUT without an integrity checksum.
         await client.put_object(
             Bucket=self.bucket, Key=self.prefix + key, Body=data, ChecksumAlgorithm="SHA256"
         )
 
     async def _get(self, key: str) -> bytes:
-        client = await self._s3()
+        client = await self._aws.get()
         response = await client.get_object(Bucket=self.bucket, Key=key)
         async with response["Body"] as body:
             return bytes(await body.read())
 
     async def _keys(self, prefix: str) -> set[str]:
-        client = await self._s3()
+        client = await self._aws.get()
         paginator = client.get_paginator("list_objects_v2")
         keys: set[str] = set()
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             keys.update(item["Key"] for item in page.get("Contents", []))
         return keys
-
-    async def _s3(self) -> Any:
-        async with self._lock:
-            if self._client is None:
-                from aiobotocore.session import get_session
-
-                self._stack = AsyncExitStack()
-                self._client = await self._stack.enter_async_context(
-                    get_session().create_client("s3", endpoint_url=self.endpoint_url)
-                )
-            return self._client
-
-
-def _json(data: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None

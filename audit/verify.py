@@ -9,11 +9,10 @@ followed by another (a removed last segment fails here). On S3, delete markers a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.chain import genesis, head_is_authentic, line_hash
+from audit.chain import genesis, head_is_authentic, line_hash, parse_object
 from audit.store import CLOSED, SEALED, AuditStore, Segment
 
 
@@ -83,7 +82,7 @@ def verify_stream(stream: str, segments: list[Segment], *, key: bytes | None) ->
         first_seq, hashes = expected_seq, {}
         for number, line in enumerate(segment.lines, start=1):
             where = f"segment {segment.name} line {number}"
-            record = _record(line)
+            record = parse_object(line)
             if record is None:
                 report.problems.append(f"{where}: not a JSON record")
                 continue
@@ -165,14 +164,6 @@ def _state(segments: list[Segment]) -> str:
     head = segments[-1].head or {}
     state = str(head.get("state", "open"))
     return state if state in (SEALED, CLOSED) else "open (being written, or its process died)"
-
-
-def _record(line: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _int(value: Any, default: int) -> int:

@@ -20,12 +20,14 @@ from collections.abc import (
     Coroutine,
     Sequence,
 )
-from contextlib import AsyncExitStack, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import unquote, urlparse
 
 import anyio
+
+from hpp.aws import LazyClient
 
 BLOCK_BYTES = 1 << 20
 S3_PART_BYTES = 8 << 20
@@ -187,15 +189,13 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
         self.endpoint_url = endpoint_url
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
-        self._lock = asyncio.Lock()
+        self._aws = LazyClient("s3", endpoint_url=endpoint_url)
 
     async def put_stream(
         self, key: str, chunks: AsyncIterable[bytes], *, limit: int | None = None
     ) -> int:
         """Stream to ``key`` as a multipart upload; raise ``BlobTooLargeError`` past ``limit``."""
-        writer = _MultipartWriter(await self._s3(), self.bucket, self._key(key))
+        writer = _MultipartWriter(await self._aws.get(), self.bucket, self._key(key))
         total = 0
         try:
             async for chunk in chunks:
@@ -211,14 +211,14 @@ class S3BlobStore:
 
     async def put_bytes(self, key: str, data: bytes) -> None:
         """PUT ``data`` to ``key`` (atomic by S3's semantics)."""
-        client = await self._s3()
+        client = await self._aws.get()
         await client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
     async def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of ``key`` by a ranged GET."""
         if end <= start:
             return b""
-        client = await self._s3()
+        client = await self._aws.get()
         try:
             response = await client.get_object(
                 Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
@@ -230,7 +230,7 @@ class S3BlobStore:
 
     async def iter_bytes(self, key: str, *, block: int = BLOCK_BYTES) -> AsyncIterator[bytes]:
         """The object's bytes in blocks, streamed."""
-        client = await self._s3()
+        client = await self._aws.get()
         try:
             response = await client.get_object(Bucket=self.bucket, Key=self._key(key))
         except client.exceptions.NoSuchKey as exc:
@@ -241,7 +241,7 @@ class S3BlobStore:
 
     async def size(self, key: str) -> int | None:
         """The object's size, or None when it does not exist."""
-        client = await self._s3()
+        client = await self._aws.get()
         try:
             head = await client.head_object(Bucket=self.bucket, Key=self._key(key))
         except client.exceptions.ClientError as exc:
@@ -252,7 +252,7 @@ class S3BlobStore:
 
     async def compose(self, key: str, head: bytes, sources: Sequence[str]) -> int:
         """Write ``head`` then each source, in order, to ``key`` as one multipart upload."""
-        writer = _MultipartWriter(await self._s3(), self.bucket, self._key(key))
+        writer = _MultipartWriter(await self._aws.get(), self.bucket, self._key(key))
         total = len(head)
         try:
             await writer.write(head)
@@ -268,7 +268,7 @@ class S3BlobStore:
 
     async def delete_prefix(self, prefix: str) -> None:
         """Delete every object under ``prefix``."""
-        client = await self._s3()
+        client = await self._aws.get()
         paginator = client.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
             keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
@@ -277,7 +277,7 @@ class S3BlobStore:
 
     async def list_children(self, prefix: str) -> list[str]:
         """The immediate child names under ``prefix``."""
-        client = await self._s3()
+        client = await self._aws.get()
         paginator = client.get_paginator("list_objects_v2")
         base = self._key(prefix)
         names: set[str] = set()
@@ -289,23 +289,10 @@ class S3BlobStore:
 
     async def aclose(self) -> None:
         """Close the S3 client."""
-        if self._stack is not None:
-            await self._stack.aclose()
-            self._stack, self._client = None, None
+        await self._aws.aclose()
 
     def _key(self, key: str) -> str:
         return self.prefix + key
-
-    async def _s3(self) -> Any:
-        async with self._lock:
-            if self._client is None:
-                from aiobotocore.session import get_session
-
-                self._stack = AsyncExitStack()
-                self._client = await self._stack.enter_async_context(
-                    get_session().create_client("s3", endpoint_url=self.endpoint_url)
-                )
-            return self._client
 
 
 class _MultipartWriter:
