@@ -14,10 +14,10 @@ six feature cells of a CSV row are kept, never the caller's other columns.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from ml.contract import FEATURE_COLUMNS, HouseFeatures, Prediction, coerce_frame
 
@@ -70,14 +70,14 @@ def frame_record(
     features = frame[list(FEATURE_COLUMNS)]
     normalised = coerce_frame(features)
     rows: dict[str, Any] = {
-        "sent": {c: _plain(features[c].tolist()) for c in FEATURE_COLUMNS},
-        "normalised": {c: _plain(normalised[c].tolist()) for c in FEATURE_COLUMNS},
-        "price": _plain(scored["predicted_price"].tolist()),
-        "low": _plain(scored["price_low"].tolist()),
-        "high": _plain(scored["price_high"].tolist()),
+        "sent": {c: _column(features[c]) for c in FEATURE_COLUMNS},
+        "normalised": {c: _column(normalised[c]) for c in FEATURE_COLUMNS},
+        "price": _column(scored["predicted_price"]),
+        "low": _column(scored["price_low"]),
+        "high": _column(scored["price_high"]),
         "level": level,
-        "warnings": _plain(scored["warning"].tolist()),
-        "errors": _plain(scored["error"].tolist()),
+        "warnings": _column(scored["warning"]),
+        "errors": _column(scored["error"]),
     }
     if prediction_ids is not None:
         rows["prediction_ids"] = prediction_ids
@@ -120,9 +120,11 @@ def _row_of(rows: dict[str, Any], i: int, key: str) -> dict[str, Any]:
     }
 
 
-def _plain(values: list[Any]) -> list[Any]:
-    """JSON-safe values: NaN and pandas' missing markers become None."""
-    return [
-        None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
-        for v in values
-    ]
+def _column(values: pd.Series) -> list[Any]:
+    """A column as a JSON-ready list: floats as they are (NaN is written as null), else None
+    for missing values."""
+    if pd.api.types.is_float_dtype(values):
+        return values.to_numpy(dtype="float64").tolist()
+    if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
+        return pa.array(values, from_pandas=True).to_pylist()  # Arrow strings: no copy first
+    return values.astype(object).where(values.notna(), None).tolist()
