@@ -148,7 +148,9 @@ def test_predict_frame_gives_a_reason_per_bad_row_and_keeps_the_rest(
     result = predictor.predict_frame(frame)
     assert result["error"].tolist() == [None, "sqft: not a number", None, "bedrooms: missing"]
     assert result["predicted_price"].notna().tolist() == [True, False, True, False]
-    assert result["warning"].iloc[2] == "location not seen in training: Atlantis"
+    assert result["warning"].iloc[2] == (
+        "location 'Atlantis' was not seen in training; it is scored as unknown"
+    )
 
 
 def test_column_order_does_not_change_predictions(
