@@ -262,8 +262,11 @@ def _check_name(request: Request, name: str) -> None:
 def _frame(body: dict[str, Any], binary: BinaryReader) -> tuple[pd.DataFrame, set[str]]:
     tensors: dict[str, list[Any]] = {}
     errors: list[dict[str, Any]] = []
+    given: set[Any] = set()  # names sent, valid or not: a bad input is not also "missing"
     for index, tensor in enumerate(body["inputs"]):
         where = f"inputs.{index}"
+        if isinstance(tensor, dict) and isinstance(tensor.get("name"), str):
+            given.add(tensor["name"])
         try:
             name, values = _tensor(tensor, binary)
         except ProtocolError as exc:
@@ -272,7 +275,7 @@ def _frame(body: dict[str, Any], binary: BinaryReader) -> tuple[pd.DataFrame, se
         if name in tensors:
             errors.append({"field": where, "message": f"input {name!r} is given twice"})
         tensors[name] = values
-    missing = [c for c in FEATURE_COLUMNS if c not in tensors]
+    missing = [c for c in FEATURE_COLUMNS if c not in given]
     if missing:
         errors.append({"field": "inputs", "message": f"missing inputs: {', '.join(missing)}"})
     sizes = {len(v) for v in tensors.values()}

@@ -114,7 +114,7 @@ def test_unseen_category_still_scores_with_a_warning(predictor: Predictor) -> No
     prediction = predictor.predict_one(HOUSE.model_copy(update={"location": "Atlantis"}))
     assert prediction.predicted_price > 0
     assert prediction.warnings == [
-        "location 'Atlantis' was not seen in training; it is scored as unknown"
+        "location 'Atlantis' was not seen in training, so it is scored as unknown"
     ]
 
 
@@ -149,7 +149,7 @@ def test_predict_frame_gives_a_reason_per_bad_row_and_keeps_the_rest(
     assert result["error"].tolist() == [None, "sqft: not a number", None, "bedrooms: missing"]
     assert result["predicted_price"].notna().tolist() == [True, False, True, False]
     assert result["warning"].iloc[2] == (
-        "location 'Atlantis' was not seen in training; it is scored as unknown"
+        "location 'Atlantis' was not seen in training, so it is scored as unknown"
     )
 
 
