@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import numpy as np
@@ -362,7 +362,7 @@ def _combined_text(code: int, reasons: list[Reason]) -> str:
     return "; ".join(text for bit, (_, text) in enumerate(reasons) if code >> bit & 1)
 
 
-def describe_errors(errors: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic validation errors as compact ``{field, message, value}`` records."""
     return [
         {

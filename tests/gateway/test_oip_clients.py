@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from tests.gateway.conftest import HOUSE
 from tests.workers.conftest import ALICE, GatewayProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-KSERVE_PYTHON = ROOT / ".venv-kserve" / "bin" / "python"
+KSERVE_VENV = ROOT / ".venv-kserve"
 SECOND = {**HOUSE, "sqft": 2400, "bedrooms": 4, "location": "College Creek", "year_built": 2004}
 HOUSES = [HOUSE, SECOND, {**HOUSE, "location": "Atlantis"}]
 
@@ -54,17 +55,17 @@ def expected(gateway_process: GatewayProcess) -> dict[str, Any]:
 
 
 @pytest.fixture
-def client(gateway_process: GatewayProcess) -> Any:
+def client(gateway_process: GatewayProcess) -> Iterator[Any]:
     http = triton()
-    with_scheme = gateway_process.url.removeprefix("http://")
-    client = http.InferenceServerClient(url=with_scheme, connection_timeout=30.0)
+    address = gateway_process.url.removeprefix("http://")  # tritonclient takes host:port
+    client = http.InferenceServerClient(url=address, connection_timeout=30.0)
     yield client
     client.close()
 
 
 def triton_inputs(binary: bool) -> list[Any]:
     http = triton()
-    columns = {
+    columns: dict[str, np.ndarray] = {
         "sqft": np.array([h["sqft"] for h in HOUSES], dtype=np.float64),
         "bedrooms": np.array([h["bedrooms"] for h in HOUSES], dtype=np.int64),
         "bathrooms": np.array([h["bathrooms"] for h in HOUSES], dtype=np.float32),
@@ -191,12 +192,12 @@ def test_tritonclient_decodes_every_error(client: Any, model_registry: ModelRegi
 def test_kserve_sdk_speaks_to_the_gateway(
     gateway_process: GatewayProcess, model_registry: ModelRegistry, expected: dict[str, Any]
 ) -> None:
-    if not KSERVE_PYTHON.exists():
+    if not (KSERVE_VENV / ".installed").exists():
         pytest.skip("the kserve SDK is not installed in .venv-kserve (python3 scripts/dev.py test)")
     probe = ROOT / "tests" / "gateway" / "kserve_probe.py"
     arguments = [gateway_process.url, ALICE["X-API-Key"], model_registry.name, json.dumps(HOUSES)]
     run = subprocess.run(
-        [str(KSERVE_PYTHON), str(probe), *arguments],
+        [str(KSERVE_VENV / "bin" / "python"), str(probe), *arguments],
         capture_output=True,
         text=True,
         timeout=120,
