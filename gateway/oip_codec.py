@@ -116,7 +116,8 @@ class BinaryReader:
 def wants_binary(body: Mapping[str, Any], output: str) -> bool:
     """Whether the client asked for ``output`` as binary data."""
     default = _flag(body.get("parameters"), "binary_data_output")
-    for requested in body.get("outputs") or []:
+    requested_outputs = body.get("outputs")
+    for requested in requested_outputs if isinstance(requested_outputs, list) else []:
         if isinstance(requested, dict) and requested.get("name") == output:
             parameters = requested.get("parameters")
             if isinstance(parameters, dict) and "binary_data" in parameters:

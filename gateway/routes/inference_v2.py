@@ -301,7 +301,8 @@ def _tensor(tensor: Any, binary: BinaryReader) -> tuple[str, list[Any]]:
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
         raise ProtocolError(f"{name}: shape must be [n] or [n, 1]")
     count = math.prod(shape)
-    size = (tensor.get("parameters") or {}).get("binary_data_size")
+    parameters = tensor.get("parameters")
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
     if size is not None and "data" not in tensor:
         values: list[Any] | None = binary.take(str(name), size, str(datatype), count)
     else:
