@@ -19,6 +19,9 @@ from ml.contract import describe_errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:hpp:problem:"
+# Open Inference Protocol routes: their clients (tritonclient, the kserve SDK) read an error
+# as a JSON body with an "error" member, and kserve only from ``application/json``.
+INFERENCE_PROTOCOL_PREFIX = "/v2"
 
 logger = structlog.get_logger("gateway.errors")
 
@@ -75,8 +78,12 @@ def problem_response(
     instance: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> ProblemResponse:
-    """A problem details response; ``kind`` names the problem type (``about:blank`` if none)."""
+) -> JSONResponse:
+    """A problem details response; ``kind`` names the problem type (``about:blank`` if none).
+
+    On the Open Inference Protocol's routes it also carries the protocol's ``error`` member
+    and is sent as ``application/json``.
+    """
     body: dict[str, Any] = {
         "type": f"{PROBLEM_TYPE_BASE}{kind}" if kind else "about:blank",
         "title": title or _phrase(status),
@@ -86,7 +93,14 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
+    if instance is not None and _inference_protocol(instance):
+        body["error"] = detail or body["title"]
+        return JSONResponse(body, status_code=status, headers=headers)
     return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _inference_protocol(path: str) -> bool:
+    return path == INFERENCE_PROTOCOL_PREFIX or path.startswith(f"{INFERENCE_PROTOCOL_PREFIX}/")
 
 
 async def send_problem(scope: Scope, receive: Receive, send: Send, status: int, **kw: Any) -> None:
@@ -102,7 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if not isinstance(exc, ProblemError):
         return problem_response(
@@ -119,7 +133,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemR
     )
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     raw = list(exc.errors())
     invalid_json = next((err for err in raw if err.get("type") == "json_invalid"), None)
     if invalid_json is not None:
@@ -143,7 +157,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Pr
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log only; the client learns nothing about internals.
     logger.error("unhandled_error", method=request.method, path=request.url.path, exc_info=exc)
     return problem_response(500, instance=request.url.path, **_INTERNAL)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -20,6 +20,7 @@ from gateway.deps import get_caller
 from gateway.errors import UnhandledErrorMiddleware, install_error_handlers
 from gateway.headers import SecurityHeadersMiddleware
 from gateway.model_holder import ModelHolder
+from gateway.model_versions import ModelVersions
 from gateway.openapi import install_openapi
 from gateway.ratelimit import RateLimiter
 from gateway.routes import feedback, health, inference_v2, jobs, model, monitoring, predictions
@@ -74,6 +75,7 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
     app.state.access_policy = policy
     app.state.rate_limiter = RateLimiter(settings.gateway.rate_limit_per_minute)
     app.state.predictor_holder = _build_holder(settings)
+    app.state.model_versions = ModelVersions(app.state.predictor_holder, _loader(settings))
     app.state.redis = None
     app.state.audit = None
     install_error_handlers(app)
@@ -92,6 +94,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(feedback.router)
     app.include_router(monitoring.router)
     app.include_router(inference_v2.router)
+    app.include_router(inference_v2.health_router)
 
 
 def _add_middleware(app: FastAPI, settings: AppSettings) -> None:
@@ -119,6 +122,10 @@ def _add_middleware(app: FastAPI, settings: AppSettings) -> None:
     app.add_middleware(ObservabilityMiddleware, service="gateway", sink=sink)
 
 
+def _loader(settings: AppSettings) -> Callable[[str], Predictor]:
+    return partial(Predictor.load, tracking_uri=settings.core.resolved_tracking_uri())
+
+
 def _build_holder(settings: AppSettings) -> ModelHolder:
     core = settings.core
     tracking_uri = core.resolved_tracking_uri()
@@ -128,7 +135,7 @@ def _build_holder(settings: AppSettings) -> ModelHolder:
 
     return ModelHolder(
         model_name=core.registered_model,
-        loader=partial(Predictor.load, tracking_uri=tracking_uri),
+        loader=_loader(settings),
         resolver=partial(
             resolve_alias,
             tracking_uri=tracking_uri,

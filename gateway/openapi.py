@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from gateway.errors import PROBLEM_MEDIA_TYPE, Problem
+from gateway.errors import INFERENCE_PROTOCOL_PREFIX, PROBLEM_MEDIA_TYPE, Problem
 from gateway.security import API_KEY_HEADER
 from ml.contract import CATEGORY_COLUMNS, max_year_built
 
@@ -17,8 +17,12 @@ SECURITY_SCHEME = "APIKeyHeader"
 # A character that is whitespace neither to JSON Schema (ECMA-262 \s) nor to Python's
 # str.strip, which the contract applies (it also strips \x1c-\x1f and \x85).
 NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# The Open Inference Protocol's routes answer errors as JSON with its "error" member too.
+_INFERENCE_CONTENT = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/InferenceProblem"}}
+}
 _COMMON_ERRORS = {
     "405": "Method not allowed",
     "413": "Body too large",
@@ -66,6 +70,13 @@ def _document_problems(schema: dict[str, Any]) -> None:
     problem = Problem.model_json_schema(ref_template=_REF)
     components.update(problem.pop("$defs", {}))
     components["Problem"] = problem
+    components["InferenceProblem"] = {
+        **problem,
+        "title": "InferenceProblem",
+        "description": "Problem details with the Open Inference Protocol's error member.",
+        "properties": {**problem["properties"], "error": {"type": "string"}},
+        "required": [*problem.get("required", []), "error"],
+    }
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     for path, path_item in schema.get("paths", {}).items():
@@ -73,9 +84,10 @@ def _document_problems(schema: dict[str, Any]) -> None:
             responses = operation.setdefault("responses", {})
             for code, description in _errors_of(path, operation).items():
                 responses.setdefault(code, {"description": description})
+            inference = path.startswith(INFERENCE_PROTOCOL_PREFIX)
             for code, response in responses.items():
                 if code[0] in "45" and not _has_own_schema(response):
-                    response["content"] = _PROBLEM_CONTENT
+                    response["content"] = _INFERENCE_CONTENT if inference else _PROBLEM_CONTENT
 
 
 def _errors_of(path: str, operation: dict[str, Any]) -> dict[str, str]:

@@ -1,25 +1,39 @@
 """The model's input and output contract, shared by the gateway, the workers and the UI.
 
 ``HouseFeatures`` validates one house; ``validate_frame`` applies the same rules,
-vectorised, to a CSV's rows and returns a reason per bad row instead of raising.
+vectorised, to a CSV's rows and returns every problem of each bad row instead of raising.
+The rules are written once here, so every path (``/v1/predict``, batches, CSV jobs,
+``/v2`` inference, the in-process ``Predictor``) accepts and refuses the same inputs:
+
+- a number is ``[+-]digits[.digits][e[+-]digits]`` in ASCII, padding allowed, given as a
+  JSON number or as text (``"1_656"``, ``"0x10"``, ``"inf"``, ``"nan"`` are not numbers);
+- bathrooms within ``STEP_TOLERANCE`` of a half step are float noise and count as that
+  step (``1.5000000000000002`` is 1.5); whole-number fields take no such tolerance;
+- categories are trimmed first, then must be 1 to 64 characters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 SQFT_RANGE = (100.0, 100_000.0)
 BEDROOMS_RANGE = (0, 50)
 BATHROOMS_RANGE = (0.0, 50.0)
 YEAR_BUILT_MIN = 1800
 MAX_CATEGORY_LENGTH = 64
+BATHROOM_STEP = 0.5
+# How far from a half step a bathroom count may be and still be that step (float noise,
+# e.g. 1.5000000000000002 or 49.99999999999); anything further is refused.
+STEP_TOLERANCE = 1e-6
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "sqft",
@@ -75,7 +89,7 @@ class HouseFeatures(BaseModel):
         Field(
             ge=BATHROOMS_RANGE[0],
             le=BATHROOMS_RANGE[1],
-            multiple_of=0.5,
+            multiple_of=BATHROOM_STEP,
             allow_inf_nan=False,
             description="Full bathrooms plus half bathrooms counted as 0.5.",
         ),
@@ -102,10 +116,15 @@ class HouseFeatures(BaseModel):
 
     @field_validator("sqft", "bedrooms", "bathrooms", "year_built", mode="before")
     @classmethod
-    def _not_a_boolean(cls, value: object) -> object:
-        # pydantic's lax mode reads true/false as 1/0; a house has no 'true' bedrooms.
+    def _a_number(cls, value: object, info: ValidationInfo) -> object:
+        # pydantic's lax mode reads true/false as 1/0 and "1_656" as 1656; the contract
+        # reads a number the same way on every path (``parse_number``).
         if isinstance(value, bool):
             raise ValueError("must be a number, not true or false")
+        if isinstance(value, str):
+            value = parse_number(value)
+        if info.field_name == "bathrooms" and isinstance(value, (int, float)):
+            return _snapped(value)
         return value
 
     @field_validator("year_built")
@@ -115,12 +134,14 @@ class HouseFeatures(BaseModel):
             raise ValueError(f"year_built must be at most {max_year_built()}")
         return value
 
-    @field_validator("location", "condition")
+    @field_validator("location", "condition", mode="before")
     @classmethod
-    def _strip(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
+    def _strip(cls, value: object) -> object:
+        # Trimmed before the length limits, as the CSV path does.
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                raise ValueError("must not be blank")
         return value
 
 
@@ -150,42 +171,107 @@ class Prediction(BaseModel):
     )
 
 
+def parse_number(text: str) -> float:
+    """A number written as text, by the contract's grammar; ``ValueError`` if it is not one."""
+    if not _NUMBER_TEXT.fullmatch(text):
+        raise ValueError("not a number")
+    return float(text)
+
+
+def snap_to_step(values: np.ndarray, step: float = BATHROOM_STEP) -> np.ndarray:
+    """Values within ``STEP_TOLERANCE`` of a multiple of ``step`` become that multiple."""
+    steps = np.round(values / step)
+    with np.errstate(invalid="ignore"):
+        near = np.abs(values - steps * step) <= STEP_TOLERANCE
+    return np.where(near, steps * step + 0.0, values)  # + 0.0: no negative zero
+
+
+def _snapped(value: float) -> float:
+    try:
+        return float(snap_to_step(np.array([value], dtype=np.float64))[0])
+    except OverflowError:  # an integer beyond float range: the range check refuses it
+        return value
+
+
+def unseen_category_warning(column: str, value: str, *, in_data: int = 0) -> str:
+    """The warning for a category the model never saw (every path words it so).
+
+    ``in_data``: how many sales of the data set have it although the training split has
+    none (0: unknown to the data set too). No warning text holds "; ": a CSV's ``warning``
+    cell joins a row's warnings with it.
+    """
+    if in_data:
+        sales = f"{in_data} sale{'s' if in_data > 1 else ''}"
+        return (
+            f"{column} '{value}' has only {sales} in the data set, none in the training "
+            "split, so it is scored as unknown"
+        )
+    return f"{column} '{value}' was not seen in training, so it is scored as unknown"
+
+
+def range_rules(values: pd.DataFrame) -> list[tuple[str, pd.Series, str]]:
+    """``(column, broken, message)`` for the numeric limits, on parsed finite values."""
+    sqft, beds, baths, year = (values[c] for c in NUMERIC_COLUMNS)
+    return [
+        (
+            "sqft",
+            (sqft < SQFT_RANGE[0]) | (sqft > SQFT_RANGE[1]),
+            f"must be between {SQFT_RANGE[0]:,.0f} and {SQFT_RANGE[1]:,.0f}",
+        ),
+        (
+            "bedrooms",
+            (beds < BEDROOMS_RANGE[0]) | (beds > BEDROOMS_RANGE[1]) | (beds % 1 != 0),
+            f"must be a whole number between {BEDROOMS_RANGE[0]} and {BEDROOMS_RANGE[1]}",
+        ),
+        (
+            "bathrooms",
+            (baths < BATHROOMS_RANGE[0])
+            | (baths > BATHROOMS_RANGE[1])
+            | (baths % BATHROOM_STEP != 0),
+            f"must be between {BATHROOMS_RANGE[0]:g} and {BATHROOMS_RANGE[1]:g} "
+            f"in steps of {BATHROOM_STEP:g}",
+        ),
+        (
+            "year_built",
+            (year < YEAR_BUILT_MIN) | (year > max_year_built()) | (year % 1 != 0),
+            f"must be a whole year between {YEAR_BUILT_MIN} and {max_year_built()}",
+        ),
+    ]
+
+
 def validate_frame(frame: pd.DataFrame, coerced: pd.DataFrame | None = None) -> pd.Series:
-    """The reason each row breaks the contract (``None`` where it is valid), vectorised.
+    """Every problem of each row, joined with '; ' (``None`` where it is valid), vectorised.
 
     ``frame`` holds the raw feature columns (any dtype, typically strings from a CSV);
-    pass ``coerced`` (from ``coerce_frame``) when the caller already has it.
+    pass ``coerced`` (from ``coerce_frame``) when the caller already has it. Problems are
+    listed in column order, at most one per column.
     """
     values = coerce_frame(frame) if coerced is None else coerced
+    limits = {column: (broken, message) for column, broken, message in range_rules(values)}
     reasons: list[Reason] = []
-    for column in NUMERIC_COLUMNS:
-        unparsed = values[column].isna()
-        blank = pd.Series(False, index=frame.index)
-        if unparsed.any():
-            text = frame.loc[unparsed, column]
-            blank[unparsed] = text.isna() | (text.astype(str).str.strip() == "")
-        reasons.append(_reason(blank, f"{column}: missing"))
-        reasons.append(_reason(unparsed & ~blank, f"{column}: not a number"))
-    reasons.extend(_range_reasons(values))
-    for column in CATEGORY_COLUMNS:
-        text = values[column]
-        reasons.append(_reason(text.isna() | (text == ""), f"{column}: missing"))
-        too_long = (text.str.len() > MAX_CATEGORY_LENGTH).fillna(False)
-        reasons.append(_reason(too_long, f"{column}: longer than {MAX_CATEGORY_LENGTH}"))
-    return _first_reason(reasons, frame.index)
+    for column in FEATURE_COLUMNS:
+        if column in CATEGORY_COLUMNS:
+            reasons.extend(_category_reasons(column, values[column]))
+        else:
+            reasons.extend(_number_reasons(column, frame[column], values[column], limits[column]))
+    return _joined_reasons(reasons, frame.index)
 
 
 def coerce_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric columns as float64 (unparseable -> NaN), categories as stripped strings."""
+    """Numeric columns as float64 (not a number -> NaN, bathrooms on their step), categories
+    as stripped strings."""
     out = pd.DataFrame(index=frame.index)
     for column in NUMERIC_COLUMNS:
         out[column] = to_float(frame[column])
+    out["bathrooms"] = snap_to_step(out["bathrooms"].to_numpy())
     for column in CATEGORY_COLUMNS:
         out[column] = frame[column].astype("string").str.strip()
     return out
 
 
-_NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+# ASCII digits only (Python's \d would take other scripts' digits), ASCII padding only.
+_NUMBER = r"^[ \t\r\n\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\r\n\f\v]*$"
+_NUMBER_TEXT = re.compile(_NUMBER)
 
 
 def to_float(values: pd.Series) -> pd.Series:
@@ -196,76 +282,105 @@ def to_float(values: pd.Series) -> pd.Series:
     arrow = pa.array(values.astype("string"), pa.string())
     text = arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
     # Clean numbers cast at once; padded ones after a trim; anything else through a regex.
-    for prepare in (_unchanged, pc.utf8_trim_whitespace):
+    for prepare in (_unchanged, pc.ascii_trim_whitespace):
         try:
-            parsed = pc.cast(prepare(text), pa.float64())
+            parsed = pc.cast(prepare(text), pa.float64()).to_numpy()
             break
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
     else:
-        numeric = pc.match_substring_regex(text, _NUMBER)
-        parsed = pc.cast(pc.utf8_trim_whitespace(pc.if_else(numeric, text, None)), pa.float64())
-    return pd.Series(parsed.to_numpy(), index=values.index, dtype="float64")
+        parsed = _cast_numbers(text).to_numpy()
+    infinite = np.isinf(parsed)
+    if infinite.any():  # Arrow also reads "inf", "Infinity": not numbers by the contract
+        parsed = np.where(infinite, _cast_numbers(text).to_numpy(), parsed)
+    return pd.Series(parsed, index=values.index, dtype="float64")
+
+
+def _cast_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The grammar's numbers cast to float64, null for anything else."""
+    numeric = pc.match_substring_regex(text, _NUMBER)
+    return pc.cast(pc.ascii_trim_whitespace(pc.if_else(numeric, text, None)), pa.float64())
 
 
 def _unchanged(text: pa.ChunkedArray) -> pa.ChunkedArray:
     return text
 
 
-def _range_reasons(values: pd.DataFrame) -> list[Reason]:
-    sqft, beds, baths, year = (values[c] for c in NUMERIC_COLUMNS)
-    finite = {c: np.isfinite(values[c]) for c in NUMERIC_COLUMNS}
+Reason = tuple[np.ndarray, str]
+
+
+def _number_reasons(
+    column: str, raw: pd.Series, parsed: pd.Series, limit: tuple[pd.Series, str]
+) -> list[Reason]:
+    unparsed = parsed.isna()
+    blank = pd.Series(False, index=raw.index)
+    if unparsed.any():
+        text = raw.loc[unparsed]
+        blank[unparsed] = text.isna() | (text.astype(str).str.strip() == "")
+    finite = np.isfinite(parsed)
+    broken, message = limit
     return [
-        _reason(
-            finite["sqft"] & ((sqft < SQFT_RANGE[0]) | (sqft > SQFT_RANGE[1])),
-            f"sqft: must be between {SQFT_RANGE[0]:,.0f} and {SQFT_RANGE[1]:,.0f}",
-        ),
-        _reason(values["sqft"].isin([np.inf, -np.inf]), "sqft: not a finite number"),
-        _reason(
-            finite["bedrooms"]
-            & ((beds < BEDROOMS_RANGE[0]) | (beds > BEDROOMS_RANGE[1]) | (beds % 1 != 0)),
-            f"bedrooms: must be a whole number between {BEDROOMS_RANGE[0]} and {BEDROOMS_RANGE[1]}",
-        ),
-        _reason(
-            finite["bathrooms"]
-            & ((baths < BATHROOMS_RANGE[0]) | (baths > BATHROOMS_RANGE[1]) | (baths % 0.5 != 0)),
-            f"bathrooms: must be between {BATHROOMS_RANGE[0]:g} and {BATHROOMS_RANGE[1]:g} "
-            "in steps of 0.5",
-        ),
-        _reason(
-            finite["year_built"]
-            & ((year < YEAR_BUILT_MIN) | (year > max_year_built()) | (year % 1 != 0)),
-            f"year_built: must be a whole year between {YEAR_BUILT_MIN} and {max_year_built()}",
-        ),
+        _reason(blank, f"{column}: missing"),
+        _reason(unparsed & ~blank, f"{column}: not a number"),
+        _reason(~unparsed & ~finite, f"{column}: not a finite number"),
+        _reason(finite & broken, f"{column}: {message}"),
     ]
 
 
-Reason = tuple[np.ndarray, str]
+def _category_reasons(column: str, text: pd.Series) -> list[Reason]:
+    too_long = (text.str.len() > MAX_CATEGORY_LENGTH).fillna(False)
+    return [
+        _reason(text.isna() | (text == ""), f"{column}: missing"),
+        _reason(too_long, f"{column}: longer than {MAX_CATEGORY_LENGTH}"),
+    ]
 
 
 def _reason(mask: pd.Series, text: str) -> Reason:
     return mask.to_numpy(dtype=bool, na_value=False), text
 
 
-def _first_reason(reasons: list[Reason], index: pd.Index) -> pd.Series:
-    """The first failing rule's text per row, None where every rule holds."""
-    first = np.full(len(index), None, dtype=object)
-    undecided = np.ones(len(index), dtype=bool)
-    for mask, text in reasons:
-        hit = mask & undecided
-        if hit.any():
-            first[hit] = text
-            undecided &= ~hit
-    return pd.Series(first, index=index, dtype=object)
+def _joined_reasons(reasons: list[Reason], index: pd.Index) -> pd.Series:
+    """Each row's failing rules' texts joined with '; ', None where every rule holds.
+
+    Vectorised: a row's failing rules become the bits of one integer, and the text is
+    built once per distinct combination (a file has few), not once per row.
+    """
+    codes = np.zeros(len(index), dtype=np.uint64)
+    for bit, (mask, _) in enumerate(reasons):
+        if mask.any():
+            codes |= mask.astype(np.uint64) << np.uint64(bit)
+    out = np.full(len(index), None, dtype=object)
+    bad = np.flatnonzero(codes)
+    if len(bad):
+        combos, inverse = np.unique(codes[bad], return_inverse=True)
+        texts = np.array([_combined_text(int(c), reasons) for c in combos], dtype=object)
+        out[bad] = texts[inverse.reshape(-1)]
+    return pd.Series(out, index=index, dtype=object)
 
 
-def describe_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _combined_text(code: int, reasons: list[Reason]) -> str:
+    return "; ".join(text for bit, (_, text) in enumerate(reasons) if code >> bit & 1)
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic validation errors as compact ``{field, message, value}`` records."""
     return [
         {
             "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or None,
-            "message": err.get("msg", "invalid"),
+            "message": error_message(err),
             "type": err.get("type"),
         }
         for err in errors
     ]
+
+
+# What pydantic puts before the text of a ValueError (or assert) raised in a validator.
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """A pydantic error's message for a person, without pydantic's "Value error, " prefix."""
+    message = str(error.get("msg") or "invalid")
+    for prefix in _PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message

@@ -9,15 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from ml.contract import (
-    BATHROOMS_RANGE,
-    BEDROOMS_RANGE,
     CATEGORY_COLUMNS,
     FEATURE_COLUMNS,
     NUMERIC_COLUMNS,
-    SQFT_RANGE,
     TARGET_COLUMN,
-    YEAR_BUILT_MIN,
-    max_year_built,
+    range_rules,
 )
 from ml.features import CONDITION_ORDER
 
@@ -115,34 +111,12 @@ class DataError(ValueError):
 
 
 def _range_problems(raw: pd.DataFrame, numbers: dict[str, pd.Series]) -> list[Problem]:
-    price, sqft = numbers[TARGET_COLUMN], numbers["sqft"]
-    beds, baths, year = numbers["bedrooms"], numbers["bathrooms"], numbers["year_built"]
-    checks = [
-        (TARGET_COLUMN, price <= 0, "must be positive"),
-        (
-            "sqft",
-            (sqft < SQFT_RANGE[0]) | (sqft > SQFT_RANGE[1]),
-            f"must be between {SQFT_RANGE[0]:,.0f} and {SQFT_RANGE[1]:,.0f}",
-        ),
-        (
-            "bedrooms",
-            (beds < BEDROOMS_RANGE[0]) | (beds > BEDROOMS_RANGE[1]) | (beds % 1 != 0),
-            f"must be a whole number between {BEDROOMS_RANGE[0]} and {BEDROOMS_RANGE[1]}",
-        ),
-        (
-            "bathrooms",
-            (baths < BATHROOMS_RANGE[0]) | (baths > BATHROOMS_RANGE[1]) | (baths % 0.5 != 0),
-            "must be between 0 and 50 in steps of 0.5",
-        ),
-        (
-            "year_built",
-            (year < YEAR_BUILT_MIN) | (year > max_year_built()) | (year % 1 != 0),
-            f"must be a whole year between {YEAR_BUILT_MIN} and {max_year_built()}",
-        ),
-    ]
-    problems: list[Problem] = []
-    for column, mask, message in checks:
-        problems += _rows(raw, mask.fillna(False), column, message)
+    problems = _rows(
+        raw, (numbers[TARGET_COLUMN] <= 0).fillna(False), TARGET_COLUMN, "must be positive"
+    )
+    values = pd.DataFrame({c: numbers[c] for c in NUMERIC_COLUMNS})
+    for column, broken, message in range_rules(values):
+        problems += _rows(raw, broken.fillna(False), column, message)
     return problems
 
 

@@ -23,6 +23,7 @@ from ml.contract import (
     Prediction,
     PredictionInterval,
     coerce_frame,
+    unseen_category_warning,
     validate_frame,
 )
 from ml.encoding import FastEncoder
@@ -163,14 +164,7 @@ class Predictor:
         return unseen + self.domain.warnings(features.model_dump())
 
     def _unseen_warning(self, column: str, value: str) -> str:
-        in_data = self._untrained(column).get(value)
-        if in_data:
-            sales = f"{in_data} sale{'s' if in_data > 1 else ''}"
-            return (
-                f"{column} '{value}' has only {sales} in the data set, none in the training "
-                "split; it is scored as unknown"
-            )
-        return f"{column} '{value}' was not seen in training; it is scored as unknown"
+        return unseen_category_warning(column, value, in_data=self._untrained(column).get(value, 0))
 
     def _untrained(self, column: str) -> dict[str, int]:
         """Categories of the data absent from the training split (cards since they are kept)."""
@@ -184,14 +178,7 @@ class Predictor:
             if not unseen.any():
                 continue
             names = values[unseen].astype(str)
-            text = pd.Series(
-                np.where(
-                    names.isin(list(self._untrained(column))),
-                    f"{column} in the data set but not in the training split: " + names,
-                    f"{column} not seen in training: " + names,
-                ),
-                index=names.index,
-            )
+            text = names.map({v: self._unseen_warning(column, v) for v in names.unique()})
             warnings[unseen] = np.where(
                 warnings[unseen].isna(), text, warnings[unseen].astype(str) + "; " + text
             )

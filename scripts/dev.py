@@ -19,7 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-TOOLS_VENV = ROOT / ".venv-checkov"
+# Tools whose pins clash with the project's (checkov: an old boto3 that breaks aiobotocore;
+# the kserve SDK: pandas below 3) get a venv each; their tests skip when it is missing.
+TOOL_VENVS = {"checkov": ("checkov", "checkov"), "kserve": ("python", "kserve")}
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 
@@ -34,7 +36,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "up":
         return become([str(BIN / "hpp"), "up", *rest])
-    ensure_checkov()
+    for name in TOOL_VENVS:
+        ensure_tool_venv(name)
     return become([str(BIN / "python"), "-m", "pytest", *rest])
 
 
@@ -73,27 +76,20 @@ def ensure_venv() -> None:
     stamp.write_text(digest)
 
 
-def ensure_checkov() -> None:
-    """checkov pins an old boto3 that would break aiobotocore, so it gets its own venv."""
-    checkov = TOOLS_VENV / "bin" / "checkov"
-    if checkov.exists():
+def ensure_tool_venv(name: str) -> None:
+    """``.venv-NAME`` with the tool installed, unless it is there already."""
+    program, package = TOOL_VENVS[name]
+    folder = ROOT / f".venv-{name}"
+    if (folder / "bin" / program).exists() and (folder / ".installed").exists():
         return
-    print("installing checkov into .venv-checkov ...", flush=True)
-    venv.create(TOOLS_VENV, with_pip=True)
-    result = subprocess.call(
-        [
-            str(TOOLS_VENV / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "checkov",
-        ],
-        cwd=ROOT,
-    )
+    print(f"installing {package} into .venv-{name} ...", flush=True)
+    venv.create(folder, with_pip=True)
+    pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    result = subprocess.call([*pip, "--disable-pip-version-check", package], cwd=ROOT)
     if result != 0:
-        print("warning: checkov could not be installed; its tests will skip", flush=True)
+        print(f"warning: {package} could not be installed; its tests will skip", flush=True)
+        return
+    (folder / ".installed").write_text(package)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from ml.contract import HouseFeatures, Prediction
+from ml.contract import HouseFeatures, Prediction, error_message
 from webui.schemas import Job, JobPage, ModelCard, Problem
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -238,7 +238,8 @@ def _parse(model: type[_Model], data: Any) -> _Model:
         return model.model_validate(data)
     except ValidationError as exc:
         detail = (
-            f"{model.__name__}: {exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}"
+            f"{model.__name__}: {exc.error_count()} problem(s), "
+            f"first: {error_message(exc.errors()[0])}"
         )
         raise GatewayError(Problem(title="Unexpected answer", status=502, detail=detail)) from exc
 

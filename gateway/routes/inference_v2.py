@@ -1,30 +1,41 @@
 """The Open Inference Protocol (KServe V2) for this model, so KServe and Triton clients can call it.
 
 Inputs are named tensors, one per feature column (``BYTES`` for location and condition,
-``FP64``/``FP32``/``INT64``/``INT32`` for numbers), each of shape ``[n]`` (or ``[n, 1]``);
+any numeric datatype for numbers, or ``BYTES`` text read by the contract's number rule),
+each of shape ``[n]`` (or ``[n, 1]``), as JSON or binary data (``gateway.oip_codec``);
 outputs are ``predicted_price``, ``price_low`` and ``price_high`` (``FP64``, shape
-``[n]``), plus ``warning`` (``BYTES``) when asked for. The same API key guards it; bad
-input is answered 400 with problem details that also carry the protocol's ``error`` member.
+``[n]``), plus ``warning`` (``BYTES``) when asked for. ``/v2/health/live`` and ``/ready``
+are open like ``/healthz``; the rest needs the API key. Every registered version can be
+addressed under ``/versions/{v}``; without it, the served one answers. Errors carry the
+protocol's ``error`` member (``gateway.errors``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.audit_log import audit_frame
 from gateway.deps import get_caller, request_owner, serving_predictor
-from gateway.errors import ProblemError, ProblemResponse, problem_response
+from gateway.errors import ProblemError, problem_response
+from gateway.oip_codec import (
+    NUMERIC_DTYPES,
+    BinaryReader,
+    ProtocolError,
+    decode_request,
+    encode_response,
+    wants_binary,
+)
 from gateway.openapi import problem_responses
 from gateway.prediction_log import prediction_log
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
+from ml.predict import Predictor
 from observability.metrics import record_prediction
 
 router = APIRouter(
@@ -33,53 +44,78 @@ router = APIRouter(
     dependencies=[Depends(get_caller)],
     responses=problem_responses(400, 401, 404, 429, 503),
 )
-
-NUMERIC_TYPES = {
-    "FP64",
-    "FP32",
-    "FP16",
-    "INT64",
-    "INT32",
-    "INT16",
-    "INT8",
-    "UINT64",
-    "UINT32",
-    "UINT16",
-    "UINT8",
-}
+# Liveness and readiness are open, as /healthz and /readyz are: probes carry no key.
+health_router = APIRouter(prefix="/v2/health", tags=["open inference protocol"])
 INTEGER_COLUMNS = ("bedrooms", "year_built")
 OUTPUTS = ("predicted_price", "price_low", "price_high")
 WARNING_OUTPUT = "warning"
 MAX_ROWS = 10_000
 
 
-class InferenceError(Exception):
-    """A request the protocol answers with 400."""
+@health_router.get("/live", summary="Whether the server is live (Open Inference Protocol)")
+async def server_live() -> dict[str, bool]:
+    """Always 200 while the process answers."""
+    return {"live": True}
 
-    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors
+
+@health_router.get("/ready", summary="Whether the server is ready (Open Inference Protocol)")
+async def server_ready(request: Request) -> Any:
+    """200 when a model is loaded, else 503 with the protocol's ``error``."""
+    serving_predictor(request)
+    return {"ready": True}
 
 
 @router.get("", summary="Server metadata (Open Inference Protocol)")
 async def server_metadata() -> dict[str, Any]:
     """The server's name, version and protocol extensions."""
-    return {"name": "house-price-predictor", "version": "1.0.0", "extensions": []}
+    return {
+        "name": "house-price-predictor",
+        "version": "1.0.0",
+        "extensions": ["binary_tensor_data"],
+    }
 
 
-@router.get("/models/{name}/ready", summary="Whether the model is ready")
+@router.get("/models/{name}/ready", summary="Whether the served model is ready")
 async def model_ready(request: Request, name: str) -> Any:
-    """200 with ``ready: true`` when the model is loaded; otherwise a 503 problem."""
+    """200 with ``ready: true`` when the model is loaded; otherwise a 503."""
+    return _ready(name, _served(request, name))
+
+
+@router.get("/models/{name}/versions/{version}/ready", summary="Whether a version is ready")
+async def version_ready(request: Request, name: str, version: str) -> Any:
+    """200 with ``ready: true`` once the version is loaded (it is loaded on first use)."""
+    return _ready(name, await _version(request, name, version))
+
+
+@router.get("/models/{name}", summary="Model metadata (the served version)")
+async def model_metadata(request: Request, name: str) -> Any:
+    """Name, versions, platform and the input and output tensors."""
+    return _metadata(name, _served(request, name))
+
+
+@router.get("/models/{name}/versions/{version}", summary="Model metadata of a version")
+async def version_metadata(request: Request, name: str, version: str) -> Any:
+    """The same metadata for any registered version."""
+    return _metadata(name, await _version(request, name, version))
+
+
+def _served(request: Request, name: str) -> Predictor:
     _check_name(request, name)
-    predictor = serving_predictor(request)
+    return serving_predictor(request)
+
+
+async def _version(request: Request, name: str, version: str) -> Predictor:
+    _check_name(request, name)
+    predictor: Predictor = await request.app.state.model_versions.get(version)
+    request.state.model_version = predictor.version  # for the request log line
+    return predictor
+
+
+def _ready(name: str, predictor: Predictor) -> dict[str, Any]:
     return {"name": name, "ready": True, "version": str(predictor.version)}
 
 
-@router.get("/models/{name}", summary="Model metadata")
-async def model_metadata(request: Request, name: str) -> Any:
-    """Name, versions, platform and the input and output tensors."""
-    _check_name(request, name)
-    predictor = serving_predictor(request)
+def _metadata(name: str, predictor: Predictor) -> dict[str, Any]:
     return {
         "name": name,
         "versions": [str(predictor.version)],
@@ -156,48 +192,53 @@ INFER_BODY = {
     summary="Score houses given as named tensors",
     openapi_extra=INFER_BODY,
 )
-async def infer(request: Request, name: str) -> Any:
-    """Open Inference Protocol inference: one tensor per feature column, prices out."""
-    _check_name(request, name)
-    predictor = serving_predictor(request)
+async def infer(request: Request, name: str) -> Response:
+    """Open Inference Protocol inference with the served version: prices out."""
+    return await _infer(request, name, _served(request, name))
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="Score houses with a given registered version",
+    openapi_extra=INFER_BODY,
+)
+async def infer_version(request: Request, name: str, version: str) -> Response:
+    """The same inference with any registered version."""
+    return await _infer(request, name, await _version(request, name, version))
+
+
+async def _infer(request: Request, name: str, predictor: Predictor) -> Response:
+    limit = request.app.state.settings.gateway.max_body_bytes
     try:
-        body = _json_body(await request.body())
-        frame, wanted = _frame(body)
+        decoded = decode_request(await request.body(), request.headers, limit=limit)
+        body = decoded.body
+        frame, wanted = _frame(body, BinaryReader(decoded.binary))
         scored = await asyncio.to_thread(predictor.predict_frame, frame)
         _reject_bad_rows(scored)
-    except InferenceError as exc:
-        return _bad_request(request, str(exc), exc.errors)
-    record_prediction(model_version=str(predictor.version), source="v2", count=len(frame))
-    ids = _remember(request, frame, scored, str(predictor.version), predictor.card)
+    except ProtocolError as exc:
+        return _bad_request(request, exc)
+    version = str(predictor.version)
+    record_prediction(model_version=version, source="v2", count=len(frame))
+    ids = _remember(request, frame, scored, version, predictor.card)
     outputs = [
-        {
-            "name": output,
-            "datatype": "FP64",
-            "shape": [len(frame)],
-            "data": scored[output].astype(float).tolist(),
-        }
+        (output, "FP64", scored[output].astype(float).tolist())
         for output in OUTPUTS
         if output in wanted
     ]
     if WARNING_OUTPUT in wanted:
         warnings = scored["warning"].astype(object).where(scored["warning"].notna(), "")
-        outputs.append(
-            {
-                "name": WARNING_OUTPUT,
-                "datatype": "BYTES",
-                "shape": [len(frame)],
-                "data": [str(w) for w in warnings],
-            }
-        )
-    response: dict[str, Any] = {
+        outputs.append((WARNING_OUTPUT, "BYTES", [str(w) for w in warnings]))
+    head: dict[str, Any] = {
         "model_name": name,
-        "model_version": str(predictor.version),
+        "model_version": version,
         "parameters": {"prediction_ids": ids},
-        "outputs": outputs,
     }
     if isinstance(body.get("id"), str):
-        response["id"] = body["id"]
-    return JSONResponse(response)
+        head["id"] = body["id"]
+    content, headers = encode_response(
+        head, [(n, t, v, wants_binary(body, n)) for n, t, v in outputs]
+    )
+    return Response(content, headers=headers)
 
 
 def _remember(
@@ -221,63 +262,68 @@ def _check_name(request: Request, name: str) -> None:
         )
 
 
-def _json_body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InferenceError(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
-        raise InferenceError("the body must be an object with an 'inputs' list")
-    return body
-
-
-def _frame(body: dict[str, Any]) -> tuple[pd.DataFrame, set[str]]:
+def _frame(body: dict[str, Any], binary: BinaryReader) -> tuple[pd.DataFrame, set[str]]:
     tensors: dict[str, list[Any]] = {}
     errors: list[dict[str, Any]] = []
+    given: set[Any] = set()  # names sent, valid or not: a bad input is not also "missing"
     for index, tensor in enumerate(body["inputs"]):
         where = f"inputs.{index}"
+        if isinstance(tensor, dict) and isinstance(tensor.get("name"), str):
+            given.add(tensor["name"])
         try:
-            name, values = _tensor(tensor)
-        except InferenceError as exc:
+            name, values = _tensor(tensor, binary)
+        except ProtocolError as exc:
             errors.append({"field": where, "message": str(exc)})
             continue
         if name in tensors:
             errors.append({"field": where, "message": f"input {name!r} is given twice"})
         tensors[name] = values
-    missing = [c for c in FEATURE_COLUMNS if c not in tensors]
+    missing = [c for c in FEATURE_COLUMNS if c not in given]
     if missing:
         errors.append({"field": "inputs", "message": f"missing inputs: {', '.join(missing)}"})
     sizes = {len(v) for v in tensors.values()}
     if len(sizes) > 1:
         errors.append({"field": "inputs", "message": "all inputs must have the same batch size"})
     if errors:
-        raise InferenceError("the inputs do not match the model's tensors", errors)
+        raise ProtocolError("the inputs do not match the model's tensors", errors)
+    binary.check_used()
     (size,) = sizes
     if not 1 <= size <= MAX_ROWS:
-        raise InferenceError(f"the batch must hold 1 to {MAX_ROWS:,} rows (got {size})")
+        raise ProtocolError(f"the batch must hold 1 to {MAX_ROWS:,} rows (got {size})")
     return pd.DataFrame({c: tensors[c] for c in FEATURE_COLUMNS}), _wanted(body)
 
 
-def _tensor(tensor: Any) -> tuple[str, list[Any]]:
+def _tensor(tensor: Any, binary: BinaryReader) -> tuple[str, list[Any]]:
     if not isinstance(tensor, dict):
-        raise InferenceError("each input must be an object with name, shape, datatype, data")
+        raise ProtocolError("each input must be an object with name, shape, datatype, data")
     name, datatype, shape = tensor.get("name"), tensor.get("datatype"), tensor.get("shape")
     if name not in FEATURE_COLUMNS:
-        raise InferenceError(f"unknown input {name!r}; expected {', '.join(FEATURE_COLUMNS)}")
+        raise ProtocolError(f"unknown input {name!r}; expected {', '.join(FEATURE_COLUMNS)}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise InferenceError(f"{name}: shape must be a list of non-negative integers")
+        raise ProtocolError(f"{name}: shape must be a list of non-negative integers")
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
-        raise InferenceError(f"{name}: shape must be [n] or [n, 1]")
-    values = _flatten(tensor.get("data"))
-    if values is None or len(values) != math.prod(shape):
-        raise InferenceError(f"{name}: data must be a list of {math.prod(shape)} values")
-    expected = _datatype(name)
-    if expected == "BYTES":
-        if datatype != "BYTES" or not all(isinstance(v, str) for v in values):
-            raise InferenceError(f"{name}: datatype must be BYTES with string data")
-    elif datatype not in NUMERIC_TYPES or not all(_is_number(v) for v in values):
-        raise InferenceError(f"{name}: datatype must be numeric (FP64, INT64, ...) with numbers")
+        raise ProtocolError(f"{name}: shape must be [n] or [n, 1]")
+    count = math.prod(shape)
+    parameters = tensor.get("parameters")
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if size is not None and "data" not in tensor:
+        values: list[Any] | None = binary.take(str(name), size, str(datatype), count)
+    else:
+        values = _flatten(tensor.get("data"))
+    if values is None or len(values) != count:
+        raise ProtocolError(f"{name}: data must be a list of {count} values")
+    _check_datatype(str(name), datatype, values)
     return str(name), values
+
+
+def _check_datatype(name: str, datatype: Any, values: list[Any]) -> None:
+    """Text for text inputs; numbers, or text the contract reads as numbers, for numbers."""
+    text = datatype == "BYTES" and all(isinstance(v, str) for v in values)
+    if _datatype(name) == "BYTES":
+        if not text:
+            raise ProtocolError(f"{name}: datatype must be BYTES with string data")
+    elif not text and (datatype not in NUMERIC_DTYPES or not all(_is_number(v) for v in values)):
+        raise ProtocolError(f"{name}: datatype must be numeric (FP64, INT64, ...) with numbers")
 
 
 def _flatten(data: Any) -> list[Any] | None:
@@ -305,11 +351,11 @@ def _wanted(body: dict[str, Any]) -> set[str]:
         return set(OUTPUTS)
     listed = [o.get("name") if isinstance(o, dict) else None for o in requested]
     if not all(isinstance(n, str) for n in listed):  # e.g. {"name": {}}: unhashable, was a 500
-        raise InferenceError("each requested output must be an object with a string 'name'")
+        raise ProtocolError("each requested output must be an object with a string 'name'")
     names = set(listed)
     unknown = names - {*OUTPUTS, WARNING_OUTPUT}
     if unknown:
-        raise InferenceError(f"unknown outputs: {', '.join(sorted(map(str, unknown)))}")
+        raise ProtocolError(f"unknown outputs: {', '.join(sorted(map(str, unknown)))}")
     return {str(n) for n in names}
 
 
@@ -321,7 +367,7 @@ def _reject_bad_rows(scored: pd.DataFrame) -> None:
         {"field": f"row {int(i)}", "message": str(scored["error"].iloc[i])}
         for i in np.flatnonzero(bad)[:100]
     ]
-    raise InferenceError(f"{int(bad.sum())} row(s) break the model's input contract", errors)
+    raise ProtocolError(f"{int(bad.sum())} row(s) break the model's input contract", errors)
 
 
 def _datatype(column: str) -> str:
@@ -330,14 +376,12 @@ def _datatype(column: str) -> str:
     return "INT64" if column in INTEGER_COLUMNS else "FP64"
 
 
-def _bad_request(request: Request, message: str, errors: list[dict[str, Any]] | None) -> Any:
-    base = problem_response(
-        400,
-        detail=message,
+def _bad_request(request: Request, exc: ProtocolError) -> JSONResponse:
+    return problem_response(
+        exc.status,
+        detail=str(exc),
         kind="invalid-inference-request",
         title="Invalid inference request",
         instance=request.url.path,
-        errors=errors,
+        errors=exc.errors,
     )
-    body = json.loads(bytes(base.body))
-    return ProblemResponse({**body, "error": message}, status_code=400)

@@ -24,7 +24,7 @@ from celery import Celery
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from gateway.deps import CallerDep
+from gateway.deps import CallerDep, serving_predictor
 from gateway.errors import ProblemError
 from gateway.openapi import problem_responses
 from gateway.uploads import Upload
@@ -135,7 +135,7 @@ async def submit_job(
     """Stream the CSV to the blob store, record the job, and queue it for the workers."""
     jobs = await _runtime(request)
     upload = Upload(request)
-    version = await _model_version(request, jobs.settings)
+    version = await _model_version(request)
     job_id = new_job_id()
     await jobs.store.client.set(f"hpp:upload:{job_id}", "1", ex=UPLOAD_MARK_SECONDS)
     digest = hashlib.sha256()
@@ -373,32 +373,14 @@ async def _owned(jobs: JobsRuntime, job_id: str, owner: str) -> dict[str, str]:
     return record
 
 
-async def _model_version(request: Request, settings: AppSettings) -> str:
-    """The version ``champion`` points at now: the job is scored by it, whatever happens later."""
-    from ml.registry import resolve_alias
+async def _model_version(request: Request) -> str:
+    """The version this gateway serves now: the job is scored by it, whatever happens later.
 
-    core = settings.core
-    try:
-        version = await anyio.to_thread.run_sync(
-            lambda: resolve_alias(
-                tracking_uri=core.resolved_tracking_uri(),
-                name=core.registered_model,
-                alias=core.model_alias,
-            )
-        )
-    except Exception:  # registry unreachable: fall back to the model this gateway serves
-        version = None
-    holder = getattr(request.app.state, "predictor_holder", None)
-    if version is None and holder is not None and holder.current is not None:
-        version = str(holder.current.version)
-    if version is None:
-        raise ProblemError(
-            503,
-            "No model is registered as champion yet.",
-            kind="model-unavailable",
-            title="Model unavailable",
-        )
-    return version
+    Not the registry alias: between an alias move and this gateway's reload (up to
+    ``HPP_MODEL_POLL_SECONDS``) that would pin a job to a version that single predictions,
+    ``/v2`` and ``/v1/model`` do not serve yet. One system shows one version at a time.
+    """
+    return str(serving_predictor(request).version)
 
 
 async def _replay(

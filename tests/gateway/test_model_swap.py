@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
+import redis
 from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
@@ -144,3 +147,68 @@ async def test_starts_without_a_model_then_picks_it_up(
     assert ready.json()["model"]["version"] == registered.version
     assert predict.status_code == 200
     assert predict.json()["model_version"] == registered.version
+
+
+SWAP_DB = 14
+
+
+@pytest.mark.slow
+async def test_between_alias_move_and_reload_every_interface_shows_one_version(
+    tmp_path: Path,
+    model_registry: ModelRegistry,
+    second_version: str,
+    house: dict[str, Any],
+    redis_url: str,
+) -> None:
+    old, new = model_registry.version, second_version
+    settings = build_settings(
+        tmp_path, tracking_uri=model_registry.tracking_uri, name=model_registry.name
+    )
+    jobs_redis = urlparse(redis_url)._replace(path=f"/{SWAP_DB}").geturl()
+    core = settings.core.model_copy(
+        update={"redis_url": jobs_redis, "blob_url": (tmp_path / "blobs").as_uri()}
+    )
+    app = create_app(dataclasses.replace(settings, core=core))
+    try:
+        async with LifespanManager(app), asgi_client(app) as http:
+            before = await versions_shown(http, model_registry.name, house)
+            await asyncio.to_thread(move_champion, model_registry, new)
+            between = await versions_shown(http, model_registry.name, house)
+            reload = await http.post("/v1/model/reload", headers=ADMIN)
+            after = await versions_shown(http, model_registry.name, house)
+    finally:
+        move_champion(model_registry, old)
+        redis.Redis.from_url(jobs_redis).flushdb()
+
+    assert reload.json()["model_version"] == new
+    assert before == dict.fromkeys(before, old)
+    assert between == dict.fromkeys(between, old)  # the alias moved, this gateway did not yet
+    assert after == dict.fromkeys(after, new)
+
+
+async def versions_shown(
+    http: httpx.AsyncClient, name: str, house: dict[str, Any]
+) -> dict[str, str]:
+    """The version each interface answers with now; a new job's pinned version among them."""
+    text = {"location", "condition"}
+    single = await http.post("/v1/predict", json=house, headers=USER)
+    batch = await http.post("/v1/predict/batch", json={"rows": [house]}, headers=USER)
+    card = await http.get("/v1/model", headers=USER)
+    tensors = [
+        {"name": k, "shape": [1], "datatype": "BYTES" if k in text else "FP64", "data": [v]}
+        for k, v in house.items()
+    ]
+    v2 = await http.post(f"/v2/models/{name}/infer", json={"inputs": tensors}, headers=USER)
+    job = await http.post(
+        "/v1/jobs",
+        content=("\n".join([",".join(house), ",".join(map(str, house.values()))]) + "\n").encode(),
+        headers={**USER, "Content-Type": "text/csv"},
+    )
+    assert job.status_code == 202, job.text
+    return {
+        "/v1/predict": single.json()["model_version"],
+        "/v1/predict/batch": batch.json()["model_version"],
+        "/v1/model": card.json()["version"],
+        "/v2 infer": v2.json()["model_version"],
+        "new job": job.json()["model_version"],
+    }

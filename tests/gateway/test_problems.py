@@ -11,6 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
+from ml.contract import max_year_built
 from ml.predict import Predictor
 from tests.fixtures.model import ModelRegistry
 from tests.gateway.conftest import USER, SettingsFactory, asgi_client
@@ -214,3 +215,21 @@ async def test_unexpected_error_is_500_problem_without_internals(
     assert "RuntimeError" not in response.text
     assert body["type"].endswith("internal")
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_messages_carry_no_pydantic_value_error_prefix(
+    client: httpx.AsyncClient, house: dict[str, Any]
+) -> None:
+    bad = {**house, "year_built": 2050, "sqft": True}
+    single = assert_problem(await client.post("/v1/predict", json=bad, headers=USER), 422)
+    batch = assert_problem(
+        await client.post("/v1/predict/batch", json={"rows": [bad]}, headers=USER), 422
+    )
+
+    messages = {e["field"]: e["message"] for e in single["errors"]}
+    assert messages == {
+        "year_built": f"year_built must be at most {max_year_built()}",
+        "sqft": "must be a number, not true or false",
+    }
+    assert {e["message"] for e in batch["errors"]} == set(messages.values())
+    assert "Value error" not in json.dumps([single, batch])

@@ -21,7 +21,16 @@ PROTECTED = [
     ("GET", "/v1/model"),
     ("POST", "/v1/model/reload"),
 ]
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json"}
+OPEN_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/v2/health/live",
+    "/v2/health/ready",
+}
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
@@ -49,7 +58,9 @@ async def test_every_api_route_needs_a_key(app: FastAPI, client: httpx.AsyncClie
         assert response.status_code == 401, (method, path, response.text)
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"]
+)
 async def test_health_and_metrics_need_no_key(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 200

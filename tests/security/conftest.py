@@ -27,9 +27,20 @@ from hpp.settings import (
 from tests.fixtures.model import ModelRegistry
 from tests.workers.conftest import ALICE, BOB, client, jobs_gateway  # noqa: F401 - fixtures
 
-# Routes that answer without a key, by design: liveness, readiness, metrics, API docs.
+# Routes that answer without a key, by design: liveness, readiness (also the Open Inference
+# Protocol's, which probes call without a key), metrics, API docs.
 OPEN_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/v2/health/live",
+        "/v2/health/ready",
+    }
 )
 SECURITY_DB = 10
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})

@@ -13,6 +13,7 @@
 | 1 MB field (feature column)        | that row: error "location: longer than 64"               |
 | Excel formula in a cell            | succeeded, cell prefixed with ' in the result            |
 | row with too many fields           | that row: error "row has N fields but the header has M"  |
+| row with several bad or empty cells| that row: every problem, "sqft: missing; bedrooms: ..."   |
 | 100,000 rows, some invalid         | succeeded, each invalid row has its reason, no price     |
 """
 
@@ -115,6 +116,21 @@ def test_row_with_too_many_fields_gets_its_own_error(client: httpx.Client) -> No
 
 
 @pytest.mark.slow
+def test_a_row_with_several_bad_cells_reports_every_problem(client: httpx.Client) -> None:
+    data = f"{HEADER}\n,,1.25,North Ames,1960,\n{GOOD_ROW}\n".encode()
+    job = _run(client, data)
+
+    first, second = _rows(client, job["id"])
+    assert job["status"] == "succeeded"
+    assert first["error"] == (
+        "sqft: missing; bedrooms: missing; "
+        "bathrooms: must be between 0 and 50 in steps of 0.5; condition: missing"
+    )
+    assert first["predicted_price"] == ""
+    assert second["error"] == ""
+    assert float(second["predicted_price"]) > 0
+
+
 def test_hundred_thousand_rows_with_some_invalid(client: httpx.Client) -> None:
     job = _run(client, houses_csv(100_000, seed=3, invalid_every=1_000))
 

@@ -9,7 +9,13 @@ from typing import Any
 from nicegui import ui
 from pydantic import ValidationError
 
-from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS, HouseFeatures, max_year_built
+from ml.contract import (
+    CATEGORY_COLUMNS,
+    FEATURE_COLUMNS,
+    HouseFeatures,
+    error_message,
+    max_year_built,
+)
 from ml.profile import RARE_CATEGORY_COUNT
 from webui.components.marks import testid
 from webui.schemas import ModelCard
@@ -101,8 +107,7 @@ def _humane(error: Mapping[str, Any]) -> str:
         return f"Must be in steps of {_number(ctx.get('multiple_of'))}"
     if kind.startswith("int_"):
         return "Must be a whole number"
-    message = str(error.get("msg", "Invalid"))
-    return message.removeprefix("Value error, ")
+    return error_message(error)
 
 
 class HouseForm:
