@@ -85,7 +85,10 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 500 * 1024 * 1024
     max_batch_rows: int = 1_000
+    max_json_depth: int = 32
     rate_limit_per_minute: int = 6_000
+    # Under a delegate key, each end user's share of the key's per-minute budget.
+    rate_limit_per_end_user_per_minute: int = 600
     model_poll_seconds: float = 30.0
 
 
