@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,6 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Render HTTP errors, validation errors and unexpected exceptions as problem details."""
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RedisError, _broker_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -140,6 +142,19 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Pr
         detail=f"{len(errors)} field(s) failed validation: {fields}.",
         instance=request.url.path,
         errors=errors,
+    )
+
+
+async def _broker_error(request: Request, exc: RedisError) -> ProblemResponse:
+    # Redis down or its connections all busy: expected under load, so no traceback.
+    logger.warning("broker_error", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+    return problem_response(
+        503,
+        kind="broker-unavailable",
+        title="Broker unavailable",
+        detail="The job broker (Redis) is unreachable or busy; single predictions still work.",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
     )
 
 

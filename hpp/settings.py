@@ -90,6 +90,12 @@ class GatewaySettings(BaseSettings):
     # Under a delegate key, each end user's share of the key's per-minute budget.
     rate_limit_per_end_user_per_minute: int = 600
     model_poll_seconds: float = 30.0
+    # Redis connections per gateway process (a burst beyond waits briefly for one).
+    redis_max_connections: int = 100
+    # Concurrent progress streams: per caller (key or end user), per key, per process.
+    max_streams_per_owner: int = 10
+    max_streams_per_key: int = 200
+    max_streams: int = 1_000
 
 
 class WorkerSettings(BaseSettings):
