@@ -14,12 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ml.contract import describe_errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:hpp:problem:"
+CLIENT_CLOSED_REQUEST = 499
 
 logger = structlog.get_logger("gateway.errors")
 
@@ -101,6 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(RedisError, _broker_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ClientDisconnect, _client_gone)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -142,6 +145,17 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Pr
         detail=f"{len(errors)} field(s) failed validation: {fields}.",
         instance=request.url.path,
         errors=errors,
+    )
+
+
+async def _client_gone(request: Request, exc: ClientDisconnect) -> ProblemResponse:
+    # The client left (or was closed for sending too slowly) mid-body: nobody reads this
+    # answer; its status (nginx's 499) only labels the request's log line and metrics.
+    return problem_response(
+        CLIENT_CLOSED_REQUEST,
+        title="Client Closed Request",
+        detail="The client closed the connection before its request was read.",
+        instance=request.url.path,
     )
 
 

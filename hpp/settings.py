@@ -90,6 +90,12 @@ class GatewaySettings(BaseSettings):
     # Under a delegate key, each end user's share of the key's per-minute budget.
     rate_limit_per_end_user_per_minute: int = 600
     model_poll_seconds: float = 30.0
+    # Connections per process and the time each phase of a request may take.
+    max_connections: int = 2_048
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    min_body_bytes_per_second: int = 1_024
+    keep_alive_seconds: int = 75
     # Redis connections per gateway process (a burst beyond waits briefly for one).
     redis_max_connections: int = 100
     # Concurrent progress streams: per caller (key or end user), per key, per process.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpp.settings import GatewaySettings
 from tests.infra.conftest import resources_of_type
 
 STAR_ALLOWED = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
@@ -122,3 +123,14 @@ def test_ui_task_role_has_no_permissions(templates) -> None:
     role = resources_of_type(templates["services"], "AWS::IAM::Role")["UiTaskRole"]
     assert "Policies" not in role["Properties"]
     assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_the_load_balancer_closes_idle_connections_before_the_services_do(templates) -> None:
+    # A target that closes a kept-alive connection first races the ALB's next request on
+    # it (a 502); the gateway's and the web app's keep-alive must outlast the ALB's idle.
+    attributes = one(templates["network"], "AWS::ElasticLoadBalancingV2::LoadBalancer")[
+        "LoadBalancerAttributes"
+    ]
+    idle = int(next(a["Value"] for a in attributes if a["Key"] == "idle_timeout.timeout_seconds"))
+    assert idle < GatewaySettings().keep_alive_seconds
+    assert GatewaySettings().keep_alive_seconds - idle >= 10
