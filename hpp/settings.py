@@ -129,6 +129,8 @@ class UISettings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8000"
     ui_api_key: SecretStr | None = None
     ui_storage_secret: SecretStr | None = None
+    # Served over HTTPS (e.g. behind the ALB): Secure session cookie and HSTS.
+    ui_behind_https: bool = False
 
 
 class ObservabilitySettings(BaseSettings):
