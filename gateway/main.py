@@ -68,6 +68,9 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
         # Our own middleware does metrics, logs and trace ids; FastAPI's OpenTelemetry
         # hooks would only cost time per request (no OTel provider is configured).
         telemetry=NO_FASTAPI_TELEMETRY,
+        # Starlette builds a trailing-slash redirect from the Host header (an open
+        # redirect to any host a client names): the API's paths are exact instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.access_policy = policy

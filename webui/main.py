@@ -69,6 +69,8 @@ def start_ui(settings: AppSettings) -> None:
             message="HPP_UI_STORAGE_SECRET is not set: browsers get new ids (and no longer "
             "see their jobs) whenever this process restarts, and differ between UI processes",
         )
+    # No trailing-slash redirects: Starlette builds them from the Host header.
+    app.router.redirect_slashes = False
     if not any(m.cls is UISecurityHeadersMiddleware for m in app.user_middleware):
         app.add_middleware(UISecurityHeadersMiddleware, https=settings.ui.ui_behind_https)
     log.info(

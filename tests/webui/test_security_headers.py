@@ -126,3 +126,13 @@ def test_another_origin_cannot_frame_the_app(
     assert framed.count() == 0
     assert page.locator("#app").count() == 1  # the frame is there, the app is not in it
     context.close()
+
+
+def test_a_trailing_slash_never_redirects_to_the_host_header(
+    system: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    gateway, ui = system
+    for url in (f"{ui.url}/batch/", f"{gateway.url}/v1/jobs/"):
+        response = httpx.get(url, headers={"Host": "evil.example"}, timeout=30)
+        assert "evil.example" not in response.headers.get("location", ""), url
+        assert response.status_code == 404
