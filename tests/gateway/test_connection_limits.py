@@ -8,23 +8,18 @@ quick; the mechanism is the one the defaults configure.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
-from hpp.settings import hash_api_key
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import HOUSE, USER, USER_KEY
-from tests.gateway.test_server import ROOT, free_port
+from tests.fixtures.redis import BatchEnv
+from tests.gateway.conftest import HOUSE
+from tests.workers.conftest import ALICE, GatewayProcess, start_gateway, stop_gateway
 
+FLOOD_DB = 3
 MAX_CONNECTIONS = 100
 TIMEOUT_SECONDS = 2.0
 MIN_BODY_RATE = 100  # bytes per second
@@ -35,63 +30,35 @@ SLACK_SECONDS = 6.0
 pytestmark = pytest.mark.slow
 
 
-@dataclass
+@pytest.fixture(scope="module")
+def gateway(batch_env: BatchEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """``hpp gateway`` with a 100-connection cap and 2 s deadlines."""
+    log = tmp_path_factory.mktemp("flood") / "gateway.log"
+    started = start_gateway(
+        batch_env.with_database(FLOOD_DB),
+        log,
+        HPP_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
+        HPP_HEADER_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
+        HPP_BODY_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
+        HPP_MIN_BODY_BYTES_PER_SECOND=str(MIN_BODY_RATE),
+        HPP_KEEP_ALIVE_SECONDS="3",
+    )
+    yield Gateway(started)
+    stop_gateway(started)
+
+
 class Gateway:
-    """A gateway process under test."""
+    """The gateway process under test."""
 
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        """Its base URL."""
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, process: GatewayProcess) -> None:
+        self.url = process.url
+        self.port = int(process.url.rsplit(":", 1)[1])
+        self.log_path = process.log_path
+        self.pid = process.process.pid
 
     def open_descriptors(self) -> int:
         """How many file descriptors the process holds."""
-        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    model_registry: ModelRegistry, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gateway]:
-    """``hpp gateway`` (one process, no Redis) with a 100-connection cap and 2 s deadlines."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "HPP_HOST": "127.0.0.1",
-        "HPP_PORT": str(port),
-        "HPP_API_KEYS": json.dumps({"client": hash_api_key(USER_KEY)}),
-        "HPP_MLFLOW_TRACKING_URI": model_registry.tracking_uri,
-        "HPP_REGISTERED_MODEL": model_registry.name,
-        "HPP_STATE_DIR": str(tmp_path_factory.mktemp("flood-state")),
-        "HPP_LOG_FORMAT": "json",
-        "HPP_MODEL_POLL_SECONDS": "0",
-        "HPP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
-        "HPP_HEADER_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
-        "HPP_BODY_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
-        "HPP_MIN_BODY_BYTES_PER_SECOND": str(MIN_BODY_RATE),
-        "HPP_KEEP_ALIVE_SECONDS": "3",
-    }
-    env.pop("HPP_REDIS_URL", None)
-    log_path = tmp_path_factory.mktemp("flood-log") / "gateway.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hpp.cli", "gateway"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    gateway = Gateway(port, process, log_path)
-    try:
-        _wait_ready(gateway)
-        yield gateway
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
 
 
 async def test_an_idle_and_slow_flood_leaves_health_and_predictions_answering(
@@ -107,7 +74,7 @@ async def test_an_idle_and_slow_flood_leaves_health_and_predictions_answering(
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
         for _ in range(10):
             answers.append((await http.get("/healthz")).status_code)
-            predicted = await http.post("/v1/predict", json=HOUSE, headers=USER)
+            predicted = await http.post("/v1/predict", json=HOUSE, headers=ALICE)
             answers.append(predicted.status_code)
             descriptors.append(gateway.open_descriptors())
             await asyncio.sleep(0.2)
@@ -192,7 +159,7 @@ async def _slow_body(port: int, *, seconds: float = 15.0) -> float:
     """Send a body a byte a second; returns how long the gateway kept the connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        f"POST /v1/predict HTTP/1.1\r\nHost: gateway\r\nX-API-Key: {USER_KEY}\r\n"
+        f"POST /v1/predict HTTP/1.1\r\nHost: gateway\r\nX-API-Key: {ALICE['X-API-Key']}\r\n"
         "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode()
     )
     started = time.monotonic()
@@ -203,7 +170,7 @@ async def _steady_body(port: int, *, parts: int = 20) -> bytes:
     """A JSON body at 200 bytes a second (over the minimum rate); returns the status line."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        f"POST /v1/predict HTTP/1.1\r\nHost: gateway\r\nX-API-Key: {USER_KEY}\r\n"
+        f"POST /v1/predict HTTP/1.1\r\nHost: gateway\r\nX-API-Key: {ALICE['X-API-Key']}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {50 * parts + 2}\r\n\r\n[".encode()
     )
     for _ in range(parts):
@@ -242,17 +209,3 @@ async def _trickle(
             break
     writer.close()
     return time.monotonic() - started
-
-
-def _wait_ready(gateway: Gateway) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if gateway.process.poll() is not None:
-            raise RuntimeError(gateway.log_path.read_text()[-4000:])
-        try:
-            if httpx.get(f"{gateway.url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the gateway did not become ready")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from gateway.main import create_app
 from gateway.ratelimit import PRUNE_ABOVE, CallerLimits, RateLimiter
@@ -16,15 +17,20 @@ def as_user(end_user: str) -> dict[str, str]:
     return {**USER, "X-On-Behalf-Of": end_user}
 
 
+def delegate_app(make_settings: SettingsFactory, *, per_key: int, per_end_user: int) -> FastAPI:
+    """A gateway whose ``client`` key is a delegate, with these per-minute limits."""
+    settings = make_settings(
+        delegate_key_names=["client"],
+        rate_limit_per_minute=per_key,
+        rate_limit_per_end_user_per_minute=per_end_user,
+    )
+    return create_app(settings)
+
+
 async def test_one_end_user_cannot_spend_another_end_users_budget(
     make_settings: SettingsFactory, house: dict[str, Any]
 ) -> None:
-    settings = make_settings(
-        delegate_key_names=["client"],
-        rate_limit_per_minute=30,
-        rate_limit_per_end_user_per_minute=10,
-    )
-    app = create_app(settings)
+    app = delegate_app(make_settings, per_key=30, per_end_user=10)
     async with LifespanManager(app), asgi_client(app) as http:
         mallory = [
             await http.post("/v1/predict", json=house, headers=as_user("mallory"))
@@ -47,12 +53,7 @@ async def test_one_end_user_cannot_spend_another_end_users_budget(
 async def test_the_key_total_bounds_all_its_end_users_together(
     make_settings: SettingsFactory, house: dict[str, Any]
 ) -> None:
-    settings = make_settings(
-        delegate_key_names=["client"],
-        rate_limit_per_minute=12,
-        rate_limit_per_end_user_per_minute=5,
-    )
-    app = create_app(settings)
+    app = delegate_app(make_settings, per_key=12, per_end_user=5)
     async with LifespanManager(app), asgi_client(app) as http:
         codes = [
             (await http.post("/v1/predict", json=house, headers=as_user(f"user-{i}"))).status_code

@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from hpp.redis_server import free_port
 from hpp.up import ALL_SECRETS, CHILD_SECRETS, _child_environment, own_secrets_only
 from tests.fixtures.model import ModelRegistry
 from tests.hpp.test_up import _settings
+from tests.webui.servers import wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,15 +145,9 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def _wait_up(up: Up, ui_url: str) -> None:
-    deadline = time.monotonic() + 240
-    for url in (f"{up.gateway_url}/readyz", ui_url):
-        while True:
-            if up.process.poll() is not None:
-                raise RuntimeError(up.log_path.read_text()[-4000:])
-            assert time.monotonic() < deadline, up.log_path.read_text()[-4000:]
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+    alive = lambda: up.process.poll() is None  # noqa: E731
+    try:
+        for url in (f"{up.gateway_url}/readyz", ui_url):
+            wait_for_http(url, timeout=240, alive=alive)
+    except (RuntimeError, TimeoutError) as exc:
+        raise RuntimeError(up.log_path.read_text()[-4000:]) from exc

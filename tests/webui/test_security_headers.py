@@ -6,47 +6,20 @@ and the model page's charts draw), and no other origin may frame the app.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from tests.fixtures.redis import BatchEnv, WorkerProcess
-from tests.webui.system import ServiceProcess, gateway_process, ui_process
+from tests.webui.system import ServiceProcess, ui_process
+from tests.webui.test_browser_e2e import browser, system
+
+__all__ = ["browser", "system"]  # the end-to-end module's fixtures, shared
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def system(
-    batch_env: BatchEnv, celery_worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    """Gateway and UI subprocesses (the UI served over plain HTTP)."""
-    logs = tmp_path_factory.mktemp("ui-headers")
-    gateway = gateway_process(batch_env, logs).start()
-    ui = ui_process(gateway, logs).start()
-    yield gateway, ui
-    ui.stop()
-    gateway.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium driven by Playwright (skipped when chromium is not installed)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield instance
-        instance.close()
 
 
 def test_every_page_sends_the_security_headers_and_no_server_name(
