@@ -24,7 +24,9 @@ from observability.logging import get_logger
 from workers.jobstore import EVENTS_PATTERN, job_of_channel
 
 log = get_logger("gateway.job_events")
-POLL_SECONDS = 5.0
+# redis-py can swallow a cancellation while it waits for a message, so the hub also
+# checks a stop flag after every wait: this bounds how long stopping it can take.
+POLL_SECONDS = 1.0
 RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
 STREAM_RETRY_AFTER = "10"
 
@@ -36,6 +38,7 @@ class JobEventHub:
         self._client = client
         self._watchers: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start listening (in the running event loop)."""
@@ -43,10 +46,10 @@ class JobEventHub:
 
     async def aclose(self) -> None:
         """Stop listening and wake every watcher."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=2 * POLL_SECONDS)
         self._wake_all()
 
     @contextlib.contextmanager
@@ -65,13 +68,13 @@ class JobEventHub:
 
     async def _listen(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(EVENTS_PATTERN)
                 attempt = 0
                 self._wake_all()  # anything missed while disconnected is re-read
-                while True:
+                while not self._stopping:
                     message = await pubsub.get_message(timeout=POLL_SECONDS)
                     if message is not None:
                         self._notify(message["channel"])
