@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +13,11 @@ import httpx
 import pytest
 import redis
 
-from hpp.redis_server import free_port
 from hpp.up import ALL_SECRETS, CHILD_SECRETS, _child_environment, own_secrets_only
 from tests.fixtures.model import ModelRegistry
 from tests.hpp.test_up import _settings
-from tests.webui.servers import wait_for_http
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.webui.servers import free_port
+from tests.webui.system import ServiceProcess
 
 
 def test_each_child_gets_only_its_own_secrets(
@@ -44,10 +39,15 @@ def test_each_child_gets_only_its_own_secrets(
 class Up:
     """A running ``hpp up``."""
 
-    process: subprocess.Popen[bytes]
+    service: ServiceProcess
     state: Path
     gateway_url: str
-    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        """The ``hpp up`` process id."""
+        assert self.service.process is not None
+        return self.service.process.pid
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +55,8 @@ def up(model_registry: ModelRegistry, tmp_path_factory: pytest.TempPathFactory) 
     """``hpp up`` on free ports and its own state folder, serving the session's model."""
     state = tmp_path_factory.mktemp("up-state")
     port, ui_port = free_port(), free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("HPP_", "PYTEST_")) and k != "MLFLOW_TRACKING_URI"
-    }
-    env |= {
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HPP_"))}
+    environ |= {
         "HPP_STATE_DIR": str(state),
         "HPP_PORT": str(port),
         "HPP_UI_PORT": str(ui_port),
@@ -68,26 +64,15 @@ def up(model_registry: ModelRegistry, tmp_path_factory: pytest.TempPathFactory) 
         "HPP_REGISTERED_MODEL": model_registry.name,
         "HPP_LOG_FORMAT": "json",
     }
-    log_path = state / "up.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hpp.cli", "up"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    running = Up(process, state, f"http://127.0.0.1:{port}", log_path)
-    try:
-        _wait_up(running, f"http://127.0.0.1:{ui_port}/")
-        yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    service = ServiceProcess("up", ui_port, environ, state / "up.log", health_path="/")
+    service.start(timeout=240)  # the UI answers: everything is up
+    yield Up(service, state, f"http://127.0.0.1:{port}")
+    service.stop()
 
 
 @pytest.mark.slow
 def test_hpp_up_keeps_redis_blobs_and_keys_private(up: Up) -> None:
-    children = _children(up.process.pid)
+    children = _children(up.pid)
     environ = {name: _environ(pid) for name, pid in children.items()}
     password_file = up.state / "redis-password"
     password = password_file.read_text().strip()
@@ -107,7 +92,7 @@ def test_hpp_up_keeps_redis_blobs_and_keys_private(up: Up) -> None:
     assert password.encode() not in Path(f"/proc/{redis_pid}/cmdline").read_bytes()
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(port=port).ping()
-    assert password not in up.log_path.read_text()
+    assert password not in up.service.log()
     assert ALL_SECRETS & set(environ["ui"]) == {"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"}
     assert ALL_SECRETS & set(environ["gateway"]) == {"HPP_REDIS_URL", "HPP_API_KEYS"}
     assert ALL_SECRETS & set(environ["worker"]) == {"HPP_REDIS_URL"}
@@ -142,12 +127,3 @@ def _environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     pairs = (item.decode(errors="replace").partition("=") for item in raw if item)
     return {name: value for name, _, value in pairs}
-
-
-def _wait_up(up: Up, ui_url: str) -> None:
-    alive = lambda: up.process.poll() is None  # noqa: E731
-    try:
-        for url in (f"{up.gateway_url}/readyz", ui_url):
-            wait_for_http(url, timeout=240, alive=alive)
-    except (RuntimeError, TimeoutError) as exc:
-        raise RuntimeError(up.log_path.read_text()[-4000:]) from exc

@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.webui.system import ServiceProcess, ui_process
-from tests.webui.test_browser_e2e import browser, system
+from tests.webui.test_browser_e2e import system
 
-__all__ = ["browser", "system"]  # the end-to-end module's fixtures, shared
+__all__ = ["system"]  # the end-to-end module's fixture, shared
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
