@@ -171,7 +171,7 @@ def bare_server(port: int, workers: int) -> Served:
             str(workers),
             "--no-access-log",
             "--http",
-            "gateway.server:NoDelayHttpProtocol",
+            "gateway.connections:GuardedHttpProtocol",
             "--no-server-header",
         ]
         env = {**os.environ, "PYTHONPATH": f"{folder}{os.pathsep}{ROOT}"}

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 
 from gateway.errors import ProblemError
 from gateway.model_holder import ModelHolder
-from gateway.ratelimit import RateLimiter, retry_after_header
+from gateway.ratelimit import CallerLimits, retry_after_header
 from gateway.security import (
     ANONYMOUS,
     API_KEY_HEADER,
@@ -76,7 +76,7 @@ async def get_json_caller(request: Request) -> Caller:
 
 
 def authenticate(request: Request) -> Caller:
-    """The caller behind the request's API key (and X-On-Behalf-Of); 401, 429, 403, 400."""
+    """The caller behind the request's API key (and X-On-Behalf-Of); 401, 403, 400, 429."""
     policy: AccessPolicy = request.app.state.access_policy
     caller = policy.identify(request.headers.get(API_KEY_HEADER))
     if caller is None:
@@ -87,19 +87,19 @@ def authenticate(request: Request) -> Caller:
             headers={"WWW-Authenticate": API_KEY_HEADER},
         )
     request.state.api_key_name = caller.name  # for the request log line
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.acquire(caller.name)
-    if wait > 0:
-        raise ProblemError(
-            429,
-            f"Rate limit of {int(limiter.capacity)} requests per minute exceeded.",
-            kind="rate-limited",
-            headers={"Retry-After": retry_after_header(wait)},
-        )
     on_behalf_of = request.headers.get(ON_BEHALF_OF_HEADER)
     if on_behalf_of is not None:
         caller = delegated(policy, caller, on_behalf_of)
         request.state.on_behalf_of = on_behalf_of  # for the request log line
+    limits: CallerLimits = request.app.state.rate_limits
+    refusal = limits.charge(caller.name, caller.on_behalf_of)
+    if refusal is not None:
+        raise ProblemError(
+            429,
+            refusal.detail,
+            kind="rate-limited",
+            headers={"Retry-After": retry_after_header(refusal.wait_seconds)},
+        )
     request.state.caller = caller
     return caller
 

@@ -12,7 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ml.contract import describe_errors
@@ -22,6 +24,7 @@ PROBLEM_TYPE_BASE = "urn:hpp:problem:"
 # Open Inference Protocol routes: their clients (tritonclient, the kserve SDK) read an error
 # as a JSON body with an "error" member, and kserve only from ``application/json``.
 INFERENCE_PROTOCOL_PREFIX = "/v2"
+CLIENT_CLOSED_REQUEST = 499
 
 logger = structlog.get_logger("gateway.errors")
 
@@ -113,6 +116,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Render HTTP errors, validation errors and unexpected exceptions as problem details."""
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RedisError, _broker_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ClientDisconnect, _client_gone)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -154,6 +159,30 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         detail=f"{len(errors)} field(s) failed validation: {fields}.",
         instance=request.url.path,
         errors=errors,
+    )
+
+
+async def _client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+    # The client left (or was closed for sending too slowly) mid-body: nobody reads this
+    # answer; its status (nginx's 499) only labels the request's log line and metrics.
+    return problem_response(
+        CLIENT_CLOSED_REQUEST,
+        title="Client Closed Request",
+        detail="The client closed the connection before its request was read.",
+        instance=request.url.path,
+    )
+
+
+async def _broker_error(request: Request, exc: RedisError) -> JSONResponse:
+    # Redis down or its connections all busy: expected under load, so no traceback.
+    logger.warning("broker_error", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+    return problem_response(
+        503,
+        kind="broker-unavailable",
+        title="Broker unavailable",
+        detail="The job broker (Redis) is unreachable or busy; single predictions still work.",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
     )
 
 

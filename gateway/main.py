@@ -19,10 +19,11 @@ from gateway.body_limit import BodyLimitMiddleware
 from gateway.deps import get_caller
 from gateway.errors import UnhandledErrorMiddleware, install_error_handlers
 from gateway.headers import SecurityHeadersMiddleware
+from gateway.json_depth import JsonDepthMiddleware
 from gateway.model_holder import ModelHolder
 from gateway.model_versions import ModelVersions
 from gateway.openapi import install_openapi
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import CallerLimits, RateLimiter
 from gateway.routes import feedback, health, inference_v2, jobs, model, monitoring, predictions
 from gateway.security import API_KEY_HEADER, AccessPolicy
 from hpp.settings import AppSettings
@@ -70,10 +71,16 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
         # Our own middleware does metrics, logs and trace ids; FastAPI's OpenTelemetry
         # hooks would only cost time per request (no OTel provider is configured).
         telemetry=NO_FASTAPI_TELEMETRY,
+        # Starlette builds a trailing-slash redirect from the Host header (an open
+        # redirect to any host a client names): the API's paths are exact instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.access_policy = policy
-    app.state.rate_limiter = RateLimiter(settings.gateway.rate_limit_per_minute)
+    app.state.rate_limits = CallerLimits(
+        per_key=RateLimiter(settings.gateway.rate_limit_per_minute),
+        per_end_user=RateLimiter(settings.gateway.rate_limit_per_end_user_per_minute),
+    )
     app.state.predictor_holder = _build_holder(settings)
     app.state.model_versions = ModelVersions(app.state.predictor_holder, _loader(settings))
     app.state.redis = None
@@ -101,6 +108,7 @@ def _add_middleware(app: FastAPI, settings: AppSettings) -> None:
     # Added innermost first: the last one added sees the request first.
     gateway = settings.gateway
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(JsonDepthMiddleware, max_depth=gateway.max_json_depth)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=gateway.max_body_bytes,

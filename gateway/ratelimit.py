@@ -1,4 +1,9 @@
-"""Per-key request rate limiting: an in-memory token bucket per caller, per process."""
+"""Request rate limits: a token bucket per key and, under a delegate key, per end user.
+
+``CallerLimits`` decides; the buckets behind it are any ``Limiter`` (here an in-memory
+one per process), so a cluster-wide limiter can replace ``RateLimiter`` without touching
+the routes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,20 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+# Past this many buckets, full ones (callers idle for a minute) are dropped.
+PRUNE_ABOVE = 10_000
+
+
+class Limiter(Protocol):
+    """Counts requests per bucket name against a per-minute budget."""
+
+    capacity: float
+
+    def acquire(self, bucket: str) -> float:
+        """Take one request from the bucket; 0 if allowed, else the seconds until one is."""
+        ...
 
 
 @dataclass(slots=True)
@@ -15,7 +34,7 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Allows ``per_minute`` requests per caller, refilled continuously, bursting to a minute's."""
+    """Allows ``per_minute`` requests per bucket, refilled continuously, bursting to a minute's."""
 
     def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = float(max(per_minute, 1))
@@ -23,20 +42,63 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
-    def acquire(self, caller: str) -> float:
+    def acquire(self, bucket: str) -> float:
         """Take one token; returns 0 if allowed, else the seconds until a token is due."""
         now = self._clock()
-        bucket = self._buckets.get(caller)
-        if bucket is None:
-            bucket = self._buckets[caller] = _Bucket(self.capacity, now)
+        state = self._buckets.get(bucket)
+        if state is None:
+            if len(self._buckets) >= PRUNE_ABOVE:
+                self._prune(now)
+            state = self._buckets[bucket] = _Bucket(self.capacity, now)
         else:
-            elapsed = now - bucket.updated
-            bucket.tokens = min(self.capacity, bucket.tokens + elapsed * self.rate)
-            bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+            state.tokens = min(self.capacity, state.tokens + (now - state.updated) * self.rate)
+            state.updated = now
+        if state.tokens >= 1.0:
+            state.tokens -= 1.0
             return 0.0
-        return (1.0 - bucket.tokens) / self.rate
+        return (1.0 - state.tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        full = [
+            name
+            for name, state in self._buckets.items()
+            if state.tokens + (now - state.updated) * self.rate >= self.capacity
+        ]
+        for name in full:
+            del self._buckets[name]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request was refused and when to retry."""
+
+    wait_seconds: float
+    detail: str
+
+
+class CallerLimits:
+    """A key's total budget and, for a delegate's end users, each one's own share of it.
+
+    The end user's bucket is charged first: a user past their share is refused without
+    spending the key's budget, so they cannot starve the key's other users.
+    """
+
+    def __init__(self, *, per_key: Limiter, per_end_user: Limiter) -> None:
+        self.per_key = per_key
+        self.per_end_user = per_end_user
+
+    def charge(self, key: str, end_user: str | None) -> Refusal | None:
+        """Charge one request; None if allowed, else the refusal."""
+        if end_user is not None:
+            wait = self.per_end_user.acquire(f"{key}/{end_user}")
+            if wait > 0:
+                limit = int(self.per_end_user.capacity)
+                return Refusal(wait, f"Rate limit of {limit} requests per minute per end user.")
+        wait = self.per_key.acquire(key)
+        if wait > 0:
+            limit = int(self.per_key.capacity)
+            return Refusal(wait, f"Rate limit of {limit} requests per minute exceeded.")
+        return None
 
 
 def retry_after_header(wait_seconds: float) -> str:

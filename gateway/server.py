@@ -1,49 +1,30 @@
 """``hpp gateway``: serve the app under uvicorn, one or several worker processes.
 
-uvicorn's worker processes accept on a socket inherited from the parent, and on those
-connections TCP_NODELAY is not set (uvicorn issue 3149): every keep-alive response then
-waits ~40 ms for the client's delayed ACK. The protocol below sets it on every accepted
-connection, whatever the worker count or event loop.
+Connections go through ``gateway.connections.GuardedHttpProtocol``: TCP_NODELAY on every
+accepted connection (uvicorn issue 3149), a cap on open connections and a deadline for
+each phase of a request, so no client can hold the process's descriptors or its time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
+import resource
 import sys
 from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
+from gateway.connections import ConnectionLimits, GuardedHttpProtocol, use_limits
 from gateway.main import create_app
 from gateway.security import AccessPolicy, InsecureConfigError
-from hpp.settings import AppSettings
-from observability.logging import configure_logging
+from hpp.settings import AppSettings, GatewaySettings
+from observability.logging import configure_logging, get_logger
 
-try:  # httptools is the faster parser; uvicorn[standard] brings it
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
-except ImportError:  # pragma: no cover - depends on the install
-    _BaseProtocol = H11Protocol  # type: ignore[assignment,misc]
-
-
-class NoDelayHttpProtocol(_BaseProtocol):
-    """uvicorn's HTTP protocol with TCP_NODELAY set on the accepted connection."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Disable Nagle's algorithm, then hand over to uvicorn."""
-        set_nodelay(transport)
-        super().connection_made(transport)
-
-
-def set_nodelay(transport: asyncio.BaseTransport) -> None:
-    """Set TCP_NODELAY on a transport's socket, if it is a TCP socket."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+log = get_logger("gateway.server")
+# Descriptors kept free for what is not a client connection: Redis, files, the registry.
+SPARE_DESCRIPTORS = 256
 
 
 def run_gateway(settings: AppSettings) -> None:
@@ -68,6 +49,7 @@ def build_app(settings: AppSettings) -> FastAPI:
     """The app for one worker process, with that process's logging configured."""
     configure_logging("gateway", settings.observability)
     silence_access_log()
+    use_limits(connection_limits(settings.gateway))
     return create_app(settings)
 
 
@@ -83,7 +65,7 @@ def silence_access_log() -> None:
 
 
 def build_config(settings: AppSettings) -> uvicorn.Config:
-    """The uvicorn configuration: our app factory, TCP_NODELAY protocol, no server header."""
+    """The uvicorn configuration: our app factory, the guarded protocol, no server header."""
     gateway = settings.gateway
     return uvicorn.Config(
         partial(build_app, settings),
@@ -91,10 +73,40 @@ def build_config(settings: AppSettings) -> uvicorn.Config:
         host=gateway.host,
         port=gateway.port,
         workers=max(1, gateway.web_workers),
-        http=NoDelayHttpProtocol,
+        http=GuardedHttpProtocol,
         log_config=None,  # configure_logging owns the handlers
         access_log=False,  # see silence_access_log
         server_header=False,
         proxy_headers=True,
-        timeout_keep_alive=75,  # longer than the ALB's 60 s idle timeout
+        timeout_keep_alive=gateway.keep_alive_seconds,  # longer than the ALB's idle timeout
     )
+
+
+def connection_limits(gateway: GatewaySettings) -> ConnectionLimits:
+    """The connection limits from the settings, the cap fitted to the descriptor limit."""
+    return ConnectionLimits(
+        max_connections=fit_descriptor_limit(gateway.max_connections),
+        header_timeout_seconds=gateway.header_timeout_seconds,
+        body_timeout_seconds=gateway.body_timeout_seconds,
+        min_body_bytes_per_second=gateway.min_body_bytes_per_second,
+    )
+
+
+def fit_descriptor_limit(max_connections: int) -> int:
+    """Raise this process's descriptor limit to fit the cap, or lower the cap to fit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + SPARE_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = raised
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        fitted = max(1, soft - SPARE_DESCRIPTORS)
+        log.warning(
+            "max_connections_lowered",
+            configured=max_connections,
+            used=fitted,
+            reason=f"the descriptor limit is {soft}",
+        )
+        return fitted
+    return max_connections

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 
@@ -25,9 +26,9 @@ class RedisServerError(RuntimeError):
 
 
 @contextmanager
-def embedded_redis(port: int | None = None) -> Iterator[str]:
+def embedded_redis(port: int | None = None, *, password: str | None = None) -> Iterator[str]:
     """Run a throwaway Redis server on loopback for the block; yields its URL."""
-    server = EmbeddedRedis(port=port)
+    server = EmbeddedRedis(port=port, password=password)
     server.start()
     try:
         yield server.url
@@ -36,22 +37,37 @@ def embedded_redis(port: int | None = None) -> Iterator[str]:
 
 
 class EmbeddedRedis:
-    """One ``redis-server`` child process: no persistence, loopback only."""
+    """One ``redis-server`` child process: no persistence, loopback only.
 
-    def __init__(self, port: int | None = None, *, binary: str | None = None) -> None:
+    With a password, clients must AUTH; the password reaches the server on its standard
+    input (a configuration read from ``-``), never on its command line, which any local
+    user can read.
+    """
+
+    def __init__(
+        self, port: int | None = None, *, binary: str | None = None, password: str | None = None
+    ) -> None:
         self.port = port or free_port()
         self.binary = binary or redis_server_binary()
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """The ``redis://`` URL of this server."""
+        """The ``redis://`` URL of this server (with its password, if it has one)."""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, to print."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         command = [
             self.binary,
+            "-",  # the rest of the configuration (the password) comes on stdin
             "--port",
             str(self.port),
             "--bind",
@@ -66,15 +82,23 @@ class EmbeddedRedis:
         # Its own session: Ctrl-C on the terminal reaches only the holder, which stops its
         # clients before the server (they would otherwise log lost connections).
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
+        assert self.process.stdin is not None
+        if self.password:
+            self.process.stdin.write(f"requirepass {self.password}\n".encode())
+        self.process.stdin.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 stderr = self.process.stderr
                 err = stderr.read().decode(errors="replace") if stderr else ""
                 raise RedisServerError(f"redis-server exited at start: {err.strip()}")
-            if _answers_ping(self.port):
+            if _answers_ping(self.port, self.password):
                 return
             time.sleep(0.05)
         self.stop()
@@ -115,10 +139,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _answers_ping(port: int) -> bool:
+def _answers_ping(port: int, password: str | None) -> bool:
+    auth = f"AUTH {password}\r\n".encode() if password else b""
+    expected = b"+OK\r\n+PONG" if password else b"+PONG"
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            sock.sendall(auth + b"PING\r\n")
+            answer = b""
+            while len(answer) < len(expected) and (data := sock.recv(64)):
+                answer += data
+            return answer.startswith(expected)
     except OSError:
         return False

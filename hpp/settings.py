@@ -103,8 +103,23 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 500 * 1024 * 1024
     max_batch_rows: int = 1_000
+    max_json_depth: int = 32
     rate_limit_per_minute: int = 6_000
+    # Under a delegate key, each end user's share of the key's per-minute budget.
+    rate_limit_per_end_user_per_minute: int = 600
     model_poll_seconds: float = 30.0
+    # Connections per process and the time each phase of a request may take.
+    max_connections: int = 2_048
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    min_body_bytes_per_second: int = 1_024
+    keep_alive_seconds: int = 75
+    # Redis connections per gateway process (a burst beyond waits briefly for one).
+    redis_max_connections: int = 100
+    # Concurrent progress streams: per caller (key or end user), per key, per process.
+    max_streams_per_owner: int = 10
+    max_streams_per_key: int = 200
+    max_streams: int = 1_000
 
 
 class WorkerSettings(BaseSettings):
@@ -132,6 +147,8 @@ class UISettings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8000"
     ui_api_key: SecretStr | None = None
     ui_storage_secret: SecretStr | None = None
+    # Served over HTTPS (e.g. behind the ALB): Secure session cookie and HSTS.
+    ui_behind_https: bool = False
 
 
 class ObservabilitySettings(BaseSettings):

@@ -5,7 +5,8 @@ blobs in a folder under the state directory, a model (trained on first start whe
 registry has no ``champion``), then a worker, the gateway and the UI as child processes.
 API keys for the local user and the UI are generated once and kept (mode 600) in the
 state directory; the gateway only ever sees their hashes. The UI's key is a delegate (it
-acts for each browser), and the secret signing the browsers' ids is kept there too.
+acts for each browser), and the secret signing the browsers' ids is kept there too, as is
+the embedded Redis's password. Each child gets only its own secrets.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ READY_TIMEOUT_SECONDS = 180.0
 LOCAL_KEY_NAME = "local"
 UI_KEY_NAME = "webui"
 KEYS_FILE = "api-keys.json"
+# Which child may see which secret (the Redis URL carries the Redis password).
+CHILD_SECRETS: dict[str, frozenset[str]] = {
+    "worker": frozenset({"HPP_REDIS_URL"}),
+    "gateway": frozenset({"HPP_REDIS_URL", "HPP_API_KEYS"}),
+    "ui": frozenset({"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"}),
+}
+ALL_SECRETS = frozenset().union(*CHILD_SECRETS.values())
 
 
 @dataclass
@@ -44,10 +52,15 @@ class Child:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self, env: dict[str, str]) -> None:
-        """Start ``hpp <command>`` in its own session, so Ctrl-C reaches only the parent."""
+        """Start ``hpp <command>`` in its own session, so Ctrl-C reaches only the parent.
+
+        It gets only its own secrets from ``env``.
+        """
         # The command is one of our own fixed subcommands, run with this interpreter.
         self.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "hpp.cli", self.command], env=env, start_new_session=True
+            [sys.executable, "-m", "hpp.cli", self.command],
+            env=own_secrets_only(env, self.command),
+            start_new_session=True,
         )
 
     def alive(self) -> bool:
@@ -69,6 +82,12 @@ class Child:
             self.process.wait(timeout=10)
 
 
+def own_secrets_only(env: dict[str, str], command: str) -> dict[str, str]:
+    """``env`` without the secrets that belong to the other children."""
+    own = CHILD_SECRETS[command]
+    return {k: v for k, v in env.items() if k not in ALL_SECRETS or k in own}
+
+
 def run_up(settings: AppSettings) -> int:
     """Bring everything up, print where to go, and stop it all cleanly on Ctrl-C."""
     from observability.logging import configure_logging
@@ -88,7 +107,7 @@ def run_up(settings: AppSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.default_int_handler)
     try:
-        with _redis(settings) as redis_url:
+        with _redis(settings, state) as redis_url:
             if not _ensure_model(settings):
                 return 1
             env = _child_environment(settings, redis_url=redis_url, state=state)
@@ -135,15 +154,24 @@ def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
 
 
 @contextlib.contextmanager
-def _redis(settings: AppSettings) -> Iterator[str]:
+def _redis(settings: AppSettings, state: Path) -> Iterator[str]:
     if settings.core.redis_url:
         yield settings.core.redis_url
         return
-    from hpp.redis_server import embedded_redis
+    from hpp.redis_server import EmbeddedRedis
 
-    with embedded_redis() as url:
-        print(f"started an embedded Redis at {url} (set HPP_REDIS_URL to use your own)", flush=True)
-        yield url
+    # A password, so other local users cannot read or rewrite jobs (kept like the keys).
+    server = EmbeddedRedis(password=_local_secret(state / "redis-password"))
+    server.start()
+    try:
+        print(
+            f"started an embedded Redis at {server.display_url} with a password in "
+            f"{state / 'redis-password'} (set HPP_REDIS_URL to use your own)",
+            flush=True,
+        )
+        yield server.url
+    finally:
+        server.stop()
 
 
 def _ensure_model(settings: AppSettings) -> bool:

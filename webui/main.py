@@ -14,6 +14,7 @@ from webui.deps import UIDeps
 from webui.layout import APP_TITLE
 from webui.pages import batch, jobs, model, monitoring, predict
 from webui.routes import register_routes
+from webui.security import UISecurityHeadersMiddleware
 
 FAVICON = Path(__file__).parent / "static" / "favicon.svg"
 log = get_logger("webui")
@@ -68,6 +69,10 @@ def start_ui(settings: AppSettings) -> None:
             message="HPP_UI_STORAGE_SECRET is not set: browsers get new ids (and no longer "
             "see their jobs) whenever this process restarts, and differ between UI processes",
         )
+    # No trailing-slash redirects: Starlette builds them from the Host header.
+    app.router.redirect_slashes = False
+    if not any(m.cls is UISecurityHeadersMiddleware for m in app.user_middleware):
+        app.add_middleware(UISecurityHeadersMiddleware, https=settings.ui.ui_behind_https)
     log.info(
         "webui_starting",
         url=f"http://{settings.ui.ui_host}:{settings.ui.ui_port}",
@@ -79,9 +84,13 @@ def start_ui(settings: AppSettings) -> None:
         title=APP_TITLE,
         favicon=FAVICON,
         storage_secret=_storage_secret(settings),
+        # Over HTTPS (behind the ALB) the browser's id cookie is sent over HTTPS only.
+        session_middleware_kwargs={"https_only": settings.ui.ui_behind_https},
         reload=False,
         show=False,
         show_welcome_message=False,
+        server_header=False,
+        timeout_keep_alive=settings.gateway.keep_alive_seconds,  # outlasts the ALB's idle
     )
 
 

@@ -72,11 +72,20 @@ def open_blob_store(url: str, *, endpoint_url: str | None = None) -> BlobStore:
     raise ValueError(f"unsupported blob URL {url!r}: use file:// or s3://")
 
 
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
+
+
 class FileBlobStore:
-    """Blobs as files under one folder; writes go to a temp file renamed into place."""
+    """Blobs as files under one folder; writes go to a temp file renamed into place.
+
+    Folders are made 700 and files 600: job inputs and results are readable by the
+    service's user alone, whatever the umask.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root_private = False
 
     async def put_stream(
         self, key: str, chunks: AsyncIterable[bytes], *, limit: int | None = None
@@ -150,9 +159,24 @@ class FileBlobStore:
         return path
 
     def _temp_for(self, key: str) -> tuple[Path, Path]:
+        """A new, empty temp file (mode 600) beside ``key``'s path, folders made (700)."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path, path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        self._make_folders(path.parent)
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+        return path, temp
+
+    def _make_folders(self, folder: Path) -> None:
+        if not self._root_private:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.chmod(PRIVATE_FOLDER)
+            self._root_private = True
+        missing = []
+        while not folder.is_dir() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for each in reversed(missing):
+            each.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
 
     def _put_bytes_sync(self, key: str, data: bytes) -> None:
         path, temp = self._temp_for(key)

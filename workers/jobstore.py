@@ -32,6 +32,8 @@ FINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # Jobs not yet final, by the time of their last progress (for the watchdog).
 ACTIVE_KEY = f"{PREFIX}:jobs:active"
+# How long a gateway request waits for a free Redis connection before failing (503).
+POOL_WAIT_SECONDS = 5
 
 # Count a chunk once: returns -1 when the job is gone or not running, else the number of
 # chunks counted so far (including this one, whether or not it was counted just now).
@@ -95,6 +97,15 @@ def owner_key(owner: str) -> str:
 def events_channel(job_id: str) -> str:
     """The pub/sub channel announcing a job's changes."""
     return f"{PREFIX}:job:{job_id}:events"
+
+
+# Every job's events channel, for one pattern subscription.
+EVENTS_PATTERN = events_channel("*")
+
+
+def job_of_channel(channel: str) -> str:
+    """The job id an events channel belongs to."""
+    return channel.removeprefix(f"{PREFIX}:job:").removesuffix(":events")
 
 
 def idempotency_key(owner: str, key: str) -> str:
@@ -294,12 +305,21 @@ class AsyncJobStore:
         self._transition = client.register_script(TRANSITION_LUA)
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_seconds: int) -> AsyncJobStore:
-        """A store on a new connection pool to ``url`` (short timeouts: fail fast when down)."""
-        client = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+    def from_url(cls, url: str, *, ttl_seconds: int, max_connections: int = 100) -> AsyncJobStore:
+        """A store on a new connection pool to ``url`` (short timeouts: fail fast when down).
+
+        The pool is a blocking one: a burst beyond ``max_connections`` waits a moment for a
+        connection rather than failing at once.
+        """
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=POOL_WAIT_SECONDS,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=5,
         )
-        return cls(client, ttl_seconds=ttl_seconds)
+        return cls(aioredis.Redis.from_pool(pool), ttl_seconds=ttl_seconds)
 
     async def ping(self) -> bool:
         """Whether Redis answers."""
@@ -384,10 +404,6 @@ class AsyncJobStore:
     async def release_idempotency(self, owner: str, key: str) -> None:
         """Forget an idempotency key (its job could not be created)."""
         await self.client.delete(idempotency_key(owner, key))
-
-    def pubsub(self) -> aioredis.client.PubSub:
-        """A pub/sub connection for job events."""
-        return self.client.pubsub(ignore_subscribe_messages=True)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

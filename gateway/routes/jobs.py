@@ -12,9 +12,10 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,9 +24,12 @@ import anyio
 from celery import Celery
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from redis.exceptions import RedisError
+from starlette.types import Receive, Scope, Send
 
 from gateway.deps import CallerDep, serving_predictor
 from gateway.errors import ProblemError
+from gateway.job_events import JobEventHub, StreamLimits
 from gateway.openapi import problem_responses
 from gateway.uploads import Upload
 from hpp.settings import AppSettings
@@ -39,7 +43,6 @@ from workers.jobstore import (
     FINAL_STATES,
     SUCCEEDED,
     AsyncJobStore,
-    events_channel,
     job_view,
     new_job_id,
     new_record,
@@ -61,6 +64,8 @@ class JobsRuntime:
     store: AsyncJobStore
     blobs: BlobStore
     celery: Celery
+    events: JobEventHub
+    streams: StreamLimits
 
 
 @asynccontextmanager
@@ -72,19 +77,31 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("jobs_disabled", reason="HPP_REDIS_URL is not set")
         yield
         return
+    store = AsyncJobStore.from_url(
+        settings.core.redis_url,
+        ttl_seconds=settings.worker.result_ttl_seconds,
+        max_connections=settings.gateway.redis_max_connections,
+    )
+    gateway = settings.gateway
     runtime = JobsRuntime(
         settings=settings,
-        store=AsyncJobStore.from_url(
-            settings.core.redis_url, ttl_seconds=settings.worker.result_ttl_seconds
-        ),
+        store=store,
         blobs=open_blob_store(settings.core.resolved_blob_url()),
         celery=create_celery(settings),
+        events=JobEventHub(store.client),
+        streams=StreamLimits(
+            per_owner=gateway.max_streams_per_owner,
+            per_key=gateway.max_streams_per_key,
+            total=gateway.max_streams,
+        ),
     )
+    runtime.events.start()
     app.state.jobs = runtime
     try:
         yield
     finally:
         app.state.jobs = None
+        await runtime.events.aclose()
         await runtime.store.aclose()
         await runtime.blobs.aclose()
         runtime.celery.close()
@@ -223,11 +240,28 @@ async def job_events(request: Request, caller: CallerDep, job_id: str) -> Stream
     """``event: progress`` with the Job JSON on every change; ``event: end`` at a final state."""
     jobs = await _runtime(request)
     await _owned(jobs, job_id, caller.owner)
-    return StreamingResponse(
+    jobs.streams.admit(caller)
+    return _CountedStream(
         _events(request, jobs, job_id, caller.owner),
+        release=partial(jobs.streams.release, caller),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class _CountedStream(StreamingResponse):
+    """A streaming response that gives its stream slot back however it ends."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, release: Callable[[], None], **kw: Any):
+        super().__init__(content, **kw)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, then release the slot (also on disconnect or error)."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 @router.get("/{job_id}/result", summary="The scored CSV")
@@ -312,12 +346,15 @@ async def delete_job(request: Request, caller: CallerDep, job_id: str) -> Respon
 async def _events(
     request: Request, jobs: JobsRuntime, job_id: str, owner: str
 ) -> AsyncIterator[bytes]:
-    pubsub = jobs.store.pubsub()
-    await pubsub.subscribe(events_channel(job_id))
-    try:
+    with jobs.events.watch(job_id) as changed:
         last: dict[str, Any] | None = None
         while True:
-            record = await jobs.store.get(job_id, owner=owner)
+            changed.clear()  # before reading: a change during the read wakes the next wait
+            try:
+                record = await jobs.store.get(job_id, owner=owner)
+            except (RedisError, OSError) as exc:
+                log.warning("job_events_ended", job_id=job_id, reason=str(exc))
+                return  # the client reconnects; an outage is reported by /readyz
             if record is None:
                 gone = {**(last or {"id": job_id}), "status": "deleted"}
                 yield _sse("end", gone)
@@ -329,17 +366,10 @@ async def _events(
             if view != last:
                 yield _sse("progress", view)
                 last = view
-            message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
-            if message is None:
-                yield b": keep-alive\n\n"
-    finally:
-        with suppress(Exception):
-            await asyncio.shield(_close_pubsub(pubsub, job_id))
-
-
-async def _close_pubsub(pubsub: Any, job_id: str) -> None:
-    await pubsub.unsubscribe(events_channel(job_id))
-    await pubsub.aclose()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
+                continue
+            yield b": keep-alive\n\n"
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

@@ -19,8 +19,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from schemathesis.core.parameters import ParameterLocation
 
+from gateway.connections import GuardedHttpProtocol
 from gateway.main import create_app
-from gateway.server import NoDelayHttpProtocol
 from tests.fixtures.model import ModelRegistry
 from tests.gateway.conftest import ADMIN, build_settings
 from tests.gateway.test_server import free_port
@@ -45,7 +45,7 @@ def live_gateway(
         create_app(app_settings),
         host="127.0.0.1",
         port=port,
-        http=NoDelayHttpProtocol,
+        http=GuardedHttpProtocol,
         log_config=None,
         access_log=False,
     )

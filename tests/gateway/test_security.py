@@ -180,3 +180,13 @@ async def test_cors_allows_only_configured_origins(make_settings: SettingsFactor
     assert good.status_code == 200
     assert good.headers["access-control-allow-origin"] == "https://ui.example.com"
     assert "access-control-allow-origin" not in bad.headers
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs/", "/v1/model/", "/healthz/"])
+async def test_a_trailing_slash_is_404_not_a_redirect_to_the_host_header(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path, headers={**USER, "Host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert response.headers["content-type"] == "application/problem+json"

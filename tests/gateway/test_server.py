@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.server import set_nodelay
+from gateway.connections import set_nodelay
 from hpp.settings import hash_api_key
 from tests.fixtures.model import ModelRegistry
 from tests.gateway.conftest import USER, USER_KEY

@@ -19,7 +19,8 @@ CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 def load_template(stack: str) -> dict[str, Any]:
     """A template as plain JSON-like data, short-form tags expanded (``!Ref`` -> ``Ref``)."""
     cfn_yaml = pytest.importorskip(
-        "cfnlint.decode.cfn_yaml", reason="cfn-lint parses the templates (dev extra)")
+        "cfnlint.decode.cfn_yaml", reason="cfn-lint parses the templates (dev extra)"
+    )
     return json.loads(json.dumps(cfn_yaml.load(str(CFN_DIR / f"{stack}.yaml"))))
 
 

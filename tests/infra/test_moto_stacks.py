@@ -44,8 +44,20 @@ MOTO_SKIPPED_TYPES = {
 def aws(moto_server: str) -> dict[str, Any]:
     """boto3 clients on the moto server."""
     kwargs = {"endpoint_url": moto_server, "region_name": REGION}
-    names = ("cloudformation", "ec2", "ecs", "ecr", "s3", "elbv2", "logs", "iam", "cloudwatch",
-             "sns", "kms", "acm")
+    names = (
+        "cloudformation",
+        "ec2",
+        "ecs",
+        "ecr",
+        "s3",
+        "elbv2",
+        "logs",
+        "iam",
+        "cloudwatch",
+        "sns",
+        "kms",
+        "acm",
+    )
     return {name: boto3.client(name, **kwargs) for name in names}
 
 
@@ -60,7 +72,9 @@ def created(aws: dict[str, Any]) -> dict[str, Any]:
     certificate = aws["acm"].request_certificate(DomainName="hpp.example.com")["CertificateArn"]
     for stack in STACKS:
         parameters = deploy.stack_parameters(
-            ENVIRONMENT, stack, image_tag=IMAGE_TAG,
+            ENVIRONMENT,
+            stack,
+            image_tag=IMAGE_TAG,
             outputs=lambda name: outputs[name.removeprefix(f"hpp-{ENVIRONMENT}-")],
         )
         if stack == "network":
@@ -70,7 +84,8 @@ def created(aws: dict[str, Any]) -> dict[str, Any]:
         )
         name = deploy.stack_name(ENVIRONMENT, stack)
         cfn.create_stack(
-            StackName=name, TemplateBody=json.dumps(template),
+            StackName=name,
+            TemplateBody=json.dumps(template),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=["CAPABILITY_IAM"],
         )
@@ -99,7 +114,8 @@ def test_network_builds_a_vpc_with_private_subnets_in_two_azs(created, aws) -> N
 def test_data_creates_the_repository_and_bucket_the_services_use(created, aws) -> None:
     data = created["outputs"]["data"]
     repository = aws["ecr"].describe_repositories(
-        repositoryNames=[f"house-price-predictor-{ENVIRONMENT}"])["repositories"][0]
+        repositoryNames=[f"house-price-predictor-{ENVIRONMENT}"]
+    )["repositories"][0]
     assert repository["imageTagMutability"] == "IMMUTABLE"
     assert data["RepositoryUri"] == repository["repositoryUri"]
     aws["s3"].head_bucket(Bucket=data["JobBucketName"])
@@ -120,9 +136,7 @@ def test_data_creates_the_audit_bucket_encrypted_with_the_stack_key(created, aws
 
 def test_task_definitions_run_the_pushed_image_with_imported_wiring(created, aws) -> None:
     data = created["outputs"]["data"]
-    families = {
-        f"hpp-{ENVIRONMENT}-{name}": name for name in ("inference-api", "ui", "worker")
-    }
+    families = {f"hpp-{ENVIRONMENT}-{name}": name for name in ("inference-api", "ui", "worker")}
     for family, command in families.items():
         task = aws["ecs"].describe_task_definition(taskDefinition=family)["taskDefinition"]
         (container,) = task["containerDefinitions"]
@@ -141,11 +155,14 @@ def test_services_run_their_task_definitions_in_the_cluster(created, aws) -> Non
     # those are checked in the template tests; here the service/task wiring is real.
     cluster = created["outputs"]["services"]["ClusterName"]
     described = aws["ecs"].describe_services(
-        cluster=cluster, services=["inference-api", "ui", "worker"])["services"]
-    families = {s["serviceName"]: s["taskDefinition"].split("/")[-1].split(":")[0]
-                for s in described}
-    assert families == {name: f"hpp-{ENVIRONMENT}-{name}"
-                        for name in ("inference-api", "ui", "worker")}
+        cluster=cluster, services=["inference-api", "ui", "worker"]
+    )["services"]
+    families = {
+        s["serviceName"]: s["taskDefinition"].split("/")[-1].split(":")[0] for s in described
+    }
+    assert families == {
+        name: f"hpp-{ENVIRONMENT}-{name}" for name in ("inference-api", "ui", "worker")
+    }
     params = deploy.load_parameters(ENVIRONMENT, "services")
     desired = {s["serviceName"]: s["desiredCount"] for s in described}
     assert desired["ui"] == int(params["UiTasks"])  # the others belong to autoscaling
@@ -156,10 +173,12 @@ def test_https_listener_routes_to_the_service_target_groups(created, aws) -> Non
     rules = aws["elbv2"].describe_rules(ListenerArn=listener)["Rules"]
     forwards = {
         rule["Priority"]: rule["Actions"][0].get("TargetGroupArn")
-        for rule in rules if rule["Priority"] != "default"
+        for rule in rules
+        if rule["Priority"] != "default"
     }
     groups = aws["elbv2"].describe_target_groups(
-        TargetGroupArns=[arn for arn in forwards.values() if arn])["TargetGroups"]
+        TargetGroupArns=[arn for arn in forwards.values() if arn]
+    )["TargetGroups"]
     by_arn = {g["TargetGroupArn"]: g for g in groups}
     gateway, ui = by_arn[forwards["10"]], by_arn[forwards["100"]]
     assert (gateway["Port"], gateway["HealthCheckPath"]) == (8000, "/healthz")
@@ -168,11 +187,20 @@ def test_https_listener_routes_to_the_service_target_groups(created, aws) -> Non
 
 
 def test_monitoring_puts_the_dashboard_for_this_environment(created, aws) -> None:
-    body = json.loads(aws["cloudwatch"].get_dashboard(
-        DashboardName=f"house-price-predictor-{ENVIRONMENT}")["DashboardBody"])
+    body = json.loads(
+        aws["cloudwatch"].get_dashboard(DashboardName=f"house-price-predictor-{ENVIRONMENT}")[
+            "DashboardBody"
+        ]
+    )
     lines = [line for w in body["widgets"] for line in w["properties"]["metrics"]]
-    expected = ["HousePricePredictor", "RequestCount", "Service", "gateway", "Environment",
-                ENVIRONMENT]
+    expected = [
+        "HousePricePredictor",
+        "RequestCount",
+        "Service",
+        "gateway",
+        "Environment",
+        ENVIRONMENT,
+    ]
     assert lines[0][:6] == expected
     assert "${" not in json.dumps(body)
     topic = created["outputs"]["monitoring"]["AlarmTopicArn"]

@@ -8,9 +8,10 @@ from infra import deploy
 from tests.infra.conftest import STACKS
 
 ENVIRONMENTS = ("staging", "production")
-DEPLOY_TIME = {"services": {"ImageTag"},
-               "monitoring": {"LoadBalancerFullName", "GatewayTargetGroupFullName",
-                              "UiTargetGroupFullName"}}
+DEPLOY_TIME = {
+    "services": {"ImageTag"},
+    "monitoring": {"LoadBalancerFullName", "GatewayTargetGroupFullName", "UiTargetGroupFullName"},
+}
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -35,7 +36,8 @@ def test_environment_is_consistent_across_its_stacks(environment: str) -> None:
     assert {p["EnvironmentName"] for p in params.values()} == {environment}
     # S3 expires job blobs when the job records expire.
     assert int(params["data"]["ResultRetentionDays"]) * 86400 == int(
-        params["services"]["ResultTtlSeconds"])
+        params["services"]["ResultTtlSeconds"]
+    )
     assert params["services"]["MetricsNamespace"] == params["monitoring"]["MetricsNamespace"]
     services = params["services"]
     assert int(services["GatewayMinTasks"]) <= int(services["GatewayMaxTasks"])
@@ -52,8 +54,11 @@ def test_dry_run_prints_one_deploy_per_stack_in_dependency_order(capsys) -> None
     assert deploy.main(["staging", "--image-tag", "0123abc", "--dry-run"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("--stack-name ")[1].split()[0] for line in lines] == [
-        "hpp-staging-network", "hpp-staging-data", "hpp-staging-services",
-        "hpp-staging-monitoring"]
+        "hpp-staging-network",
+        "hpp-staging-data",
+        "hpp-staging-services",
+        "hpp-staging-monitoring",
+    ]
     assert "ImageTag=0123abc" in lines[2]
     assert all("aws cloudformation deploy" in line for line in lines)
     assert "LoadBalancerFullName=<hpp-staging-network:LoadBalancerFullName>" in lines[3]
@@ -62,11 +67,14 @@ def test_dry_run_prints_one_deploy_per_stack_in_dependency_order(capsys) -> None
 def test_monitoring_gets_its_wiring_from_the_other_stacks_outputs() -> None:
     outputs = {
         "hpp-production-network": {"LoadBalancerFullName": "app/alb/1"},
-        "hpp-production-services": {"GatewayTargetGroupFullName": "targetgroup/gw/2",
-                                    "UiTargetGroupFullName": "targetgroup/ui/3"},
+        "hpp-production-services": {
+            "GatewayTargetGroupFullName": "targetgroup/gw/2",
+            "UiTargetGroupFullName": "targetgroup/ui/3",
+        },
     }
-    parameters = deploy.stack_parameters("production", "monitoring", image_tag="x",
-                                         outputs=outputs.__getitem__)
+    parameters = deploy.stack_parameters(
+        "production", "monitoring", image_tag="x", outputs=outputs.__getitem__
+    )
     assert parameters["LoadBalancerFullName"] == "app/alb/1"
     assert parameters["GatewayTargetGroupFullName"] == "targetgroup/gw/2"
     assert parameters["UiTargetGroupFullName"] == "targetgroup/ui/3"

@@ -11,7 +11,8 @@ from tests.infra.conftest import resources_of_type
 
 def test_committed_monitoring_template_equals_a_fresh_rendering() -> None:
     assert render.TEMPLATE_PATH.read_text() == render.render_text(), (
-        "infra/cloudformation/monitoring.yaml is stale: run python -m infra.render")
+        "infra/cloudformation/monitoring.yaml is stale: run python -m infra.render"
+    )
     assert render.main(["--check"]) == 0
 
 

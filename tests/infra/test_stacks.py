@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpp.settings import GatewaySettings
 from tests.infra.conftest import resources_of_type
 
 STAR_ALLOWED = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
@@ -20,10 +21,15 @@ def test_vpc_spans_two_azs_with_private_subnets_for_tasks(templates) -> None:
     assert one(network, "AWS::EC2::VPC")["CidrBlock"] == {"Ref": "VpcCidr"}
     assert network["Parameters"]["VpcCidr"]["Default"] == "10.0.0.0/16"
     subnets = resources_of_type(network, "AWS::EC2::Subnet")
-    zones = {name: s["Properties"]["AvailabilityZone"]["Fn::Select"][0] for name, s in
-             subnets.items()}
-    assert zones == {"PublicSubnetA": 0, "PublicSubnetB": 1, "PrivateSubnetA": 0,
-                     "PrivateSubnetB": 1}
+    zones = {
+        name: s["Properties"]["AvailabilityZone"]["Fn::Select"][0] for name, s in subnets.items()
+    }
+    assert zones == {
+        "PublicSubnetA": 0,
+        "PublicSubnetB": 1,
+        "PrivateSubnetA": 0,
+        "PrivateSubnetB": 1,
+    }
     assert all(s["Properties"]["MapPublicIpOnLaunch"] is False for s in subnets.values())
     assert len(resources_of_type(network, "AWS::EC2::NatGateway")) == 2
 
@@ -32,8 +38,9 @@ def test_security_groups_name_every_outbound_path(templates) -> None:
     groups = resources_of_type(templates["network"], "AWS::EC2::SecurityGroup")
     for name, group in groups.items():
         egress = group["Properties"]["SecurityGroupEgress"]  # inline: no default allow-all
-        assert all(rule["IpProtocol"] != "-1" or rule["CidrIp"] == "127.0.0.1/32"
-                   for rule in egress), name
+        assert all(
+            rule["IpProtocol"] != "-1" or rule["CidrIp"] == "127.0.0.1/32" for rule in egress
+        ), name
     assert not resources_of_type(templates["network"], "AWS::EC2::SecurityGroupEgress")
     inline_ingress = {n for n, g in groups.items() if "SecurityGroupIngress" in g["Properties"]}
     assert inline_ingress == {"LoadBalancerSecurityGroup"}
@@ -43,13 +50,16 @@ def test_load_balancer_redirects_http_enforces_tls12_logs_and_drops_bad_headers(
     templates,
 ) -> None:
     network = templates["network"]
-    attributes = {a["Key"]: a["Value"] for a in
-                  one(network, "AWS::ElasticLoadBalancingV2::LoadBalancer")[
-                      "LoadBalancerAttributes"]}
+    attributes = {
+        a["Key"]: a["Value"]
+        for a in one(network, "AWS::ElasticLoadBalancingV2::LoadBalancer")["LoadBalancerAttributes"]
+    }
     assert attributes["access_logs.s3.enabled"] == "true"
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
-    listeners = {item["Properties"]["Port"]: item["Properties"] for item in resources_of_type(
-        network, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    listeners = {
+        item["Properties"]["Port"]: item["Properties"]
+        for item in resources_of_type(network, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
     redirect = listeners[80]["DefaultActions"][0]
     assert redirect["Type"] == "redirect"
     assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
@@ -133,3 +143,14 @@ def test_ui_task_role_has_no_permissions(templates) -> None:
     role = resources_of_type(templates["services"], "AWS::IAM::Role")["UiTaskRole"]
     assert "Policies" not in role["Properties"]
     assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_the_load_balancer_closes_idle_connections_before_the_services_do(templates) -> None:
+    # A target that closes a kept-alive connection first races the ALB's next request on
+    # it (a 502); the gateway's and the web app's keep-alive must outlast the ALB's idle.
+    attributes = one(templates["network"], "AWS::ElasticLoadBalancingV2::LoadBalancer")[
+        "LoadBalancerAttributes"
+    ]
+    idle = int(next(a["Value"] for a in attributes if a["Key"] == "idle_timeout.timeout_seconds"))
+    assert idle < GatewaySettings().keep_alive_seconds
+    assert GatewaySettings().keep_alive_seconds - idle >= 10

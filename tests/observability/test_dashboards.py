@@ -36,7 +36,9 @@ NAMESPACE = "HousePricePredictor"
 @pytest.fixture
 async def cloudwatch(moto_server: str) -> AsyncIterator[Any]:
     async with get_session().create_client(
-        "cloudwatch", region_name="us-east-1", endpoint_url=moto_server,
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=moto_server,
         config=AioConfig(retries={"max_attempts": 1}),
     ) as client:
         yield client
@@ -84,8 +86,10 @@ async def emitted_metric_names() -> set[str]:
     metrics.record_job_finished("failed", sink=sink)
     metrics.record_backlog(queue="jobs", depth=12, workers=3, sink=sink)
     metrics.record_live_quality(
-        model_version="1", metrics={"mae": 1.0, "rmse": 2.0, "r2": 0.5, "coverage": 0.9},
-        breached={"r2_min": True}, sink=sink,
+        model_version="1",
+        metrics={"mae": 1.0, "rmse": 2.0, "r2": 0.5, "coverage": 0.9},
+        breached={"r2_min": True},
+        sink=sink,
     )
     metrics.record_drift({"sqft": 0.3}, source="live", sink=sink)
     return sink.names()
@@ -201,11 +205,21 @@ def test_dashboard_command_prints_the_body(capsys: pytest.CaptureFixture[str]) -
 
 
 async def test_hpp_dashboard_put_command(moto_server: str, cloudwatch: Any) -> None:
-    env = {**os.environ, "HPP_AWS_ENDPOINT_URL": moto_server, "HPP_ENVIRONMENT": "cli-test",
-           "HPP_METRICS_NAMESPACE": "HPP-Cli"}
+    env = {
+        **os.environ,
+        "HPP_AWS_ENDPOINT_URL": moto_server,
+        "HPP_ENVIRONMENT": "cli-test",
+        "HPP_METRICS_NAMESPACE": "HPP-Cli",
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hpp.cli", "dashboard", "--put", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "hpp.cli",
+        "dashboard",
+        "--put",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await process.communicate()
 

@@ -86,7 +86,11 @@ def test_one_scrape_sees_every_process_in_multiprocess_mode(tmp_path: Path) -> N
     )  # a third process (the gateway) serves /metrics
 
     text = subprocess.run(
-        [sys.executable, "-c", scrape], env=env, cwd=ROOT, check=True, capture_output=True,
+        [sys.executable, "-c", scrape],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
         text=True,
     ).stdout
 

@@ -27,8 +27,14 @@ from tests.workers.conftest import (
     wait_final,
 )
 
-HOUSE = {"sqft": 1656, "bedrooms": 3, "bathrooms": 1.5, "location": "North Ames",
-         "year_built": 1960, "condition": "Average"}
+HOUSE = {
+    "sqft": 1656,
+    "bedrooms": 3,
+    "bathrooms": 1.5,
+    "location": "North Ames",
+    "year_built": 1960,
+    "condition": "Average",
+}
 JOB_ROWS, INVALID_EVERY = 2_500, 250
 
 
@@ -49,8 +55,12 @@ def session(
     folder = tmp_path_factory.mktemp("observability-session")
     env = batch_env.with_database(
         13,
-        extra={**multiprocess_env(folder / "prometheus"), "HPP_METRICS_BACKEND": "emf",
-               "HPP_METRICS_FLUSH_SECONDS": "1", "HPP_ENVIRONMENT": "test"},
+        extra={
+            **multiprocess_env(folder / "prometheus"),
+            "HPP_METRICS_BACKEND": "emf",
+            "HPP_METRICS_FLUSH_SECONDS": "1",
+            "HPP_ENVIRONMENT": "test",
+        },
     )
     worker = start_worker(env)
     gateway = start_gateway(env, folder / "gateway.log", HPP_LOG_LEVEL="INFO")
@@ -98,11 +108,11 @@ def test_metrics_show_the_sessions_requests_predictions_and_job(session: Session
     text, rejected = session.metrics_text, JOB_ROWS // INVALID_EVERY
     assert session.job["status"] == "succeeded"
 
-    assert sample(text, "http_requests_total", route="/v1/predict", method="POST",
-                  status="200") == 3
+    assert (
+        sample(text, "http_requests_total", route="/v1/predict", method="POST", status="200") == 3
+    )
     assert sample(text, "http_requests_total", route="/v1/predict", status="422") == 1
-    assert sample(text, "http_requests_total", route="/v1/jobs", method="POST",
-                  status="202") == 1
+    assert sample(text, "http_requests_total", route="/v1/jobs", method="POST", status="202") == 1
     assert sample(text, "http_request_duration_seconds_count", route="/v1/predict/batch") == 1
     assert sample(text, "predictions_total", source="single") == 3
     assert sample(text, "predictions_total", source="batch") == 4

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from workers.blobstore import (
     BlobNotFoundError,
     BlobStore,
     BlobTooLargeError,
+    FileBlobStore,
     SyncBlobs,
     open_blob_store,
 )
@@ -113,3 +116,24 @@ def test_file_keys_cannot_escape_the_folder(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="escapes"):
         blobs.run(blobs.store.put_bytes("../outside", b"x"))
     blobs.close()
+
+
+async def test_file_blobs_are_private_to_their_owner(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # a permissive umask: the store must not rely on it
+    try:
+        store = FileBlobStore(tmp_path / "blobs")
+        await store.put_stream("jobs/a/input.csv", _chunks(b"x,y\n"))
+        await store.put_bytes("jobs/a/parts/0.csv", b"1\n")
+        await store.compose("jobs/a/result.csv", b"h\n", ["jobs/a/parts/0.csv"])
+    finally:
+        os.umask(previous)
+    root = tmp_path / "blobs"
+    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert {f.relative_to(root).as_posix() for f in files} == {
+        "jobs/a/input.csv",
+        "jobs/a/parts/0.csv",
+        "jobs/a/result.csv",
+    }
+    assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in folders} == {"0o700"}
+    assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {"0o600"}

@@ -115,7 +115,7 @@ async def test_cancel_keeps_the_record_listed_until_the_result_ttl(redis_url: st
     owner = f"owner-{secrets.token_hex(4)}"
     job = _record(owner=owner, status=RUNNING)
     await store.create(job)
-    pubsub = store.pubsub()
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(f"hpp:job:{job['id']}:events")
 
     assert await store.cancel(job["id"]) is True
