@@ -21,7 +21,7 @@ from observability.celery import process_sink
 from observability.logging import get_logger
 from workers.app import QUEUE
 from workers.blobstore import BlobNotFoundError, job_prefix
-from workers.chunking import Plan, UnreadableFileError, plan_chunks
+from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
 from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
@@ -198,7 +198,7 @@ def sweep_orphans(ctx: WorkerContext) -> list[str]:
 def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan | None:
     blocks = ctx.blobs.iter_bytes(input_key(job_id))
     try:
-        plan = plan_chunks(blocks, chunk_rows=ctx.settings.worker.chunk_rows)
+        plan = plan_chunks(blocks, limits=InputLimits.from_settings(ctx.settings.worker))
     except UnreadableFileError as exc:
         fail_job(ctx, job_id, f"the file cannot be read: {exc}")
         return None

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from ml.contract import FEATURE_COLUMNS
-from workers.chunking import MAX_FIELD_BYTES
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("predicted_price", "price_low", "price_high", "error", "warning")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -203,7 +202,7 @@ def _csv_cell(value: object) -> str:
 
 
 def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series]:
-    csv.field_size_limit(MAX_FIELD_BYTES)
+    csv.field_size_limit(max(len(data), 1 << 17))  # planning bounded the rows already
     rows: list[list[str]] = []
     errors: list[str | None] = []
     for record in csv.reader(io.StringIO(data.decode("utf-8"), newline="")):
