@@ -15,7 +15,7 @@ MAX_LOG_TRACEBACK_CHARS = 16_000
 
 
 def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
-    """``text`` if it fits in ``limit`` characters, else its start and a marker, ``limit`` in all."""
+    """``text`` if within ``limit`` characters, else its start and a marker, ``limit`` in all."""
     if len(text) <= limit:
         return text
     marker = f"… [{len(text):,} characters, cut]"

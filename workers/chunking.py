@@ -159,9 +159,7 @@ class _Resume:
 
 def _plan_slowly(blocks: Iterator[bytes], state: _Resume, limits: InputLimits) -> Plan:
     """Continue at a record boundary with the ``csv`` module (quoted fields may span lines)."""
-    lines = _LineReader(
-        blocks, position=state.pos, line_number=state.line_number, limits=limits
-    )
+    lines = _LineReader(blocks, position=state.pos, line_number=state.line_number, limits=limits)
     reader = csv.reader(lines)
     plan, cutter = state.plan, state.cutter
     try:
@@ -321,9 +319,7 @@ def _csv_problem(exc: csv.Error, lines: _LineReader, limits: InputLimits) -> Unr
             f"a field near line {lines.record_first_line:,} is larger than "
             f"{_size(limits.max_record_bytes)} (an unterminated quote?)"
         )
-    return UnreadableFileError(
-        f"not a readable CSV near line {lines.line_number:,}: {clip(text)}"
-    )
+    return UnreadableFileError(f"not a readable CSV near line {lines.line_number:,}: {clip(text)}")
 
 
 class _Source:

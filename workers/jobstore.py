@@ -20,6 +20,8 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from hpp.text import clip
+
 PREFIX = "hpp"
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -270,7 +272,7 @@ class JobStore:
 
     def record_error(self, job_id: str, index: int | str, error: str) -> None:
         """Remember a chunk's last error (reported if it runs out of attempts)."""
-        self.client.hset(attempts_key(job_id), f"{index}:error", error[:500])
+        self.client.hset(attempts_key(job_id), f"{index}:error", clip(error))
 
     def last_error(self, job_id: str, index: int | str) -> str | None:
         """The last error recorded for a chunk."""

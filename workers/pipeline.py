@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hpp.text import clip
 from observability import metrics
 from observability.celery import process_sink
 from observability.logging import get_logger
@@ -73,7 +74,10 @@ def plan_job(
     if record is None or record.get("status") not in (QUEUED, RUNNING):
         return
     jobs.transition(job_id, RUNNING, allowed=(QUEUED,), started_at=repr(time.time()))
-    plan = stored_plan(record) or _make_plan(ctx, job_id, record)
+    plan = stored_plan(record)
+    if plan is None and _planned_too_often(ctx, job_id):
+        return
+    plan = plan or _make_plan(ctx, job_id, record)
     if plan is None:
         return
     counted = jobs.counted_total(job_id)
@@ -172,7 +176,8 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
 
 
 def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
-    """Mark the job failed with ``reason`` (once) and drop its parts."""
+    """Mark the job failed with ``reason`` (once, cut to a bounded length) and drop its parts."""
+    reason = clip(reason)
     moved = ctx.jobs.transition(
         job_id, FAILED, allowed=(QUEUED, RUNNING), finished_at=repr(time.time()), error=reason
     )
@@ -193,6 +198,17 @@ def sweep_orphans(ctx: WorkerContext) -> list[str]:
         ctx.blobs.run(ctx.blobs.store.delete_prefix(job_prefix(job_id)))
         removed.append(job_id)
     return removed
+
+
+def _planned_too_often(ctx: WorkerContext, job_id: str) -> bool:
+    """Count a delivery of the plan step; past the cap (its process kept dying), fail the job."""
+    attempts = ctx.jobs.add_attempt(job_id, "plan")
+    limit = ctx.settings.worker.max_chunk_attempts
+    if attempts <= limit:
+        return False
+    reason = ctx.jobs.last_error(job_id, "plan") or "the worker was lost while reading the file"
+    fail_job(ctx, job_id, f"the plan step failed {limit} times; last error: {reason}")
+    return True
 
 
 def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan | None:

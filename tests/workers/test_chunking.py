@@ -183,7 +183,7 @@ def test_a_row_over_the_record_limit_fails_without_reading_the_rest(
 def test_a_file_without_any_newline_fails_on_the_header_limit() -> None:
     blocks = _CountingBlocks(b"sqft," + b"x" * (8 << 20), 1 << 20)
 
-    with pytest.raises(UnreadableFileError, match="header row .* is larger than 64 KiB"):
+    with pytest.raises(UnreadableFileError, match=r"header row .* is larger than 64 KiB"):
         plan_chunks(blocks, limits=InputLimits())
 
     assert blocks.read <= 1 << 20
