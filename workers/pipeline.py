@@ -25,6 +25,7 @@ from workers.blobstore import BlobNotFoundError, job_prefix
 from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
+from workers.fairqueue import waiting_steps
 from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
 from workers.scoring import result_header, score_chunk
 
@@ -42,7 +43,7 @@ class ChunkTask:
     end: int
 
 
-EnqueueChunk = Callable[[ChunkTask], None]
+EnqueueChunks = Callable[[str, list[ChunkTask]], None]  # the job's owner, its chunks
 EnqueueFinalize = Callable[[str], None]
 
 
@@ -65,10 +66,11 @@ def plan_job(
     ctx: WorkerContext,
     job_id: str,
     *,
-    enqueue_chunk: EnqueueChunk,
+    enqueue_chunks: EnqueueChunks,
     enqueue_finalize: EnqueueFinalize,
 ) -> None:
-    """Check and cut the input into chunks, then enqueue them (again, if redelivered)."""
+    """Check and cut the input into chunks, then queue them (again, if redelivered) behind
+    the owner's other steps (``workers.fairqueue``)."""
     jobs = ctx.jobs
     record = jobs.get(job_id)
     if record is None or record.get("status") not in (QUEUED, RUNNING):
@@ -84,9 +86,13 @@ def plan_job(
     if counted >= len(plan.chunks):
         enqueue_finalize(job_id)
         return
-    for chunk in plan.chunks:
-        if not jobs.counted(job_id, chunk.index):
-            enqueue_chunk(ChunkTask(job_id, chunk.index, chunk.start, chunk.end))
+    done = jobs.counted_chunks(job_id)
+    chunks = [
+        ChunkTask(job_id, chunk.index, chunk.start, chunk.end)
+        for chunk in plan.chunks
+        if chunk.index not in done
+    ]
+    enqueue_chunks(record.get("owner", ""), chunks)
     _maybe_sweep(ctx)
 
 
@@ -130,7 +136,7 @@ def score_chunk_job(
         sink=sink,
     )
     jobs.publish(job_id, "progress")
-    metrics.record_backlog(queue=QUEUE, depth=int(jobs.client.llen(QUEUE)), workers=1)
+    metrics.record_backlog(queue=QUEUE, depth=waiting_steps(jobs.client), workers=1)
     if counted >= int(record["chunks_total"]):
         enqueue_finalize(job_id)
     return "counted"

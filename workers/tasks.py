@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Celery, Task, shared_task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import task_prerun, worker_process_init, worker_process_shutdown
 from celery.worker.request import Request
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
@@ -15,9 +15,11 @@ from observability.logging import get_logger
 from workers import pipeline
 from workers.app import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK, parse_step_task_id, step_task_id
 from workers.context import WorkerContext, get_context
+from workers.fairqueue import FairQueue, Step
 
 log = get_logger("workers.tasks")
 MAX_RETRY_DELAY_SECONDS = 30
+STEP_TASKS = frozenset({PLAN_TASK, CHUNK_TASK, FINALIZE_TASK})
 
 
 class StepRequest(Request):
@@ -43,7 +45,7 @@ def plan_job(self: Task, job_id: str) -> None:
         pipeline.plan_job(
             ctx,
             job_id,
-            enqueue_chunk=_enqueue_chunk(self),
+            enqueue_chunks=_enqueue_chunks(self),
             enqueue_finalize=_enqueue_finalize(self),
         )
     except SoftTimeLimitExceeded:
@@ -81,6 +83,14 @@ def finalize_job(self: Task, job_id: str) -> str:
         return "retrying"
 
 
+@task_prerun.connect
+def _top_up_broker(sender: Task | None = None, **_: Any) -> None:
+    # A worker took a message, so the broker has room: send the next steps, owner by owner.
+    if sender is None or sender.name not in STEP_TASKS:
+        return
+    FairQueue.for_app(sender.app, _context(sender).jobs.client).dispatch()
+
+
 @worker_process_init.connect
 def _load_model(**_: Any) -> None:
     # Load the champion once per worker process, before the first chunk asks for it.
@@ -108,13 +118,17 @@ def _context(task: Task) -> WorkerContext:
     return get_context(task.app.hpp_settings)
 
 
-def _enqueue_chunk(task: Task) -> pipeline.EnqueueChunk:
-    def enqueue(chunk: pipeline.ChunkTask) -> None:
-        task.app.send_task(
-            CHUNK_TASK,
-            args=[chunk.job_id, chunk.index, chunk.start, chunk.end],
-            task_id=step_task_id(chunk.job_id, f"c{chunk.index}"),
-        )
+def _enqueue_chunks(task: Task) -> pipeline.EnqueueChunks:
+    def enqueue(owner: str, chunks: list[pipeline.ChunkTask]) -> None:
+        steps = [
+            Step(
+                CHUNK_TASK,
+                [chunk.job_id, chunk.index, chunk.start, chunk.end],
+                step_task_id(chunk.job_id, f"c{chunk.index}"),
+            )
+            for chunk in chunks
+        ]
+        FairQueue.for_app(task.app, _context(task).jobs.client).submit(owner, steps)
 
     return enqueue
 
