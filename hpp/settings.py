@@ -107,8 +107,8 @@ class WorkerSettings(BaseSettings):
     max_columns: int = 1_000
     # Every task is stopped after these (soft: it fails the job with the reason; hard: the
     # process is killed). Keep the hard limit under the visibility timeout.
-    task_soft_time_limit_seconds: float = 300.0
-    task_time_limit_seconds: float = 330.0
+    task_soft_time_limit_seconds: float = 600.0
+    task_time_limit_seconds: float = 660.0
     # Job steps waiting in the broker at once; the rest wait in per-owner queues and are
     # sent round-robin, so one owner's backlog cannot starve the others.
     dispatch_depth: int = 4

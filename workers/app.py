@@ -22,6 +22,9 @@ from hpp.settings import AppSettings
 
 QUEUE = "jobs"
 SOFT_SHUTDOWN_SECONDS = 25.0
+# A new pool process loads the model before it reports up (seconds on a busy machine);
+# Celery's default of 4 s killed it again and again after a process had died.
+PROCESS_START_SECONDS = 120.0
 PLAN_TASK, CHUNK_TASK, FINALIZE_TASK = "hpp.plan_job", "hpp.score_chunk", "hpp.finalize_job"
 
 
@@ -63,6 +66,7 @@ def create_celery(settings: AppSettings) -> Celery:
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         worker_concurrency=settings.worker.worker_concurrency,
         worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
+        worker_proc_alive_timeout=PROCESS_START_SECONDS,
         worker_enable_soft_shutdown_on_idle=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,

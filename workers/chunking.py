@@ -182,7 +182,7 @@ def _plan_slowly(blocks: Iterator[bytes], state: _Resume, limits: InputLimits) -
                 )
             lines.start_record()
             if record:
-                cutter.add(np.asarray([lines.position]))
+                cutter.add_one(lines.position)
     except csv.Error as exc:
         raise _csv_problem(exc, lines, limits) from exc
     cutter.finish()
@@ -210,6 +210,14 @@ class _Cutter:
         self.rows += len(ends) - taken
         if len(ends):
             self.last_end = int(ends[-1])
+
+    def add_one(self, end: int) -> None:
+        """Record the end offset of the next record (``add`` for one, without numpy)."""
+        self.rows += 1
+        self.last_end = end
+        if self.rows >= self.chunk_rows or end - self.start >= self.chunk_bytes:
+            self._close(end, self.rows)
+            self.rows = 0
 
     def finish(self) -> None:
         """Close the last, partial chunk."""

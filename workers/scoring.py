@@ -13,6 +13,8 @@ import csv
 import io
 import os
 import re
+import signal
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,10 +29,15 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
 _PLAIN_NUMBER = re.compile(PLAIN_NUMBER)
 _RISKY_CELL = re.compile(r"(?:^|,)[=+\-@\t\r]", re.MULTILINE)
-# Fault-injection hook for the reliability tests (tests/reliability): when this environment
+# Fault-injection hooks for the reliability tests (tests/reliability): when this environment
 # variable is set, a worker process that reads a chunk containing its text dies on the spot,
 # as a poison input would. Unset (always, outside those tests) it costs one dict lookup.
 CRASH_MARKER_ENV = "HPP_FAULT_CRASH_MARKER"
+# The same for the time limits: a chunk holding this text hangs; holding it followed by
+# DEAF_SUFFIX it also blocks the soft limit's signal first, as a parser stuck in C code is
+# deaf to it, so only the hard limit can end it.
+HANG_MARKER_ENV = "HPP_FAULT_HANG_MARKER"
+DEAF_SUFFIX = "-deaf"
 
 
 class FramePredictor(Protocol):
@@ -56,7 +63,7 @@ def score_chunk(
     predictor: FramePredictor,
 ) -> ScoredChunk:
     """Parse, validate, score and render one chunk of input bytes."""
-    _crash_on_marker(data)
+    _inject_faults(data)
     frame, parse_errors = read_chunk(data, width=len(columns))
     features = pd.DataFrame(
         {name: frame[feature_positions[name]] for name in FEATURE_COLUMNS}, index=frame.index
@@ -217,10 +224,15 @@ def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Ser
     return frame, pd.Series(errors, index=frame.index, dtype=object)
 
 
-def _crash_on_marker(data: bytes) -> None:
+def _inject_faults(data: bytes) -> None:
     marker = os.environ.get(CRASH_MARKER_ENV)
     if marker and marker.encode() in data:
         os._exit(70)  # the fault-injection hook above: die as a segfaulting parser would
+    hang = os.environ.get(HANG_MARKER_ENV)
+    if hang and hang.encode() in data:
+        if (hang + DEAF_SUFFIX).encode() in data:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        time.sleep(3600)
 
 
 def _empty_scores() -> pd.DataFrame:
