@@ -155,10 +155,12 @@ async def submit_job(
     """Stream the CSV to the blob store, record the job, and queue it for the workers.
 
     An owner (or key) at its quota of queued and running jobs gets 429 before the upload
-    is read, and again if others took the last place while it streamed.
+    is read (unless an ``Idempotency-Key`` may replay an earlier job), and again if others
+    took the last place while it streamed.
     """
     jobs = await _runtime(request)
-    _check_admission(await jobs.store.admit(**_quota_args(jobs, caller)))
+    if not idempotency_key:
+        _check_admission(await jobs.store.admit(**_quota_args(jobs, caller)))
     upload = Upload(request)
     version = await _model_version(request, jobs.settings)
     job_id = new_job_id()

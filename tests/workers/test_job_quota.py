@@ -69,7 +69,9 @@ def http(gateway: str, env: BatchEnv) -> Iterator[httpx.Client]:
 
 @pytest.mark.slow
 def test_one_key_meets_its_quota_while_another_key_submits(http: httpx.Client) -> None:
-    answers = [submit(http, houses_csv(3)) for _ in range(30)]
+    retried = {**ALICE, "Idempotency-Key": "first-upload"}
+    answers = [submit(http, houses_csv(3), headers=retried)]
+    answers += [submit(http, houses_csv(3)) for _ in range(29)]
 
     codes = [a.status_code for a in answers]
     assert codes == [202] * PER_OWNER + [429] * (30 - PER_OWNER)
@@ -80,7 +82,10 @@ def test_one_key_meets_its_quota_while_another_key_submits(http: httpx.Client) -
     assert problem["type"] == "urn:hpp:problem:too-many-active-jobs"
     assert problem["detail"].startswith(f"You have {PER_OWNER} jobs queued or running")
     assert submit(http, houses_csv(3), headers=BOB).status_code == 202
+    replay = submit(http, houses_csv(3), headers=retried)  # a retry at the quota: not refused
+    assert (replay.status_code, replay.headers.get("Idempotent-Replayed")) == (202, "true")
     first = answers[0].json()["id"]
+    assert replay.json()["id"] == first
     assert http.post(f"/v1/jobs/{first}/cancel", headers=ALICE).status_code == 200
     assert submit(http, houses_csv(3)).status_code == 202  # a place came free
 
