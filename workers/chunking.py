@@ -122,7 +122,7 @@ def plan_chunks(blocks: Iterable[bytes], *, limits: InputLimits) -> Plan:
             _check_header_size(complete.find(b"\n") if complete else len(pending), limits)
         if plan is None and complete:
             header_end = complete.index(b"\n") + 1
-            header = _parse_line(complete[:header_end], limits)
+            header = _parse_line(complete[:header_end])
             plan = _plan_from_header(header, data_start=pos + header_end, limits=limits)
             cutter = _Cutter(plan, limits)
             complete, pos, line_number = complete[header_end:], pos + header_end, line_number + 1
@@ -138,7 +138,7 @@ def plan_chunks(blocks: Iterable[bytes], *, limits: InputLimits) -> Plan:
     if plan is None:
         if not pending.strip():
             raise UnreadableFileError("the file is empty: expected a header row of column names")
-        header = _parse_line(pending, limits)
+        header = _parse_line(pending)
         return _plan_from_header(header, data_start=pos + len(pending), limits=limits)
     assert cutter is not None
     if pending.strip(b"\r"):
@@ -273,7 +273,7 @@ def _size(limit: int) -> str:
     return f"{limit:,} bytes"
 
 
-def _parse_line(raw: bytes, limits: InputLimits) -> list[str]:
+def _parse_line(raw: bytes) -> list[str]:
     try:
         return next(csv.reader([raw.decode("utf-8")]), [])
     except csv.Error as exc:  # a field over the limit in a header with an odd quote
