@@ -19,7 +19,8 @@ class Broker:
     """Stands in for Celery: a sent step is pushed on the queue list, as kombu does."""
 
     def __init__(self, client: Any) -> None:
-        self.client, self.sent = client, []
+        self.client = client
+        self.sent: list[str] = []
 
     def send(self, task: str, args: list[Any], task_id: str) -> None:
         self.sent.append(task_id)
