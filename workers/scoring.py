@@ -3,8 +3,9 @@
 The output keeps every input row in order with its columns untouched (read as text, so
 ``007`` stays ``007``), then ``predicted_price``, ``price_low``, ``price_high``, ``error``
 and ``warning``. A bad row gets its reason in ``error`` and empty prices; it never fails
-the chunk. Cells that a spreadsheet would run as a formula (starting with ``= + - @``,
-tab or CR) get a leading ``'``; plain numbers such as ``-3.5`` are left alone.
+the chunk; errors and warnings are cut to a bounded length (``hpp.text.clip``). Cells
+that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR) get a
+leading ``'``; plain numbers such as ``-3.5`` are left alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from hpp.text import MAX_ECHO_CHARS, clip
 from ml.contract import FEATURE_COLUMNS
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("predicted_price", "price_low", "price_high", "error", "warning")
@@ -73,6 +75,7 @@ def score_chunk(
     if parse_errors is not None:
         errors = parse_errors.where(parse_errors.notna(), errors)
         scored.loc[parse_errors.notna(), ["predicted_price", "price_low", "price_high"]] = np.nan
+    errors, scored["warning"] = _clipped(errors), _clipped(scored["warning"].astype(object))
     lines = _plain_lines(data, rows=len(frame)) if parse_errors is None else None
     if lines is not None:
         text = _render_lines(lines, scored, errors, width=len(columns))
@@ -222,6 +225,17 @@ def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Ser
         rows.append((record + [""] * width)[:width])
     frame = pd.DataFrame(rows, columns=list(range(width)), dtype=str)
     return frame, pd.Series(errors, index=frame.index, dtype=object)
+
+
+def _clipped(notes: pd.Series) -> pd.Series:
+    """Row errors or warnings, each cut to a bounded length (a rule may quote the row)."""
+    present = notes.dropna()
+    long = present[present.str.len() > MAX_ECHO_CHARS]
+    if long.empty:
+        return notes
+    notes = notes.copy()
+    notes[long.index] = long.map(clip)
+    return notes
 
 
 def _inject_faults(data: bytes) -> None:
