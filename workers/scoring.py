@@ -75,7 +75,6 @@ def score_chunk(
     if parse_errors is not None:
         errors = parse_errors.where(parse_errors.notna(), errors)
         scored.loc[parse_errors.notna(), ["predicted_price", "price_low", "price_high"]] = np.nan
-    errors, scored["warning"] = _clipped(errors), _clipped(scored["warning"].astype(object))
     lines = _plain_lines(data, rows=len(frame)) if parse_errors is None else None
     if lines is not None:
         text = _render_lines(lines, scored, errors, width=len(columns))
@@ -141,8 +140,8 @@ def _render_frame(frame: pd.DataFrame, scored: pd.DataFrame, errors: pd.Series) 
     out = neutralise(frame)
     for name in OUTPUT_COLUMNS[:3]:
         out[f"out_{name}"] = scored[name].to_numpy(dtype="float64")
-    out["out_error"] = errors.to_numpy(dtype=object)
-    out["out_warning"] = scored["warning"].astype(object).to_numpy(dtype=object)
+    out["out_error"] = _clipped(errors).to_numpy(dtype=object)
+    out["out_warning"] = _clipped(scored["warning"].astype(object)).to_numpy(dtype=object)
     # With "\n" as the line terminator the csv writer leaves a cell holding a bare CR unquoted,
     # and readers (Excel among them) start a new row there: a cell '"x\r=cmd()"' became a row
     # beginning with a live formula. Quote every cell of a chunk that holds a CR.
@@ -206,6 +205,8 @@ def _csv_cell(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     text = str(value)
+    if len(text) > MAX_ECHO_CHARS:
+        text = clip(text)
     if any(ch in text for ch in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
