@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hpp.text import clip
 from ml.contract import describe_errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -84,18 +85,20 @@ def problem_response(
 ) -> JSONResponse:
     """A problem details response; ``kind`` names the problem type (``about:blank`` if none).
 
-    On the Open Inference Protocol's routes it also carries the protocol's ``error`` member
-    and is sent as ``application/json``.
+    Every text that may echo the request (detail, instance, each error) is cut to a bounded
+    length, so a huge field name or path cannot make a huge answer. On the Open Inference
+    Protocol's routes it also carries the protocol's ``error`` member and is sent as
+    ``application/json``.
     """
     body: dict[str, Any] = {
         "type": f"{PROBLEM_TYPE_BASE}{kind}" if kind else "about:blank",
         "title": title or _phrase(status),
         "status": status,
-        "detail": detail,
-        "instance": instance,
+        "detail": clip(detail) if detail is not None else None,
+        "instance": clip(instance) if instance is not None else None,
     }
     if errors is not None:
-        body["errors"] = errors
+        body["errors"] = [_clipped(error) for error in errors]
     if instance is not None and _inference_protocol(instance):
         body["error"] = detail or body["title"]
         return JSONResponse(body, status_code=status, headers=headers)
@@ -230,6 +233,10 @@ _INTERNAL: dict[str, Any] = {
     "kind": "internal",
     "detail": "An unexpected error occurred; it has been logged.",
 }
+
+
+def _clipped(error: dict[str, Any]) -> dict[str, Any]:
+    return {k: clip(v) if isinstance(v, str) else v for k, v in error.items()}
 
 
 def _phrase(status: int) -> str:

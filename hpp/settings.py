@@ -107,6 +107,10 @@ class GatewaySettings(BaseSettings):
     rate_limit_per_minute: int = 6_000
     # Under a delegate key, each end user's share of the key's per-minute budget.
     rate_limit_per_end_user_per_minute: int = 600
+    # Queued or running jobs per owner (a key, or one end user of a delegate key), and per
+    # key with all its end users; beyond them POST /v1/jobs answers 429.
+    max_active_jobs: int = 20
+    max_active_jobs_per_key: int = 200
     model_poll_seconds: float = 30.0
     # Connections per process and the time each phase of a request may take.
     max_connections: int = 2_048
@@ -128,6 +132,19 @@ class WorkerSettings(BaseSettings):
     model_config = _config()
 
     chunk_rows: int = 50_000
+    # A chunk also closes once it holds this many bytes (long rows make small chunks).
+    chunk_bytes: int = 32 << 20
+    # Input files: the longest row, the header's size and column count (larger: the job fails).
+    max_record_bytes: int = 16 << 20
+    max_header_bytes: int = 64 << 10
+    max_columns: int = 1_000
+    # Every task is stopped after these (soft: it fails the job with the reason; hard: the
+    # process is killed). Keep the hard limit under the visibility timeout.
+    task_soft_time_limit_seconds: float = 600.0
+    task_time_limit_seconds: float = 660.0
+    # Job steps waiting in the broker at once; the rest wait in per-owner queues and are
+    # sent round-robin, so one owner's backlog cannot starve the others.
+    dispatch_depth: int = 4
     max_chunk_attempts: int = 3
     visibility_timeout_seconds: int = 900
     # How often a worker looks for jobs stalled by a message the broker lost (0: never).

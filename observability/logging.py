@@ -8,7 +8,8 @@ processor chain and one writer, so every line has the same shape::
 
 Context (request_id, job_id, model_version, api_key_name) is bound with
 ``structlog.contextvars.bind_contextvars`` and merged into every line, stdlib ones included.
-Values under secret-looking keys are replaced by ``[redacted]``.
+Values under secret-looking keys are replaced by ``[redacted]``; string values are cut at
+``hpp.text.MAX_LOG_VALUE_CHARS`` (tracebacks at ``MAX_LOG_TRACEBACK_CHARS``), with a marker.
 
 The chain reads the service name, output stream and renderer from one module-level state
 object, so calling ``configure_logging`` again (tests, ``hpp up``) swaps them even for
@@ -32,6 +33,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from hpp.settings import ObservabilitySettings
+from hpp.text import MAX_LOG_TRACEBACK_CHARS, MAX_LOG_VALUE_CHARS, clip
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
@@ -100,6 +102,14 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return event_dict
 
 
+def clip_long_values(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Cut string values past ``MAX_LOG_VALUE_CHARS`` (user text can be megabytes long)."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and len(value) > MAX_LOG_VALUE_CHARS:
+            event_dict[key] = clip(value, MAX_LOG_VALUE_CHARS)
+    return event_dict
+
+
 @dataclass
 class _LogState:
     service: str = "hpp"
@@ -120,6 +130,7 @@ def _shared_processors() -> list[Processor]:
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
         _add_service,
         redact_secrets,
+        clip_long_values,
         structlog.processors.StackInfoRenderer(),
     ]
 
@@ -181,6 +192,8 @@ def _render(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> s
     if not _state.json:
         return _state.console(logger, method_name, event_dict)
     event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
+    if isinstance(event_dict.get("exception"), str):
+        event_dict["exception"] = clip(event_dict["exception"], MAX_LOG_TRACEBACK_CHARS)
     ordered = {key: event_dict.pop(key) for key in _FIRST_KEYS if key in event_dict}
     ordered.update(event_dict)
     return orjson.dumps(ordered, default=str).decode()

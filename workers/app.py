@@ -4,7 +4,8 @@ Delivery is at least once: a task is acknowledged only after it finishes
 (``task_acks_late``), also when its worker process dies (``task_reject_on_worker_lost``),
 each worker process reserves one message at a time (prefetch 1), and Redis hands an
 unacknowledged message to another worker after ``visibility_timeout`` (which must be
-longer than the slowest chunk). On SIGTERM a worker finishes its task within the soft
+longer than the slowest chunk). Every task has a soft and a hard time limit, so no input
+can hold a worker process for longer. On SIGTERM a worker finishes its task within the soft
 shutdown window and otherwise hands it back to the queue.
 
 ``celery -A workers.app worker`` builds the app from the environment on first access.
@@ -21,6 +22,9 @@ from hpp.settings import AppSettings
 
 QUEUE = "jobs"
 SOFT_SHUTDOWN_SECONDS = 25.0
+# A new pool process loads the model before it reports up (seconds on a busy machine);
+# Celery's default of 4 s killed it again and again after a process had died.
+PROCESS_START_SECONDS = 120.0
 PLAN_TASK, CHUNK_TASK, FINALIZE_TASK = "hpp.plan_job", "hpp.score_chunk", "hpp.finalize_job"
 
 
@@ -50,6 +54,8 @@ def create_celery(settings: AppSettings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.worker.task_soft_time_limit_seconds,
+        task_time_limit=settings.worker.task_time_limit_seconds,
         broker_transport_options=_transport_options(settings.worker.visibility_timeout_seconds),
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
@@ -60,6 +66,7 @@ def create_celery(settings: AppSettings) -> Celery:
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         worker_concurrency=settings.worker.worker_concurrency,
         worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
+        worker_proc_alive_timeout=PROCESS_START_SECONDS,
         worker_enable_soft_shutdown_on_idle=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,

@@ -6,29 +6,59 @@ chunks. Every ``chunk_rows`` records a boundary is taken at the byte offset wher
 reader stopped; any worker can then read its range alone.
 
 File-level problems raise ``UnreadableFileError`` with the reason shown to the user:
-empty file, UTF-16 or other non-UTF-8 bytes, NUL bytes, an unterminated quote, a field
-over ``MAX_FIELD_BYTES``, a missing required column (with a delimiter hint when the
-header looks like ``;`` or tab separated), duplicate column names. A UTF-8 BOM is fine.
+empty file, UTF-16 or other non-UTF-8 bytes, NUL bytes, an unterminated quote, a row
+(or a line without a line break) over ``max_record_bytes``, a header over
+``max_header_bytes`` or with more than ``max_columns`` columns, a missing required column
+(with a delimiter hint when the header looks like ``;`` or tab separated), duplicate
+column names. A UTF-8 BOM is fine. Each check fails as soon as its limit is crossed, so
+memory stays bounded by the limits, not by the file.
+
+A chunk closes after ``chunk_rows`` records or once it holds ``chunk_bytes`` bytes,
+whichever comes first, so a chunk of long rows stays small enough to score.
 """
 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 
 import numpy as np
 
+from hpp.settings import WorkerSettings
+from hpp.text import clip
 from ml.contract import FEATURE_COLUMNS
 
-MAX_FIELD_BYTES = 16 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class UnreadableFileError(Exception):
     """The file as a whole cannot be read as a CSV of houses; the message says why."""
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """How large a row, the header and a chunk may be (``HPP_MAX_*``, ``HPP_CHUNK_*``)."""
+
+    chunk_rows: int = 50_000
+    chunk_bytes: int = 32 << 20
+    max_record_bytes: int = 16 << 20
+    max_header_bytes: int = 64 << 10
+    max_columns: int = 1_000
+
+    @classmethod
+    def from_settings(cls, worker: WorkerSettings) -> InputLimits:
+        """The limits configured for the workers."""
+        return cls(
+            chunk_rows=worker.chunk_rows,
+            chunk_bytes=worker.chunk_bytes,
+            max_record_bytes=worker.max_record_bytes,
+            max_header_bytes=worker.max_header_bytes,
+            max_columns=worker.max_columns,
+        )
 
 
 @dataclass(frozen=True)
@@ -68,14 +98,14 @@ class Plan:
         )
 
 
-def plan_chunks(blocks: Iterable[bytes], *, chunk_rows: int) -> Plan:
-    """Scan the input once and cut it into chunks of ``chunk_rows`` records.
+def plan_chunks(blocks: Iterable[bytes], *, limits: InputLimits) -> Plan:
+    """Scan the input once and cut it into chunks within ``limits``.
 
     While no quote character has been seen, records are lines, found with numpy; from
     the first block holding a quote on, the ``csv`` module reads the rest, since only
     quoting lets a record span lines.
     """
-    csv.field_size_limit(MAX_FIELD_BYTES)
+    csv.field_size_limit(limits.max_record_bytes)
     source = _Source(blocks)
     pos, line_number, pending = source.bom_length, 0, b""
     plan: Plan | None = None
@@ -85,27 +115,31 @@ def plan_chunks(blocks: Iterable[bytes], *, chunk_rows: int) -> Plan:
         cut = buf.rfind(b"\n") + 1
         complete, pending = buf[:cut], buf[cut:]
         if b'"' in complete:
-            return _plan_slowly(chain([buf], source), plan, cutter, pos, line_number, chunk_rows)
+            state = _Resume(plan, cutter, pos, line_number)
+            return _plan_slowly(chain([buf], source), state, limits)
         _check_utf8(complete, line_number)
+        if plan is None:
+            _check_header_size(complete.find(b"\n") if complete else len(pending), limits)
         if plan is None and complete:
             header_end = complete.index(b"\n") + 1
-            plan = _plan_from_header(
-                _parse_line(complete[:header_end]), data_start=pos + header_end
-            )
-            cutter = _Cutter(plan, chunk_rows)
+            header = _parse_line(complete[:header_end])
+            plan = _plan_from_header(header, data_start=pos + header_end, limits=limits)
+            cutter = _Cutter(plan, limits)
             complete, pos, line_number = complete[header_end:], pos + header_end, line_number + 1
+        if len(pending) > limits.max_record_bytes:  # a line with no end in sight
+            _check_line_length(len(pending), line_number + complete.count(b"\n") + 1, limits)
         if cutter is not None and complete:
-            ends, lines = _record_ends(complete)
+            ends, lines = _record_ends(complete, first_line=line_number + 1, limits=limits)
             cutter.add(ends + pos)
             pos, line_number = pos + len(complete), line_number + lines
     if b'"' in pending:
-        return _plan_slowly(iter([pending]), plan, cutter, pos, line_number, chunk_rows)
+        return _plan_slowly(iter([pending]), _Resume(plan, cutter, pos, line_number), limits)
     _check_utf8(pending, line_number)
     if plan is None:
         if not pending.strip():
             raise UnreadableFileError("the file is empty: expected a header row of column names")
-        plan = _plan_from_header(_parse_line(pending), data_start=pos + len(pending))
-        return plan
+        header = _parse_line(pending)
+        return _plan_from_header(header, data_start=pos + len(pending), limits=limits)
     assert cutter is not None
     if pending.strip(b"\r"):
         cutter.add(np.asarray([pos + len(pending)]))
@@ -113,17 +147,21 @@ def plan_chunks(blocks: Iterable[bytes], *, chunk_rows: int) -> Plan:
     return plan
 
 
-def _plan_slowly(
-    blocks: Iterator[bytes],
-    plan: Plan | None,
-    cutter: _Cutter | None,
-    pos: int,
-    line_number: int,
-    chunk_rows: int,
-) -> Plan:
+@dataclass
+class _Resume:
+    """Where the line-by-line scan stopped when it met a quote character."""
+
+    plan: Plan | None
+    cutter: _Cutter | None
+    pos: int
+    line_number: int
+
+
+def _plan_slowly(blocks: Iterator[bytes], state: _Resume, limits: InputLimits) -> Plan:
     """Continue at a record boundary with the ``csv`` module (quoted fields may span lines)."""
-    lines = _LineReader(blocks, position=pos, line_number=line_number)
+    lines = _LineReader(blocks, position=state.pos, line_number=state.line_number, limits=limits)
     reader = csv.reader(lines)
+    plan, cutter = state.plan, state.cutter
     try:
         if plan is None:
             header = next(reader, None)
@@ -131,8 +169,9 @@ def _plan_slowly(
                 raise UnreadableFileError(
                     "the file is empty: expected a header row of column names"
                 )
-            plan = _plan_from_header(header, data_start=lines.position)
-            cutter = _Cutter(plan, chunk_rows)
+            _check_header_size(lines.position - state.pos, limits)
+            plan = _plan_from_header(header, data_start=lines.position, limits=limits)
+            cutter = _Cutter(plan, limits)
         assert cutter is not None
         lines.start_record()
         for record in reader:
@@ -143,30 +182,42 @@ def _plan_slowly(
                 )
             lines.start_record()
             if record:
-                cutter.add(np.asarray([lines.position]))
+                cutter.add_one(lines.position)
     except csv.Error as exc:
-        raise _csv_problem(exc, lines) from exc
+        raise _csv_problem(exc, lines, limits) from exc
     cutter.finish()
     return plan
 
 
 class _Cutter:
-    """Counts records and closes a chunk every ``chunk_rows`` of them."""
+    """Counts records and closes a chunk every ``chunk_rows`` of them or ``chunk_bytes``."""
 
-    def __init__(self, plan: Plan, chunk_rows: int) -> None:
-        self.plan, self.chunk_rows = plan, chunk_rows
+    def __init__(self, plan: Plan, limits: InputLimits) -> None:
+        self.plan, self.chunk_rows, self.chunk_bytes = plan, limits.chunk_rows, limits.chunk_bytes
         self.start, self.rows, self.last_end = plan.data_start, 0, plan.data_start
 
     def add(self, ends: np.ndarray) -> None:
         """Record the end offsets of consecutive records."""
-        if not len(ends):
-            return
-        index = self.chunk_rows - self.rows - 1
-        while index < len(ends):
-            self._close(int(ends[index]), self.chunk_rows)
-            index += self.chunk_rows
-        self.rows = (self.rows + len(ends)) % self.chunk_rows
-        self.last_end = int(ends[-1])
+        taken = 0  # records of ``ends`` already in closed chunks
+        while True:
+            by_rows = taken + self.chunk_rows - self.rows - 1
+            by_bytes = int(np.searchsorted(ends, self.start + self.chunk_bytes, side="left"))
+            index = min(by_rows, max(by_bytes, taken))
+            if index >= len(ends):
+                break
+            self._close(int(ends[index]), self.rows + index - taken + 1)
+            self.rows, taken = 0, index + 1
+        self.rows += len(ends) - taken
+        if len(ends):
+            self.last_end = int(ends[-1])
+
+    def add_one(self, end: int) -> None:
+        """Record the end offset of the next record (``add`` for one, without numpy)."""
+        self.rows += 1
+        self.last_end = end
+        if self.rows >= self.chunk_rows or end - self.start >= self.chunk_bytes:
+            self._close(end, self.rows)
+            self.rows = 0
 
     def finish(self) -> None:
         """Close the last, partial chunk."""
@@ -181,18 +232,52 @@ class _Cutter:
         self.start = end
 
 
-def _record_ends(complete: bytes) -> tuple[np.ndarray, int]:
-    """Offsets just past each non-blank line of quote-free text, and the number of lines."""
+def _record_ends(
+    complete: bytes, *, first_line: int, limits: InputLimits
+) -> tuple[np.ndarray, int]:
+    """Offsets just past each non-blank line of quote-free text, and the number of lines.
+
+    ``first_line`` is the number of the first line, for the reason when one is too long.
+    """
     data = np.frombuffer(complete, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
     starts = np.concatenate(([0], newlines[:-1] + 1))
     length = newlines - starts
+    longest = int(np.argmax(length)) if len(length) else 0
+    if len(length) and length[longest] > limits.max_record_bytes:
+        _check_line_length(int(length[longest]), first_line + longest, limits)
     blank = (length == 0) | ((length == 1) & (data[newlines - 1] == 13))
     return newlines[~blank] + 1, len(newlines)
 
 
+def _check_header_size(size: int, limits: InputLimits) -> None:
+    if size > limits.max_header_bytes:
+        raise UnreadableFileError(
+            f"the header row (column names) is larger than {_size(limits.max_header_bytes)}: "
+            "is the first line really a header?"
+        )
+
+
+def _check_line_length(size: int, line: int, limits: InputLimits) -> None:
+    if size > limits.max_record_bytes:
+        raise UnreadableFileError(
+            f"line {line:,} is larger than {_size(limits.max_record_bytes)}, the limit for one "
+            "row: is the file missing its line breaks?"
+        )
+
+
+def _size(limit: int) -> str:
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if limit >= 1 << shift and limit % (1 << shift) == 0:
+            return f"{limit >> shift:,} {unit}"
+    return f"{limit:,} bytes"
+
+
 def _parse_line(raw: bytes) -> list[str]:
-    return next(csv.reader([raw.decode("utf-8")]), [])
+    try:
+        return next(csv.reader([raw.decode("utf-8")]), [])
+    except csv.Error as exc:  # a field over the limit in a header with an odd quote
+        raise UnreadableFileError(f"the header row is not readable CSV: {clip(str(exc))}") from exc
 
 
 def _check_utf8(data: bytes, line_number: int) -> None:
@@ -206,14 +291,18 @@ def _check_utf8(data: bytes, line_number: int) -> None:
         ) from exc
 
 
-def _plan_from_header(header: list[str], *, data_start: int) -> Plan:
+def _plan_from_header(header: list[str], *, data_start: int, limits: InputLimits) -> Plan:
+    if len(header) > limits.max_columns:
+        raise UnreadableFileError(
+            f"the header has {len(header):,} columns; at most {limits.max_columns:,} are allowed"
+        )
     if not any(name.strip() for name in header):
         raise UnreadableFileError("the file is empty: expected a header row of column names")
     names = [name.strip() for name in header]
     lowered = [name.lower() for name in names]
-    duplicates = sorted({n for n in names if names.count(n) > 1 and n})
+    duplicates = sorted(n for n, count in Counter(names).items() if count > 1 and n)
     if duplicates:
-        raise UnreadableFileError(f"duplicate column names: {', '.join(duplicates)}")
+        raise UnreadableFileError(clip(f"duplicate column names: {', '.join(duplicates)}"))
     missing = [c for c in FEATURE_COLUMNS if c not in lowered]
     if missing:
         raise UnreadableFileError(_missing_reason(missing, header))
@@ -227,18 +316,18 @@ def _missing_reason(missing: list[str], header: list[str]) -> str:
     for delimiter, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
         if len(header) <= 2 and joined.count(delimiter) >= 2:
             return f"{reason}; the header looks separated by {label}: save the file with commas"
-    found = ", ".join(h[:40] for h in header[:12])
-    return f"{reason} (found: {found})"
+    found = ", ".join(clip(h, 40) for h in header[:12])
+    return clip(f"{reason} (found: {found})")
 
 
-def _csv_problem(exc: csv.Error, lines: _LineReader) -> UnreadableFileError:
+def _csv_problem(exc: csv.Error, lines: _LineReader, limits: InputLimits) -> UnreadableFileError:
     text = str(exc)
     if "field larger than field limit" in text:
         return UnreadableFileError(
-            f"a field near line {lines.record_first_line} is larger than "
-            f"{MAX_FIELD_BYTES // (1 << 20)} MiB (an unterminated quote?)"
+            f"a field near line {lines.record_first_line:,} is larger than "
+            f"{_size(limits.max_record_bytes)} (an unterminated quote?)"
         )
-    return UnreadableFileError(f"not a readable CSV near line {lines.line_number}: {text}")
+    return UnreadableFileError(f"not a readable CSV near line {lines.line_number:,}: {clip(text)}")
 
 
 class _Source:
@@ -284,9 +373,13 @@ class _Source:
 class _LineReader:
     """Decoded lines for ``csv.reader``, tracking byte offsets and what each record spans."""
 
-    def __init__(self, blocks: Iterator[bytes], *, position: int, line_number: int) -> None:
+    def __init__(
+        self, blocks: Iterator[bytes], *, position: int, line_number: int, limits: InputLimits
+    ) -> None:
         self._blocks = blocks
+        self._limits = limits
         self.position = position
+        self.record_start = position
         self.line_number = line_number
         self.at_eof = False
         self.record_lines = 0
@@ -302,6 +395,12 @@ class _LineReader:
         self.position += len(raw)
         self.line_number += 1
         self.record_lines += 1
+        if self.position - self.record_start > self._limits.max_record_bytes:
+            raise UnreadableFileError(
+                f"the row starting on line {self.record_first_line:,} is larger than "
+                f"{_size(self._limits.max_record_bytes)}, the limit for one row "
+                "(an unterminated quote?)"
+            )
         if self.record_lines > 1 or b'"' in raw:
             self.record_quotes += raw.count(b'"')
         try:
@@ -317,6 +416,7 @@ class _LineReader:
         self.record_lines = 0
         self.record_quotes = 0
         self.record_first_line = self.line_number + 1
+        self.record_start = self.position
 
     def _split(self) -> Iterator[bytes]:
         pending = b""
@@ -325,6 +425,7 @@ class _LineReader:
             pending = lines.pop()
             for line in lines:
                 yield line + b"\n"
+            _check_line_length(len(pending), self.line_number + 1, self._limits)
         self.at_eof = True
         if pending:
             yield pending

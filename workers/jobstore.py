@@ -15,10 +15,13 @@ import datetime as dt
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+
+from hpp.text import clip
 
 PREFIX = "hpp"
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
@@ -74,6 +77,36 @@ return 1
 """
 
 
+# Admit a job within the quotas: the owner's and the key's sets of active jobs are pruned of
+# jobs no longer queued or running, then counted; only if both are under their limits is the
+# job created (ARGV[1] = 1) or just judged admissible (ARGV[1] = 0). Returns {verdict, count}:
+# verdict 1 admitted, 0 over the owner's limit, -1 over the key's.
+ADMIT_LUA = """
+local function live(set)
+  local n = 0
+  for _, id in ipairs(redis.call('SMEMBERS', set)) do
+    local status = redis.call('HGET', ARGV[4] .. id, 'status')
+    if status == 'queued' or status == 'running' then n = n + 1 else redis.call('SREM', set, id) end
+  end
+  return n
+end
+local mine = live(KEYS[4])
+if mine >= tonumber(ARGV[2]) then return {0, mine} end
+local all = live(KEYS[5])
+if all >= tonumber(ARGV[3]) then return {-1, all} end
+if ARGV[1] == '0' then return {1, mine} end
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[7])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+for i = 4, 5 do
+  redis.call('SADD', KEYS[i], ARGV[7])
+  redis.call('EXPIRE', KEYS[i], ARGV[8])
+end
+return {1, mine + 1}
+"""
+
+
 def job_key(job_id: str) -> str:
     """The hash holding one job's record."""
     return f"{PREFIX}:job:{job_id}"
@@ -92,6 +125,16 @@ def attempts_key(job_id: str) -> str:
 def owner_key(owner: str) -> str:
     """The sorted set of an owner's job ids by creation time."""
     return f"{PREFIX}:owner:{owner}:jobs"
+
+
+def active_owner_key(owner: str) -> str:
+    """The set of an owner's jobs counted against their quota."""
+    return f"{PREFIX}:active:owner:{owner}"
+
+
+def active_key_key(key_name: str) -> str:
+    """The set of a key's jobs (all its end users) counted against the key's quota."""
+    return f"{PREFIX}:active:key:{key_name}"
 
 
 def events_channel(job_id: str) -> str:
@@ -200,6 +243,23 @@ def _transition_args(status: str, allowed: tuple[str, ...], fields: dict[str, st
     return args
 
 
+@dataclass(frozen=True)
+class Quota:
+    """Queued or running jobs allowed per owner, and per key with all its end users."""
+
+    per_owner: int
+    per_key: int
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The outcome of a quota check: admitted, or over the owner's or the key's limit."""
+
+    admitted: bool
+    over_key: bool
+    active: int
+
+
 class JobStore:
     """Job records for synchronous callers (the workers)."""
 
@@ -281,7 +341,7 @@ class JobStore:
 
     def record_error(self, job_id: str, index: int | str, error: str) -> None:
         """Remember a chunk's last error (reported if it runs out of attempts)."""
-        self.client.hset(attempts_key(job_id), f"{index}:error", error[:500])
+        self.client.hset(attempts_key(job_id), f"{index}:error", clip(error))
 
     def last_error(self, job_id: str, index: int | str) -> str | None:
         """The last error recorded for a chunk."""
@@ -303,6 +363,7 @@ class AsyncJobStore:
         self.client: Any = client
         self.ttl_seconds = ttl_seconds
         self._transition = client.register_script(TRANSITION_LUA)
+        self._admit = client.register_script(ADMIT_LUA)
 
     @classmethod
     def from_url(cls, url: str, *, ttl_seconds: int, max_connections: int = 100) -> AsyncJobStore:
@@ -328,16 +389,34 @@ class AsyncJobStore:
         except (redis.RedisError, OSError):
             return False
 
-    async def create(self, record: dict[str, str]) -> None:
-        """Store a new job and index it under its owner."""
-        job_id, owner = record["id"], record["owner"]
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(job_key(job_id), mapping=record)
-            # A safety net: a job that never finishes still expires eventually.
-            pipe.expire(job_key(job_id), self.ttl_seconds * 2)
-            pipe.zadd(owner_key(owner), {job_id: float(record["created_at"])})
-            pipe.zadd(ACTIVE_KEY, {job_id: float(record["created_at"])})
-            await pipe.execute()
+    async def admit(
+        self, *, owner: str, key_name: str, quota: Quota, record: dict[str, str] | None = None
+    ) -> Admission:
+        """Whether the owner and the key are under their quotas of queued and running jobs;
+        with ``record``, the job is stored (and indexed) in the same atomic step if so."""
+        fields = [item for pair in (record or {}).items() for item in pair]
+        job_id = (record or {}).get("id", "")
+        verdict, count = await self._admit(
+            keys=[
+                job_key(job_id),
+                owner_key(owner),
+                ACTIVE_KEY,
+                active_owner_key(owner),
+                active_key_key(key_name),
+            ],
+            args=[
+                "1" if record else "0",
+                quota.per_owner,
+                quota.per_key,
+                job_key(""),
+                self.ttl_seconds * 2,  # a safety net: a job that never finishes still expires
+                (record or {}).get("created_at", "0"),
+                job_id,
+                self.ttl_seconds,
+                *fields,
+            ],
+        )
+        return Admission(admitted=verdict == 1, over_key=verdict == -1, active=int(count))
 
     async def get(self, job_id: str, *, owner: str) -> dict[str, str] | None:
         """The job's record if it exists and belongs to ``owner``; else None."""

@@ -17,14 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from audit.records import frame_record
+from hpp.text import clip
 from observability import metrics
 from observability.celery import process_sink
 from observability.logging import get_logger
 from workers.app import QUEUE
 from workers.blobstore import BlobNotFoundError, job_prefix
-from workers.chunking import Plan, UnreadableFileError, plan_chunks
+from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
+from workers.fairqueue import waiting_steps
 from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
 from workers.scoring import ScoredChunk, result_header, score_chunk
 
@@ -42,7 +44,7 @@ class ChunkTask:
     end: int
 
 
-EnqueueChunk = Callable[[ChunkTask], None]
+EnqueueChunks = Callable[[str, list[ChunkTask]], None]  # the job's owner, its chunks
 EnqueueFinalize = Callable[[str], None]
 
 
@@ -65,25 +67,33 @@ def plan_job(
     ctx: WorkerContext,
     job_id: str,
     *,
-    enqueue_chunk: EnqueueChunk,
+    enqueue_chunks: EnqueueChunks,
     enqueue_finalize: EnqueueFinalize,
 ) -> None:
-    """Check and cut the input into chunks, then enqueue them (again, if redelivered)."""
+    """Check and cut the input into chunks, then queue them (again, if redelivered) behind
+    the owner's other steps (``workers.fairqueue``)."""
     jobs = ctx.jobs
     record = jobs.get(job_id)
     if record is None or record.get("status") not in (QUEUED, RUNNING):
         return
     jobs.transition(job_id, RUNNING, allowed=(QUEUED,), started_at=repr(time.time()))
-    plan = stored_plan(record) or _make_plan(ctx, job_id, record)
+    plan = stored_plan(record)
+    if plan is None and _planned_too_often(ctx, job_id):
+        return
+    plan = plan or _make_plan(ctx, job_id, record)
     if plan is None:
         return
     counted = jobs.counted_total(job_id)
     if counted >= len(plan.chunks):
         enqueue_finalize(job_id)
         return
-    for chunk in plan.chunks:
-        if not jobs.counted(job_id, chunk.index):
-            enqueue_chunk(ChunkTask(job_id, chunk.index, chunk.start, chunk.end))
+    done = jobs.counted_chunks(job_id)
+    chunks = [
+        ChunkTask(job_id, chunk.index, chunk.start, chunk.end)
+        for chunk in plan.chunks
+        if chunk.index not in done
+    ]
+    enqueue_chunks(record.get("owner", ""), chunks)
     _maybe_sweep(ctx)
 
 
@@ -128,7 +138,7 @@ def score_chunk_job(
         sink=sink,
     )
     jobs.publish(job_id, "progress")
-    metrics.record_backlog(queue=QUEUE, depth=int(jobs.client.llen(QUEUE)), workers=1)
+    metrics.record_backlog(queue=QUEUE, depth=waiting_steps(jobs.client), workers=1)
     if counted >= int(record["chunks_total"]):
         enqueue_finalize(job_id)
     return "counted"
@@ -197,7 +207,8 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
 
 
 def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
-    """Mark the job failed with ``reason`` (once) and drop its parts."""
+    """Mark the job failed with ``reason`` (once, cut to a bounded length) and drop its parts."""
+    reason = clip(reason)
     moved = ctx.jobs.transition(
         job_id, FAILED, allowed=(QUEUED, RUNNING), finished_at=repr(time.time()), error=reason
     )
@@ -220,10 +231,21 @@ def sweep_orphans(ctx: WorkerContext) -> list[str]:
     return removed
 
 
+def _planned_too_often(ctx: WorkerContext, job_id: str) -> bool:
+    """Count a delivery of the plan step; past the cap (its process kept dying), fail the job."""
+    attempts = ctx.jobs.add_attempt(job_id, "plan")
+    limit = ctx.settings.worker.max_chunk_attempts
+    if attempts <= limit:
+        return False
+    reason = ctx.jobs.last_error(job_id, "plan") or "the worker was lost while reading the file"
+    fail_job(ctx, job_id, f"the plan step failed {limit} times; last error: {reason}")
+    return True
+
+
 def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan | None:
     blocks = ctx.blobs.iter_bytes(input_key(job_id))
     try:
-        plan = plan_chunks(blocks, chunk_rows=ctx.settings.worker.chunk_rows)
+        plan = plan_chunks(blocks, limits=InputLimits.from_settings(ctx.settings.worker))
     except UnreadableFileError as exc:
         fail_job(ctx, job_id, f"the file cannot be read: {exc}")
         return None

@@ -11,6 +11,7 @@ from hpp.settings import AppSettings
 from observability.celery import BacklogSource, instrument_celery
 from observability.logging import configure_logging
 from workers.app import QUEUE, create_celery
+from workers.fairqueue import waiting_steps
 
 ALIVE_PREFIX = "hpp:worker-alive:"
 ALIVE_SECONDS = 60
@@ -43,6 +44,9 @@ def run_worker(settings: AppSettings) -> None:
 def backlog_source(redis_url: str, *, hostname: str) -> BacklogSource:
     """Queue depth and live workers, for QueueDepth and BacklogPerWorker (worker autoscaling).
 
+    The depth counts the steps waiting in the owners' queues too, not only the few
+    dispatched into the broker.
+
     Each worker refreshes a short-lived key of its own when it reports, so the number of
     keys is the number of workers alive now, whichever hosts they run on.
     """
@@ -50,7 +54,7 @@ def backlog_source(redis_url: str, *, hostname: str) -> BacklogSource:
     alive = f"{ALIVE_PREFIX}{hostname}"
 
     def depth() -> int:
-        return int(client.llen(QUEUE))
+        return waiting_steps(client)
 
     def workers() -> int:
         client.set(alive, "1", ex=ALIVE_SECONDS)

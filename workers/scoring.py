@@ -3,8 +3,9 @@
 The output keeps every input row in order with its columns untouched (read as text, so
 ``007`` stays ``007``), then ``predicted_price``, ``price_low``, ``price_high``, ``error``
 and ``warning``. A bad row gets its reason in ``error`` and empty prices; it never fails
-the chunk. Cells that a spreadsheet would run as a formula (starting with ``= + - @``,
-tab or CR) get a leading ``'``; plain numbers such as ``-3.5`` are left alone.
+the chunk; errors and warnings are cut to a bounded length (``hpp.text.clip``). Cells
+that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR) get a
+leading ``'``; plain numbers such as ``-3.5`` are left alone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import csv
 import io
 import os
 import re
+import signal
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,18 +23,23 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from hpp.text import MAX_ECHO_CHARS, clip
 from ml.contract import FEATURE_COLUMNS
-from workers.chunking import MAX_FIELD_BYTES
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("predicted_price", "price_low", "price_high", "error", "warning")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
 _PLAIN_NUMBER = re.compile(PLAIN_NUMBER)
 _RISKY_CELL = re.compile(r"(?:^|,)[=+\-@\t\r]", re.MULTILINE)
-# Fault-injection hook for the reliability tests (tests/reliability): when this environment
+# Fault-injection hooks for the reliability tests (tests/reliability): when this environment
 # variable is set, a worker process that reads a chunk containing its text dies on the spot,
 # as a poison input would. Unset (always, outside those tests) it costs one dict lookup.
 CRASH_MARKER_ENV = "HPP_FAULT_CRASH_MARKER"
+# The same for the time limits: a chunk holding this text hangs; holding it followed by
+# DEAF_SUFFIX it also blocks the soft limit's signal first, as a parser stuck in C code is
+# deaf to it, so only the hard limit can end it.
+HANG_MARKER_ENV = "HPP_FAULT_HANG_MARKER"
+DEAF_SUFFIX = "-deaf"
 
 
 class FramePredictor(Protocol):
@@ -59,7 +67,7 @@ def score_chunk(
     predictor: FramePredictor,
 ) -> ScoredChunk:
     """Parse, validate, score and render one chunk of input bytes."""
-    _crash_on_marker(data)
+    _inject_faults(data)
     frame, parse_errors = read_chunk(data, width=len(columns))
     features = pd.DataFrame(
         {name: frame[feature_positions[name]] for name in FEATURE_COLUMNS}, index=frame.index
@@ -140,8 +148,8 @@ def _render_frame(frame: pd.DataFrame, scored: pd.DataFrame, errors: pd.Series) 
     out = neutralise(frame)
     for name in OUTPUT_COLUMNS[:3]:
         out[f"out_{name}"] = scored[name].to_numpy(dtype="float64")
-    out["out_error"] = errors.to_numpy(dtype=object)
-    out["out_warning"] = scored["warning"].astype(object).to_numpy(dtype=object)
+    out["out_error"] = _clipped(errors).to_numpy(dtype=object)
+    out["out_warning"] = _clipped(scored["warning"].astype(object)).to_numpy(dtype=object)
     # With "\n" as the line terminator the csv writer leaves a cell holding a bare CR unquoted,
     # and readers (Excel among them) start a new row there: a cell '"x\r=cmd()"' became a row
     # beginning with a live formula. Quote every cell of a chunk that holds a CR.
@@ -205,13 +213,15 @@ def _csv_cell(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     text = str(value)
+    if len(text) > MAX_ECHO_CHARS:
+        text = clip(text)
     if any(ch in text for ch in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
 
 
 def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series]:
-    csv.field_size_limit(MAX_FIELD_BYTES)
+    csv.field_size_limit(max(len(data), 1 << 17))  # planning bounded the rows already
     rows: list[list[str]] = []
     errors: list[str | None] = []
     for record in csv.reader(io.StringIO(data.decode("utf-8"), newline="")):
@@ -226,10 +236,26 @@ def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Ser
     return frame, pd.Series(errors, index=frame.index, dtype=object)
 
 
-def _crash_on_marker(data: bytes) -> None:
+def _clipped(notes: pd.Series) -> pd.Series:
+    """Row errors or warnings, each cut to a bounded length (a rule may quote the row)."""
+    present = notes.dropna()
+    long = present[present.str.len() > MAX_ECHO_CHARS]
+    if long.empty:
+        return notes
+    notes = notes.copy()
+    notes[long.index] = long.map(clip)
+    return notes
+
+
+def _inject_faults(data: bytes) -> None:
     marker = os.environ.get(CRASH_MARKER_ENV)
     if marker and marker.encode() in data:
         os._exit(70)  # the fault-injection hook above: die as a segfaulting parser would
+    hang = os.environ.get(HANG_MARKER_ENV)
+    if hang and hang.encode() in data:
+        if (hang + DEAF_SUFFIX).encode() in data:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        time.sleep(3600)
 
 
 def _empty_scores() -> pd.DataFrame:

@@ -4,22 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Task, shared_task
-from celery.exceptions import Reject
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery import Celery, Task, shared_task
+from celery.exceptions import Reject, SoftTimeLimitExceeded
+from celery.signals import task_prerun, worker_process_init, worker_process_shutdown
+from celery.worker.request import Request
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from observability.logging import get_logger
 from workers import pipeline
-from workers.app import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK, step_task_id
+from workers.app import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK, parse_step_task_id, step_task_id
 from workers.context import WorkerContext, get_context
+from workers.fairqueue import FairQueue, Step
 
 log = get_logger("workers.tasks")
 MAX_RETRY_DELAY_SECONDS = 30
+STEP_TASKS = frozenset({PLAN_TASK, CHUNK_TASK, FINALIZE_TASK})
 
 
-@shared_task(bind=True, name=PLAN_TASK)
+class StepRequest(Request):
+    """A task request that fails its job when the hard time limit kills the task.
+
+    The hard limit kills the pool process and acknowledges the message (no redelivery);
+    without this the job would wait for the watchdog to send the step again, only for it
+    to be killed again. This runs in the worker's main process.
+    """
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        """Log as Celery does; on the hard limit, fail the job with the reason."""
+        super().on_timeout(soft, timeout)
+        if not soft:
+            _fail_timed_out(self.task.app, self.id, timeout)
+
+
+@shared_task(bind=True, name=PLAN_TASK, Request=StepRequest)
 def plan_job(self: Task, job_id: str) -> None:
     """Plan a job and enqueue its chunks."""
     ctx = _context(self)
@@ -27,34 +45,50 @@ def plan_job(self: Task, job_id: str) -> None:
         pipeline.plan_job(
             ctx,
             job_id,
-            enqueue_chunk=_enqueue_chunk(self),
+            enqueue_chunks=_enqueue_chunks(self),
             enqueue_finalize=_enqueue_finalize(self),
         )
+    except SoftTimeLimitExceeded:
+        _fail_slow(ctx, job_id, "plan")
     except Exception as exc:
         _retry_or_fail(self, ctx, job_id, "plan", exc)
 
 
-@shared_task(bind=True, name=CHUNK_TASK)
+@shared_task(bind=True, name=CHUNK_TASK, Request=StepRequest)
 def score_chunk(self: Task, job_id: str, index: int, start: int, end: int) -> str:
     """Score one chunk of a job."""
     ctx = _context(self)
     task = pipeline.ChunkTask(job_id, index, start, end)
     try:
         return pipeline.score_chunk_job(ctx, task, enqueue_finalize=_enqueue_finalize(self))
+    except SoftTimeLimitExceeded:
+        _fail_slow(ctx, job_id, str(index))
+        return "too slow"
     except Exception as exc:
         _retry_or_fail(self, ctx, job_id, str(index), exc)
         return "retrying"
 
 
-@shared_task(bind=True, name=FINALIZE_TASK)
+@shared_task(bind=True, name=FINALIZE_TASK, Request=StepRequest)
 def finalize_job(self: Task, job_id: str) -> str:
     """Join a job's parts into its result."""
     ctx = _context(self)
     try:
         return pipeline.finalize_job(ctx, job_id)
+    except SoftTimeLimitExceeded:
+        _fail_slow(ctx, job_id, "finalize")
+        return "too slow"
     except Exception as exc:
         _retry_or_fail(self, ctx, job_id, "finalize", exc)
         return "retrying"
+
+
+@task_prerun.connect
+def _top_up_broker(sender: Task | None = None, **_: Any) -> None:
+    # A worker took a message, so the broker has room: send the next steps, owner by owner.
+    if sender is None or sender.name not in STEP_TASKS:
+        return
+    FairQueue.for_app(sender.app, _context(sender).jobs.client).dispatch()
 
 
 @worker_process_init.connect
@@ -84,13 +118,17 @@ def _context(task: Task) -> WorkerContext:
     return get_context(task.app.hpp_settings)
 
 
-def _enqueue_chunk(task: Task) -> pipeline.EnqueueChunk:
-    def enqueue(chunk: pipeline.ChunkTask) -> None:
-        task.app.send_task(
-            CHUNK_TASK,
-            args=[chunk.job_id, chunk.index, chunk.start, chunk.end],
-            task_id=step_task_id(chunk.job_id, f"c{chunk.index}"),
-        )
+def _enqueue_chunks(task: Task) -> pipeline.EnqueueChunks:
+    def enqueue(owner: str, chunks: list[pipeline.ChunkTask]) -> None:
+        steps = [
+            Step(
+                CHUNK_TASK,
+                [chunk.job_id, chunk.index, chunk.start, chunk.end],
+                step_task_id(chunk.job_id, f"c{chunk.index}"),
+            )
+            for chunk in chunks
+        ]
+        FairQueue.for_app(task.app, _context(task).jobs.client).submit(owner, steps)
 
     return enqueue
 
@@ -110,8 +148,8 @@ def _retry_or_fail(task: Task, ctx: WorkerContext, job_id: str, step: str, exc: 
         attempts = ctx.jobs.add_attempt(job_id, f"{step}:errors")
         limit = ctx.settings.worker.max_chunk_attempts
         if attempts >= limit:
-            label = f"chunk {step}" if step.isdigit() else f"the {step} step"
-            pipeline.fail_job(ctx, job_id, f"{label} failed {attempts} times; last error: {exc!r}")
+            reason = f"{_step_label(step)} failed {attempts} times; last error: {exc!r}"
+            pipeline.fail_job(ctx, job_id, reason)
             return
         delay = min(2**attempts, MAX_RETRY_DELAY_SECONDS)
         raise task.retry(exc=exc, countdown=delay, max_retries=None)
@@ -120,3 +158,37 @@ def _retry_or_fail(task: Task, ctx: WorkerContext, job_id: str, step: str, exc: 
         # raised would be acknowledged (and its chunk lost, the job stuck in running): hand
         # the message back instead, now or, if Redis is still down, after the visibility timeout.
         raise Reject(repr(lost), requeue=True) from exc
+
+
+def _fail_slow(ctx: WorkerContext, job_id: str, step: str) -> None:
+    """The soft time limit struck: the input makes this step too slow, so retrying is futile."""
+    limit = ctx.settings.worker.task_soft_time_limit_seconds
+    pipeline.fail_job(ctx, job_id, _too_slow(step, limit))
+
+
+def _fail_timed_out(app: Celery, task_id: str, timeout: float) -> None:
+    parsed = parse_step_task_id(task_id)
+    settings = getattr(app, "hpp_settings", None)
+    if parsed is None or settings is None:
+        return
+    job_id, step = parsed
+    ctx = WorkerContext.open(settings)
+    try:
+        pipeline.fail_job(ctx, job_id, _too_slow(step, timeout))
+    except Exception as exc:  # Redis away: the watchdog and the attempt cap still end the job
+        log.warning("job_fail_after_time_limit_failed", job_id=job_id, error=repr(exc))
+    finally:
+        ctx.close()
+
+
+def _too_slow(step: str, limit: float) -> str:
+    return (
+        f"{_step_label(step)} did not finish within {limit:g} s, the time limit for one step "
+        "(a file this slow to read is refused rather than retried)"
+    )
+
+
+def _step_label(step: str) -> str:
+    """``chunk 3`` for ``3`` or ``c3``; ``the plan step`` for ``plan``."""
+    index = step.removeprefix("c")
+    return f"chunk {index}" if index.isdigit() else f"the {step} step"

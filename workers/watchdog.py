@@ -8,7 +8,8 @@ message with it, and its job would wait forever for that chunk.
 Every step of a job is idempotent, so sending a step twice costs time, never
 correctness. The watchdog therefore looks for steps that are due and not in the broker:
 each task id names its job and step (``workers.app.step_task_id``), and one Lua script
-reads every task id in the queue and in ``unacked`` in one atomic snapshot. A job is
+reads every task id in the queue and in ``unacked`` in one atomic snapshot (steps still
+waiting in an owner's queue, ``workers.fairqueue``, count as on their way too). A job is
 looked at only when it has made no progress for a while (an index of active jobs by last
 progress, ``hpp:jobs:active``), and a step is sent again only when it was missing from
 two snapshots in a row, one interval apart (a message is out of both places for the
@@ -21,7 +22,6 @@ one of them sweep per interval.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,6 +36,7 @@ from workers.app import (
     parse_step_task_id,
     step_task_id,
 )
+from workers.fairqueue import FairQueue, Send
 from workers.jobstore import ACTIVE_KEY, FINAL_STATES, QUEUED, JobStore
 from workers.pipeline import stored_plan
 
@@ -64,8 +65,6 @@ end
 return ids
 """
 
-Send = Callable[[str, list[Any], str], None]
-
 
 def broker_keys(queue: str = QUEUE) -> list[str]:
     """The Redis keys where kombu keeps the queue's messages, waiting or taken."""
@@ -90,8 +89,10 @@ class DueStep:
 class Watchdog:
     """Sends again the steps of stalled jobs that are nowhere in the broker."""
 
-    def __init__(self, jobs: JobStore, *, send: Send, stall_seconds: float) -> None:
-        self.jobs, self.send, self.stall_seconds = jobs, send, stall_seconds
+    def __init__(
+        self, jobs: JobStore, *, send: Send, stall_seconds: float, fair: FairQueue | None = None
+    ) -> None:
+        self.jobs, self.send, self.stall_seconds, self.fair = jobs, send, stall_seconds, fair
         self.client: Any = jobs.client
         self._broker_ids = self.client.register_script(BROKER_IDS_LUA)
 
@@ -139,9 +140,11 @@ class Watchdog:
         the broker is left alone: that step sends every uncounted chunk again)."""
         if not due:
             return []
+        # The owners' queues first: a step moving on from there is then seen in the broker.
+        pending = self.fair.pending_ids() if self.fair is not None else []
         present = {
             parsed
-            for task_id in self._broker_ids(keys=broker_keys())
+            for task_id in [*pending, *self._broker_ids(keys=broker_keys())]
             if (parsed := parse_step_task_id(task_id)) is not None
         }
         planning = {job_id for job_id, step in present if step == "plan"}
@@ -176,15 +179,11 @@ class WatchdogStep(bootsteps.StartStopStep):
         if settings is None or settings.worker.watchdog_seconds <= 0:
             return
         interval = float(settings.worker.watchdog_seconds)
-        app = worker.app
-
-        def send(task: str, args: list[Any], task_id: str) -> None:
-            app.send_task(task, args=args, task_id=task_id)
-
         jobs = JobStore.from_url(
             str(settings.core.redis_url), ttl_seconds=settings.worker.result_ttl_seconds
         )
-        self.watchdog = Watchdog(jobs, send=send, stall_seconds=interval)
+        fair = FairQueue.for_app(worker.app, jobs.client)
+        self.watchdog = Watchdog(jobs, send=fair.send, stall_seconds=interval, fair=fair)
         self.timer_ref = worker.timer.call_repeatedly(interval, self._tick, args=(interval,))
 
     def stop(self, worker: Any) -> None:
@@ -201,5 +200,7 @@ class WatchdogStep(bootsteps.StartStopStep):
             return
         try:
             try_sweep(self.watchdog, interval=interval)
+            if self.watchdog.fair is not None:  # in case no worker took a message lately
+                self.watchdog.fair.dispatch()
         except Exception as exc:  # Redis away: the next tick tries again
             log.warning("watchdog_sweep_failed", error=repr(exc))

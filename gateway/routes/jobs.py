@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
+import redis
 from celery import Celery
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -31,18 +32,22 @@ from gateway.deps import CallerDep, serving_predictor
 from gateway.errors import ProblemError
 from gateway.job_events import JobEventHub, StreamLimits
 from gateway.openapi import problem_responses
+from gateway.security import Caller
 from gateway.uploads import Upload
 from hpp.settings import AppSettings
 from observability import metrics
 from observability.logging import get_logger
 from workers.app import PLAN_TASK, create_celery, step_task_id
 from workers.blobstore import BlobStore, BlobTooLargeError, job_prefix, open_blob_store
+from workers.fairqueue import FairQueue, Step
 from workers.jobstore import (
     CANCELLED,
     FAILED,
     FINAL_STATES,
     SUCCEEDED,
+    Admission,
     AsyncJobStore,
+    Quota,
     job_view,
     new_job_id,
     new_record,
@@ -53,12 +58,14 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = get_logger("gateway.jobs")
 UPLOAD_MARK_SECONDS = 6 * 3600
 HEARTBEAT_SECONDS = 15.0
+QUOTA_RETRY_AFTER_SECONDS = 15
 MAX_PAGE = 100
 
 
 @dataclass
 class JobsRuntime:
-    """What the job routes use: the job store, the blob store and a Celery client."""
+    """What the job routes use: the job store, the blob store, a Celery client and the
+    owners' step queues (plans are dispatched through them, fairly)."""
 
     settings: AppSettings
     store: AsyncJobStore
@@ -66,6 +73,13 @@ class JobsRuntime:
     celery: Celery
     events: JobEventHub
     streams: StreamLimits
+    fair: FairQueue
+
+    @property
+    def quota(self) -> Quota:
+        """Queued or running jobs allowed per owner and per key."""
+        gateway = self.settings.gateway
+        return Quota(per_owner=gateway.max_active_jobs, per_key=gateway.max_active_jobs_per_key)
 
 
 @asynccontextmanager
@@ -83,11 +97,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_connections=settings.gateway.redis_max_connections,
     )
     gateway = settings.gateway
+    celery = create_celery(settings)
+    dispatch_client = redis.Redis.from_url(
+        settings.core.redis_url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
+    )
     runtime = JobsRuntime(
         settings=settings,
         store=store,
         blobs=open_blob_store(settings.core.resolved_blob_url()),
-        celery=create_celery(settings),
+        celery=celery,
+        fair=FairQueue.for_app(celery, dispatch_client),
         events=JobEventHub(store.client),
         streams=StreamLimits(
             per_owner=gateway.max_streams_per_owner,
@@ -104,7 +123,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.events.aclose()
         await runtime.store.aclose()
         await runtime.blobs.aclose()
-        runtime.celery.close()
+        dispatch_client.close()
+        celery.close()
 
 
 # The upload is read as a stream (not a declared parameter), so the body and the links from
@@ -140,7 +160,7 @@ _UPLOAD_BODY = {
     summary="Submit a CSV for batch scoring",
     responses={
         202: {"description": "The job, queued", "links": _JOB_LINKS},
-        **problem_responses(400, 413, 415),
+        **problem_responses(400, 413, 415, 429),
     },
     openapi_extra={"requestBody": _UPLOAD_BODY},
 )
@@ -149,8 +169,15 @@ async def submit_job(
     caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
-    """Stream the CSV to the blob store, record the job, and queue it for the workers."""
+    """Stream the CSV to the blob store, record the job, and queue it for the workers.
+
+    An owner (or key) at its quota of queued and running jobs gets 429 before the upload
+    is read (unless an ``Idempotency-Key`` may replay an earlier job), and again if others
+    took the last place while it streamed.
+    """
     jobs = await _runtime(request)
+    if not idempotency_key:
+        _check_admission(await jobs.store.admit(**_quota_args(jobs, caller)))
     upload = Upload(request)
     version = await _model_version(request)
     job_id = new_job_id()
@@ -186,14 +213,15 @@ async def submit_job(
         input_bytes=size,
         model_version=version,
     )
-    await jobs.store.create(record)
+    admission = await jobs.store.admit(**_quota_args(jobs, caller), record=record)
+    if not admission.admitted:
+        await jobs.blobs.delete_prefix(job_prefix(job_id))
+        _check_admission(admission)
     # The record protects the blobs from the orphan sweep now; the mark must not outlive it
     # (with a result TTL under the mark's 6 h, expired blobs would be kept until then).
     await jobs.store.client.delete(f"hpp:upload:{job_id}")
-    plan_id = step_task_id(job_id, "plan")
-    await anyio.to_thread.run_sync(
-        lambda: jobs.celery.send_task(PLAN_TASK, args=[job_id], task_id=plan_id)
-    )
+    plan = Step(PLAN_TASK, [job_id], step_task_id(job_id, "plan"))
+    await anyio.to_thread.run_sync(lambda: jobs.fair.submit(caller.owner, [plan]))
     metrics.record_job_submitted()
     log.info("job_submitted", job_id=job_id, owner=caller.owner, bytes=size, model_version=version)
     return _job_response(request, record, status=202)
@@ -394,6 +422,25 @@ async def _runtime(request: Request) -> JobsRuntime:
             headers={"Retry-After": "5"},
         )
     return runtime
+
+
+def _quota_args(jobs: JobsRuntime, caller: Caller) -> dict[str, Any]:
+    return {"owner": caller.owner, "key_name": caller.name, "quota": jobs.quota}
+
+
+def _check_admission(admission: Admission) -> None:
+    """Raise 429 problem details (with ``Retry-After``) for a refused admission."""
+    if admission.admitted:
+        return
+    whose = "This API key has" if admission.over_key else "You have"
+    raise ProblemError(
+        429,
+        f"{whose} {admission.active:,} jobs queued or running, the most allowed at once; "
+        "submit again when one has finished (or cancel one).",
+        kind="too-many-active-jobs",
+        title="Too many active jobs",
+        headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _owned(jobs: JobsRuntime, job_id: str, owner: str) -> dict[str, str]:

@@ -45,6 +45,19 @@ async def test_extra_field_is_rejected(client: httpx.AsyncClient, house: dict[st
     assert "not permitted" in body["errors"][0]["message"]
 
 
+async def test_a_huge_field_name_is_echoed_cut(
+    client: httpx.AsyncClient, house: dict[str, Any]
+) -> None:
+    name = "p" * 900_000
+    response = await client.post("/v1/predict", json={**house, name: 1}, headers=USER)
+
+    body = assert_problem(response, 422)
+    assert len(response.content) < 3_000
+    assert body["errors"][0]["field"].startswith("ppp")
+    assert body["errors"][0]["field"].endswith("characters, cut]")
+    assert body["detail"].endswith("characters, cut]")
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

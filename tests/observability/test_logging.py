@@ -121,3 +121,21 @@ def test_chatty_client_libraries_speak_only_warnings(logs: LogCapture) -> None:
     logging.getLogger("httpx").warning("retrying")
 
     assert [line["event"] for line in logs.lines()] == ["retrying"]
+
+
+def test_long_values_and_tracebacks_are_cut_with_a_marker(logs: LogCapture) -> None:
+    huge = "n" * (10 << 20)
+    get_logger("tests").warning("job_failed", error=f"duplicate column names: {huge}")
+    logging.getLogger("celery.app.trace").warning("Task failed: %s", huge)
+    try:
+        raise ValueError(huge)
+    except ValueError:
+        get_logger("tests").exception("unexpected")
+
+    raw = logs.stream.getvalue().splitlines()
+    structured, stdlib, traceback = logs.lines()
+    assert structured["error"].startswith("duplicate column names: nnn")
+    assert structured["error"].endswith("characters, cut]")
+    assert stdlib["event"].endswith("characters, cut]")
+    assert traceback["exception"].endswith("characters, cut]")
+    assert all(len(line) < 20_000 for line in raw)

@@ -7,8 +7,8 @@
 | formula as a column name                       | succeeded; header cell prefixed with '   |
 | plain signed numbers (-3.5, +2)                | succeeded; left alone                    |
 | 10 MB field in an extra column                 | succeeded; passed through intact         |
-| 17 MB unquoted field (past the 16 MB limit of  | succeeded; passed through (the upload    |
-| quoted fields)                                 | limit bounds it)                         |
+| 17 MB unquoted field (a row past the 16 MiB    | failed: "line 2 is larger than 16 MiB,   |
+| row limit, HPP_MAX_RECORD_BYTES)               | the limit for one row"                   |
 | control characters (\\x01, ESC, DEL)           | succeeded; passed through                |
 | deeply quoted fields ("" runs, newlines)       | succeeded; round-trip exactly            |
 | UTF-8 with a Latin-1 byte on line 5,002        | failed: "not UTF-8 ... on line 5002"     |
@@ -30,10 +30,11 @@ import httpx
 import pytest
 
 from tests.workers.conftest import ALICE, HEADER, submit, wait_final
-from workers.chunking import MAX_FIELD_BYTES
+from workers.chunking import InputLimits
 from workers.scoring import FORMULA_PREFIXES, PLAIN_NUMBER
 
 GOOD = "1656,3,1.5,North Ames,1960,Average"
+MAX_RECORD_BYTES = InputLimits().max_record_bytes
 FORMULAS = [
     "=1+2",
     "+SUM(A1:A9)",
@@ -56,8 +57,8 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "plain-signed-numbers": (f"{HEADER},a,b\n{GOOD},-3.5,+2\n".encode(), "succeeded"),
     "ten-megabyte-field": (f"{HEADER},blob\n{GOOD},{'x' * 10_000_000}\n".encode(), "succeeded"),
     "field-over-16-mb": (
-        f"{HEADER},blob\n{GOOD},{'x' * (MAX_FIELD_BYTES + 1_000_000)}\n".encode(),
-        "succeeded",
+        f"{HEADER},blob\n{GOOD},{'x' * (MAX_RECORD_BYTES + 1_000_000)}\n".encode(),
+        "failed",
     ),
     "control-characters": (
         f"{HEADER},note\n1656,3,1.5,North\x01Ames,1960,Average,a\x1b[31mred\x7f\n{GOOD},\x02\n".encode(),
@@ -131,7 +132,7 @@ def test_quoted_fields_round_trip_exactly(client: httpx.Client) -> None:
 
 
 def _rows(text: str) -> list[list[str]]:
-    csv.field_size_limit(MAX_FIELD_BYTES * 2)
+    csv.field_size_limit(MAX_RECORD_BYTES * 2)
     return list(csv.reader(io.StringIO(text, newline="")))
 
 

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.workers.conftest import ALICE, HEADER, houses_csv, submit, wait_final
-from workers.chunking import MAX_FIELD_BYTES
+from workers.chunking import InputLimits
 
 GOOD_ROW = "1656,3,1.5,North Ames,1960,Average"
 
@@ -39,7 +39,7 @@ def _run(client: httpx.Client, data: bytes) -> dict:
 
 def _rows(client: httpx.Client, job_id: str) -> list[dict[str, str]]:
     text = client.get(f"/v1/jobs/{job_id}/result", headers=ALICE).text
-    csv.field_size_limit(MAX_FIELD_BYTES)
+    csv.field_size_limit(InputLimits().max_record_bytes)
     return list(csv.DictReader(io.StringIO(text)))
 
 

@@ -15,8 +15,10 @@ from workers.jobstore import (
     QUEUED,
     RUNNING,
     SUCCEEDED,
+    Admission,
     AsyncJobStore,
     JobStore,
+    Quota,
     job_view,
     new_record,
 )
@@ -95,8 +97,8 @@ async def test_another_owner_cannot_read_and_listing_is_newest_first(redis_url: 
     owner = f"owner-{secrets.token_hex(4)}"
     older = _record(owner=owner, created_at="1.0")
     newer = _record(owner=owner, created_at="2.0")
-    await store.create(older)
-    await store.create(newer)
+    await _store(store, older)
+    await _store(store, newer)
 
     assert await store.get(older["id"], owner="mallory") is None
     records, cursor = await store.list(owner=owner, limit=1)
@@ -114,7 +116,7 @@ async def test_cancel_keeps_the_record_listed_until_the_result_ttl(redis_url: st
     store = AsyncJobStore(client, ttl_seconds=60)
     owner = f"owner-{secrets.token_hex(4)}"
     job = _record(owner=owner, status=RUNNING)
-    await store.create(job)
+    await _store(store, job)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(f"hpp:job:{job['id']}:events")
 
@@ -133,3 +135,40 @@ async def test_cancel_keeps_the_record_listed_until_the_result_ttl(redis_url: st
     assert CANCELLED in [m["data"] for m in messages if m]
     await pubsub.aclose()
     await store.aclose()
+
+
+async def test_admission_counts_only_queued_and_running_jobs_per_owner_and_per_key(
+    redis_url: str,
+) -> None:
+    client = aioredis.Redis.from_url(redis_url, db=2, decode_responses=True)
+    store = AsyncJobStore(client, ttl_seconds=60)
+    key = f"webui-{secrets.token_hex(4)}"
+    quota = Quota(per_owner=2, per_key=3)
+
+    async def submit(user: str) -> Admission:
+        record = _record(owner=f"{key}/{user}")
+        return await store.admit(owner=record["owner"], key_name=key, quota=quota, record=record)
+
+    first, second, third = [await submit("ann") for _ in range(3)]
+    assert (first.admitted, second.admitted) == (True, True)
+    assert (third.admitted, third.over_key, third.active) == (False, False, 2)
+    assert (await submit("bob")).admitted
+    over_key = await submit("bob")
+    assert (over_key.admitted, over_key.over_key, over_key.active) == (False, True, 3)
+
+    records, _ = await store.list(owner=f"{key}/ann", limit=10)
+    assert len(records) == 2  # refused jobs were never stored
+    assert await store.cancel(records[0]["id"])  # a final job no longer counts
+    await store.delete(records[1]["id"])  # nor does a deleted one
+    check = await store.admit(owner=f"{key}/ann", key_name=key, quota=quota)
+    assert (check.admitted, check.active) == (True, 0)
+    assert (await submit("ann")).admitted
+    await store.aclose()
+
+
+async def _store(store: AsyncJobStore, record: dict[str, str]) -> None:
+    unlimited = Quota(per_owner=1_000, per_key=1_000)
+    admission = await store.admit(
+        owner=record["owner"], key_name=record["owner"], quota=unlimited, record=record
+    )
+    assert admission.admitted

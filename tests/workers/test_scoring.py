@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from ml.predict import Predictor
@@ -55,6 +57,35 @@ def test_fast_and_general_paths_give_the_same_bytes(predictor: Predictor) -> Non
     assert quoted.data.startswith(plain.data)
     assert plain.rows == 2
     assert b"'=cmd" in plain.data
+
+
+class _QuotingPredictor:
+    """Rules that quote a row's location in its error and warning (as a careless rule might)."""
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        text = "location: " + frame["location"].astype(str)
+        prices = {name: np.nan for name in ("predicted_price", "price_low", "price_high")}
+        return pd.DataFrame({**prices, "error": text, "warning": text}, index=frame.index)
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["fast-path", "general-path"])
+def test_row_errors_and_warnings_quoting_huge_text_are_cut(quoted: bool) -> None:
+    huge = "L" * 1_000_000
+    note = '"b"' if quoted else "b"
+    body = f"1656,3,1.5,{huge},1960,Average,a\n1656,3,1.5,Old Town,1960,Average,{note}\n"
+
+    scored = score_chunk(
+        body.encode(), columns=COLUMNS, feature_positions=POSITIONS, predictor=_QuotingPredictor()
+    )
+
+    csv.field_size_limit(1 << 24)  # the location cell itself passes through whole
+    rows = list(csv.reader(io.StringIO(scored.data.decode(), newline="")))
+    error, warning = rows[0][10], rows[0][11]
+    assert error == warning
+    assert error.startswith("location: LLL")
+    assert error.endswith("… [1,000,010 characters, cut]")
+    assert len(error) == 500
+    assert rows[1][10:12] == ["location: Old Town", "location: Old Town"]
 
 
 def test_too_many_fields_is_a_row_error(predictor: Predictor) -> None:
