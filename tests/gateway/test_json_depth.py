@@ -23,7 +23,7 @@ def json_routes(app: FastAPI) -> list[str]:
         for operation in operations.values():
             content = operation.get("requestBody", {}).get("content", {})
             if any(media.endswith("json") for media in content):
-                paths.append(path.replace("{name}", "house-price"))
+                paths.append(path.replace("{name}", "house-price").replace("{version}", "1"))
     return paths
 
 
@@ -38,7 +38,12 @@ async def test_every_json_route_answers_400_to_deep_nesting(
     headers = {**USER, "Content-Type": "application/json"}
     for path in json_routes(app):
         response = await client.post(path, content=DEEP, headers=headers)
-        body = assert_problem(response, 400)
+        if path.startswith("/v2/"):  # the Open Inference Protocol's error shape
+            assert response.status_code == 400, path
+            body = response.json()
+            assert "32 levels" in body["error"]
+        else:
+            body = assert_problem(response, 400)
         assert body["type"] == "urn:hpp:problem:json-too-deep", path
         assert "32 levels" in body["detail"]
 
