@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.deps import get_caller
 from gateway.errors import UnhandledErrorMiddleware, install_error_handlers
+from gateway.feedback_trust import FeedbackPolicy
 from gateway.headers import SecurityHeadersMiddleware
 from gateway.model_holder import ModelHolder
 from gateway.openapi import install_openapi
@@ -71,6 +72,7 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
     app.state.settings = settings
     app.state.access_policy = policy
     app.state.rate_limiter = RateLimiter(settings.gateway.rate_limit_per_minute)
+    app.state.feedback_policy = FeedbackPolicy.from_settings(settings.gateway)
     app.state.predictor_holder = _build_holder(settings)
     app.state.redis = None
     install_error_handlers(app)

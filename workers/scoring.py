@@ -42,11 +42,13 @@ class FramePredictor(Protocol):
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """A chunk's output CSV (no header) and its row counts."""
+    """A chunk's output CSV (no header), its row counts, prices and errors per row."""
 
     data: bytes
     rows: int
     failed: int
+    prices: np.ndarray  # (rows, 3): price, low, high as written (NaN where rejected)
+    errors: pd.Series  # the error per row (NA where none)
 
 
 def score_chunk(
@@ -72,7 +74,14 @@ def score_chunk(
         text = _render_lines(lines, scored, errors, width=len(columns))
     else:
         text = _render_frame(frame, scored, errors)
-    return ScoredChunk(text.encode("utf-8"), rows=len(frame), failed=int(errors.notna().sum()))
+    prices = scored[list(OUTPUT_COLUMNS[:3])].to_numpy(dtype="float64").round(2)
+    return ScoredChunk(
+        text.encode("utf-8"),
+        rows=len(frame),
+        failed=int(errors.notna().sum()),
+        prices=prices,
+        errors=errors.reset_index(drop=True),
+    )
 
 
 def read_chunk(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series | None]:
