@@ -28,22 +28,29 @@ async def version_quality(
     *,
     fallback: dict[str, Any] | None,
     sink: MetricsSink | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
-    """Live metrics of one version's feedback window, judged against its training gates."""
-    entries = await store.feedback_window_of(version)
+    """Live metrics of one version's feedback window, judged against its training gates.
+
+    The shared window (``owner`` None) also feeds the gauges and CloudWatch; an owner's own
+    window is only reported back to them.
+    """
+    entries = await store.feedback_window_of(version, owner)
     columns: list[list[float]] = [[e[i] for e in entries] for i in range(4)]
     metrics = live_metrics(*columns)
     known = (await store.gates_of()).get(version) or fallback or {}
     verdict = check_gates(metrics, known.get("gates"))
     level = known.get("level")
-    record_live_quality(
-        model_version=version,
-        metrics=metrics,
-        breached={name: r["status"] == "breached" for name, r in verdict["gates"].items()},
-        sink=sink,
-    )
+    if owner is None:
+        record_live_quality(
+            model_version=version,
+            metrics=metrics,
+            breached={name: r["status"] == "breached" for name, r in verdict["gates"].items()},
+            sink=sink,
+        )
     return {
         "model_version": version,
+        "scope": "shared" if owner is None else "own",
         "window": store.feedback_window,
         "metrics": metrics,
         "gates": verdict,
@@ -52,6 +59,17 @@ async def version_quality(
         "newest_at": iso_time(entries[0][4]) if entries else None,
         "oldest_at": iso_time(entries[-1][4]) if entries else None,
     }
+
+
+async def own_quality(
+    store: MonitoringStore, owner: str, *, card: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Live accuracy of one owner's own feedback, per model version (nothing is published)."""
+    fallback = card_gates(card)
+    return [
+        await version_quality(store, version, fallback=fallback, owner=owner)
+        for version in await store.feedback_versions(owner)
+    ]
 
 
 async def live_drift(
@@ -83,9 +101,7 @@ async def snapshot(
     sink: MetricsSink | None = None,
 ) -> dict[str, Any]:
     """Everything GET /v1/monitoring shows: accuracy per version, drift, the latest replay."""
-    fallback = None
-    if card is not None:
-        fallback = {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}
+    fallback = card_gates(card)
     versions = await store.feedback_versions()
     if version is not None and version not in versions:
         versions.append(version)
@@ -106,3 +122,10 @@ async def snapshot(
         "drift_available": bool(profile),
         "challenger": await store.latest_replay(),
     }
+
+
+def card_gates(card: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The serving model's gates and interval level, for versions not recorded yet."""
+    if card is None:
+        return None
+    return {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}

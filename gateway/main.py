@@ -18,6 +18,7 @@ from gateway.audit_log import open_audit_writer
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.deps import get_caller
 from gateway.errors import UnhandledErrorMiddleware, install_error_handlers
+from gateway.feedback_trust import FeedbackPolicy
 from gateway.headers import SecurityHeadersMiddleware
 from gateway.json_depth import JsonDepthMiddleware
 from gateway.model_holder import ModelHolder
@@ -81,6 +82,7 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
         per_key=RateLimiter(settings.gateway.rate_limit_per_minute),
         per_end_user=RateLimiter(settings.gateway.rate_limit_per_end_user_per_minute),
     )
+    app.state.feedback_policy = FeedbackPolicy.from_settings(settings.gateway)
     app.state.predictor_holder = _build_holder(settings)
     app.state.model_versions = ModelVersions(app.state.predictor_holder, _loader(settings))
     app.state.redis = None

@@ -2,7 +2,11 @@
 
 - ``hpp:pred:{id}``: one prediction (owner, version, price, interval, features), with a TTL;
   ``hpp:pred:index`` (sorted by time) bounds how many are kept.
-- ``hpp:feedback:{version}``: the rolling window of (actual, predicted, low, high) pairs.
+- ``hpp:feedback:{version}``: the shared rolling window of (actual, predicted, low, high)
+  pairs, fed only by trusted feedback (it drives the gauges and alarms).
+- ``hpp:feedback:{version}:owner:{owner}``: one owner's own window (everyone else's
+  feedback), with ``hpp:feedback:versions:owner:{owner}``; both expire with the TTL.
+- ``hpp:feedback:held``: implausible reports held for review, not counted (bounded list).
 - ``hpp:traffic:{version}``: the rolling window of live houses, for drift.
 - ``hpp:feedback:seen:{key}``: the actual price per reported prediction (a resend counts once).
 - ``hpp:monitor:gates``: the training gates and interval level per model version.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 PREFIX = "hpp"
@@ -21,6 +25,8 @@ INDEX_KEY = f"{PREFIX}:pred:index"
 VERSIONS_KEY = f"{PREFIX}:feedback:versions"
 GATES_KEY = f"{PREFIX}:monitor:gates"
 REPLAY_KEY = f"{PREFIX}:replay:latest"
+HELD_KEY = f"{PREFIX}:feedback:held"
+MAX_HELD = 10_000
 
 
 def prediction_key(prediction_id: str) -> str:
@@ -28,9 +34,15 @@ def prediction_key(prediction_id: str) -> str:
     return f"{PREFIX}:pred:{prediction_id}"
 
 
-def feedback_key(version: str) -> str:
-    """The feedback window of one model version."""
-    return f"{PREFIX}:feedback:{version}"
+def feedback_key(version: str, owner: str | None = None) -> str:
+    """The feedback window of one model version: the shared one, or one owner's own."""
+    shared = f"{PREFIX}:feedback:{version}"
+    return shared if owner is None else f"{shared}:owner:{owner}"
+
+
+def versions_key(owner: str | None = None) -> str:
+    """The model versions with feedback in the shared windows, or in one owner's own."""
+    return VERSIONS_KEY if owner is None else f"{VERSIONS_KEY}:owner:{owner}"
 
 
 def traffic_key(version: str) -> str:
@@ -118,8 +130,13 @@ class MonitoringStore:
         raw = await self.client.mget([prediction_key(pid) for pid in ids])
         return [None if value is None else _decode(value) for value in raw]
 
-    async def add_feedback(self, points: list[FeedbackPoint]) -> tuple[int, list[str]]:
-        """Add points not reported before to their windows; (accepted, duplicate keys)."""
+    async def add_feedback(
+        self, points: list[FeedbackPoint], *, owner: str | None = None
+    ) -> tuple[int, list[str]]:
+        """Add points not reported before to their windows; (accepted, duplicate keys).
+
+        ``owner`` None feeds the shared windows (trusted feedback), else that owner's own.
+        """
         if not points:
             return 0, []
         async with self.client.pipeline(transaction=False) as pipe:
@@ -133,10 +150,13 @@ class MonitoringStore:
         async with self.client.pipeline(transaction=False) as pipe:
             for point in accepted:
                 entry = json.dumps([point.actual, point.price, point.low, point.high, now])
-                pipe.lpush(feedback_key(point.version), entry)
+                pipe.lpush(feedback_key(point.version, owner), entry)
             for version in {p.version for p in accepted}:
-                pipe.ltrim(feedback_key(version), 0, self.feedback_window - 1)
-                pipe.sadd(VERSIONS_KEY, version)
+                pipe.ltrim(feedback_key(version, owner), 0, self.feedback_window - 1)
+                pipe.sadd(versions_key(owner), version)
+                if owner is not None:  # an owner's figures go when they stop reporting
+                    pipe.expire(feedback_key(version, owner), self.ttl_seconds)
+                    pipe.expire(versions_key(owner), self.ttl_seconds)
             await pipe.execute()
         return len(accepted), duplicates
 
@@ -155,9 +175,34 @@ class MonitoringStore:
         """Model versions that have feedback."""
         return sorted((_text(v) for v in await self.client.smembers(VERSIONS_KEY)), key=_version)
 
-    async def feedback_window_of(self, version: str) -> list[list[float]]:
+    async def hold_feedback(self, held: list[tuple[FeedbackPoint, str]], *, owner: str) -> None:
+        """Record implausible reports (with the reason) for review; they count nowhere."""
+        if not held:
+            return
+        now = round(time.time(), 3)
+        entries = [
+            json.dumps({**asdict(point), "owner": owner, "reason": reason, "at": now})
+            for point, reason in held
+        ]
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.lpush(HELD_KEY, *entries)
+            pipe.ltrim(HELD_KEY, 0, MAX_HELD - 1)
+            pipe.expire(HELD_KEY, self.ttl_seconds)
+            await pipe.execute()
+
+    async def held_count(self) -> int:
+        """How many reports are held for review."""
+        return int(await self.client.llen(HELD_KEY))
+
+    async def feedback_versions(self, owner: str | None = None) -> list[str]:
+        """Model versions that have feedback (shared, or in one owner's own windows)."""
+        members = await self.client.smembers(versions_key(owner))
+        return sorted((_text(v) for v in members), key=_version)
+
+    async def feedback_window_of(self, version: str, owner: str | None = None) -> list[list[float]]:
         """The window's [actual, predicted, low, high, time] entries, newest first."""
-        entries = await self.client.lrange(feedback_key(version), 0, self.feedback_window - 1)
+        key = feedback_key(version, owner)
+        entries = await self.client.lrange(key, 0, self.feedback_window - 1)
         return [json.loads(e) for e in entries]
 
     async def traffic_window_of(self, version: str) -> list[dict[str, Any]]:

@@ -96,6 +96,12 @@ class GatewaySettings(BaseSettings):
     admin_key_names: list[str] = Field(default_factory=list)
     # Keys that may act for an end user (X-On-Behalf-Of: id), who then owns what they make.
     delegate_key_names: list[str] = Field(default_factory=list)
+    # Keys whose sale prices move the shared live-accuracy figures (never for an end user).
+    feedback_key_names: list[str] = Field(default_factory=list)
+    # Reported prices outside this range, or this factor outside the interval, are held.
+    feedback_price_min: float = Field(default=10_000.0, gt=0)
+    feedback_price_max: float = Field(default=10_000_000.0, gt=0)
+    feedback_interval_factor: float = Field(default=3.0, ge=1.0)
     # Without keys, the gateway serves anyone, but only when bound to loopback.
     allow_open_access: bool = False
     cors_origins: list[str] = Field(default_factory=list)

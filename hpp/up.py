@@ -223,6 +223,8 @@ def _child_environment(settings: AppSettings, *, redis_url: str, state: Path) ->
     env["HPP_ADMIN_KEY_NAMES"] = json.dumps([LOCAL_KEY_NAME])
     # The UI acts for each browser (X-On-Behalf-Of), so browsers see only their own jobs.
     env["HPP_DELEGATE_KEY_NAMES"] = json.dumps([UI_KEY_NAME])
+    # Your own sale prices move the shared live accuracy; the web app's users' do not.
+    env.setdefault("HPP_FEEDBACK_KEY_NAMES", json.dumps([LOCAL_KEY_NAME]))
     env["HPP_UI_API_KEY"] = keys[UI_KEY_NAME]
     return env
 

@@ -22,7 +22,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from ml.contract import HouseFeatures, Prediction, error_message
-from webui.schemas import Job, JobPage, ModelCard, Problem
+from webui.schemas import Job, JobPage, JobSummary, ModelCard, Problem
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -203,13 +203,9 @@ class GatewayClient:
         except httpx.HTTPError as exc:
             raise GatewayUnavailableError(_describe(exc)) from exc
 
-    async def fetch_result(self, job_id: str) -> bytes:
-        """The whole scored CSV."""
-        async with self.open_result(job_id) as response:
-            try:
-                return await response.aread()
-            except httpx.HTTPError as exc:
-                raise GatewayUnavailableError(_describe(exc)) from exc
+    async def job_summary(self, job_id: str) -> JobSummary:
+        """A finished job's counts, price histogram, reasons and first rows (never the result)."""
+        return _parse(JobSummary, await self._json("GET", f"/v1/jobs/{_checked(job_id)}/summary"))
 
     async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
         response = await self._send(method, url, **kwargs)

@@ -60,6 +60,42 @@ class JobPage(_Lenient):
     next_cursor: str | None = None
 
 
+class PriceBin(_Lenient):
+    """One bar of a job's price histogram."""
+
+    low: float
+    high: float
+    count: int
+
+
+class RejectionReason(_Lenient):
+    """A reason rows were rejected, and how many were."""
+
+    reason: str
+    count: int
+
+
+class SummaryRow(_Lenient):
+    """One result row as a preview shows it (``row`` 1 = the file's first data row)."""
+
+    row: int
+    values: list[str]
+
+
+class JobSummary(_Lenient):
+    """A finished job's counts, histogram, reasons and first rows (``/v1/jobs/{id}/summary``)."""
+
+    rows: int
+    priced: int
+    rejected: int
+    columns: list[str]
+    columns_omitted: int = 0
+    price_histogram: list[PriceBin] = Field(default_factory=list)
+    reasons: list[RejectionReason] = Field(default_factory=list)
+    preview: list[SummaryRow] = Field(default_factory=list)
+    rejected_preview: list[SummaryRow] = Field(default_factory=list)
+
+
 class Gates(_Lenient):
     """The quality gates the model was held to, and whether it passed them."""
 

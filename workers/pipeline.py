@@ -6,7 +6,8 @@ written atomically, the chunk is counted by a Redis set (once, whoever gets ther
 first), and the job moves to a final state by a compare-and-set, exactly once.
 
 Blob layout per job: ``jobs/{id}/input.csv``, ``jobs/{id}/parts/{index:06d}.csv``,
-``jobs/{id}/result.csv``.
+``jobs/{id}/result.csv``, and the lookups of ``workers.summary`` (``prices.f64``,
+``summary.json``, built from ``parts/{index:06d}.prices`` and ``.json``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from workers.drift import record_job_drift
 from workers.fairqueue import waiting_steps
 from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
 from workers.scoring import ScoredChunk, result_header, score_chunk
+from workers.summary import record_job_summary, save_chunk_extras
 
 log = get_logger("workers.pipeline")
 SWEEP_EVERY_SECONDS = 600
@@ -116,14 +118,16 @@ def score_chunk_job(
         return "gave up"
     started = time.perf_counter()
     data = ctx.blobs.run(ctx.blobs.store.get_range(input_key(job_id), task.start, task.end))
+    columns = json.loads(record["columns"])
     scored = score_chunk(
         data,
-        columns=json.loads(record["columns"]),
+        columns=columns,
         feature_positions=json.loads(record["feature_positions"]),
         predictor=ctx.predictor(record["model_version"]),
     )
     audit_chunk(ctx, task, record, scored)  # before counting: a chunk counted is audited
     ctx.blobs.run(ctx.blobs.store.put_bytes(part_key(job_id, task.index), scored.data))
+    save_chunk_extras(ctx, job_id, task.index, scored, width=len(columns))
     counted = jobs.count_chunk(job_id, task.index, rows=scored.rows, failed=scored.failed)
     if counted < 0:  # cancelled or deleted meanwhile: leave nothing behind
         ctx.blobs.run(ctx.blobs.store.delete_prefix(job_prefix(job_id)))
@@ -185,6 +189,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
             return "skipped"  # deleted while finalizing
         raise
     record_job_drift(ctx, job_id, record, result_key(job_id))
+    record_job_summary(ctx, job_id, record)
     fresh = jobs.get(job_id) or record
     moved = jobs.transition(
         job_id,

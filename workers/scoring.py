@@ -50,13 +50,16 @@ class FramePredictor(Protocol):
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """A chunk's output CSV (no header), its row counts, and its features and scores."""
+    """A chunk's output CSV (no header), its row counts, its features and scores, and its
+    prices and errors per row."""
 
     data: bytes
     rows: int
     failed: int
     features: pd.DataFrame
     scored: pd.DataFrame
+    prices: np.ndarray  # (rows, 3): price, low, high as written (NaN where rejected)
+    errors: pd.Series  # the error per row (NA where none)
 
 
 def score_chunk(
@@ -82,12 +85,15 @@ def score_chunk(
         text = _render_lines(lines, scored, errors, width=len(columns))
     else:
         text = _render_frame(frame, scored, errors)
+    prices = scored[list(OUTPUT_COLUMNS[:3])].to_numpy(dtype="float64").round(2)
     return ScoredChunk(
         text.encode("utf-8"),
         rows=len(frame),
         failed=int(errors.notna().sum()),
         features=features,
         scored=scored.assign(error=errors),
+        prices=prices,
+        errors=errors.reset_index(drop=True),
     )
 
 

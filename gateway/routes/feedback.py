@@ -5,30 +5,29 @@
 ``actual_price`` and ``prediction_id`` or ``job_id``/``row`` columns (``?job_id=`` names
 the job for all rows). Rows of a job count from 1, the first data row of its file.
 Only the caller's own predictions and jobs are found; a repeated report counts once.
+Who may move the shared figures, and which prices are held, is ``gateway.feedback_trust``;
+a job's rows are read from its row index (``gateway.job_rows``), never the whole result.
 """
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import io
 from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from redis.exceptions import RedisError
 
 from gateway.deps import CallerDep, get_caller
 from gateway.errors import ProblemError
 from gateway.feedback_items import FeedbackItem, parse_csv, parse_json
-from gateway.live_quality import version_quality
+from gateway.feedback_trust import FeedbackPolicy
+from gateway.job_rows import RowPrices, job_row_prices
+from gateway.live_quality import card_gates, version_quality
 from gateway.monitoring_store import FeedbackPoint, MonitoringStore
 from gateway.openapi import problem_responses
 from gateway.prediction_log import prediction_log
 from gateway.routes.jobs import no_result_problem
 from gateway.routes.monitoring import require_store, unavailable
-from workers.blobstore import BlobNotFoundError
+from workers.blobstore import BlobNotFoundError, BlobStore
 from workers.jobstore import SUCCEEDED
 from workers.pipeline import result_key
 
@@ -78,7 +77,12 @@ async def post_feedback(
     caller: CallerDep,
     job_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:
-    """Add the prices to the live windows; answers what was accepted and the live accuracy."""
+    """Add the prices to the live windows; answers what was accepted and the live accuracy.
+
+    A key named in HPP_FEEDBACK_KEY_NAMES (acting for no end user) moves the shared figures
+    (`scope: shared`); anyone else's prices count in figures of their own (`scope: own`).
+    Implausible prices are `held` for review and counted nowhere.
+    """
     items, errors = _parse(request, await request.body(), job_id)
     if not items:
         raise ProblemError(
@@ -89,29 +93,53 @@ async def post_feedback(
             errors=errors,
         )
     store = require_store(request)
+    policy: FeedbackPolicy = request.app.state.feedback_policy
+    scope = None if policy.trusts(caller) else caller.owner  # None: the shared figures
     await prediction_log(request.app).flush()
     try:
         points, unknown = await _resolve(request, store, caller.owner, items)
-        accepted, duplicates = await store.add_feedback(points)
-        predictor = request.app.state.predictor_holder.current
-        fallback = None
-        if predictor is not None:
-            card = predictor.card
-            fallback = {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}
-        live = {
-            version: await version_quality(
-                store, version, fallback=fallback, sink=getattr(request.state, "metrics_sink", None)
-            )
-            for version in sorted({p.version for p in points})
-        }
+        points, held = _screen(policy, points)
+        await store.hold_feedback(held, owner=caller.owner)
+        accepted, duplicates = await store.add_feedback(points, owner=scope)
+        live = await _live(request, store, points, scope)
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
     return {
         "accepted": accepted,
         "duplicates": duplicates,
         "unknown": unknown,
+        "held": [{"key": p.key, "actual_price": p.actual, "reason": why} for p, why in held],
         "errors": errors,
+        "scope": "shared" if scope is None else "own",
         "live": live,
+    }
+
+
+def _screen(
+    policy: FeedbackPolicy, points: list[FeedbackPoint]
+) -> tuple[list[FeedbackPoint], list[tuple[FeedbackPoint, str]]]:
+    """The plausible points, and the implausible ones with the reason they are held."""
+    kept: list[FeedbackPoint] = []
+    held: list[tuple[FeedbackPoint, str]] = []
+    for point in points:
+        reason = policy.hold_reason(point)
+        if reason is None:
+            kept.append(point)
+        else:
+            held.append((point, reason))
+    return kept, held
+
+
+async def _live(
+    request: Request, store: MonitoringStore, points: list[FeedbackPoint], owner: str | None
+) -> dict[str, Any]:
+    """The live accuracy, in the scope the points went to, of every version they touch."""
+    predictor = request.app.state.predictor_holder.current
+    fallback = card_gates(None if predictor is None else predictor.card)
+    sink = getattr(request.state, "metrics_sink", None)
+    return {
+        version: await version_quality(store, version, fallback=fallback, sink=sink, owner=owner)
+        for version in sorted({p.version for p in points})
     }
 
 
@@ -150,19 +178,20 @@ async def _resolve(
         if item.job_id:
             jobs.setdefault(item.job_id, []).append(item)
     for job_id, rows in jobs.items():
-        version, table = await _job_predictions(request, job_id, owner)
+        version, prices = await _job_predictions(request, job_id, owner, rows)
         for item in rows:
-            position = (item.row or 0) - 1
-            if position >= len(table) or np.isnan(table[position, 0]):
+            row = prices.get(item.row or 0)
+            if row is None:
                 unknown.append(item.key)
                 continue
-            price, low, high = (float(v) for v in table[position])
-            points.append(FeedbackPoint(item.key, version, item.actual, price, low, high))
+            points.append(FeedbackPoint(item.key, version, item.actual, *row))
     return points, unknown
 
 
-async def _job_predictions(request: Request, job_id: str, owner: str) -> tuple[str, np.ndarray]:
-    """The job's model version and its rows' (price, low, high) from the result file."""
+async def _job_predictions(
+    request: Request, job_id: str, owner: str, items: list[FeedbackItem]
+) -> tuple[str, dict[int, RowPrices]]:
+    """The job's model version and the (price, low, high) of the rows the items name."""
     jobs = getattr(request.app.state, "jobs", None)
     if jobs is None:
         raise unavailable()
@@ -172,23 +201,19 @@ async def _job_predictions(request: Request, job_id: str, owner: str) -> tuple[s
     if record.get("status") != SUCCEEDED:
         raise no_result_problem(record, consequence=", and feedback needs its scored result")
     try:
-        chunks = [chunk async for chunk in jobs.blobs.iter_bytes(result_key(job_id))]
+        prices = await job_row_prices(jobs.blobs, job_id, (i.row or 0 for i in items))
     except BlobNotFoundError as exc:
-        raise ProblemError(404, "The job's result has expired.", kind="not-found") from exc
-    table = await asyncio.to_thread(_prices, b"".join(chunks))
-    return str(record.get("model_version")), table
+        raise await _no_row_index(jobs.blobs, job_id) from exc
+    return str(record.get("model_version")), prices
 
 
-def _prices(data: bytes) -> np.ndarray:
-    """(price, low, high) per result row; only those three columns are parsed."""
-    # The last five columns are the outputs; the three prices come first among them.
-    header = next(csv.reader(io.StringIO(data[: data.find(b"\n") + 1].decode("utf-8"))))
-    width = len(header)
-    frame = pd.read_csv(
-        io.BytesIO(data),
-        usecols=[width - 5, width - 4, width - 3],
-        dtype=str,
-        keep_default_na=False,
+async def _no_row_index(blobs: BlobStore, job_id: str) -> ProblemError:
+    if await blobs.size(result_key(job_id)) is None:
+        return ProblemError(404, "The job's result has expired.", kind="not-found")
+    return ProblemError(
+        409,
+        "This job was scored before row lookups existed, so feedback cannot find its rows; "
+        "submit the file again and report against the new job.",
+        kind="result-without-row-index",
+        title="Rows cannot be looked up",
     )
-    prices = frame.apply(pd.to_numeric, errors="coerce")
-    return prices.to_numpy(dtype=np.float64)

@@ -38,7 +38,13 @@ from hpp.settings import AppSettings
 from observability import metrics
 from observability.logging import get_logger
 from workers.app import PLAN_TASK, create_celery, step_task_id
-from workers.blobstore import BlobStore, BlobTooLargeError, job_prefix, open_blob_store
+from workers.blobstore import (
+    BlobNotFoundError,
+    BlobStore,
+    BlobTooLargeError,
+    job_prefix,
+    open_blob_store,
+)
 from workers.fairqueue import FairQueue, Step
 from workers.jobstore import (
     CANCELLED,
@@ -53,6 +59,7 @@ from workers.jobstore import (
     new_record,
 )
 from workers.pipeline import input_key, result_key
+from workers.summary import JobSummary, summary_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = get_logger("gateway.jobs")
@@ -135,6 +142,7 @@ _JOB_LINKS = {
         "GetJob": "get_job_v1_jobs__job_id__get",
         "JobEvents": "job_events_v1_jobs__job_id__events_get",
         "JobResult": "job_result_v1_jobs__job_id__result_get",
+        "JobSummary": "job_summary_v1_jobs__job_id__summary_get",
         "CancelJob": "cancel_job_v1_jobs__job_id__cancel_post",
         "DeleteJob": "delete_job_v1_jobs__job_id__delete",
     }.items()
@@ -330,6 +338,29 @@ def no_result_problem(record: dict[str, Any], *, consequence: str = "") -> Probl
         detail = f"This job is {status}; its result exists once it has succeeded"
         kind, title = "result-not-ready", "Result not ready"
     return ProblemError(409, f"{detail}{consequence}.", kind=kind, title=title)
+
+
+@router.get(
+    "/{job_id}/summary",
+    summary="A finished job's counts, price histogram, rejection reasons and first rows",
+    response_model=JobSummary,
+    responses=problem_responses(404, 409),
+)
+async def job_summary(request: Request, caller: CallerDep, job_id: str) -> Response:
+    """Computed once when the job finished, so nobody downloads the result to show it."""
+    jobs = await _runtime(request)
+    record = await _owned(jobs, job_id, caller.owner)
+    if record["status"] != SUCCEEDED:
+        raise no_result_problem(record, consequence=", so no summary")
+    try:
+        body = b"".join([chunk async for chunk in jobs.blobs.iter_bytes(summary_key(job_id))])
+    except BlobNotFoundError as exc:
+        raise ProblemError(
+            404,
+            "This job has no summary (it expired, or an older version scored it).",
+            kind="not-found",
+        ) from exc
+    return Response(body, media_type="application/json")
 
 
 @router.post(

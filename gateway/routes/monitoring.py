@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from gateway.deps import CallerDep, get_caller
 from gateway.errors import ProblemError
-from gateway.live_quality import snapshot
+from gateway.live_quality import own_quality, snapshot
 from gateway.openapi import problem_responses
 from gateway.prediction_log import monitoring_store, prediction_log
 
@@ -23,21 +23,32 @@ router = APIRouter(
 
 
 @router.get("", summary="Live accuracy, interval coverage and drift")
-async def get_monitoring(request: Request) -> dict[str, Any]:
-    """Live MAE/RMSE/R²/coverage per model version vs its gates, PSI of live traffic."""
+async def get_monitoring(request: Request, caller: CallerDep) -> dict[str, Any]:
+    """Live MAE/RMSE/R²/coverage per model version vs its gates, PSI of live traffic.
+
+    `accuracy` and `drift` are system-wide (`accuracy` from trusted feedback only);
+    `own_accuracy` is the caller's own feedback when it does not move the shared figures
+    (`feedback_scope: own`); `held_feedback` counts implausible reports held for review.
+    """
     store = require_store(request)
     predictor = request.app.state.predictor_holder.current
+    card = None if predictor is None else predictor.card
+    trusted = request.app.state.feedback_policy.trusts(caller)
     await prediction_log(request.app).flush()
     try:
-        return await snapshot(
+        shared = await snapshot(
             store,
             version=None if predictor is None else str(predictor.version),
-            card=None if predictor is None else predictor.card,
+            card=card,
             threshold=request.app.state.settings.core.drift_psi_threshold,
             sink=getattr(request.state, "metrics_sink", None),
         )
+        own = [] if trusted else await own_quality(store, caller.owner, card=card)
+        held = await store.held_count()
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
+    scope = "shared" if trusted else "own"
+    return {**shared, "feedback_scope": scope, "own_accuracy": own, "held_feedback": held}
 
 
 @router.get("/jobs/{job_id}", summary="A job's drift against the training data")

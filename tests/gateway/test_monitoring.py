@@ -27,11 +27,14 @@ MONITOR_DB = 11
 def monitored_settings(
     tmp_path: Path, model_registry: ModelRegistry, redis_url: str
 ) -> AppSettings:
-    """Gateway settings on an emptied Redis database of its own."""
+    """Gateway settings on an emptied Redis database of its own; the client key is trusted."""
     url = redis_url.rsplit("/", 1)[0] + f"/{MONITOR_DB}"
     redis.Redis.from_url(url).flushdb()
     settings = build_settings(
-        tmp_path, tracking_uri=model_registry.tracking_uri, name=model_registry.name
+        tmp_path,
+        tracking_uri=model_registry.tracking_uri,
+        name=model_registry.name,
+        feedback_key_names=["client"],
     )
     return replace(settings, core=settings.core.model_copy(update={"redis_url": url}))
 

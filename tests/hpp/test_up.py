@@ -14,7 +14,7 @@ from hpp.settings import (
     WorkerSettings,
     hash_api_key,
 )
-from hpp.up import UI_KEY_NAME, _child_environment
+from hpp.up import LOCAL_KEY_NAME, UI_KEY_NAME, _child_environment
 
 
 def _settings(state: Path) -> AppSettings:
@@ -38,3 +38,10 @@ def test_the_ui_key_acts_for_browsers_and_their_ids_survive_a_restart(tmp_path: 
     assert len(env["HPP_UI_STORAGE_SECRET"]) >= 32
     assert again["HPP_UI_STORAGE_SECRET"] == env["HPP_UI_STORAGE_SECRET"]
     assert (tmp_path / "ui-storage-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_local_key_is_trusted_for_feedback_and_the_ui_key_is_not(tmp_path: Path) -> None:
+    env = _child_environment(_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
+
+    assert json.loads(env["HPP_FEEDBACK_KEY_NAMES"]) == [LOCAL_KEY_NAME]
+    assert LOCAL_KEY_NAME in json.loads(env["HPP_API_KEYS"])

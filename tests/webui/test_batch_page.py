@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import numpy as np
+import pandas as pd
 import pytest
 from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
@@ -9,8 +15,10 @@ from nicegui.testing.user import User
 
 from ml.contract import FEATURE_COLUMNS
 from ml.predict import Predictor
-from tests.fixtures.redis import WorkerProcess
+from tests.fixtures.redis import BatchEnv, WorkerProcess
 from tests.webui.data import houses_csv, read_csv
+from tests.webui.servers import ThreadedServer, as_browser
+from workers.summary import summary_key
 
 pytestmark = pytest.mark.slow
 WAIT = 1200  # retries of 0.1 s: a cold worker may take a while to load the model
@@ -56,6 +64,9 @@ async def test_upload_scores_live_and_offers_the_result(
     assert isinstance(table, ui.table)
     assert len(table.rows) == 10
     assert "predicted_price" in [c["name"] for c in table.columns]
+    rejected = user.find(marker="batch-rejected-rows").elements.pop()
+    assert isinstance(rejected, ui.table)
+    assert [r["row"] for r in rejected.rows] == [2_498, 2_499, 2_500]
     histogram = user.find(marker="batch-histogram").elements.pop()
     assert isinstance(histogram, ui.echart)
     assert sum(histogram.options["series"][0]["data"]) == 2_497
@@ -67,6 +78,11 @@ async def test_upload_scores_live_and_offers_the_result(
     assert len(scored) == 2_500
     assert (scored["sqft"].tolist()) == read_csv(content)["sqft"].tolist()
     assert (scored["error"] != "").sum() == 3
+    # The page shows what the whole result holds, though it never downloaded it.
+    counts, _ = np.histogram(pd.to_numeric(scored["predicted_price"]).dropna(), bins=20)
+    assert histogram.options["series"][0]["data"] == counts.tolist()
+    shown = [[row[c["field"]] for c in table.columns] for row in table.rows]
+    assert shown == scored.head(10).values.tolist()
 
 
 async def test_a_file_without_the_columns_is_explained(
@@ -79,3 +95,27 @@ async def test_a_file_without_the_columns_is_explained(
     assert isinstance(error, ui.label)
     assert "sqft" in error.text, error.text
     await user.should_not_see(marker="batch-summary")
+
+
+async def test_a_job_without_a_summary_still_offers_its_result(
+    user: User,
+    celery_worker: WorkerProcess,
+    predictor: Predictor,
+    batch_env: BatchEnv,
+    gateway: ThreadedServer,
+) -> None:
+    await user.open("/batch")
+    await upload(user, "older.csv", houses_csv(40, categories=predictor.card["categories"]))
+    await user.should_see(marker="batch-summary", retries=WAIT)
+    async with httpx.AsyncClient(base_url=gateway.url, headers=as_browser(user)) as http:
+        (job, *_) = (await http.get("/v1/jobs")).json()["jobs"]
+    # As for a job an older version scored: the result is there, the summary is not.
+    (Path(urlparse(batch_env.blob_url).path) / summary_key(job["id"])).unlink()
+
+    await user.open(f"/batch?job={job['id']}")
+
+    await user.should_see(marker="batch-no-summary", retries=WAIT)
+    await user.should_see("40 of 40 rows priced.")
+    user.find(marker="batch-download").click()
+    response = await user.download.next(timeout=20)
+    assert len(read_csv(response.content)) == 40

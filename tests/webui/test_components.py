@@ -13,8 +13,8 @@ from webui.components.charts import histogram_options
 from webui.components.formatting import byte_size, duration, money, signed_money
 from webui.components.house_form import field_error, number_specs
 from webui.components.progress import progress_text
-from webui.components.results import sample_csv, summarize_result
-from webui.schemas import Job
+from webui.components.results import sample_csv
+from webui.schemas import Job, PriceBin
 
 
 def test_number_specs_follow_the_contract() -> None:
@@ -75,22 +75,15 @@ def test_progress_text_shows_only_what_the_job_knows() -> None:
     assert "ETA" not in progress_text(done)
 
 
-def test_summarize_result_counts_rejections_and_prices() -> None:
-    content = (
-        b"sqft,location,predicted_price,price_low,price_high,error\n"
-        b"1000,A,100000.5,90000,110000,\n"
-        b"x,A,,,,sqft: not a number\n"
-        b"2000,B,200000,180000,220000,\n"
-        b"y,B,,,,sqft: not a number\n"
-    )
-    summary = summarize_result(content, preview_rows=3)
-    assert summary.rows == 4
-    assert summary.rejected == 2
-    assert summary.reasons == [("sqft: not a number", 2)]
-    assert summary.prices == [100000.5, 200000.0]
-    assert len(summary.preview) == 3
-    histogram = histogram_options(summary.prices, bins=4)
-    assert sum(histogram["series"][0]["data"]) == 2
+def test_histogram_shows_the_gateways_bins() -> None:
+    bins = [
+        PriceBin(low=100_000, high=150_000, count=3),
+        PriceBin(low=150_000, high=200_000, count=0),
+        PriceBin(low=200_000, high=250_000, count=5),
+    ]
+    histogram = histogram_options(bins)
+    assert histogram["series"][0]["data"] == [3, 0, 5]
+    assert histogram["xAxis"]["data"][0] == "$100k–$150k"
 
 
 def test_sample_csv_uses_the_given_categories() -> None:

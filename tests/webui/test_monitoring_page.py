@@ -5,6 +5,8 @@ The browser test saves ``test-artifacts/screenshots/monitoring.png`` (and the ph
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,16 +27,19 @@ from hpp.settings import (
     ObservabilitySettings,
     UISettings,
     WorkerSettings,
+    hash_api_key,
 )
 from tests.fixtures.model import DATA, ModelRegistry
 from tests.fixtures.redis import BatchEnv, StartWorker
 from tests.webui.browser import CHROMIUM_ARGS, LAPTOP, PHONE
-from tests.webui.servers import UI_KEY
+from tests.webui.servers import UI_KEY, ThreadedServer, as_browser
 from tests.webui.system import ROOT, ServiceProcess, gateway_process, ui_process
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 MONITOR_DB = 12
 KEY = {"X-API-Key": UI_KEY}
+OPS_KEY = "ops-key-0123456789"
+OPS = {"X-API-Key": OPS_KEY}  # the operators' key, trusted for feedback
 COLUMNS = ["sqft", "bedrooms", "bathrooms", "location", "year_built", "condition"]
 
 
@@ -51,6 +56,44 @@ async def test_monitoring_page_shows_the_sections(user: User) -> None:
     await user.should_see(marker="nav-monitoring")
 
 
+async def test_monitoring_page_says_whose_figures_each_section_shows(
+    user: User, gateway: ThreadedServer
+) -> None:
+    await user.open("/monitoring")
+    await user.should_see("All users: sale prices reported by the operators' trusted keys")
+    await user.should_see("All users: the recent houses priced by every key.")
+    await user.should_see("Only you: the newest finished job of this browser.")
+    await user.should_not_see(marker="own-accuracy-card")
+
+    # This browser's prices (sent with the web app's key, as the app acts for it) count for
+    # it alone: they show in a card of their own, and the shared figures do not move.
+    before = (await monitoring_as(gateway, KEY))["accuracy"]
+    data = pd.read_csv(DATA).sample(30, random_state=23)
+    async with httpx.AsyncClient(base_url=gateway.url, headers=as_browser(user)) as http:
+        answer = await http.post(
+            "/v1/predict/batch", json={"rows": data[COLUMNS].to_dict("records")}
+        )
+        items = [
+            {"prediction_id": p["prediction_id"], "actual_price": 2 * p["predicted_price"]}
+            for p in answer.json()["predictions"]
+        ]
+        posted = (await http.post("/v1/feedback", json={"items": items})).json()
+    user.find(marker="monitoring-refresh").click()
+
+    await user.should_see(marker="own-accuracy-card")
+    await user.should_see("Only you: prices reported from this browser count here")
+    await user.should_see("30 prices in the window")
+    assert (posted["scope"], posted["accepted"]) == ("own", 30)
+    assert (await monitoring_as(gateway, KEY))["accuracy"] == before
+
+
+async def monitoring_as(gateway: ThreadedServer, headers: dict[str, str]) -> dict:
+    """GET /v1/monitoring with these headers."""
+    async with httpx.AsyncClient(base_url=gateway.url, headers=headers) as http:
+        body: dict = (await http.get("/v1/monitoring")).json()
+    return body
+
+
 @pytest.fixture(scope="module")
 def monitored_system(
     batch_env: BatchEnv,
@@ -63,7 +106,13 @@ def monitored_system(
     redis.Redis.from_url(env.redis_url).flushdb()
     start_worker(env)
     logs = tmp_path_factory.mktemp("monitoring-logs")
-    gateway = gateway_process(env, logs).start()
+    gateway = gateway_process(env, logs)
+    keys = {**json.loads(gateway.environ["HPP_API_KEYS"]), "ops": hash_api_key(OPS_KEY)}
+    gateway.environ |= {
+        "HPP_API_KEYS": json.dumps(keys),
+        "HPP_FEEDBACK_KEY_NAMES": json.dumps(["ops"]),
+    }
+    gateway.start()
     ui = ui_process(gateway, logs).start()
     yield gateway, ui, logs
     ui.stop()
@@ -74,7 +123,7 @@ def feed_traffic_and_prices(gateway: ServiceProcess) -> int:
     """Price 300 real houses and report their sale prices; then 150 houses twice as big."""
     data = pd.read_csv(DATA).sample(450, random_state=21).reset_index(drop=True)
     calm, big = data.iloc[:300], data.iloc[300:].assign(sqft=lambda f: f["sqft"] * 2)
-    with httpx.Client(base_url=gateway.url, headers=KEY, timeout=30) as http:
+    with httpx.Client(base_url=gateway.url, headers=OPS, timeout=30) as http:
         answer = http.post("/v1/predict/batch", json={"rows": calm[COLUMNS].to_dict("records")})
         items = [
             {"prediction_id": p["prediction_id"], "actual_price": float(price)}
@@ -83,6 +132,32 @@ def feed_traffic_and_prices(gateway: ServiceProcess) -> int:
         accepted = http.post("/v1/feedback", json={"items": items}).json()["accepted"]
         http.post("/v1/predict/batch", json={"rows": big[COLUMNS].to_dict("records")})
     return int(accepted)
+
+
+def browser_headers(cookies: list) -> dict[str, str]:
+    """What the web app sends for this browser: its key and the id in the session cookie."""
+    (session,) = [c["value"] for c in cookies if c["name"] == "session"]
+    payload = session.split(".", 1)[0]  # Starlette's cookie: base64 JSON, then the signature
+    data = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))
+    return {**KEY, "X-On-Behalf-Of": data["id"]}
+
+
+def report_job_prices_as(gateway: ServiceProcess, headers: dict[str, str]) -> dict:
+    """Report the real sale prices of the browser's job (3 of them as $1) as the browser."""
+    prices = pd.read_csv(DATA).sample(400, random_state=22)["price"].to_numpy(dtype=float)
+    prices[:3] = 1.0
+    with httpx.Client(base_url=gateway.url, headers=headers, timeout=30) as http:
+        (job,) = http.get("/v1/jobs").json()["jobs"]
+        feedback = pd.DataFrame({"row": range(1, 401), "actual_price": prices})
+        answer = http.post(
+            "/v1/feedback",
+            params={"job_id": job["id"]},
+            content=feedback.to_csv(index=False).encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+    assert answer.status_code == 200, answer.text
+    body: dict = answer.json()
+    return body
 
 
 def write_shifted_houses(path: Path) -> Path:
@@ -142,23 +217,37 @@ def test_monitoring_page_in_chromium(
         shifted = write_shifted_houses(tmp_path / "bigger-houses.csv")
         page.locator("[data-testid=batch-upload] input[type=file]").set_input_files(str(shifted))
         page.get_by_test_id("batch-summary").wait_for(timeout=180_000)
+        posted = report_job_prices_as(gateway, browser_headers(page.context.cookies()))
         page.goto(ui.url + "/monitoring")
         page.locator("[data-testid=drift-chart] canvas").first.wait_for()
         page.get_by_test_id("challenger-verdict").wait_for()
         page.wait_for_timeout(800)  # let the chart animation settle before the picture
         page.screenshot(path=str(SHOTS / "monitoring.png"), full_page=True)
         summary = page.get_by_test_id("drift-summary").inner_text()
+        scopes = [
+            page.get_by_test_id(mark).inner_text()
+            for mark in ("accuracy-scope", "drift-scope", "job-drift-scope")
+        ]
         table = page.get_by_test_id(f"live-metrics-{model_registry.version}").inner_text()
         coverage = page.get_by_test_id("live-coverage").inner_text()
         job_summary = page.get_by_test_id("job-drift-summary").inner_text()
+        own = page.get_by_test_id("own-accuracy-card").inner_text()
+        held = page.get_by_test_id("held-feedback").inner_text()
         page.set_viewport_size(PHONE)
         page.wait_for_timeout(300)
         page.screenshot(path=str(SHOTS / "monitoring-phone.png"), full_page=True)
         browser.close()
 
+    assert [s.split(":")[0] for s in scopes] == ["All users", "All users", "Only you"]
     assert "shifted: Living area" in summary
     assert "450 recent houses" in summary
     assert "MAE" in table
     assert "≤ $" in table
     assert "Interval coverage" in coverage
     assert job_summary.startswith("bigger-houses.csv: 400 rows; shifted: Living area")
+    assert (posted["scope"], posted["accepted"], len(posted["held"])) == ("own", 397, 3)
+    assert "Only you" in own
+    assert "397 prices in the window" in own
+    assert held.startswith("3 implausible reported prices are held for review")
+    shared = httpx.get(gateway.url + "/v1/monitoring", headers=OPS).json()["accuracy"]
+    assert shared[0]["metrics"]["n"] == 300  # the browser's prices did not join these

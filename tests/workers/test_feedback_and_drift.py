@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import redis
 
+from gateway.monitoring_store import feedback_key
 from hpp.replay import run_compare
 from hpp.settings import (
     AppSettings,
@@ -49,7 +50,8 @@ def test_feedback_for_a_job_gives_the_metrics_computed_directly(
     result = pd.read_csv(
         io.BytesIO(client.get(f"/v1/jobs/{job['id']}/result", headers=ALICE).content)
     )
-    redis.Redis.from_url(batch_env.redis_url).delete(f"hpp:feedback:{job['model_version']}")
+    # alice is not a trusted feedback key here: her prices go to her own window.
+    redis.Redis.from_url(batch_env.redis_url).delete(feedback_key(job["model_version"], "alice"))
     feedback = pd.DataFrame({"row": np.arange(1, 301), "actual_price": frame["price"]})
 
     answer = client.post(
@@ -61,7 +63,7 @@ def test_feedback_for_a_job_gives_the_metrics_computed_directly(
 
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["accepted"] == 300
+    assert (body["accepted"], body["scope"]) == (300, "own")
     live = body["live"][job["model_version"]]["metrics"]
     actual = frame["price"].to_numpy(dtype=float)
     expected = regression_metrics(actual, result["predicted_price"].to_numpy())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
+from webui.schemas import PriceBin
 
 POSITIVE = "#15803d"
 NEGATIVE = "#b91c1c"
@@ -52,14 +52,10 @@ def contributions_options(contributions: dict[str, float], *, labels: dict[str, 
     }
 
 
-def histogram_options(values: Sequence[float], *, bins: int = 20) -> dict:
-    """A histogram of predicted prices (counts per price band)."""
-    array = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    if array.size == 0:
-        counts, edges = np.zeros(0, dtype=int), np.zeros(1)
-    else:
-        counts, edges = np.histogram(array, bins=bins)
-    names = [f"${edges[i] / 1000:,.0f}k–${edges[i + 1] / 1000:,.0f}k" for i in range(len(counts))]
+def histogram_options(bins: Sequence[PriceBin]) -> dict:
+    """A histogram of predicted prices (counts per price band, as the gateway binned them)."""
+    counts = [b.count for b in bins]
+    names = [f"${b.low / 1000:,.0f}k–${b.high / 1000:,.0f}k" for b in bins]
     return {
         # Room on the right for the last label.
         "grid": {"left": 8, "right": 28, "top": 32, "bottom": 32, "containLabel": True},
@@ -75,7 +71,7 @@ def histogram_options(values: Sequence[float], *, bins: int = 20) -> dict:
         "series": [
             {
                 "type": "bar",
-                "data": [int(c) for c in counts],
+                "data": counts,
                 "barCategoryGap": "5%",
                 "itemStyle": {"color": NEUTRAL},
             },

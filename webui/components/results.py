@@ -1,48 +1,11 @@
-"""A scored CSV read back for people: first rows, price distribution, rejected rows."""
+"""Files for people to try the batch page with."""
 
 from __future__ import annotations
-
-import io
-from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ml.contract import FEATURE_COLUMNS
 from webui.components.house_form import example_house
-
-PRICE_COLUMN = "predicted_price"
-ERROR_COLUMN = "error"
-
-
-@dataclass
-class ResultSummary:
-    """What the batch page shows about a finished job's output."""
-
-    rows: int
-    columns: list[str]
-    preview: list[dict[str, object]]
-    prices: list[float]
-    rejected: int
-    reasons: list[tuple[str, int]] = field(default_factory=list)
-
-
-def summarize_result(
-    content: bytes, *, preview_rows: int = 10, top_reasons: int = 8
-) -> ResultSummary:
-    """Read a scored CSV (input columns + price, interval, error) into a summary."""
-    frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
-    prices = pd.to_numeric(frame.get(PRICE_COLUMN, pd.Series(dtype=str)), errors="coerce")
-    errors = frame.get(ERROR_COLUMN, pd.Series([""] * len(frame), dtype=str)).str.strip()
-    rejected_mask = errors != ""
-    reasons = errors[rejected_mask].value_counts().head(top_reasons)
-    return ResultSummary(
-        rows=len(frame),
-        columns=list(frame.columns),
-        preview=frame.head(preview_rows).to_dict(orient="records"),
-        prices=prices.dropna().astype(float).tolist(),
-        rejected=int(rejected_mask.sum()),
-        reasons=[(str(reason), int(count)) for reason, count in reasons.items()],
-    )
 
 
 def sample_csv(categories: dict[str, list[str]] | None = None, *, rows: int = 5) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from nicegui import background_tasks, run, ui
+from nicegui import background_tasks, ui
 from nicegui.events import UploadEventArguments
 
 from ml.contract import FEATURE_COLUMNS
@@ -14,13 +14,13 @@ from webui.components.charts import histogram_options
 from webui.components.formatting import byte_size
 from webui.components.marks import testid
 from webui.components.progress import JobProgress
-from webui.components.results import ResultSummary, sample_csv, summarize_result
+from webui.components.results import sample_csv
 from webui.components.tables import table_column
 from webui.components.upload_box import upload_box
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 from webui.routes import result_url
-from webui.schemas import Job
+from webui.schemas import Job, JobSummary, SummaryRow
 
 PATH = "/batch"
 RETRY_SECONDS = 2.0
@@ -187,13 +187,17 @@ class BatchView:
             return
         if job.status != "succeeded":
             return
-        try:
-            content = await self._api.fetch_result(job.id)
-        except (GatewayError, GatewayUnavailableError) as exc:
-            self._shell.banner.report(exc)
+        try:  # the gateway's summary: the result itself is only ever streamed to a download
+            summary = await self._api.job_summary(job.id)
+        except GatewayError as exc:
+            if exc.status != 404:
+                self._shell.banner.report(exc)
+                return
+            with self.result_box:
+                _no_summary(job)
             return
-        summary = await run.io_bound(summarize_result, content)
-        if summary is None:  # the app is shutting down
+        except GatewayUnavailableError as exc:
+            self._shell.banner.report(exc)
             return
         with self.result_box:
             _result_view(job, summary)
@@ -203,38 +207,70 @@ class BatchView:
         self.file_error.set_visibility(bool(text))
 
 
-def _result_view(job: Job, summary: ResultSummary) -> None:
+def _result_view(job: Job, summary: JobSummary) -> None:
     with ui.card().classes("w-full"):
         with ui.row().classes("w-full items-center justify-between gap-2"):
             ui.label(
-                f"{summary.rows - summary.rejected:,} of {summary.rows:,} rows priced "
+                f"{summary.priced:,} of {summary.rows:,} rows priced "
                 f"by model version {job.model_version or '?'}"
             ).classes("text-lg font-medium").mark("batch-summary").props(testid("batch-summary"))
-            ui.button(
-                "Download scored CSV",
-                icon="download",
-                on_click=lambda: ui.download.from_url(result_url(job.id)),
-            ).props("no-caps").mark("batch-download").props(testid("batch-download"))
+            _download_button(job)
         _rejections(summary)
-    if summary.prices:
+    if summary.price_histogram:
         with ui.card().classes("w-full"):
             ui.label("Predicted prices").classes("font-medium")
-            ui.echart(histogram_options(summary.prices)).classes("w-full h-64").mark(
+            ui.echart(histogram_options(summary.price_histogram)).classes("w-full h-64").mark(
                 "batch-histogram"
             ).props(testid("batch-histogram"))
     with ui.card().classes("w-full"):
         ui.label(f"First {len(summary.preview)} rows").classes("font-medium")
-        columns = [table_column(c, on_phone=c in PHONE_COLUMNS) for c in summary.columns]
-        ui.table(columns=columns, rows=summary.preview).props("dense flat wrap-cells").classes(
-            "w-full overflow-x-auto"
-        ).mark("batch-preview").props(testid("batch-preview"))
+        _rows_table(summary, summary.preview, numbered=False).mark("batch-preview").props(
+            testid("batch-preview")
+        )
         ui.label("On this screen: the main columns; the download has them all.").classes(
             "text-xs text-gray-600 xs"
         )
+        if summary.columns_omitted:
+            ui.label(
+                f"{summary.columns_omitted:,} more input columns are in the downloaded file."
+            ).classes("text-sm text-gray-600")
 
 
 # On a phone the preview keeps these; the download has every column.
 PHONE_COLUMNS = frozenset({"sqft", "location", "predicted_price", "error"})
+
+
+def _no_summary(job: Job) -> None:
+    """A job scored before summaries existed (or whose summary expired): the file remains."""
+    with ui.card().classes("w-full"), ui.row().classes("w-full items-center justify-between"):
+        ui.label(
+            f"{job.rows_done - job.rows_failed:,} of {job.rows_done:,} rows priced. This job has "
+            "no summary to show here (an older version scored it); the scored CSV has it all."
+        ).classes("text-gray-700").mark("batch-no-summary").props(testid("batch-no-summary"))
+        _download_button(job)
+
+
+def _download_button(job: Job) -> None:
+    ui.button(
+        "Download scored CSV",
+        icon="download",
+        on_click=lambda: ui.download.from_url(result_url(job.id)),
+    ).props("no-caps").mark("batch-download").props(testid("batch-download"))
+
+
+def _rows_table(summary: JobSummary, rows: list[SummaryRow], *, numbered: bool) -> ui.table:
+    """Result rows as a table; ``numbered`` adds each row's number in the file."""
+    columns = [table_column("row", "Row", align="right")] if numbered else []
+    columns += [
+        {**table_column(c, on_phone=c in PHONE_COLUMNS), "field": f"c{i}"}
+        for i, c in enumerate(summary.columns)
+    ]
+    records = [{"row": r.row, **{f"c{i}": v for i, v in enumerate(r.values)}} for r in rows]
+    return (
+        ui.table(columns=columns, rows=records, row_key="row")
+        .props("dense flat wrap-cells")
+        .classes("w-full overflow-x-auto")
+    )
 
 
 def _cancelled_note(job: Job) -> None:
@@ -249,7 +285,7 @@ def _cancelled_note(job: Job) -> None:
         ui.link("Jobs", "/jobs")
 
 
-def _rejections(summary: ResultSummary) -> None:
+def _rejections(summary: JobSummary) -> None:
     if not summary.rejected:
         ui.label("No rows were rejected.").classes("text-green-800").mark("batch-rejected").props(
             testid("batch-rejected")
@@ -259,8 +295,14 @@ def _rejections(summary: ResultSummary) -> None:
         "text-amber-900"
     ).mark("batch-rejected").props(testid("batch-rejected"))
     with ui.column().classes("gap-0 text-sm").mark("batch-reasons").props(testid("batch-reasons")):
-        for reason, count in summary.reasons:
-            ui.label(f"{count:,} × {reason}")
+        for item in summary.reasons:
+            ui.label(f"{item.count:,} × {item.reason}")
+    if summary.rejected_preview:
+        shown = len(summary.rejected_preview)
+        with ui.expansion(f"Show the first {shown} rejected rows").classes("w-full text-sm"):
+            _rows_table(summary, summary.rejected_preview, numbered=True).mark(
+                "batch-rejected-rows"
+            ).props(testid("batch-rejected-rows"))
 
 
 def _problem_text(exc: GatewayError) -> str:

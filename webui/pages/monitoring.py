@@ -67,6 +67,7 @@ class MonitoringView:
         self.body.clear()
         with self.body:
             _accuracy(data)
+            _own_accuracy(data)
             _drift(data)
             _job_drift(job)
             _challenger(data.get("challenger"))
@@ -85,28 +86,61 @@ class MonitoringView:
 
 
 def _accuracy(data: dict[str, Any]) -> None:
-    current = data.get("model_version")
     with ui.card().classes("w-full"):
         ui.label("Live accuracy vs the training gates").classes("text-lg font-medium")
+        _scope(
+            "All users: sale prices reported by the operators' trusted keys; "
+            "this is what the alarms watch.",
+            mark="accuracy-scope",
+        )
+        held = data.get("held_feedback") or 0
+        if held:
+            ui.label(
+                f"{held:,} implausible reported prices are held for review and not counted."
+            ).classes("text-sm text-amber-900").mark("held-feedback").props(testid("held-feedback"))
         if not data.get("accuracy"):
-            ui.label("No sale prices reported yet (POST /v1/feedback).").classes("text-gray-600")
-        for quality in data.get("accuracy", []):
-            version = quality["model_version"]
-            metrics, verdict = quality["metrics"], quality["gates"]
-            label, color = STATUS.get(verdict.get("status", "unknown"), STATUS["unknown"])
-            with ui.row().classes("items-center gap-2 mt-2"):
-                serving = " (serving)" if version == current else ""
-                ui.label(f"Version {version}{serving}").classes("font-medium")
-                ui.badge(label, color=color).mark(f"gate-status-{version}").props(
-                    testid(f"gate-status-{version}")
-                )
-                ui.label(f"{metrics.get('n') or 0:,} prices in the window").classes(
-                    "text-sm text-gray-600"
-                )
-            ui.table(columns=_columns(), rows=_rows(metrics, verdict)).props("dense flat").classes(
-                "w-full"
-            ).mark(f"live-metrics-{version}").props(testid(f"live-metrics-{version}"))
-            _coverage(metrics, quality)
+            ui.label("No trusted sale prices reported yet.").classes("text-gray-600")
+        _versions(data.get("accuracy", []), current=data.get("model_version"), prefix="live")
+
+
+def _own_accuracy(data: dict[str, Any]) -> None:
+    """The prices this browser reported: counted for it alone, never in the figures above."""
+    own = data.get("own_accuracy") or []
+    if not own:
+        return
+    with ui.card().classes("w-full").mark("own-accuracy-card").props(testid("own-accuracy-card")):
+        ui.label("Your reported sale prices vs the training gates").classes("text-lg font-medium")
+        _scope(
+            "Only you: prices reported from this browser count here, not in the figures above.",
+            mark="own-accuracy-scope",
+        )
+        _versions(own, current=data.get("model_version"), prefix="own")
+
+
+def _scope(text: str, *, mark: str) -> None:
+    ui.label(text).classes("text-sm text-gray-600").mark(mark).props(testid(mark))
+
+
+def _versions(qualities: list[dict[str, Any]], *, current: str | None, prefix: str) -> None:
+    """Each version's metrics against its gates (marks start with ``prefix``: live or own)."""
+    status_mark = "gate-status" if prefix == "live" else f"{prefix}-gate-status"
+    for quality in qualities:
+        version = quality["model_version"]
+        metrics, verdict = quality["metrics"], quality["gates"]
+        label, color = STATUS.get(verdict.get("status", "unknown"), STATUS["unknown"])
+        with ui.row().classes("items-center gap-2 mt-2"):
+            serving = " (serving)" if version == current else ""
+            ui.label(f"Version {version}{serving}").classes("font-medium")
+            ui.badge(label, color=color).mark(f"{status_mark}-{version}").props(
+                testid(f"{status_mark}-{version}")
+            )
+            ui.label(f"{metrics.get('n') or 0:,} prices in the window").classes(
+                "text-sm text-gray-600"
+            )
+        ui.table(columns=_columns(), rows=_rows(metrics, verdict)).props("dense flat").classes(
+            "w-full"
+        ).mark(f"{prefix}-metrics-{version}").props(testid(f"{prefix}-metrics-{version}"))
+        _coverage(metrics, quality, mark=f"{prefix}-coverage")
 
 
 def _columns() -> list[dict[str, str]]:
@@ -139,7 +173,7 @@ def _rows(metrics: dict[str, Any], verdict: dict[str, Any]) -> list[dict[str, st
     return rows
 
 
-def _coverage(metrics: dict[str, Any], quality: dict[str, Any]) -> None:
+def _coverage(metrics: dict[str, Any], quality: dict[str, Any], *, mark: str) -> None:
     coverage, level = metrics.get("coverage"), quality.get("interval_level")
     if coverage is None:
         return
@@ -149,7 +183,7 @@ def _coverage(metrics: dict[str, Any], quality: dict[str, Any]) -> None:
     low = quality.get("coverage_status") == "low"
     ui.label(text + (" — too low" if low else "") + ".").classes(
         "text-sm " + ("text-red-800" if low else "text-gray-700")
-    ).mark("live-coverage").props(testid("live-coverage"))
+    ).mark(mark).props(testid(mark))
     bias = metrics.get("bias")
     if bias is not None:
         word = "over" if bias > 0 else "under"
@@ -164,6 +198,7 @@ def _drift(data: dict[str, Any]) -> None:
         ui.label("Drift of live traffic vs training (PSI per feature)").classes(
             "text-lg font-medium"
         )
+        _scope("All users: the recent houses priced by every key.", mark="drift-scope")
         if not data.get("drift_available"):
             ui.label("The serving model has no training profile: retrain to enable drift.").classes(
                 "text-gray-600"
@@ -180,6 +215,7 @@ def _drift(data: dict[str, Any]) -> None:
 def _job_drift(job: dict[str, Any] | None) -> None:
     with ui.card().classes("w-full").mark("job-drift-card").props(testid("job-drift-card")):
         ui.label("Drift of the latest batch job").classes("text-lg font-medium")
+        _scope("Only you: the newest finished job of this browser.", mark="job-drift-scope")
         drift = (job or {}).get("drift")
         if not job or not drift:
             ui.label("No finished job with a drift report yet.").classes("text-gray-600")

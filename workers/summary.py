@@ -1,0 +1,246 @@
+"""A finished job's summary and its row lookups, prepared while the job is scored.
+
+Each chunk leaves two small blobs beside its part: its rows' (price, low, high) as
+little-endian float64 triples (``.prices``) and its stats (``.json``: row counts, the price
+range, reasons, its first rows and first rejected rows as the result shows them).
+Finalize joins the triples into ``prices.f64`` (row r of the result at byte 24·(r−1), so
+feedback reads only the rows it names) and merges the stats into ``summary.json``
+(counts, a price histogram, the most common reasons, a preview), so nobody downloads a
+whole result to show it. Both live in the job's folder and go with it. A failure here is
+logged and never fails the job: the result is what counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from observability.logging import get_logger
+from workers.blobstore import job_prefix
+from workers.context import WorkerContext
+from workers.scoring import OUTPUT_COLUMNS, ScoredChunk, result_header
+
+log = get_logger("workers.summary")
+PRICE_DTYPE = np.dtype("<f8")
+ROW_BYTES = 3 * PRICE_DTYPE.itemsize  # price, low, high
+PREVIEW_ROWS = 10
+TOP_REASONS = 8
+CHUNK_REASONS = 100  # distinct reasons kept per chunk (counts are exact below that)
+HISTOGRAM_BINS = 20
+MAX_CELL_CHARS = 100
+MAX_INPUT_COLUMNS = 50  # of the input's columns, the preview shows the first ones
+ELLIPSIS = "…"
+
+
+class SummaryRow(BaseModel):
+    """One row of the result as shown in a preview: its number and its (shown) cells."""
+
+    row: int = Field(description="1 = the file's first data row")
+    values: list[str]
+
+
+class PriceBin(BaseModel):
+    """One bar of the price histogram: prices in [low, high) (the last bar includes high)."""
+
+    low: float
+    high: float
+    count: int
+
+
+class RejectionReason(BaseModel):
+    """A reason rows were rejected, and how many were."""
+
+    reason: str
+    count: int
+
+
+class JobSummary(BaseModel):
+    """What a person needs to see of a finished job without downloading its result."""
+
+    job_id: str
+    rows: int = Field(description="data rows in the result")
+    priced: int
+    rejected: int
+    columns: list[str] = Field(description="the preview's columns (the result's, maybe fewer)")
+    columns_omitted: int = Field(0, description="input columns left out of the preview")
+    price_histogram: list[PriceBin]
+    reasons: list[RejectionReason] = Field(description="the most common reasons, most first")
+    preview: list[SummaryRow] = Field(description="the result's first rows")
+    rejected_preview: list[SummaryRow] = Field(description="the first rejected rows")
+
+
+class ChunkStats(BaseModel):
+    """One chunk's share of the summary (rows numbered from 0 within the chunk)."""
+
+    rows: int
+    rejected: int
+    price_min: float | None
+    price_max: float | None
+    reasons: dict[str, int]
+    head: list[SummaryRow]
+    rejected_rows: list[SummaryRow]
+
+
+def prices_key(job_id: str) -> str:
+    """Where a finished job's (price, low, high) per row live, 24 bytes a row."""
+    return f"{job_prefix(job_id)}prices.f64"
+
+
+def summary_key(job_id: str) -> str:
+    """Where a finished job's summary lives."""
+    return f"{job_prefix(job_id)}summary.json"
+
+
+def part_prices_key(job_id: str, index: int) -> str:
+    """A chunk's price triples."""
+    return f"{job_prefix(job_id)}parts/{index:06d}.prices"
+
+
+def part_stats_key(job_id: str, index: int) -> str:
+    """A chunk's stats."""
+    return f"{job_prefix(job_id)}parts/{index:06d}.json"
+
+
+def save_chunk_extras(
+    ctx: WorkerContext, job_id: str, index: int, scored: ScoredChunk, *, width: int
+) -> None:
+    """Write a chunk's price triples and stats beside its part (before it is counted)."""
+    store = ctx.blobs.store
+    triples = np.ascontiguousarray(scored.prices, dtype=PRICE_DTYPE)
+    ctx.blobs.run(store.put_bytes(part_prices_key(job_id, index), triples.tobytes()))
+    stats = chunk_stats(scored, width=width)
+    ctx.blobs.run(store.put_bytes(part_stats_key(job_id, index), stats.model_dump_json().encode()))
+
+
+def chunk_stats(scored: ScoredChunk, *, width: int) -> ChunkStats:
+    """Counts, price range, reasons and the rows a preview may show, of one chunk."""
+    prices = scored.prices[:, 0]
+    priced = prices[~np.isnan(prices)]
+    rejected = scored.errors.notna()
+    reasons = scored.errors[rejected].astype(str).value_counts().head(CHUNK_REASONS)
+    wanted = [int(i) for i in np.flatnonzero(rejected.to_numpy())[:PREVIEW_ROWS]]
+    head, picked = _records(scored.data, PREVIEW_ROWS, set(wanted), width=width)
+    return ChunkStats(
+        rows=scored.rows,
+        rejected=scored.failed,
+        price_min=float(priced.min()) if priced.size else None,
+        price_max=float(priced.max()) if priced.size else None,
+        reasons={_cut(str(k)): int(v) for k, v in reasons.items()},
+        head=head,
+        rejected_rows=[r for r in picked if r.row in wanted],
+    )
+
+
+def record_job_summary(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> None:
+    """Join the chunks' price triples and store the job's summary (logged, never raised)."""
+    total = int(record["chunks_total"])
+    store = ctx.blobs.store
+    try:
+        parts = [part_prices_key(job_id, i) for i in range(total)]
+        ctx.blobs.run(store.compose(prices_key(job_id), b"", parts))
+        stats = [
+            ChunkStats.model_validate_json(_read(ctx, part_stats_key(job_id, i)))
+            for i in range(total)
+        ]
+        columns = next(csv.reader([result_header(json.loads(record["columns"])).decode()]))
+        summary = merge_stats(job_id, columns, stats, lambda i: _read(ctx, parts[i]))
+        ctx.blobs.run(store.put_bytes(summary_key(job_id), summary.model_dump_json().encode()))
+    except Exception as exc:  # a summary is a view of the result, never a reason to fail it
+        log.warning("job_summary_failed", job_id=job_id, error=repr(exc))
+
+
+def merge_stats(
+    job_id: str, columns: list[str], stats: list[ChunkStats], read_prices: Callable[[int], bytes]
+) -> JobSummary:
+    """The job's summary from its chunks' stats (and, for the histogram, their prices)."""
+    offsets = np.concatenate([[0], np.cumsum([s.rows for s in stats])]).tolist()
+    reasons: Counter[str] = Counter()
+    for s in stats:
+        reasons.update(s.reasons)
+    rows, rejected = int(offsets[-1]), sum(s.rejected for s in stats)
+    width = len(columns) - len(OUTPUT_COLUMNS)
+    return JobSummary(
+        job_id=job_id,
+        rows=rows,
+        priced=rows - rejected,
+        rejected=rejected,
+        columns=_shown(columns, width),
+        columns_omitted=max(0, width - MAX_INPUT_COLUMNS),
+        price_histogram=_histogram(stats, read_prices),
+        reasons=[RejectionReason(reason=r, count=c) for r, c in reasons.most_common(TOP_REASONS)],
+        preview=_numbered(stats, offsets, "head"),
+        rejected_preview=_numbered(stats, offsets, "rejected_rows"),
+    )
+
+
+def _histogram(stats: list[ChunkStats], read_prices: Callable[[int], bytes]) -> list[PriceBin]:
+    """The same bars ``np.histogram(all_prices, bins=20)`` gives, one chunk at a time."""
+    lows = [s.price_min for s in stats if s.price_min is not None]
+    highs = [s.price_max for s in stats if s.price_max is not None]
+    if not lows:
+        return []
+    span = (min(lows), max(highs))
+    counts = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
+    edges = np.histogram_bin_edges([], bins=HISTOGRAM_BINS, range=span)
+    for index, chunk in enumerate(stats):
+        if chunk.price_min is None:
+            continue
+        prices = np.frombuffer(read_prices(index), dtype=PRICE_DTYPE)[0::3]
+        counts += np.histogram(prices[~np.isnan(prices)], bins=HISTOGRAM_BINS, range=span)[0]
+    return [
+        PriceBin(low=float(edges[i]), high=float(edges[i + 1]), count=int(counts[i]))
+        for i in range(HISTOGRAM_BINS)
+    ]
+
+
+def _numbered(stats: list[ChunkStats], offsets: list[int], field: str) -> list[SummaryRow]:
+    rows: list[SummaryRow] = []
+    for chunk, offset in zip(stats, offsets, strict=False):
+        for item in getattr(chunk, field):
+            rows.append(SummaryRow(row=offset + item.row + 1, values=item.values))
+            if len(rows) == PREVIEW_ROWS:
+                return rows
+    return rows
+
+
+def _records(
+    data: bytes, head: int, wanted: set[int], *, width: int
+) -> tuple[list[SummaryRow], list[SummaryRow]]:
+    """The chunk output's first ``head`` records and those at ``wanted`` positions."""
+    first: list[SummaryRow] = []
+    picked: list[SummaryRow] = []
+    last = max([head - 1, *wanted])
+    # A cell of the output may be as long as the chunk (one over the input's limit is kept).
+    previous = csv.field_size_limit(len(data) + 1)
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        for position, record in enumerate(reader):
+            if position > last:
+                break
+            row = SummaryRow(row=position, values=[_cut(v) for v in _shown(record, width)])
+            if position < head:
+                first.append(row)
+            if position in wanted:
+                picked.append(row)
+    finally:
+        csv.field_size_limit(previous)
+    return first, picked
+
+
+def _shown(values: list[str], width: int) -> list[str]:
+    """The first input columns and every output column."""
+    return values[: min(width, MAX_INPUT_COLUMNS)] + values[width:]
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + ELLIPSIS
+
+
+def _read(ctx: WorkerContext, key: str) -> bytes:
+    return b"".join(ctx.blobs.iter_bytes(key))
