@@ -2,5 +2,7 @@
 
 ``chain`` (hashing, sealing, signed heads), ``records`` (what a record holds), ``store``
 (rotated JSONL files or S3 objects), ``writer`` (the gateway's buffered background writer),
-``verify`` and ``backtest``. Imports nothing of the other packages but ``ml.contract``.
+``verify``, ``backtest`` and ``job_rows`` (a job chunk's rows, read from its payloads with
+``workers.scoring``'s CSV reader). Imports nothing else of the other packages but
+``ml.contract`` and ``hpp.aws``.
 """

@@ -1,7 +1,8 @@
 """``hpp audit backtest``: a random sample of logged predictions whose sale prices are known.
 
-Rows come from the audit trail, actual prices from the feedback the gateway accepted
-(``POST /v1/feedback``, keyed by prediction id or ``job:{id}:{row}``). For the sample,
+Rows come from the audit trail (a job chunk's from its payloads), actual prices from the
+feedback the gateway accepted (``POST /v1/feedback``, keyed by prediction id or
+``job:{id}:{row}``). For the sample,
 overall and by neighbourhood, predicted-price band and model version: count, mean absolute
 error, median absolute percentage error, bias (mean signed percentage error: positive
 means the model priced above the sale), the share within 10 % of the sale (PPE10), and how
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from audit.chain import parse_object
+from audit.job_rows import chunk_rows
 from audit.records import flatten
 from audit.store import AuditStore
 
@@ -31,22 +33,30 @@ GROUPS = ("neighbourhood", "price_band", "model_version")
 
 
 async def logged_rows(store: AuditStore) -> list[dict[str, Any]]:
-    """Every logged prediction row (one per feedback key; a redelivered chunk counts once)."""
-    records = [
-        record
-        for stream in await store.streams()
-        for segment in await store.segments(stream)
-        for record in map(parse_object, segment.lines)
-        if record is not None
-    ]
-    offsets = _chunk_offsets(records)
+    """Every logged prediction row (one per feedback key; a redelivered chunk counts once).
+
+    A job chunk's rows are read from its payloads; a chunk whose payloads are missing is
+    left out (``verify`` reports it).
+    """
     rows: dict[str, dict[str, Any]] = {}
-    for record in records:
-        first_row = offsets.get((record.get("job_id"), record.get("chunk")), 1)
-        for row in flatten(record, first_row=first_row):
-            row["model_version"] = record.get("model_version")
-            rows.setdefault(str(row["key"]), row)
+    for stream in await store.streams():
+        for segment in await store.segments(stream):
+            for record in map(parse_object, segment.lines):
+                for row in await _rows(store, stream, record or {}):
+                    row["model_version"] = (record or {}).get("model_version")
+                    rows.setdefault(str(row["key"]), row)
     return list(rows.values())
+
+
+async def _rows(store: AuditStore, stream: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    if record.get("kind") != "job_chunk":
+        return flatten(record)
+    payloads = record.get("payloads") or {}
+    input_data = await store.get_payload(stream, str(payloads.get("input")))
+    output = await store.get_payload(stream, str(payloads.get("output")))
+    if input_data is None or output is None:
+        return []
+    return chunk_rows(record, input_data=input_data, output=output)
 
 
 def backtest(
@@ -128,20 +138,3 @@ def _line(name: str, m: dict[str, Any]) -> str:
         f"{name[:33]:<34}{m['n']:>6}{m['mae']:>11,.0f}{m['mdape']:>8.1%}{m['bias']:>+8.1%}"
         f"{m['ppe10']:>7.0%}{m['coverage']:>7.0%}"
     )
-
-
-def _chunk_offsets(records: list[dict[str, Any]]) -> dict[tuple[Any, Any], int]:
-    """The file row of each job chunk's first row: after the rows of the job's earlier chunks."""
-    sizes: dict[Any, dict[int, int]] = {}
-    for r in records:
-        if r.get("kind") == "job_chunk":
-            sizes.setdefault(r.get("job_id"), {})[int(r.get("chunk", 0))] = int(
-                r.get("row_count", 0)
-            )
-    offsets: dict[tuple[Any, Any], int] = {}
-    for job_id, chunks in sizes.items():
-        row = 1
-        for index in range(max(chunks) + 1):
-            offsets[(job_id, index)] = row
-            row += chunks.get(index, 0)
-    return offsets

@@ -1,15 +1,16 @@
 """What an audit record holds, built from what the prediction paths already have.
 
 Every record: ``kind`` (``predict``, ``batch``, ``v2`` or ``job_chunk``), ``time`` (Unix
-seconds), ``owner`` (the API key name, or ``key/end-user``), ``model_version`` and the rows.
+seconds), ``owner`` (the API key name, or ``key/end-user``) and ``model_version``.
 A /v1 request's record keeps its body exactly as sent (``sent``, the JSON text) and a list of
 rows: ``prediction_id``, ``normalised`` (the input as the model saw it), ``price``, ``low``,
-``high``, ``level``, ``warnings``. A /v2 request's or a job chunk's rows are columns (one list
-per field: ``sent`` and ``normalised`` per feature, prices, warnings, errors), since a
-chunk holds up to ``HPP_CHUNK_ROWS`` rows. A chunk record names its job, its index and its
-``row_count``; the file row of its first row is one more than the rows of the job's earlier
-chunks (summed when reading), and a row's feedback key is ``job:{job_id}:{row}``. Only the
-six feature cells of a CSV row are kept, never the caller's other columns.
+``high``, ``level``, ``warnings``. A /v2 request's rows are columns (one list per field:
+``sent`` and ``normalised`` per feature, prices, warnings, errors, prediction ids).
+A job chunk's record holds no rows: it names its job, index, byte range of the uploaded
+file, ``first_row`` (the file row of its first row; a row's feedback key is
+``job:{job_id}:{row}``) and ``row_count``, the file's columns, and the SHA-256 of two
+payloads stored beside the chain: the chunk's input bytes as uploaded and its output part
+(``audit.job_rows`` reads the rows back from them).
 """
 
 from __future__ import annotations
@@ -63,10 +64,9 @@ def frame_record(
     level: float | None,
     frame: pd.DataFrame,
     scored: pd.DataFrame,
-    extra: dict[str, Any],
-    prediction_ids: list[str] | None = None,
+    prediction_ids: list[str],
 ) -> dict[str, Any]:
-    """The record of rows scored as a frame (a /v2 request or a job chunk), as columns."""
+    """The record of rows scored as a frame (a /v2 request), as columns."""
     features = frame[list(FEATURE_COLUMNS)]
     normalised = coerce_frame(features)
     rows: dict[str, Any] = {
@@ -78,33 +78,51 @@ def frame_record(
         "level": level,
         "warnings": _column(scored["warning"]),
         "errors": _column(scored["error"]),
+        "prediction_ids": prediction_ids,
     }
-    if prediction_ids is not None:
-        rows["prediction_ids"] = prediction_ids
     return {
         "kind": kind,
         "time": at,
         "owner": owner,
         "model_version": version,
-        **extra,
         "rows": rows,
     }
 
 
-def flatten(record: dict[str, Any], *, first_row: int = 1) -> list[dict[str, Any]]:
-    """A record's rows as objects, each with its feedback key (``key``).
+def chunk_record(
+    *,
+    owner: str,
+    at: float,
+    version: str,
+    level: float | None,
+    job: dict[str, Any],
+    payloads: dict[str, str],
+) -> dict[str, Any]:
+    """The record of one job chunk: where its rows are and the digests of its payloads.
 
-    ``first_row`` is the file row of a job chunk's first row.
+    ``job`` holds ``job_id``, ``chunk``, ``bytes`` ([start, end) of the uploaded file),
+    ``first_row``, ``row_count``, ``columns`` and ``feature_positions``.
     """
+    return {
+        "kind": "job_chunk",
+        "time": at,
+        "owner": owner,
+        "model_version": version,
+        "level": level,
+        **job,
+        "payloads": payloads,
+    }
+
+
+def flatten(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A request record's rows as objects, each with its feedback key (``key``)."""
     rows = record.get("rows")
     if isinstance(rows, list):
         return [{**row, "key": row.get("prediction_id")} for row in rows if isinstance(row, dict)]
     if not isinstance(rows, dict):
         return []
-    keys = rows.get("prediction_ids") or [
-        f"job:{record.get('job_id')}:{first_row + i}" for i in range(len(rows["price"]))
-    ]
-    return [_row_of(rows, i, keys[i]) for i in range(len(rows["price"]))]
+    keys = rows.get("prediction_ids") or []
+    return [_row_of(rows, i, key) for i, key in enumerate(keys)]
 
 
 def _row_of(rows: dict[str, Any], i: int, key: str) -> dict[str, Any]:

@@ -9,13 +9,19 @@ Both keep, per stream, segments of JSONL records, each with a head (``chain.make
   compliance mode and default KMS encryption (infra/cloudformation/data.yaml): no one can
   overwrite or delete a record during the retention, and a delete only adds a delete
   marker, which ``removed`` reports.
+
+Beside the records, payloads (a job chunk's input and output bytes) are stored
+content-addressed under ``{stream}/payloads/{sha256}`` in either store (on S3 under the
+same Object Lock): a record holds only their digests, which ``verify`` checks them against.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +31,13 @@ from audit.chain import make_head, parse_object
 from hpp.aws import LazyClient
 
 OPEN, SEALED, CLOSED = "open", "sealed", "closed"
+PAYLOADS = "payloads"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def payload_digest(data: bytes) -> str:
+    """The SHA-256 a payload is stored and named under."""
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class AuditStore(Protocol):
     async def streams(self) -> list[str]: ...
     async def segments(self, stream: str) -> list[Segment]: ...
     async def removed(self) -> list[str]: ...
+    async def put_payload(self, stream: str, data: bytes) -> str: ...
+    async def get_payload(self, stream: str, digest: str) -> bytes | None: ...
     async def aclose(self) -> None: ...
 
 
@@ -113,6 +128,17 @@ class FolderAuditStore:
         """Nothing: a folder keeps no record of deletions (the chain and heads show them)."""
         return []
 
+    async def put_payload(self, stream: str, data: bytes) -> str:
+        """Store the bytes under their SHA-256 (once; a copy already there is kept)."""
+        return await asyncio.to_thread(self._put_payload, stream, data)
+
+    async def get_payload(self, stream: str, digest: str) -> bytes | None:
+        """The payload stored under ``digest``, or None when it is missing."""
+        if not _SHA256.fullmatch(digest):
+            return None
+        path = self.root / stream / PAYLOADS / digest
+        return await asyncio.to_thread(lambda: path.read_bytes() if path.is_file() else None)
+
     async def aclose(self) -> None:
         """Nothing to release."""
 
@@ -134,6 +160,19 @@ class FolderAuditStore:
         segment.size += len(data)
         segment.last_seq, segment.last_hash = batch.last_seq, batch.last_hash
         self._write_head(batch.stream, segment, OPEN)
+
+    def _put_payload(self, stream: str, data: bytes) -> str:
+        digest = payload_digest(data)
+        path = self.root / stream / PAYLOADS / digest
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_suffix(f".{os.getpid()}.tmp")
+            with temp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        return digest
 
     def _write_head(self, stream: str, segment: _OpenSegment, state: str) -> None:
         head = make_head(
@@ -206,7 +245,8 @@ class S3AuditStore:
 
     async def segments(self, stream: str) -> list[Segment]:
         """The stream's objects in chain order, with their heads."""
-        keys = await self._keys(f"{self.prefix}{stream}/")
+        base_prefix = f"{self.prefix}{stream}/"
+        keys = {k for k in await self._keys(base_prefix) if "/" not in k[len(base_prefix) :]}
         names = sorted({k.rsplit("/", 1)[1].split(".", 1)[0] for k in keys})
         out = []
         for name in names:
@@ -225,6 +265,22 @@ class S3AuditStore:
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             marked.extend(m["Key"] for m in page.get("DeleteMarkers", []))
         return sorted(set(marked))
+
+    async def put_payload(self, stream: str, data: bytes) -> str:
+        """PUT the bytes under their SHA-256 (under the bucket's Object Lock like a record)."""
+        digest = payload_digest(data)
+        await self._put(f"{stream}/{PAYLOADS}/{digest}", data)
+        return digest
+
+    async def get_payload(self, stream: str, digest: str) -> bytes | None:
+        """The payload stored under ``digest``, or None when it is missing."""
+        if not _SHA256.fullmatch(digest):
+            return None
+        client = await self._aws.get()
+        try:
+            return await self._get(f"{self.prefix}{stream}/{PAYLOADS}/{digest}")
+        except client.exceptions.NoSuchKey:
+            return None
 
     async def aclose(self) -> None:
         """Close the S3 client."""

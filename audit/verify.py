@@ -4,7 +4,9 @@ Per stream: every line must parse and carry the hash of its own content (an alte
 fails here); ``seq`` must count up by one and ``prev`` name the previous record's hash (an
 inserted or removed record fails here); every segment needs an authentic head naming its
 last record (a cut-off tail fails here), and a segment rotated away (``sealed``) must be
-followed by another (a removed last segment fails here). On S3, delete markers are reported.
+followed by another (a removed last segment fails here). Every payload a record names must
+be stored and hash to its digest (a modified, swapped or missing payload fails here). On S3,
+delete markers are reported.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit.chain import genesis, head_is_authentic, line_hash, parse_object
-from audit.store import CLOSED, SEALED, AuditStore, Segment
+from audit.store import CLOSED, SEALED, AuditStore, Segment, payload_digest
 
 
 @dataclass
@@ -25,6 +27,7 @@ class StreamReport:
     state: str = "empty"
     pending: int = 0
     problems: list[str] = field(default_factory=list)
+    payloads: dict[str, str] = field(default_factory=dict)  # digest -> where it is named
 
 
 @dataclass
@@ -67,10 +70,11 @@ class VerifyReport:
 
 async def verify_store(store: AuditStore, *, key: bytes | None) -> VerifyReport:
     """Check every stream of the store."""
-    reports = [
-        verify_stream(stream, await store.segments(stream), key=key)
-        for stream in await store.streams()
-    ]
+    reports = []
+    for stream in await store.streams():
+        report = verify_stream(stream, await store.segments(stream), key=key)
+        report.problems += await payload_problems(store, report)
+        reports.append(report)
     return VerifyReport(reports, await store.removed(), signed=key is not None)
 
 
@@ -89,6 +93,7 @@ def verify_stream(stream: str, segments: list[Segment], *, key: bytes | None) ->
             problem = _chain_problem(record, line, stream, expected_seq, expected_prev)
             if problem:
                 report.problems.append(f"{where} (seq {record.get('seq')}): {problem}")
+            report.payloads.update(_named_payloads(record, where))
             expected_seq = _int(record.get("seq"), expected_seq) + 1
             expected_prev = str(record.get("hash"))
             hashes[expected_seq - 1] = expected_prev
@@ -106,6 +111,31 @@ def verify_stream(stream: str, segments: list[Segment], *, key: bytes | None) ->
             "the stream's end was removed"
         )
     return report
+
+
+async def payload_problems(store: AuditStore, report: StreamReport) -> list[str]:
+    """Each payload the stream's records name that is missing or does not hash to its name."""
+    problems = []
+    for digest, where in report.payloads.items():
+        data = await store.get_payload(report.stream, digest)
+        if data is None:
+            problems.append(f"{where}: its payload {digest} is missing")
+        elif payload_digest(data) != digest:
+            problems.append(
+                f"{where}: its payload {digest} does not match its digest "
+                "(the payload was modified or swapped)"
+            )
+    return problems
+
+
+def _named_payloads(record: dict[str, Any], where: str) -> dict[str, str]:
+    payloads = record.get("payloads")
+    if not isinstance(payloads, dict):
+        return {}
+    return {
+        str(digest): f"{where} (seq {record.get('seq')}) {name}"
+        for name, digest in payloads.items()
+    }
 
 
 def _pending(segment: Segment, hashes: dict[int, str], last_seq: int) -> int:

@@ -41,6 +41,13 @@ class AuditTrail:
         """The stream id."""
         return self.chain.stream
 
+    async def put_payloads(self, payloads: dict[str, bytes]) -> dict[str, str]:
+        """Store payloads beside the stream; their SHA-256 by name, for a record to hold."""
+        digests = await asyncio.gather(
+            *(self.store.put_payload(self.stream, data) for data in payloads.values())
+        )
+        return dict(zip(payloads, digests, strict=True))
+
     def seal(self, bodies: list[Body]) -> None:
         """Chain the bodies (in order) and keep their lines until stored."""
         if not self._unwritten:

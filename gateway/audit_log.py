@@ -82,7 +82,6 @@ def audit_frame(
             level=card.get("interval", {}).get("level"),
             frame=frame,
             scored=scored,
-            extra={},
             prediction_ids=prediction_ids,
         )
     )

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from audit.records import frame_record
+from audit.records import chunk_record
 from hpp.text import clip
 from observability import metrics
 from observability.celery import process_sink
@@ -125,7 +125,7 @@ def score_chunk_job(
         feature_positions=json.loads(record["feature_positions"]),
         predictor=ctx.predictor(record["model_version"]),
     )
-    audit_chunk(ctx, task, record, scored)  # before counting: a chunk counted is audited
+    audit_chunk(ctx, task, record, data, scored)  # before counting: a chunk counted is audited
     ctx.blobs.run(ctx.blobs.store.put_bytes(part_key(job_id, task.index), scored.data))
     save_chunk_extras(ctx, job_id, task.index, scored, width=len(columns))
     counted = jobs.count_chunk(job_id, task.index, rows=scored.rows, failed=scored.failed)
@@ -149,22 +149,30 @@ def score_chunk_job(
 
 
 def audit_chunk(
-    ctx: WorkerContext, task: ChunkTask, record: dict[str, str], scored: ScoredChunk
+    ctx: WorkerContext, task: ChunkTask, record: dict[str, str], data: bytes, scored: ScoredChunk
 ) -> None:
-    """Chain one record holding the chunk's rows (at least once: a redelivery adds another)."""
+    """Store the chunk's input and output bytes beside the chain, then chain a record of
+    their digests (at least once: a redelivery adds another)."""
     if ctx.audit is None:
         return
     version = record["model_version"]
-    level = ctx.predictor(version).card.get("interval", {}).get("level")
-    body = frame_record(
-        kind="job_chunk",
+    digests = ctx.blobs.run(ctx.audit.put_payloads({"input": data, "output": scored.data}))
+    job = {
+        "job_id": task.job_id,
+        "chunk": task.index,
+        "bytes": [task.start, task.end],
+        "first_row": _first_row(record, task.index),
+        "row_count": scored.rows,
+        "columns": json.loads(record["columns"]),
+        "feature_positions": json.loads(record["feature_positions"]),
+    }
+    body = chunk_record(
         owner=record.get("owner", ""),
         at=time.time(),
         version=version,
-        level=level,
-        frame=scored.features,
-        scored=scored.scored,
-        extra={"job_id": task.job_id, "chunk": task.index, "row_count": scored.rows},
+        level=ctx.predictor(version).card.get("interval", {}).get("level"),
+        job=job,
+        payloads=digests,
     )
     ctx.audit.seal([body])
     if not ctx.blobs.run(ctx.audit.write()):
@@ -271,6 +279,12 @@ def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan 
     ctx.jobs.publish(job_id, "planned")
     log.info("job_planned", job_id=job_id, rows=plan.rows_total, chunks=len(plan.chunks))
     return plan
+
+
+def _first_row(record: dict[str, str], index: int) -> int:
+    """The file row of chunk ``index``'s first row: after the rows of the earlier chunks."""
+    plan = stored_plan(record)
+    return 1 + sum(c.rows for c in plan.chunks[:index]) if plan else 1
 
 
 def stored_plan(record: dict[str, str]) -> Plan | None:

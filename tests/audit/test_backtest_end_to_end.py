@@ -205,4 +205,9 @@ def test_a_logged_prediction_holds_the_input_as_sent_and_as_normalised(env: Batc
         for line in path.read_bytes().splitlines()
     ]
     assert sorted(c["chunk"] for c in chunks) == [0, 1, 2]
-    assert all("owner_name" not in c["rows"]["sent"] for c in chunks)  # only the six features
+    assert sorted(c["first_row"] for c in chunks) == [1, 11, 21]
+    first = next(c for c in chunks if c["chunk"] == 0)
+    payloads = env.state_dir / "audit" / first["stream"] / "payloads"
+    sent = (payloads / first["payloads"]["input"]).read_text()
+    assert sent.splitlines()[0].endswith(",Person 0")  # the chunk as uploaded, every column
+    assert len((payloads / first["payloads"]["output"]).read_text().splitlines()) == CHUNK_ROWS

@@ -125,3 +125,24 @@ async def test_a_delete_marker_and_an_overwritten_record_are_reported(
     assert not report.ok
     assert report.removed == [f"audit/{stream}/000000000008.jsonl"]
     assert any("seq 5" in p and "altered" in p for p in report.streams[0].problems), report.lines()
+
+
+async def test_payloads_are_locked_objects_beside_the_stream_that_verify(
+    moto_server: str, locked_bucket: tuple[Any, str]
+) -> None:
+    s3, bucket = locked_bucket
+    trail = AuditTrail(store_for(moto_server, bucket), stream="worker-s3-1")
+    digests = await trail.put_payloads({"input": b"a,b\n", "output": b"a,b,1\n"})
+    trail.seal([{"kind": "job_chunk", "job_id": "j", "chunk": 0, "payloads": digests}])
+    assert await trail.write() == 1
+    await trail.close()
+    key = f"audit/worker-s3-1/payloads/{digests['input']}"
+    assert s3.head_object(Bucket=bucket, Key=key)["ObjectLockMode"] == "COMPLIANCE"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"a,c\n")  # a new version on top
+    store = store_for(moto_server, bucket)
+    report = await verify_store(store, key=KEY)
+    await store.aclose()
+    assert report.records == 1  # the payloads are not taken for segments
+    (problem,) = report.streams[0].problems
+    assert "input" in problem
+    assert "modified or swapped" in problem

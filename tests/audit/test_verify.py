@@ -163,3 +163,47 @@ async def test_a_cleanly_closed_stream_says_so(tmp_path: Path) -> None:
     report = await check(tmp_path)
     assert report.ok
     assert report.streams[0].state == "closed"
+
+
+async def write_chunk_with_payloads(root: Path) -> dict[str, Path]:
+    """One job-chunk record naming two stored payloads; returns their files by name."""
+    trail = AuditTrail(FolderAuditStore(root, key=KEY, rotate_bytes=1 << 20), stream=STREAM)
+    digests = await trail.put_payloads({"input": b"1656,3,1.5,x,1960,Good\n", "output": b"o\n"})
+    trail.seal([{"kind": "job_chunk", "job_id": "j", "chunk": 0, "payloads": digests}])
+    assert await trail.write() == 1
+    return {name: root / STREAM / "payloads" / digest for name, digest in digests.items()}
+
+
+async def test_stored_payloads_verify(tmp_path: Path) -> None:
+    await write_chunk_with_payloads(tmp_path)
+    report = await check(tmp_path)
+    assert report.ok, report.lines()
+
+
+async def test_a_modified_payload_is_found(tmp_path: Path) -> None:
+    payloads = await write_chunk_with_payloads(tmp_path)
+    payloads["input"].write_bytes(b"1656,3,1.5,x,1960,Poor\n")  # someone edits a logged input
+    report = await check(tmp_path)
+    assert not report.ok
+    (problem,) = report.streams[0].problems
+    assert "input" in problem
+    assert "modified or swapped" in problem
+
+
+async def test_a_swapped_payload_is_found(tmp_path: Path) -> None:
+    payloads = await write_chunk_with_payloads(tmp_path)
+    payloads["output"].write_bytes(payloads["input"].read_bytes())
+    report = await check(tmp_path)
+    (problem,) = report.streams[0].problems
+    assert "output" in problem
+    assert "modified or swapped" in problem
+
+
+async def test_a_missing_payload_is_found(tmp_path: Path) -> None:
+    payloads = await write_chunk_with_payloads(tmp_path)
+    payloads["output"].unlink()
+    report = await check(tmp_path)
+    assert not report.ok
+    (problem,) = report.streams[0].problems
+    assert "output" in problem
+    assert "missing" in problem

@@ -1,0 +1,44 @@
+"""A job chunk's rows read back from its payloads, with the workers' own CSV reader.
+
+The input payload is the chunk's bytes as uploaded (every column the caller sent); its
+six feature cells, normalised as the model saw them, come from there. The output payload
+is the chunk's scored part: the input columns, then ``OUTPUT_COLUMNS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ml.contract import FEATURE_COLUMNS, coerce_frame
+from workers.scoring import OUTPUT_COLUMNS, read_chunk
+
+
+def chunk_rows(record: dict[str, Any], *, input_data: bytes, output: bytes) -> list[dict[str, Any]]:
+    """The chunk's rows as objects (as ``records.flatten`` gives), keyed ``job:{id}:{row}``."""
+    columns, positions = list(record["columns"]), dict(record["feature_positions"])
+    sent, _ = read_chunk(input_data, width=len(columns))
+    normalised = coerce_frame(
+        pd.DataFrame({name: sent[positions[name]] for name in FEATURE_COLUMNS}, index=sent.index)
+    )
+    scored, _ = read_chunk(output, width=len(columns) + len(OUTPUT_COLUMNS))
+    out = {name: scored[len(columns) + i].tolist() for i, name in enumerate(OUTPUT_COLUMNS)}
+    houses = normalised.astype(object).where(normalised.notna(), None).to_dict("records")
+    first = int(record["first_row"])
+    return [
+        {
+            "key": f"job:{record['job_id']}:{first + i}",
+            "normalised": house,
+            "price": _number(out["predicted_price"][i]),
+            "low": _number(out["price_low"][i]),
+            "high": _number(out["price_high"][i]),
+            "level": record.get("level"),
+            "warnings": out["warning"][i] or None,
+        }
+        for i, house in enumerate(houses)
+    ]
+
+
+def _number(cell: str) -> float | None:
+    return float(cell) if cell else None
