@@ -53,15 +53,15 @@ class Predictor:
     scorer: Scorer
     intervals: IntervalModel
     domain: DomainCheck | None = None  # None for cards trained before profiles existed
-    _condition_columns: np.ndarray = field(init=False, repr=False)
+    _condition_columns: slice = field(init=False, repr=False)
     _condition_effects: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # The condition's one-hot columns are adjacent: a view of them times each one's effect.
         columns = self.encoder.categories["condition"]
-        self._condition_columns = np.fromiter(columns.values(), dtype=np.int64)
-        self._condition_effects = self.intervals.condition_column_effects(
-            columns, self.encoder.width
-        )[self._condition_columns]
+        self._condition_columns = slice(min(columns.values()), max(columns.values()) + 1)
+        effects = self.intervals.condition_column_effects(columns, self.encoder.width)
+        self._condition_effects = effects[self._condition_columns].astype(np.float32)
 
     @property
     def level(self) -> float:
@@ -156,7 +156,8 @@ class Predictor:
 
     def _log_radii(self, margins: np.ndarray, years: np.ndarray, encoded: np.ndarray) -> np.ndarray:
         """Per-house half-widths in log price; the condition read from its one-hot columns."""
-        conditions = encoded[:, self._condition_columns] @ self._condition_effects
+        rows = encoded[:, self._condition_columns].astype(np.float32, copy=False)
+        conditions = (rows @ self._condition_effects).astype(np.float64)
         return self.intervals.log_radius(margins.astype(np.float64), years, conditions)
 
     def _prediction(self, margin: float, radius: float, warnings: list[str]) -> Prediction:

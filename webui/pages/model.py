@@ -147,27 +147,34 @@ def _intervals(interval: IntervalCard) -> None:
 
 
 def _coverage_table(interval: IntervalCard) -> None:
-    rows = [
-        {
-            "partition": "" if g.partition == "all" else g.partition,
-            "group": g.group,
-            "houses": f"{g.houses:,}",
-            "coverage": f"{g.coverage:.1%}",
-            "width": f"{g.mean_width:.0%}",
-        }
-        for g in interval.by_group
-    ]
+    rows, previous = [], None
+    for g in interval.by_group:
+        # The partition names its first row only; on phones its column is hidden.
+        shown = "" if g.partition in {"all", previous} else g.partition
+        previous = g.partition
+        rows.append(
+            {
+                "key": f"{g.partition}/{g.group}",
+                "partition": shown,
+                "group": g.group,
+                "houses": f"{g.houses:,}",
+                "coverage": f"{g.coverage:.1%}",
+                "width": f"{g.mean_width:.0%}",
+            }
+        )
+    hidden_on_phones = {"classes": "gt-xs", "headerClasses": "gt-xs"}
     columns = [
-        {"name": "partition", "label": "By", "field": "partition", "align": "left"},
-        {"name": "group", "label": "Houses", "field": "group", "align": "left"},
-        {"name": "houses", "label": "Held out", "field": "houses"},
+        {"name": "partition", "label": "By", "field": "partition", "align": "left"}
+        | hidden_on_phones,
+        {"name": "group", "label": "Group", "field": "group", "align": "left"},
+        {"name": "houses", "label": "Houses", "field": "houses"},
         {"name": "coverage", "label": "Covered", "field": "coverage"},
         {"name": "width", "label": "Width", "field": "width"},
     ]
     ui.label("Coverage and mean width (share of the price) by group of held-out houses").classes(
         "font-medium mt-2"
     )
-    ui.table(columns=columns, rows=rows, row_key="group").props("dense flat").classes(
+    ui.table(columns=columns, rows=rows, row_key="key").props("dense flat wrap-cells").classes(
         "w-full overflow-x-auto"
     ).mark("coverage-table").props(testid("coverage-table"))
 
