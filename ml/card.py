@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
+from ml.coverage import GroupCoverage, coverage_by_group
+from ml.intervals import METHOD, IntervalModel
 from ml.profile import build_profile
-from ml.train import TrainingResult
+from ml.train import TrainingResult, interval_bounds
 
 HOLDOUT_SAMPLE_SIZE = 600
 
@@ -46,15 +49,43 @@ def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> 
         "categories": categories,
         "untrained_categories": _untrained_categories(result, categories),
         "feature_importances": result.importances,
-        "interval": {
-            "method": "split-conformal on out-of-fold log-price residuals",
-            "level": result.config.interval_level,
-            "log_radius": result.interval_log_radius,
-            "coverage": result.interval_coverage,
-        },
+        "interval": interval_section(result).model_dump(),
         "holdout_sample": sample,
         "profile": build_profile(result.train_frame) if len(result.train_frame) else None,
     }
+
+
+class IntervalCard(BaseModel):
+    """The card's interval section: how intervals are made and how they held on the hold-out."""
+
+    method: str
+    level: float
+    coverage: float
+    mean_width: float
+    single_log_radius: float  # what one radius for every house would have been
+    model: IntervalModel
+    by_group: list[GroupCoverage]
+
+
+def interval_section(result: TrainingResult) -> IntervalCard:
+    """The fitted interval model with its hold-out coverage and width, overall and by group."""
+    low, high = interval_bounds(result.intervals, result.test_frame, result.test_predicted)
+    groups = coverage_by_group(
+        result.test_frame,
+        actual=result.test_actual,
+        predicted=result.test_predicted,
+        low=low,
+        high=high,
+    )
+    return IntervalCard(
+        method=METHOD,
+        level=result.intervals.level,
+        coverage=result.interval_coverage,
+        mean_width=groups[0].mean_width,
+        single_log_radius=result.single_log_radius,
+        model=result.intervals,
+        by_group=groups,
+    )
 
 
 def _categories(result: TrainingResult) -> dict[str, list[str]]:

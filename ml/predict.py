@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,6 +27,7 @@ from ml.contract import (
     validate_frame,
 )
 from ml.encoding import FastEncoder
+from ml.intervals import IntervalModel
 from ml.profile import DomainCheck
 from ml.trees import TreeEnsemble, compile_booster
 
@@ -50,9 +51,22 @@ class Predictor:
     pipeline: TransformedTargetRegressor
     encoder: FastEncoder
     scorer: Scorer
-    log_radius: float
-    level: float
+    intervals: IntervalModel
     domain: DomainCheck | None = None  # None for cards trained before profiles existed
+    _condition_columns: slice = field(init=False, repr=False)
+    _condition_effects: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The condition's one-hot columns are adjacent: a view of them times each one's effect.
+        columns = self.encoder.categories["condition"]
+        self._condition_columns = slice(min(columns.values()), max(columns.values()) + 1)
+        effects = self.intervals.condition_column_effects(columns, self.encoder.width)
+        self._condition_effects = effects[self._condition_columns].astype(np.float32)
+
+    @property
+    def level(self) -> float:
+        """The intervals' nominal coverage."""
+        return self.intervals.level
 
     @classmethod
     def load(cls, model_uri: str, *, tracking_uri: str | None = None) -> Predictor:
@@ -66,15 +80,13 @@ class Predictor:
     def from_pipeline(cls, pipeline: TransformedTargetRegressor, card: dict[str, Any]) -> Predictor:
         """Build from a fitted pipeline and its model card."""
         steps = pipeline.regressor_.named_steps
-        interval = card["interval"]
         return cls(
             version=str(card.get("version", "unregistered")),
             card=card,
             pipeline=pipeline,
             encoder=FastEncoder.from_steps(steps["features"], steps["preprocess"]),
             scorer=make_scorer(steps["model"]),
-            log_radius=float(interval["log_radius"]),
-            level=float(interval["level"]),
+            intervals=interval_model(card["interval"]),
             domain=DomainCheck.from_profile(card.get("profile")),
         )
 
@@ -89,7 +101,8 @@ class Predictor:
             condition=features.condition,
         )
         margin = float(self.scorer.margin(encoded)[0])
-        prediction = self._prediction(margin, self._warnings(features))
+        radius = self.intervals.log_radius_one(margin, features.year_built, features.condition)
+        prediction = self._prediction(margin, radius, self._warnings(features))
         if explain:
             self._explain(prediction, encoded, margin)
         return prediction
@@ -103,9 +116,10 @@ class Predictor:
         frame = pd.DataFrame([r.model_dump() for r in rows], columns=list(FEATURE_COLUMNS))
         encoded = self.encoder.encode_frame(coerce_frame(frame))
         margins = self.scorer.margin(encoded)
+        radii = self._log_radii(margins, frame["year_built"].to_numpy(np.float64), encoded)
         predictions = [
-            self._prediction(float(m), self._warnings(r))
-            for m, r in zip(margins, rows, strict=True)
+            self._prediction(float(m), float(radius), self._warnings(r))
+            for m, radius, r in zip(margins, radii, rows, strict=True)
         ]
         if explain:
             for i, prediction in enumerate(predictions):
@@ -121,14 +135,17 @@ class Predictor:
         coerced = coerce_frame(frame)
         errors = validate_frame(frame, coerced)
         valid = errors.isna().to_numpy()
-        prices = np.full(len(frame), np.nan)
+        prices, radii = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
         if valid.any():
             typed = coerced if valid.all() else coerced.loc[valid]
-            margins = self.scorer.margin(self.encoder.encode_frame(typed)).astype(np.float64)
+            encoded = self.encoder.encode_frame(typed)
+            margins = self.scorer.margin(encoded).astype(np.float64)
             prices[valid] = np.exp(margins)
+            years = typed["year_built"].to_numpy(np.float64)
+            radii[valid] = self._log_radii(margins, years, encoded)
         result["predicted_price"] = prices
-        result["price_low"] = prices * math.exp(-self.log_radius)
-        result["price_high"] = prices * math.exp(self.log_radius)
+        result["price_low"] = prices * np.exp(-radii)
+        result["price_high"] = prices * np.exp(radii)
         result["error"] = errors
         result["warning"] = self._frame_warnings(coerced, valid)
         return result
@@ -137,13 +154,19 @@ class Predictor:
         """The fitted pipeline's own predict (the slow reference the fast paths must equal)."""
         return np.asarray(self.pipeline.predict(frame[list(FEATURE_COLUMNS)]), dtype=np.float64)
 
-    def _prediction(self, margin: float, warnings: list[str]) -> Prediction:
+    def _log_radii(self, margins: np.ndarray, years: np.ndarray, encoded: np.ndarray) -> np.ndarray:
+        """Per-house half-widths in log price; the condition read from its one-hot columns."""
+        rows = encoded[:, self._condition_columns].astype(np.float32, copy=False)
+        conditions = (rows @ self._condition_effects).astype(np.float64)
+        return self.intervals.log_radius(margins.astype(np.float64), years, conditions)
+
+    def _prediction(self, margin: float, radius: float, warnings: list[str]) -> Prediction:
         price = math.exp(margin)
         return Prediction(
             predicted_price=price,
             interval=PredictionInterval(
-                low=price * math.exp(-self.log_radius),
-                high=price * math.exp(self.log_radius),
+                low=price * math.exp(-radius),
+                high=price * math.exp(radius),
                 level=self.level,
             ),
             model_version=self.version,
@@ -197,6 +220,13 @@ class Predictor:
         prediction.contributions, prediction.baseline = dollar_contributions(
             contributions[0], self.encoder.groups, margin
         )
+
+
+def interval_model(section: dict[str, Any]) -> IntervalModel:
+    """The card's interval model; one radius for versions trained before per-house intervals."""
+    if "model" in section:
+        return IntervalModel.model_validate(section["model"])
+    return IntervalModel.constant(float(section["level"]), float(section["log_radius"]))
 
 
 def dollar_contributions(

@@ -169,7 +169,8 @@ def _log_params_and_metrics(mlflow: Any, result: TrainingResult) -> None:
     )
     metrics = {f"holdout_{k}": v for k, v in result.metrics.items()}
     metrics["interval_coverage"] = result.interval_coverage
-    metrics["interval_log_radius"] = result.interval_log_radius
+    metrics["interval_scale"] = result.intervals.scale
+    metrics["interval_single_log_radius"] = result.single_log_radius
     for c in result.candidates:
         metrics[f"{c.name}.cv_rmse"] = c.cv_rmse
         metrics.update({f"{c.name}.holdout_{k}": v for k, v in c.holdout.items()})

@@ -21,6 +21,7 @@ from ml.config import TrainConfig
 from ml.contract import FEATURE_COLUMNS, TARGET_COLUMN
 from ml.evaluate import GateResult, apply_gates, interval_coverage, regression_metrics
 from ml.features import FeatureBuilder, build_preprocessor
+from ml.intervals import IntervalModel, calibrate, conformal_quantile
 
 Progress = Callable[[str], None]
 
@@ -45,8 +46,10 @@ class TrainingResult:
     best: CandidateResult
     metrics: dict[str, float]
     gates: list[GateResult]
-    interval_log_radius: float
+    intervals: IntervalModel
     interval_coverage: float
+    # One radius for every house from the same residuals: the baseline intervals are judged by.
+    single_log_radius: float
     importances: dict[str, float]
     test_frame: pd.DataFrame = field(repr=False)
     test_actual: np.ndarray = field(repr=False)
@@ -108,18 +111,23 @@ def train(frame: pd.DataFrame, config: TrainConfig, progress: Progress = print) 
     predicted = best.estimator.predict(x_test)
     metrics = regression_metrics(y_test, predicted)
     calibration = KFold(config.calibration_folds, shuffle=True, random_state=config.seed)
-    radius = _conformal_log_radius(
-        best.estimator, x_train, y_train, calibration, config.interval_level
+    out_of_fold = cross_val_predict(clone(best.estimator), x_train, y_train, cv=calibration)
+    intervals = calibrate_intervals(
+        x_train, y_train, out_of_fold, folds=calibration, level=config.interval_level
     )
-    coverage = interval_coverage(y_test, predicted * np.exp(-radius), predicted * np.exp(radius))
-    progress(f"interval: ±{radius:.4f} in log price, hold-out coverage {coverage:.3f}")
+    single = conformal_quantile(np.abs(np.log(y_train / out_of_fold)), config.interval_level)
+    low, high = interval_bounds(intervals, x_test, predicted)
+    coverage = interval_coverage(y_test, low, high)
+    width = float(np.mean((high - low) / predicted))
+    progress(f"interval: hold-out coverage {coverage:.3f}, mean width {width:.1%} of the price")
     return TrainingResult(
         config=config,
         candidates=candidates,
         best=best,
         metrics=metrics,
         gates=apply_gates(metrics, config.gates),
-        interval_log_radius=radius,
+        intervals=intervals,
+        single_log_radius=single,
         interval_coverage=coverage,
         importances=_importances(best.estimator, x_test, y_test, config.seed),
         test_frame=x_test.reset_index(drop=True),
@@ -162,23 +170,40 @@ def _search(
     return CandidateResult(name, params, cv_rmse, holdout, search.best_estimator_)
 
 
-def _conformal_log_radius(
-    estimator: TransformedTargetRegressor,
+def calibrate_intervals(
     x_train: pd.DataFrame,
     y_train: np.ndarray,
+    out_of_fold: np.ndarray,
+    *,
     folds: KFold,
     level: float,
-) -> float:
-    """Split-conformal radius from out-of-fold residuals (CV+ style), in log price.
+) -> IntervalModel:
+    """Per-house conformal intervals from out-of-fold predictions (CV+ style), in log price.
 
-    Every residual comes from a model that did not see that row, so the quantile is
-    calibrated on unseen data; log space makes the interval proportional to the price.
+    Every residual comes from a model that did not see that row, so the calibration
+    holds on unseen data; log space makes the interval proportional to the price.
     """
-    out_of_fold = cross_val_predict(clone(estimator), x_train, y_train, cv=folds)
-    scores = np.sort(np.abs(np.log(y_train) - np.log(out_of_fold)))
-    n = len(scores)
-    rank = min(int(np.ceil((n + 1) * level)), n)
-    return float(scores[rank - 1])
+    return calibrate(
+        log_actual=np.log(y_train),
+        log_predicted=np.log(out_of_fold),
+        years=x_train["year_built"].to_numpy(dtype=np.float64),
+        conditions=x_train["condition"].astype(str).to_numpy(),
+        level=level,
+        folds=folds,
+    )
+
+
+def interval_bounds(
+    intervals: IntervalModel, frame: pd.DataFrame, predicted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each house's interval in dollars (``frame``: contract inputs, ``predicted``: prices)."""
+    conditions = frame["condition"].astype(str).map(intervals.condition_effects).fillna(0.0)
+    radius = intervals.log_radius(
+        np.log(predicted),
+        frame["year_built"].to_numpy(dtype=np.float64),
+        conditions.to_numpy(dtype=np.float64),
+    )
+    return predicted * np.exp(-radius), predicted * np.exp(radius)
 
 
 def _importances(

@@ -106,6 +106,26 @@ class Gates(_Lenient):
     failures: list[str] = Field(default_factory=list)
 
 
+class GroupCoverage(_Lenient):
+    """How the intervals held on the hold-out for one group of houses."""
+
+    partition: str
+    group: str
+    houses: int
+    coverage: float
+    mean_width: float
+
+
+class IntervalCard(_Lenient):
+    """How the model's intervals are made, and how they held on the hold-out."""
+
+    level: float | None = None
+    coverage: float | None = None
+    mean_width: float | None = None
+    method: str | None = None
+    by_group: list[GroupCoverage] = Field(default_factory=list)
+
+
 class ModelCard(_Lenient):
     """The serving model's card (``GET /v1/model``)."""
 
@@ -121,7 +141,7 @@ class ModelCard(_Lenient):
     untrained_categories: dict[str, dict[str, int]] = Field(default_factory=dict)
     profile: dict[str, Any] | None = None
     feature_importances: dict[str, float] = Field(default_factory=dict)
-    interval: dict[str, Any] = Field(default_factory=dict)
+    interval: IntervalCard = Field(default_factory=IntervalCard)
     holdout_sample: list[dict[str, float]] = Field(default_factory=list)
 
 

@@ -75,7 +75,7 @@ def test_the_same_seed_gives_the_same_model() -> None:
     )
     assert first.best.name == second.best.name
     assert np.array_equal(first.test_predicted, second.test_predicted)
-    assert first.interval_log_radius == second.interval_log_radius
+    assert first.intervals == second.intervals
 
 
 @pytest.mark.slow

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from ml.contract import SQFT_RANGE, max_year_built
+from ml.contract import SQFT_RANGE, PredictionInterval, max_year_built
 from webui.api import GatewayClient, GatewayError, GatewayUnavailableError, _server_sent_events
 from webui.components.charts import histogram_options
+from webui.components.confidence import confidence_grade, grade_scale, half_width_share
 from webui.components.formatting import byte_size, duration, money, signed_money
 from webui.components.house_form import field_error, number_specs
 from webui.components.progress import progress_text
@@ -163,3 +164,14 @@ async def test_readiness_tells_starting_from_down() -> None:
     # Answering without a model is starting; ready; then gone after answering is down.
     assert [await client.readiness() for _ in range(3)] == ["starting", "ready", "down"]
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("share", "grade"),
+    [(0.10, "A"), (0.199, "A"), (0.20, "B"), (0.30, "C"), (0.35, "D"), (0.8, "D")],
+)
+def test_confidence_grade_follows_the_stated_thresholds(share: float, grade: str) -> None:
+    assert confidence_grade(share) == grade
+    interval = PredictionInterval(low=100_000 * (1 - share), high=100_000 * (1 + share), level=0.9)
+    assert half_width_share(interval, 100_000) == pytest.approx(share)
+    assert grade_scale() == "A under ±20%, B under ±25%, C under ±35%, D wider"

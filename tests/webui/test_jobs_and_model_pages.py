@@ -75,6 +75,11 @@ async def test_model_page_shows_the_card_against_the_gates(
     expected = "✔ pass" if card["metrics"]["r2"] >= card["gates"]["r2_min"] else "✘ fail"
     assert r2["result"] == expected
     await user.should_see(f"covered {card['interval']['coverage']:.1%} of held-out prices")
+    coverage = user.find(marker="coverage-table").elements.pop()
+    assert isinstance(coverage, ui.table)
+    shown = {(row["group"], row["coverage"]) for row in coverage.rows}
+    assert shown == {(g["group"], f"{g['coverage']:.1%}") for g in card["interval"]["by_group"]}
+    assert {"cheapest fifth", "before 1940", "Average"} <= {group for group, _ in shown}
     scatter = user.find(marker="pred-vs-actual-chart").elements.pop()
     assert isinstance(scatter, ui.echart)
     assert len(scatter.options["series"][0]["data"]) == len(card["holdout_sample"])

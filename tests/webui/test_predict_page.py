@@ -7,6 +7,7 @@ from nicegui.testing.user import User
 
 from ml.contract import HouseFeatures
 from ml.predict import Predictor
+from webui.components.confidence import confidence_grade, grade_scale, half_width_share
 from webui.components.formatting import money
 
 
@@ -56,6 +57,10 @@ async def test_predict_shows_the_models_price_interval_and_explanation(
     expected = predictor.predict_one(house, explain=True)
     await user.should_see(money(expected.predicted_price))
     await user.should_see(f"{money(expected.interval.low)} – {money(expected.interval.high)}")
+    share = half_width_share(expected.interval, expected.predicted_price)
+    await user.should_see(f"Confidence {confidence_grade(share)}")
+    await user.should_see(f"the interval is ±{share:.0%} of the price")
+    await user.should_see(grade_scale())
     await user.should_see(f"Model version {expected.model_version}")
     chart = user.find(marker="contributions-chart").elements.pop()
     assert isinstance(chart, ui.echart)

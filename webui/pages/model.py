@@ -16,7 +16,7 @@ from webui.components.marks import testid
 from webui.components.tables import table_column
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
-from webui.schemas import ModelCard
+from webui.schemas import IntervalCard, ModelCard
 
 PATH = "/model"
 # metric -> (gate key, higher is better, how to show it)
@@ -60,6 +60,7 @@ class ModelView:
         with self.body:
             _overview(card)
             _quality(card)
+            _intervals(card.interval)
             _plots(card)
 
 
@@ -113,17 +114,6 @@ def _quality(card: ModelCard) -> None:
         ).props(testid("metrics-table"))
         for failure in card.gates.failures:
             ui.label(failure).classes("text-red-800 text-sm")
-        interval = card.interval
-        if interval:
-            level, coverage = interval.get("level"), interval.get("coverage")
-            text = f"{level:.0%} prediction intervals" if level is not None else "Intervals"
-            if coverage is not None:
-                text += f" covered {coverage:.1%} of held-out prices"
-            ui.label(text + ".").classes("text-gray-700").mark("interval-coverage").props(
-                testid("interval-coverage")
-            )
-            if interval.get("method"):
-                ui.label(f"Method: {interval['method']}.").classes("text-sm text-gray-600")
         if card.candidates:
             _candidates(card)
 
@@ -134,6 +124,59 @@ CANDIDATE_NAMES = {
     "gradient_boosting": "Gradient boosting",
     "xgboost": "XGBoost",
 }
+
+
+def _intervals(interval: IntervalCard) -> None:
+    """How sure the model is: interval coverage and width on the hold-out, by group."""
+    if interval.level is None:
+        return
+    with ui.card().classes("w-full"):
+        ui.label("How sure: prediction intervals").classes("text-lg font-medium")
+        text = f"{interval.level:.0%} prediction intervals"
+        if interval.coverage is not None:
+            text += f" covered {interval.coverage:.1%} of held-out prices"
+        if interval.mean_width is not None:
+            text += f"; on average they span {interval.mean_width:.0%} of the price"
+        ui.label(text + ".").classes("text-gray-700").mark("interval-coverage").props(
+            testid("interval-coverage")
+        )
+        if interval.method:
+            ui.label(f"Method: {interval.method}.").classes("text-sm text-gray-600")
+        if interval.by_group:
+            _coverage_table(interval)
+
+
+def _coverage_table(interval: IntervalCard) -> None:
+    rows, previous = [], None
+    for g in interval.by_group:
+        # The partition names its first row only; on phones its column is hidden.
+        shown = "" if g.partition in {"all", previous} else g.partition
+        previous = g.partition
+        rows.append(
+            {
+                "key": f"{g.partition}/{g.group}",
+                "partition": shown,
+                "group": g.group,
+                "houses": f"{g.houses:,}",
+                "coverage": f"{g.coverage:.1%}",
+                "width": f"{g.mean_width:.0%}",
+            }
+        )
+    hidden_on_phones = {"classes": "gt-xs", "headerClasses": "gt-xs"}
+    columns = [
+        {"name": "partition", "label": "By", "field": "partition", "align": "left"}
+        | hidden_on_phones,
+        {"name": "group", "label": "Group", "field": "group", "align": "left"},
+        {"name": "houses", "label": "Houses", "field": "houses"},
+        {"name": "coverage", "label": "Covered", "field": "coverage"},
+        {"name": "width", "label": "Width", "field": "width"},
+    ]
+    ui.label("Coverage and mean width (share of the price) by group of held-out houses").classes(
+        "font-medium mt-2"
+    )
+    ui.table(columns=columns, rows=rows, row_key="key").props("dense flat wrap-cells").classes(
+        "w-full overflow-x-auto"
+    ).mark("coverage-table").props(testid("coverage-table"))
 
 
 def _candidates(card: ModelCard) -> None:

@@ -7,6 +7,7 @@ from nicegui import ui
 from ml.contract import Prediction
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.charts import contributions_options
+from webui.components.confidence import confidence_grade, grade_scale, half_width_share
 from webui.components.formatting import money, signed_money
 from webui.components.house_form import LABELS, HouseForm, category_notes
 from webui.components.marks import testid
@@ -119,6 +120,15 @@ class PredictView:
             .mark("price-interval")
             .props(testid("price-interval"))
         )
+        with ui.row().classes("items-center gap-2 no-wrap"):
+            self.grade = (
+                ui.badge("", color="primary")
+                .classes("text-base")
+                .mark("confidence-grade")
+                .props(testid("confidence-grade"))
+            )
+            self.grade_text = ui.label("").classes("text-gray-700").mark("confidence-text")
+        self.grade_scale = ui.label("").classes("text-xs text-gray-500")
         self.version = (
             ui.label("")
             .classes("text-sm text-gray-600")
@@ -148,6 +158,10 @@ class PredictView:
             f"{interval.level:.0%} prediction interval: "
             f"{money(interval.low)} – {money(interval.high)}"
         )
+        share = half_width_share(interval, prediction.predicted_price)
+        self.grade.set_text(f"Confidence {confidence_grade(share)}")
+        self.grade_text.set_text(f"the interval is ±{share:.0%} of the price")
+        self.grade_scale.set_text(f"Grades by the interval's half-width: {grade_scale()}.")
         self.version.set_text(f"Model version {prediction.model_version}")
         self.warnings.clear()
         with self.warnings:
