@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from audit.records import frame_record
+from ml.comparables import comparable_column_names
 from observability import metrics
 from observability.celery import process_sink
 from observability.logging import get_logger
@@ -25,7 +26,7 @@ from workers.blobstore import BlobNotFoundError, job_prefix
 from workers.chunking import Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
-from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
+from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED, job_comparables
 from workers.scoring import ScoredChunk, result_header, score_chunk
 
 log = get_logger("workers.pipeline")
@@ -111,6 +112,7 @@ def score_chunk_job(
         columns=json.loads(record["columns"]),
         feature_positions=json.loads(record["feature_positions"]),
         predictor=ctx.predictor(record["model_version"]),
+        comparables=job_comparables(record),
     )
     audit_chunk(ctx, task, record, scored)  # before counting: a chunk counted is audited
     ctx.blobs.run(ctx.blobs.store.put_bytes(part_key(job_id, task.index), scored.data))
@@ -166,7 +168,8 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
     total = int(record["chunks_total"])
     if jobs.counted_total(job_id) < total:
         return "not ready"
-    head = result_header(json.loads(record["columns"]))
+    extra = comparable_column_names(job_comparables(record))
+    head = result_header(json.loads(record["columns"]), extra)
     parts = [part_key(job_id, i) for i in range(total)]
     try:
         ctx.blobs.run(ctx.blobs.store.compose(result_key(job_id), head, parts))

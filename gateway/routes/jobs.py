@@ -29,6 +29,7 @@ from gateway.errors import ProblemError
 from gateway.openapi import problem_responses
 from gateway.uploads import Upload
 from hpp.settings import AppSettings
+from ml.comparables import MAX_JOB_COMPARABLES
 from observability import metrics
 from observability.logging import get_logger
 from workers.app import PLAN_TASK, create_celery, step_task_id
@@ -131,6 +132,15 @@ async def submit_job(
     request: Request,
     caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    comparables: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_JOB_COMPARABLES,
+            description="Add the k most similar training sales to every row as columns "
+            "comp{i}_price, comp{i}_adjusted, comp{i}_distance (i = 1..k).",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Stream the CSV to the blob store, record the job, and queue it for the workers."""
     jobs = await _runtime(request)
@@ -168,6 +178,7 @@ async def submit_job(
         input_key=input_key(job_id),
         input_bytes=size,
         model_version=version,
+        comparables=comparables or 0,
     )
     await jobs.store.create(record)
     # The record protects the blobs from the orphan sweep now; the mark must not outlive it

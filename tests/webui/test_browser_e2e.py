@@ -84,6 +84,24 @@ def test_price_one_house(page: Page, system: System, predictor: Predictor) -> No
     assert b"<svg" in favicon.content
 
 
+def test_price_one_house_lists_its_comparable_sales(
+    page: Page, system: System, predictor: Predictor
+) -> None:
+    _, ui = system
+    page.goto(ui.url + "/")
+    page.get_by_text(f"Serving model version {predictor.version}").wait_for()
+    page.get_by_label("Living area (sq ft)").fill("1800")
+    page.get_by_test_id("predict-button").click()
+    table = page.get_by_test_id("comparables-table")
+    table.wait_for()
+    page.locator("[data-testid=comparables-chart] canvas").first.wait_for()
+    assert table.locator("tbody tr").count() == 5
+    assert "Median of 5 sales adjusted to this house" in (
+        page.get_by_test_id("comparables-median").inner_text()
+    )
+    shoot(page, "predict-comparables")
+
+
 def test_upload_10000_rows_watch_progress_and_download(
     page: Page, system: System, predictor: Predictor, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from nicegui import ui
 from ml.contract import Prediction
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.charts import contributions_options
+from webui.components.comparables import ComparablesPanel
 from webui.components.formatting import money, signed_money
 from webui.components.house_form import LABELS, HouseForm, category_notes
 from webui.components.marks import testid
@@ -15,6 +16,7 @@ from webui.deps import UIDeps
 from webui.layout import Frame, frame
 
 PATH = "/"
+COMPARABLES_SHOWN = 5
 
 
 async def page(deps: UIDeps) -> None:
@@ -85,7 +87,9 @@ class PredictView:
             return
         self.button.props("loading")
         try:
-            prediction = await self._api.predict(features, explain=True)
+            prediction = await self._api.predict(
+                features, explain=True, comparables=COMPARABLES_SHOWN
+            )
         except GatewayError as exc:
             self._hide_result()
             if exc.status == 422 and exc.problem.errors:
@@ -140,6 +144,7 @@ class PredictView:
             .props(testid("contributions-chart"))
         )
         self.explain_note = ui.label("").classes("text-sm text-gray-600")
+        self.comparables = ComparablesPanel()
 
     def _show(self, prediction: Prediction) -> None:
         interval = prediction.interval
@@ -156,6 +161,7 @@ class PredictView:
                     ui.icon("warning", size="xs")
                     ui.label(warning)
         self._show_contributions(prediction)
+        self.comparables.show(prediction.comparables, estimate=prediction.predicted_price)
         self.result_card.set_visibility(True)
         bring_into_view(self.result_card)  # on a phone it lands below the form
 
