@@ -11,13 +11,25 @@ from webui.components.charts import comparables_options
 from webui.components.formatting import money
 from webui.components.marks import testid
 
+# Three columns so a phone shows the whole row: the sale with how it differs beneath it,
+# and its sale price with the adjusted price beneath that.
 COLUMNS: list[dict[str, Any]] = [
     {"name": "rank", "label": "#", "field": "rank", "align": "left"},
-    {"name": "sale", "label": "Sale", "field": "sale", "align": "left"},
-    {"name": "differs", "label": "Compared with this house", "field": "differs", "align": "left"},
-    {"name": "price", "label": "Sale price", "field": "price", "align": "right"},
-    {"name": "adjusted", "label": "Adjusted", "field": "adjusted", "align": "right"},
+    {"name": "sale", "label": "Sale (compared with this house)", "field": "sale", "align": "left"},
+    {"name": "prices", "label": "Sale price / adjusted", "field": "price", "align": "right"},
 ]
+SALE_CELL = r"""
+<q-td :props="props">
+  <div>{{ props.row.sale }}</div>
+  <div class="text-gray-600 text-xs">{{ props.row.differs }}</div>
+</q-td>
+"""
+PRICES_CELL = r"""
+<q-td :props="props">
+  <div>{{ props.row.price }}</div>
+  <div class="text-blue-800 font-medium">{{ props.row.adjusted }}</div>
+</q-td>
+"""
 
 
 class ComparablesPanel:
@@ -47,6 +59,8 @@ class ComparablesPanel:
                 .mark("comparables-table")
                 .props(testid("comparables-table"))
             )
+            self.table.add_slot("body-cell-sale", SALE_CELL)
+            self.table.add_slot("body-cell-prices", PRICES_CELL)
             self.note = ui.label("").classes("text-xs text-gray-600")
 
     def show(self, comparables: Comparables | None, *, estimate: float) -> None:
@@ -82,7 +96,7 @@ def _row(rank: int, sale: ComparableSale) -> dict[str, Any]:
     house = sale.house
     return {
         "rank": rank,
-        "sale": f"{house.location}: {house.sqft:,.0f} sqft, {house.bedrooms} bd, "
+        "sale": f"{house.location}, {house.sqft:,.0f} sqft, {house.bedrooms} bd / "
         f"{house.bathrooms:g} ba, built {house.year_built}, {house.condition}",
         "differs": ", ".join(sale.differences.summary) or "the same inputs",
         "price": money(sale.sale_price),
