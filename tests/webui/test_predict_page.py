@@ -37,16 +37,14 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     assert list(condition.options)[: len(conditions)] == conditions
 
 
-async def test_predict_shows_the_models_price_interval_and_explanation(
-    user: User, predictor: Predictor
-) -> None:
+async def _price_2000_sqft(user: User, predictor: Predictor, *, shown: str) -> HouseFeatures:
+    """Price the form's default house at 2,000 sqft; wait for ``shown``; the house sent."""
     await user.open("/")
     await user.should_see(f"Serving model version {predictor.version}", retries=100)
     user.find(marker="input-sqft").clear().type("2000")
     user.find(marker="predict-button").click()
-    await user.should_see(marker="contributions-chart", retries=100)
-
-    house = HouseFeatures(
+    await user.should_see(marker=shown, retries=100)
+    return HouseFeatures(
         sqft=2000,
         bedrooms=3,
         bathrooms=1.5,
@@ -54,6 +52,12 @@ async def test_predict_shows_the_models_price_interval_and_explanation(
         year_built=1960,
         condition="Average",
     )
+
+
+async def test_predict_shows_the_models_price_interval_and_explanation(
+    user: User, predictor: Predictor
+) -> None:
+    house = await _price_2000_sqft(user, predictor, shown="contributions-chart")
     expected = predictor.predict_one(house, explain=True)
     await user.should_see(money(expected.predicted_price))
     await user.should_see(f"{money(expected.interval.low)} – {money(expected.interval.high)}")
@@ -70,20 +74,7 @@ async def test_predict_shows_the_models_price_interval_and_explanation(
 async def test_predict_lists_the_comparable_sales_the_gateway_returned(
     user: User, predictor: Predictor
 ) -> None:
-    await user.open("/")
-    await user.should_see(f"Serving model version {predictor.version}", retries=100)
-    user.find(marker="input-sqft").clear().type("2000")
-    user.find(marker="predict-button").click()
-    await user.should_see(marker="comparables-table", retries=100)
-
-    house = HouseFeatures(
-        sqft=2000,
-        bedrooms=3,
-        bathrooms=1.5,
-        location="North Ames",
-        year_built=1960,
-        condition="Average",
-    )
+    house = await _price_2000_sqft(user, predictor, shown="comparables-table")
     expected = predictor.predict_one(house, comparables=COMPARABLES_SHOWN).comparables
     assert expected is not None
     await user.should_see(money(expected.median_adjusted_price))
