@@ -3,7 +3,8 @@
     .venv/bin/python bench/predict_latency.py [--rows 1000000] [--repeats 2000]
 
 Prints per-row latency of the pipeline's own predict on a one-row DataFrame, the
-booster's ``inplace_predict`` on an encoded row, and ``Predictor.predict_one``; then
+booster's ``inplace_predict`` on an encoded row, and ``Predictor.predict_one`` (plain, with
+an explanation, with 3 and 10 comparable sales); then
 ``predict_frame`` throughput on a frame of CSV strings. Needs a trained model
 (``hpp train``). Not a test: these machines are shared, so read the ratios.
 """
@@ -14,6 +15,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -68,6 +70,11 @@ def main() -> None:
     results["Predictor.predict_one(explain=True)"] = per_call_us(
         lambda: predictor.predict_one(house, explain=True), max(args.repeats // 10, 50)
     )
+    if predictor.sales is not None:
+        for k in (3, 10):
+            results[f"Predictor.predict_one(comparables={k})"] = per_call_us(
+                partial(predictor.predict_one, house, comparables=k), max(args.repeats // 4, 50)
+            )
 
     print(f"model {predictor.card['name']} v{predictor.version} ({predictor.card['model_type']})")
     base = results["pipeline.predict (1-row DataFrame)"]

@@ -171,10 +171,6 @@ class MonitoringStore:
                     prices[key.removeprefix(seen_key(""))] = float(_text(value))
         return prices
 
-    async def feedback_versions(self) -> list[str]:
-        """Model versions that have feedback."""
-        return sorted((_text(v) for v in await self.client.smembers(VERSIONS_KEY)), key=_version)
-
     async def hold_feedback(self, held: list[tuple[FeedbackPoint, str]], *, owner: str) -> None:
         """Record implausible reports (with the reason) for review; they count nowhere."""
         if not held:

@@ -153,6 +153,42 @@ class PredictionInterval(BaseModel):
     level: float = Field(description="Nominal coverage, e.g. 0.9.")
 
 
+class ComparableDifferences(BaseModel):
+    """How a comparable sale differs from the house priced (comparable minus house)."""
+
+    sqft: float = Field(description="Living area difference in square feet (positive: larger).")
+    bedrooms: int = Field(description="Bedrooms more (positive) or fewer (negative).")
+    bathrooms: float = Field(description="Bathrooms more (positive) or fewer (negative).")
+    years_older: int = Field(description="Years built before the house (negative: newer).")
+    condition: str | None = Field(description="The comparable's condition where it differs.")
+    location: str | None = Field(description="The comparable's neighbourhood where it differs.")
+    summary: list[str] = Field(
+        description="The differences in words, e.g. '120 sqft larger', '2 bedrooms fewer'."
+    )
+
+
+class ComparableSale(BaseModel):
+    """A sale the model version was trained on, and its price adjusted to the house."""
+
+    house: HouseFeatures
+    sale_price: float
+    model_price: float = Field(description="The model's price for this sale (fixed at training).")
+    adjusted_price: float = Field(
+        description="sale_price × predicted_price / model_price: the sale priced as the house."
+    )
+    distance: float = Field(description="Similarity distance (0 = the same size, age and rooms).")
+    same_location: bool
+    differences: ComparableDifferences
+
+
+class Comparables(BaseModel):
+    """The training sales most similar to a house, most similar first."""
+
+    sales: list[ComparableSale]
+    median_adjusted_price: float
+    pool_rows: int = Field(description="How many training sales of this version were searched.")
+
+
 class Prediction(BaseModel):
     """One house's price, with its interval and the model that made it."""
 
@@ -168,6 +204,9 @@ class Prediction(BaseModel):
     prediction_id: str | None = Field(
         default=None,
         description="Id to report the actual sale price with (POST /v1/feedback).",
+    )
+    comparables: Comparables | None = Field(
+        default=None, description="Comparable training sales, on request (?comparables=k)."
     )
 
 

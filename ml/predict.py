@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import TransformedTargetRegressor
 
+from ml.comparables import SalesIndex, comparable_columns
 from ml.contract import (
     CATEGORY_COLUMNS,
     FEATURE_COLUMNS,
@@ -53,6 +54,7 @@ class Predictor:
     scorer: Scorer
     intervals: IntervalModel
     domain: DomainCheck | None = None  # None for cards trained before profiles existed
+    sales: SalesIndex | None = None  # None for versions trained before sales were stored
     _condition_columns: slice = field(init=False, repr=False)
     _condition_effects: np.ndarray = field(init=False, repr=False)
 
@@ -71,14 +73,21 @@ class Predictor:
     @classmethod
     def load(cls, model_uri: str, *, tracking_uri: str | None = None) -> Predictor:
         """Load a registered version (``models:/name@alias`` or ``models:/name/3``)."""
-        from ml.registry import load_registered
+        from ml.registry import load_registered, load_training_sales
 
         pipeline, card = load_registered(model_uri, tracking_uri=tracking_uri)
-        return cls.from_pipeline(pipeline, card)
+        sales = load_training_sales(tracking_uri=tracking_uri, run_id=str(card["run_id"]))
+        return cls.from_pipeline(pipeline, card, sales=sales)
 
     @classmethod
-    def from_pipeline(cls, pipeline: TransformedTargetRegressor, card: dict[str, Any]) -> Predictor:
-        """Build from a fitted pipeline and its model card."""
+    def from_pipeline(
+        cls,
+        pipeline: TransformedTargetRegressor,
+        card: dict[str, Any],
+        *,
+        sales: pd.DataFrame | None = None,
+    ) -> Predictor:
+        """Build from a fitted pipeline, its model card and (optionally) its training sales."""
         steps = pipeline.regressor_.named_steps
         return cls(
             version=str(card.get("version", "unregistered")),
@@ -88,10 +97,14 @@ class Predictor:
             scorer=make_scorer(steps["model"]),
             intervals=interval_model(card["interval"]),
             domain=DomainCheck.from_profile(card.get("profile")),
+            sales=None if sales is None else SalesIndex.from_sales(sales),
         )
 
-    def predict_one(self, features: HouseFeatures, *, explain: bool = False) -> Prediction:
-        """Price one house, with its interval, warnings and (on request) contributions."""
+    def predict_one(
+        self, features: HouseFeatures, *, explain: bool = False, comparables: int = 0
+    ) -> Prediction:
+        """Price one house, with its interval, warnings and (on request) contributions and
+        its ``comparables`` most similar training sales."""
         encoded = self.encoder.encode_one(
             sqft=features.sqft,
             bedrooms=features.bedrooms,
@@ -105,6 +118,8 @@ class Predictor:
         prediction = self._prediction(margin, radius, self._warnings(features))
         if explain:
             self._explain(prediction, encoded, margin)
+        if comparables:
+            self._add_comparables(prediction, features, comparables)
         return prediction
 
     def predict_batch(
@@ -126,8 +141,12 @@ class Predictor:
                 self._explain(prediction, encoded[i : i + 1], float(margins[i]))
         return predictions
 
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Score raw rows (CSV strings fine): prices and bounds, or a reason per bad row."""
+    def predict_frame(self, frame: pd.DataFrame, *, comparables: int = 0) -> pd.DataFrame:
+        """Score raw rows (CSV strings fine): prices and bounds, or a reason per bad row.
+
+        With ``comparables`` = k, k more column triples follow (``comp{i}_price``,
+        ``comp{i}_adjusted``, ``comp{i}_distance``), empty on bad rows.
+        """
         result = pd.DataFrame(index=frame.index)
         missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
         if missing:
@@ -148,6 +167,10 @@ class Predictor:
         result["price_high"] = prices * np.exp(radii)
         result["error"] = errors
         result["warning"] = self._frame_warnings(coerced, valid)
+        if comparables:
+            houses = coerced.loc[valid].assign(predicted_price=prices[valid])
+            found = comparable_columns(self.sales, houses, comparables)
+            result = result.join(found.reindex(result.index))
         return result
 
     def pipeline_predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -211,6 +234,17 @@ class Predictor:
             warnings = warnings.where(warnings.notna(), domain)
             warnings[both] = warnings[both].astype(str) + "; " + domain[both].astype(str)
         return warnings
+
+    def _add_comparables(self, prediction: Prediction, features: HouseFeatures, k: int) -> None:
+        if self.sales is None:
+            prediction.warnings.append(
+                f"comparables are not available for model version {self.version}: "
+                "it was trained before training sales were stored with the model"
+            )
+            return
+        prediction.comparables = self.sales.comparables(
+            features, price=prediction.predicted_price, k=k
+        )
 
     def _explain(self, prediction: Prediction, encoded: np.ndarray, margin: float) -> None:
         contributions = self.scorer.contributions(encoded)

@@ -12,12 +12,14 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from ml.contract import FEATURE_COLUMNS
+from ml.comparables import training_sales
+from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
 from ml.train import TrainingResult
 
 MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "card.json"
 HOLDOUT_ARTIFACT = "evaluation/holdout_predictions.csv"
+SALES_ARTIFACT = "comparables/training_sales.csv"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
@@ -99,6 +101,18 @@ def load_holdout(*, tracking_uri: str, name: str, version: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         path = _download(str(details.run_id), HOLDOUT_ARTIFACT, tmp, tracking_uri)
         return pd.read_csv(path)
+
+
+def load_training_sales(*, tracking_uri: str | None, run_id: str) -> pd.DataFrame | None:
+    """The training sales stored with a run (None for versions trained before they were)."""
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = _download(run_id, SALES_ARTIFACT, tmp, tracking_uri)
+        except (MlflowException, OSError):
+            return None
+        return pd.read_csv(path, dtype={c: str for c in CATEGORY_COLUMNS})
 
 
 def _download(run_id: str, artifact: str, folder: str, tracking_uri: str | None) -> str:
@@ -200,5 +214,16 @@ def _log_artifacts(
         holdout["actual"], holdout["predicted"] = result.test_actual, result.test_predicted
         holdout.to_csv(folder / "holdout_predictions.csv", index=False)
         mlflow.log_artifact(str(folder / "holdout_predictions.csv"), artifact_path="evaluation")
+        _log_training_sales(mlflow, result, folder)
         for path in save_plots(result, folder / "plots"):
             mlflow.log_artifact(str(path), artifact_path="plots")
+
+
+def _log_training_sales(mlflow: Any, result: TrainingResult, folder: Path) -> None:
+    """The rows the model was fitted on, with the model's price for each (for comparables)."""
+    if not len(result.train_frame):
+        return
+    model_prices = result.best.estimator.predict(result.train_frame)
+    sales = training_sales(result.train_frame, result.train_actual, model_prices)
+    sales.to_csv(folder / "training_sales.csv", index=False)
+    mlflow.log_artifact(str(folder / "training_sales.csv"), artifact_path="comparables")

@@ -56,6 +56,7 @@ class TrainingResult:
     test_predicted: np.ndarray = field(repr=False)
     rows: int = 0
     train_frame: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    train_actual: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def passed(self) -> bool:
@@ -135,6 +136,7 @@ def train(frame: pd.DataFrame, config: TrainConfig, progress: Progress = print) 
         test_predicted=predicted,
         rows=len(frame),
         train_frame=x_train.reset_index(drop=True),
+        train_actual=y_train,
     )
 
 

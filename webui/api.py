@@ -132,11 +132,18 @@ class GatewayClient:
         """PSI per feature of one of the caller's jobs (computed when it finished)."""
         return await self._json("GET", f"/v1/monitoring/jobs/{_checked(job_id)}")
 
-    async def predict(self, features: HouseFeatures, *, explain: bool = False) -> Prediction:
-        """Price one house (with per-feature dollar contributions when ``explain``)."""
-        params = {"explain": "true"} if explain else None
+    async def predict(
+        self, features: HouseFeatures, *, explain: bool = False, comparables: int = 0
+    ) -> Prediction:
+        """Price one house (with per-feature dollar contributions when ``explain``, and its
+        ``comparables`` most similar training sales)."""
+        params = {"explain": "true"} if explain else {}
+        if comparables:
+            params["comparables"] = str(comparables)
         body = features.model_dump(mode="json")
-        return _parse(Prediction, await self._json("POST", "/v1/predict", json=body, params=params))
+        return _parse(
+            Prediction, await self._json("POST", "/v1/predict", json=body, params=params or None)
+        )
 
     async def list_jobs(self, *, limit: int = 50) -> list[Job]:
         """The caller's jobs, newest first as the gateway orders them."""

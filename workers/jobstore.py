@@ -174,9 +174,10 @@ def new_record(
     input_key: str,
     input_bytes: int,
     model_version: str,
+    comparables: int = 0,
     now: float | None = None,
 ) -> dict[str, str]:
-    """The hash fields of a freshly submitted job."""
+    """The hash fields of a freshly submitted job (``comparables``: columns per row, 0-3)."""
     return {
         "id": job_id,
         "owner": owner,
@@ -193,7 +194,13 @@ def new_record(
         "error": "",
         "input_key": input_key,
         "input_bytes": str(input_bytes),
+        "comparables": str(comparables),
     }
+
+
+def job_comparables(record: dict[str, str]) -> int:
+    """How many comparable sales' columns the job adds per row (0 for none)."""
+    return int(record.get("comparables") or 0)
 
 
 def job_view(record: dict[str, str], *, now: float | None = None) -> dict[str, Any]:
@@ -222,6 +229,7 @@ def job_view(record: dict[str, str], *, now: float | None = None) -> dict[str, A
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "model_version": record.get("model_version") or None,
         "error": record.get("error") or None,
+        "comparables": job_comparables(record),
     }
 
 

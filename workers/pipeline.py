@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from audit.records import chunk_record
 from hpp.text import clip
+from ml.comparables import comparable_column_names
 from observability import metrics
 from observability.celery import process_sink
 from observability.logging import get_logger
@@ -28,7 +29,7 @@ from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
 from workers.fairqueue import waiting_steps
-from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED
+from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED, job_comparables
 from workers.scoring import ScoredChunk, result_header, score_chunk
 from workers.summary import record_job_summary, save_chunk_extras
 
@@ -124,6 +125,7 @@ def score_chunk_job(
         columns=columns,
         feature_positions=json.loads(record["feature_positions"]),
         predictor=ctx.predictor(record["model_version"]),
+        comparables=job_comparables(record),
     )
     audit_chunk(ctx, task, record, data, scored)  # before counting: a chunk counted is audited
     ctx.blobs.run(ctx.blobs.store.put_bytes(part_key(job_id, task.index), scored.data))
@@ -188,7 +190,8 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
     total = int(record["chunks_total"])
     if jobs.counted_total(job_id) < total:
         return "not ready"
-    head = result_header(json.loads(record["columns"]))
+    extra = comparable_column_names(job_comparables(record))
+    head = result_header(json.loads(record["columns"]), extra)
     parts = [part_key(job_id, i) for i in range(total)]
     try:
         ctx.blobs.run(ctx.blobs.store.compose(result_key(job_id), head, parts))

@@ -17,6 +17,7 @@ import re
 import signal
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hpp.text import MAX_ECHO_CHARS, clip
+from ml.comparables import comparable_column_names
 from ml.contract import FEATURE_COLUMNS
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("predicted_price", "price_low", "price_high", "error", "warning")
@@ -45,19 +47,16 @@ DEAF_SUFFIX = "-deaf"
 class FramePredictor(Protocol):
     """The part of ``ml.predict.Predictor`` a chunk needs."""
 
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame: ...
+    def predict_frame(self, frame: pd.DataFrame, *, comparables: int = 0) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """A chunk's output CSV (no header), its row counts, its features and scores, and its
-    prices and errors per row."""
+    """A chunk's output CSV (no header), its row counts, prices and errors per row."""
 
     data: bytes
     rows: int
     failed: int
-    features: pd.DataFrame
-    scored: pd.DataFrame
     prices: np.ndarray  # (rows, 3): price, low, high as written (NaN where rejected)
     errors: pd.Series  # the error per row (NA where none)
 
@@ -68,18 +67,25 @@ def score_chunk(
     columns: list[str],
     feature_positions: dict[str, int],
     predictor: FramePredictor,
+    comparables: int = 0,
 ) -> ScoredChunk:
-    """Parse, validate, score and render one chunk of input bytes."""
+    """Parse, validate, score and render one chunk of input bytes.
+
+    With ``comparables`` = k, each row also gets its k nearest training sales' columns.
+    """
     _inject_faults(data)
     frame, parse_errors = read_chunk(data, width=len(columns))
     features = pd.DataFrame(
         {name: frame[feature_positions[name]] for name in FEATURE_COLUMNS}, index=frame.index
     )
-    scored = predictor.predict_frame(features) if len(frame) else _empty_scores()
+    if len(frame):
+        scored = predictor.predict_frame(features, comparables=comparables)
+    else:
+        scored = _empty_scores(comparable_column_names(comparables))
     errors = scored["error"].astype(object)
     if parse_errors is not None:
         errors = parse_errors.where(parse_errors.notna(), errors)
-        scored.loc[parse_errors.notna(), ["predicted_price", "price_low", "price_high"]] = np.nan
+        scored.loc[parse_errors.notna(), _numeric_columns(scored)] = np.nan
     lines = _plain_lines(data, rows=len(frame)) if parse_errors is None else None
     if lines is not None:
         text = _render_lines(lines, scored, errors, width=len(columns))
@@ -90,8 +96,6 @@ def score_chunk(
         text.encode("utf-8"),
         rows=len(frame),
         failed=int(errors.notna().sum()),
-        features=features,
-        scored=scored.assign(error=errors),
         prices=prices,
         errors=errors.reset_index(drop=True),
     )
@@ -138,14 +142,17 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def result_header(columns: list[str]) -> bytes:
-    """The result's header line: the input's column names (neutralised) and the outputs."""
+def result_header(columns: list[str], extra: Sequence[str] = ()) -> bytes:
+    """The result's header line: the input's column names (neutralised) and the outputs.
+
+    ``extra`` names output columns after the standard ones (the comparables' columns).
+    """
     names = [("'" + c) if c.startswith(FORMULA_PREFIXES) else c for c in columns]
     buffer = io.StringIO()
     quote_all = any("\r" in c for c in names)
     csv.writer(
         buffer, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-    ).writerow([*names, *OUTPUT_COLUMNS])
+    ).writerow([*names, *OUTPUT_COLUMNS, *extra])
     return buffer.getvalue().encode("utf-8")
 
 
@@ -156,6 +163,8 @@ def _render_frame(frame: pd.DataFrame, scored: pd.DataFrame, errors: pd.Series) 
         out[f"out_{name}"] = scored[name].to_numpy(dtype="float64")
     out["out_error"] = _clipped(errors).to_numpy(dtype=object)
     out["out_warning"] = _clipped(scored["warning"].astype(object)).to_numpy(dtype=object)
+    for name in _extra_columns(scored):
+        out[f"out_{name}"] = scored[name].to_numpy(dtype="float64")
     # With "\n" as the line terminator the csv writer leaves a cell holding a bare CR unquoted,
     # and readers (Excel among them) start a new row there: a cell '"x\r=cmd()"' became a row
     # beginning with a live formula. Quote every cell of a chunk that holds a CR.
@@ -184,15 +193,16 @@ def _plain_lines(data: bytes, *, rows: int) -> list[str] | None:
 
 def _render_lines(lines: list[str], scored: pd.DataFrame, errors: pd.Series, *, width: int) -> str:
     """The fast path: each raw input line, neutralised and padded, plus the output cells."""
-    prices = [
-        ["" if v != v else f"{v:.2f}" for v in scored[name].to_numpy(dtype="float64").tolist()]
-        for name in OUTPUT_COLUMNS[:3]
-    ]
+    prices = [_number_cells(scored[name]) for name in OUTPUT_COLUMNS[:3]]
     quoted: dict[object, str] = {}
     notes = [
         [quoted.setdefault(v, _csv_cell(v)) for v in column]
         for column in (errors.tolist(), scored["warning"].tolist())
     ]
+    extra = _extra_columns(scored)
+    if extra:  # appended to the last cell of each row: the hot loop below stays as it is
+        cells = [_number_cells(scored[name]) for name in extra]
+        notes[-1] = [",".join(row) for row in zip(notes[-1], *cells, strict=True)]
     if any(line.count(",") != width - 1 for line in lines) or _RISKY_CELL.search("\n".join(lines)):
         lines = [_neutralise_line(line, width) for line in lines]
     out = [
@@ -200,6 +210,19 @@ def _render_lines(lines: list[str], scored: pd.DataFrame, errors: pd.Series, *, 
         for line, p, lo, hi, err, warn in zip(lines, *prices, *notes, strict=True)
     ]
     return "".join(out)
+
+
+def _number_cells(values: pd.Series) -> list[str]:
+    return ["" if v != v else f"{v:.2f}" for v in values.to_numpy(dtype="float64").tolist()]
+
+
+def _extra_columns(scored: pd.DataFrame) -> list[str]:
+    """Output columns beyond the standard five (the comparables'), in order."""
+    return [name for name in scored.columns if name not in OUTPUT_COLUMNS]
+
+
+def _numeric_columns(scored: pd.DataFrame) -> list[str]:
+    return [*OUTPUT_COLUMNS[:3], *_extra_columns(scored)]
 
 
 def _neutralise_line(line: str, width: int) -> str:
@@ -264,7 +287,7 @@ def _inject_faults(data: bytes) -> None:
         time.sleep(3600)
 
 
-def _empty_scores() -> pd.DataFrame:
-    dtypes = ["float64"] * 3 + ["object"] * 2
-    pairs = zip(OUTPUT_COLUMNS, dtypes, strict=True)
+def _empty_scores(extra: list[str]) -> pd.DataFrame:
+    dtypes = ["float64"] * 3 + ["object"] * 2 + ["float64"] * len(extra)
+    pairs = zip([*OUTPUT_COLUMNS, *extra], dtypes, strict=True)
     return pd.DataFrame({n: pd.Series(dtype=t) for n, t in pairs})

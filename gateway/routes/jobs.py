@@ -35,6 +35,7 @@ from gateway.openapi import problem_responses
 from gateway.security import Caller
 from gateway.uploads import Upload
 from hpp.settings import AppSettings
+from ml.comparables import MAX_JOB_COMPARABLES
 from observability import metrics
 from observability.logging import get_logger
 from workers.app import PLAN_TASK, create_celery, step_task_id
@@ -176,6 +177,15 @@ async def submit_job(
     request: Request,
     caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    comparables: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_JOB_COMPARABLES,
+            description="Add the k most similar training sales to every row as columns "
+            "comp{i}_price, comp{i}_adjusted, comp{i}_distance (i = 1..k).",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Stream the CSV to the blob store, record the job, and queue it for the workers.
 
@@ -220,6 +230,7 @@ async def submit_job(
         input_key=input_key(job_id),
         input_bytes=size,
         model_version=version,
+        comparables=comparables or 0,
     )
     admission = await jobs.store.admit(**_quota_args(jobs, caller), record=record)
     if not admission.admitted:

@@ -20,6 +20,7 @@ from gateway.direct_route import DirectRoute
 from gateway.errors import ProblemError
 from gateway.openapi import problem_responses
 from gateway.prediction_log import remember_predictions
+from ml.comparables import MAX_COMPARABLES
 from ml.contract import HouseFeatures, Prediction
 from observability.metrics import record_prediction
 
@@ -31,6 +32,10 @@ router = APIRouter(
 
 EXPLAIN_DESCRIPTION = "Add each feature's contribution in dollars to the response."
 ExplainQuery = Annotated[bool, Query(description=EXPLAIN_DESCRIPTION)]
+COMPARABLES_DESCRIPTION = (
+    "Add the k training sales most similar to the house (its neighbourhood first), each "
+    "with its price adjusted to the house by the model, and their median."
+)
 
 # POST /v1/predict parses its own body and query (see ``predict``); this tells OpenAPI.
 SINGLE_OPENAPI: dict[str, Any] = {
@@ -41,15 +46,23 @@ SINGLE_OPENAPI: dict[str, Any] = {
             "required": False,
             "description": EXPLAIN_DESCRIPTION,
             "schema": {"type": "boolean", "default": False},
-        }
+        },
+        {
+            "name": "comparables",
+            "in": "query",
+            "required": False,
+            "description": COMPARABLES_DESCRIPTION,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_COMPARABLES},
+        },
     ],
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HouseFeatures"}}},
     },
 }
-_SINGLE_QUERY = frozenset({"explain"})
+_SINGLE_QUERY = frozenset({"explain", "comparables"})
 _BOOL = TypeAdapter(bool)
+_COMPARABLES = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_COMPARABLES, strict=False)])
 
 
 class BatchRequest(BaseModel):
@@ -77,10 +90,10 @@ async def predict(request: Request) -> Response:
     """
     authenticate(request)
     require_json_body(request)
-    explain = _explain_flag(request)
+    explain, comparables = _query_options(request)
     features = _parse_house(await request.body())
     predictor = serving_predictor(request)
-    prediction = predictor.predict_one(features, explain=explain)
+    prediction = predictor.predict_one(features, explain=explain, comparables=comparables)
     remember_predictions(request, [features], [prediction])
     record_prediction(model_version=str(predictor.version), source="single")
     return Response(prediction.model_dump_json(), media_type="application/json")
@@ -124,17 +137,23 @@ async def predict_batch(
     return BatchPrediction(model_version=str(predictor.version), predictions=predictions)
 
 
-def _explain_flag(request: Request) -> bool:
+def _query_options(request: Request) -> tuple[bool, int]:
+    """``explain`` and ``comparables`` (0: none) from the query string."""
     if not request.scope["query_string"]:
-        return False
+        return False, 0
     reject_unknown_query(request, _SINGLE_QUERY)
-    raw = request.query_params.get("explain")
+    explain = _query_value(request, "explain", _BOOL, default=False)
+    return explain, _query_value(request, "comparables", _COMPARABLES, default=0)
+
+
+def _query_value(request: Request, name: str, adapter: TypeAdapter[Any], *, default: Any) -> Any:
+    raw = request.query_params.get(name)
     if raw is None:
-        return False
+        return default
     try:
-        return _BOOL.validate_python(raw)
+        return adapter.validate_python(raw)
     except ValidationError as exc:
-        raise RequestValidationError(_located(exc, "query", "explain")) from None
+        raise RequestValidationError(_located(exc, "query", name)) from None
 
 
 def _parse_house(body: bytes) -> HouseFeatures:

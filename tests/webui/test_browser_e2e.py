@@ -53,12 +53,17 @@ def page(browser: Browser, system: tuple[ServiceProcess, ServiceProcess]) -> Ite
     context.close()
 
 
-def test_price_one_house(page: Page, system: System, predictor: Predictor) -> None:
-    gateway, ui = system
+def price_house(page: Page, ui: ServiceProcess, predictor: Predictor, *, sqft: int) -> None:
+    """Open the Predict page, enter ``sqft`` (other fields as given) and ask for a price."""
     page.goto(ui.url + "/")
     page.get_by_text(f"Serving model version {predictor.version}").wait_for()
-    page.get_by_label("Living area (sq ft)").fill("2100")
+    page.get_by_label("Living area (sq ft)").fill(str(sqft))
     page.get_by_test_id("predict-button").click()
+
+
+def test_price_one_house(page: Page, system: System, predictor: Predictor) -> None:
+    gateway, ui = system
+    price_house(page, ui, predictor, sqft=2100)
     price = page.get_by_test_id("predicted-price")
     price.wait_for()
     house = {
@@ -82,6 +87,21 @@ def test_price_one_house(page: Page, system: System, predictor: Predictor) -> No
     favicon = httpx.get(ui.url + "/favicon.ico", timeout=10)
     assert favicon.status_code == 200
     assert b"<svg" in favicon.content
+
+
+def test_price_one_house_lists_its_comparable_sales(
+    page: Page, system: System, predictor: Predictor
+) -> None:
+    _, ui = system
+    price_house(page, ui, predictor, sqft=1800)
+    table = page.get_by_test_id("comparables-table")
+    table.wait_for()
+    page.locator("[data-testid=comparables-chart] canvas").first.wait_for()
+    assert table.locator("tbody tr").count() == 5
+    assert "Median of 5 sales adjusted to this house" in (
+        page.get_by_test_id("comparables-median").inner_text()
+    )
+    shoot(page, "predict-comparables")
 
 
 def test_upload_10000_rows_watch_progress_and_download(

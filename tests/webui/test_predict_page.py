@@ -9,6 +9,7 @@ from ml.contract import HouseFeatures
 from ml.predict import Predictor
 from webui.components.confidence import confidence_grade, grade_scale, half_width_share
 from webui.components.formatting import money
+from webui.pages.predict import COMPARABLES_SHOWN
 
 
 async def test_form_offers_the_models_categories(user: User, predictor: Predictor) -> None:
@@ -37,16 +38,14 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     assert list(condition.options)[: len(conditions)] == conditions
 
 
-async def test_predict_shows_the_models_price_interval_and_explanation(
-    user: User, predictor: Predictor
-) -> None:
+async def _price_2000_sqft(user: User, predictor: Predictor, *, shown: str) -> HouseFeatures:
+    """Price the form's default house at 2,000 sqft; wait for ``shown``; the house sent."""
     await user.open("/")
     await user.should_see(f"Serving model version {predictor.version}", retries=100)
     user.find(marker="input-sqft").clear().type("2000")
     user.find(marker="predict-button").click()
-    await user.should_see(marker="contributions-chart", retries=100)
-
-    house = HouseFeatures(
+    await user.should_see(marker=shown, retries=100)
+    return HouseFeatures(
         sqft=2000,
         bedrooms=3,
         bathrooms=1.5,
@@ -54,6 +53,12 @@ async def test_predict_shows_the_models_price_interval_and_explanation(
         year_built=1960,
         condition="Average",
     )
+
+
+async def test_predict_shows_the_models_price_interval_and_explanation(
+    user: User, predictor: Predictor
+) -> None:
+    house = await _price_2000_sqft(user, predictor, shown="contributions-chart")
     expected = predictor.predict_one(house, explain=True)
     await user.should_see(money(expected.predicted_price))
     await user.should_see(f"{money(expected.interval.low)} – {money(expected.interval.high)}")
@@ -69,6 +74,24 @@ async def test_predict_shows_the_models_price_interval_and_explanation(
     assert sorted(round(b["value"], 2) for b in bars) == sorted(
         round(v, 2) for v in expected.contributions.values()
     )
+
+
+async def test_predict_lists_the_comparable_sales_the_gateway_returned(
+    user: User, predictor: Predictor
+) -> None:
+    house = await _price_2000_sqft(user, predictor, shown="comparables-table")
+    expected = predictor.predict_one(house, comparables=COMPARABLES_SHOWN).comparables
+    assert expected is not None
+    await user.should_see(money(expected.median_adjusted_price))
+    table = user.find(marker="comparables-table").elements.pop()
+    assert isinstance(table, ui.table)
+    assert [(r["price"], r["adjusted"]) for r in table.rows] == [
+        (money(s.sale_price), money(s.adjusted_price)) for s in expected.sales
+    ]
+    chart = user.find(marker="comparables-chart").elements.pop()
+    assert isinstance(chart, ui.echart)
+    adjusted = chart.options["series"][1]["data"]
+    assert adjusted == [round(s.adjusted_price, 2) for s in expected.sales]
 
 
 async def test_out_of_range_input_is_flagged_and_not_sent(user: User) -> None:

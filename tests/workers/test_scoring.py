@@ -62,7 +62,7 @@ def test_fast_and_general_paths_give_the_same_bytes(predictor: Predictor) -> Non
 class _QuotingPredictor:
     """Rules that quote a row's location in its error and warning (as a careless rule might)."""
 
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_frame(self, frame: pd.DataFrame, *, comparables: int = 0) -> pd.DataFrame:
         text = "location: " + frame["location"].astype(str)
         prices = {name: np.nan for name in ("predicted_price", "price_low", "price_high")}
         return pd.DataFrame({**prices, "error": text, "warning": text}, index=frame.index)

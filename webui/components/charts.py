@@ -156,3 +156,37 @@ def importance_options(importances: dict[str, float], *, labels: dict[str, str])
             },
         ],
     }
+
+
+def comparables_options(sales: Sequence[tuple[str, float, float]], *, estimate: float) -> dict:
+    """Each comparable's sale price and its price adjusted to the house, against the estimate.
+
+    ``sales`` holds (label, sale price, adjusted price), most similar first.
+    """
+    return {
+        "grid": {"left": 8, "right": 16, "top": 32, "bottom": 8, "containLabel": True},
+        "legend": {"top": 0},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "category", "data": [label for label, _, _ in sales]},
+        "yAxis": {"type": "value", "axisLabel": _MONEY_AXIS, "scale": True},
+        "series": [
+            {
+                "type": "bar",
+                "name": "Sale price",
+                "data": [round(sale, 2) for _, sale, _ in sales],
+                "itemStyle": {"color": "#9ca3af"},
+            },
+            {
+                "type": "bar",
+                "name": "Adjusted to this house",
+                "data": [round(adjusted, 2) for _, _, adjusted in sales],
+                "itemStyle": {"color": NEUTRAL},
+                "markLine": {
+                    "symbol": "none",
+                    "label": {"formatter": "Estimate", "position": "insideEndTop"},
+                    "lineStyle": {"color": POSITIVE, "type": "dashed", "width": 2},
+                    "data": [{"yAxis": round(estimate, 2)}],
+                },
+            },
+        ],
+    }

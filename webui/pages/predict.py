@@ -7,6 +7,7 @@ from nicegui import ui
 from ml.contract import Prediction
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.charts import contributions_options
+from webui.components.comparables import ComparablesPanel
 from webui.components.confidence import confidence_grade, grade_scale, half_width_share
 from webui.components.formatting import money, signed_money
 from webui.components.house_form import LABELS, HouseForm, category_notes
@@ -16,6 +17,7 @@ from webui.deps import UIDeps
 from webui.layout import Frame, frame
 
 PATH = "/"
+COMPARABLES_SHOWN = 5
 
 
 async def page(deps: UIDeps) -> None:
@@ -86,7 +88,9 @@ class PredictView:
             return
         self.button.props("loading")
         try:
-            prediction = await self._api.predict(features, explain=True)
+            prediction = await self._api.predict(
+                features, explain=True, comparables=COMPARABLES_SHOWN
+            )
         except GatewayError as exc:
             self._hide_result()
             if exc.status == 422 and exc.problem.errors:
@@ -150,6 +154,7 @@ class PredictView:
             .props(testid("contributions-chart"))
         )
         self.explain_note = ui.label("").classes("text-sm text-gray-600")
+        self.comparables = ComparablesPanel()
 
     def _show(self, prediction: Prediction) -> None:
         interval = prediction.interval
@@ -170,6 +175,7 @@ class PredictView:
                     ui.icon("warning", size="xs")
                     ui.label(warning)
         self._show_contributions(prediction)
+        self.comparables.show(prediction.comparables, estimate=prediction.predicted_price)
         self.result_card.set_visibility(True)
         bring_into_view(self.result_card)  # on a phone it lands below the form
 
