@@ -9,7 +9,7 @@ from workers.runner import ALIVE_PREFIX, backlog_source
 
 
 def test_backlog_counts_queued_messages_and_the_workers_alive(redis_url: str) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/14"
+    url = redis_url.rsplit("/", 1)[0] + "/2"  # no worker consumes this database
     client = redis.Redis.from_url(url)
     client.flushdb()
     client.rpush(QUEUE, "a", "b", "c")
