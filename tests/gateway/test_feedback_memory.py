@@ -44,10 +44,11 @@ def large_job_gateway(
     """A gateway and a worker (50,000-row chunks) on a Redis database of their own."""
     env = batch_env.with_database(MEMORY_DB, chunk_rows=50_000)
     redis.Redis.from_url(env.redis_url).flushdb()
-    start_worker(env)
+    worker = start_worker(env)
     gateway = start_gateway(env, tmp_path_factory.mktemp("feedback-memory") / "gateway.log")
     yield gateway
     stop_gateway(gateway)
+    worker.stop()  # a worker left on this database would take later modules' messages
 
 
 def large_csv() -> bytes:

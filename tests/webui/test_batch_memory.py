@@ -38,13 +38,14 @@ def large_system(
     """Gateway, worker (50,000-row chunks) and UI processes on a Redis database of their own."""
     env = batch_env.with_database(MEMORY_DB, chunk_rows=50_000)
     redis.Redis.from_url(env.redis_url).flushdb()
-    start_worker(env)
+    worker = start_worker(env)
     logs = tmp_path_factory.mktemp("batch-memory-logs")
     gateway = gateway_process(env, logs).start()
     ui = ui_process(gateway, logs).start()
     yield gateway, ui, env
     ui.stop()
     gateway.stop()
+    worker.stop()  # a worker left on this database would take later modules' messages
 
 
 def large_csv(path: Path) -> Path:

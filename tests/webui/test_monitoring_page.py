@@ -104,7 +104,7 @@ def monitored_system(
     """Gateway, worker and UI processes on a Redis database of their own."""
     env = batch_env.with_database(MONITOR_DB)
     redis.Redis.from_url(env.redis_url).flushdb()
-    start_worker(env)
+    worker = start_worker(env)
     logs = tmp_path_factory.mktemp("monitoring-logs")
     gateway = gateway_process(env, logs)
     keys = {**json.loads(gateway.environ["HPP_API_KEYS"]), "ops": hash_api_key(OPS_KEY)}
@@ -117,6 +117,7 @@ def monitored_system(
     yield gateway, ui, logs
     ui.stop()
     gateway.stop()
+    worker.stop()  # a worker left on this database would take later modules' messages
 
 
 def feed_traffic_and_prices(gateway: ServiceProcess) -> int:
