@@ -11,6 +11,8 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:${PATH}"
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY core/ core/
+COPY audit/ audit/
 COPY hpp/ hpp/
 COPY ml/ ml/
 COPY gateway/ gateway/

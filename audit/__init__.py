@@ -4,5 +4,5 @@
 (rotated JSONL files or S3 objects), ``writer`` (the gateway's buffered background writer),
 ``verify``, ``backtest`` and ``job_rows`` (a job chunk's rows, read from its payloads with
 ``workers.scoring``'s CSV reader). Imports nothing else of the other packages but
-``ml.contract`` and ``hpp.aws``.
+``ml.contract`` and ``core.aws``.
 """

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from audit.chain import make_head, parse_object
-from hpp.aws import LazyClient
+from core.aws import LazyClient
 
 OPEN, SEALED, CLOSED = "open", "sealed", "closed"
 PAYLOADS = "payloads"

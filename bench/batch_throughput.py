@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from core.settings import AppSettings, hash_api_key
 from hpp.redis_server import embedded_redis, free_port
-from hpp.settings import AppSettings, hash_api_key
 from ml.predict import Predictor
 from ml.registry import resolve_alias
 

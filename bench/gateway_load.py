@@ -138,7 +138,7 @@ def parse_args() -> argparse.Namespace:
 
 def locate_model(args: argparse.Namespace) -> tuple[str, str]:
     """The tracking URI and version to serve: the champion of the local store by default."""
-    from hpp.settings import CoreSettings
+    from core.settings import CoreSettings
     from ml.registry import resolve_alias
 
     tracking_uri = args.tracking_uri or CoreSettings().resolved_tracking_uri()
@@ -182,7 +182,7 @@ def bare_server(port: int, workers: int) -> Served:
 @contextmanager
 def gateway_server(port: int, workers: int, tracking_uri: str, model: str) -> Served:
     """``hpp gateway`` as deployed: keys, rate limits, metrics, request logs (to a file)."""
-    from hpp.settings import hash_api_key
+    from core.settings import hash_api_key
 
     env = {
         **os.environ,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpp.settings import CoreSettings
+from core.settings import CoreSettings
 from ml.contract import FEATURE_COLUMNS, HouseFeatures, coerce_frame
 from ml.predict import BoosterScorer, Predictor
 

@@ -16,8 +16,8 @@ from fastapi import Request
 
 from audit.records import frame_record, request_record
 from audit.writer import AuditWriter, open_trail
+from core.settings import CoreSettings
 from gateway.deps import request_owner
-from hpp.settings import CoreSettings
 from ml.contract import HouseFeatures, Prediction
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from core.settings import AppSettings
 from gateway.errors import ProblemError
 from gateway.model_holder import ModelHolder
 from gateway.ratelimit import CallerLimits, retry_after_header
@@ -24,7 +25,6 @@ from gateway.security import (
     Caller,
     is_valid_on_behalf_of,
 )
-from hpp.settings import AppSettings
 from ml.predict import Predictor
 
 _JSON_TYPES = ("application/json",)

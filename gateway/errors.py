@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hpp.text import clip
+from core.text import clip
 from ml.contract import describe_errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.settings import GatewaySettings
 from gateway.monitoring_store import FeedbackPoint
 from gateway.security import Caller
-from hpp.settings import GatewaySettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.cors import CORSMiddleware
 
+from core.settings import AppSettings
 from gateway.audit_log import open_audit_writer
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.deps import get_caller
@@ -27,7 +28,6 @@ from gateway.openapi import install_openapi
 from gateway.ratelimit import CallerLimits, RateLimiter
 from gateway.routes import feedback, health, inference_v2, jobs, model, monitoring, predictions
 from gateway.security import API_KEY_HEADER, AccessPolicy
-from hpp.settings import AppSettings
 from ml.predict import Predictor
 from ml.registry import resolve_alias
 from observability.http import ObservabilityMiddleware

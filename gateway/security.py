@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from hpp.settings import GatewaySettings
+from core.settings import GatewaySettings
 
 API_KEY_HEADER = "X-API-Key"
 ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
@@ -67,7 +67,7 @@ class AccessPolicy:
         if not hashes and not open_access:
             raise InsecureConfigError(
                 "No API keys configured: set HPP_API_KEYS to a JSON object of "
-                '{"name": "<sha256 hex of the key>"} (see hpp.settings.hash_api_key), or set '
+                '{"name": "<sha256 hex of the key>"} (see core.settings.hash_api_key), or set '
                 "HPP_ALLOW_OPEN_ACCESS=true while bound to loopback for local use."
             )
         return cls(
@@ -115,6 +115,6 @@ def _digest_bytes(name: str, digest: str) -> bytes:
     if len(raw) != hashlib.sha256().digest_size:
         raise InsecureConfigError(
             f"API key {name!r} is not configured as a sha256 hex digest "
-            "(use hpp.settings.hash_api_key(key))."
+            "(use core.settings.hash_api_key(key))."
         )
     return raw

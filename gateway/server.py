@@ -16,10 +16,10 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
+from core.settings import AppSettings, GatewaySettings
 from gateway.connections import ConnectionLimits, GuardedHttpProtocol, use_limits
 from gateway.main import create_app
 from gateway.security import AccessPolicy, InsecureConfigError
-from hpp.settings import AppSettings, GatewaySettings
 from observability.logging import configure_logging, get_logger
 
 log = get_logger("gateway.server")

@@ -11,7 +11,7 @@ from typing import Any
 from audit.backtest import backtest, logged_rows, report_lines
 from audit.store import AuditStore, open_audit_store
 from audit.verify import VerifyReport, verify_store
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 
 
 def run_verify(settings: AppSettings, *, url: str | None = None) -> int:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 
 app = typer.Typer(
     help="House Price Predictor: train, serve, score and operate.",
@@ -26,7 +26,7 @@ DEFAULT_CONFIG = Path("ml/config.yaml")
 @app.command("validate-data")
 def validate_data(path: Annotated[Path, typer.Argument(help="CSV to check.")]) -> None:
     """Check a training CSV: columns, types, ranges, nulls, duplicates, categories."""
-    from ml.cli import run_validate_data
+    from hpp.ml_steps import run_validate_data
 
     raise typer.Exit(run_validate_data(path))
 
@@ -37,7 +37,7 @@ def train(
     config: Annotated[Path, typer.Option(help="Training config (YAML).")] = DEFAULT_CONFIG,
 ) -> None:
     """Validate, train the candidates, apply the quality gates, register in MLflow."""
-    from ml.cli import run_train
+    from hpp.ml_steps import run_train
 
     raise typer.Exit(run_train(data=data, config=config, settings=AppSettings.from_env()))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 from ml.config import PromotionLimits, load_config
 from ml.contract import FEATURE_COLUMNS
 from ml.replay import check_limits, compare, render_markdown

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 from hpp.up import KEYS_FILE, LOCAL_KEY_NAME, read_key_command
 
 FINAL = {"succeeded", "failed", "cancelled", "deleted"}

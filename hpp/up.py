@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from hpp.settings import AppSettings, hash_api_key
+from core.settings import AppSettings, hash_api_key
 
 DATA = Path("data/house_data.csv")
 CONFIG = Path("ml/config.yaml")
@@ -197,7 +197,7 @@ def _ensure_model(settings: AppSettings) -> bool:
     print(
         f"no '{core.model_alias}' model yet: training on {DATA} (a minute or two) ...", flush=True
     )
-    from ml.cli import run_train
+    from hpp.ml_steps import run_train
 
     return run_train(data=DATA, config=CONFIG, settings=settings) == 0
 

@@ -77,22 +77,41 @@ def stack_parameters(
 def deploy_command(environment: str, stack: str, parameters: dict[str, str]) -> list[str]:
     """The ``aws cloudformation deploy`` argv for one stack."""
     return [
-        "aws", "cloudformation", "deploy",
-        "--stack-name", stack_name(environment, stack),
-        "--template-file", str(template_path(stack)),
-        "--capabilities", "CAPABILITY_IAM",
+        "aws",
+        "cloudformation",
+        "deploy",
+        "--stack-name",
+        stack_name(environment, stack),
+        "--template-file",
+        str(template_path(stack)),
+        "--capabilities",
+        "CAPABILITY_IAM",
         "--no-fail-on-empty-changeset",
-        "--tags", PROJECT_TAG, f"environment={environment}",
-        "--parameter-overrides", *[f"{key}={value}" for key, value in parameters.items()],
+        "--tags",
+        PROJECT_TAG,
+        f"environment={environment}",
+        "--parameter-overrides",
+        *[f"{key}={value}" for key, value in parameters.items()],
     ]
 
 
 def stack_outputs(name: str) -> dict[str, str]:
     """A deployed stack's outputs through the AWS CLI."""
     result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        ["aws", "cloudformation", "describe-stacks", "--stack-name", name,  # noqa: S607
-         "--query", "Stacks[0].Outputs", "--output", "json"],
-        check=True, capture_output=True, text=True,
+        [  # noqa: S607 - the AWS CLI from PATH, as an operator runs it
+            "aws",
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            name,
+            "--query",
+            "Stacks[0].Outputs",
+            "--output",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return {item["OutputKey"]: item["OutputValue"] for item in json.loads(result.stdout) or []}
 
@@ -103,13 +122,21 @@ def _placeholder_outputs(name: str) -> dict[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.deploy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     environments = sorted(p.name for p in (INFRA / "parameters").iterdir() if p.is_dir())
     parser.add_argument("environment", choices=environments)
     parser.add_argument("--image-tag", required=True, help="Image tag to run (the git SHA).")
-    parser.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS),
-                        help="Stacks to deploy, in this order (default: all).")
+    parser.add_argument(
+        "--stacks",
+        nargs="+",
+        choices=STACKS,
+        default=list(STACKS),
+        help="Stacks to deploy, in this order (default: all).",
+    )
     parser.add_argument("--dry-run", action="store_true", help="Print the commands only.")
     return parser
 

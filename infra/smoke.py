@@ -41,12 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("base_url")
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--ready-attempts", type=int, default=20)
-    parser.add_argument("--expect-model", default=None,
-                        help="Model version the prediction must come from (the champion).")
+    parser.add_argument(
+        "--expect-model",
+        default=None,
+        help="Model version the prediction must come from (the champion).",
+    )
     args = parser.parse_args(argv)
     try:
-        run_checks(args.base_url.rstrip("/"), api_key=args.api_key,
-                   ready_attempts=args.ready_attempts, expect_model=args.expect_model, log=print)
+        run_checks(
+            args.base_url.rstrip("/"),
+            api_key=args.api_key,
+            ready_attempts=args.ready_attempts,
+            expect_model=args.expect_model,
+            log=print,
+        )
     except SmokeCheckError as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
@@ -58,8 +66,13 @@ class SmokeCheckError(Exception):
 
 
 def run_checks(
-    base: str, *, api_key: str, ready_attempts: int = 20, expect_model: str | None = None,
-    log: Callable[[str], None] = print, pause_seconds: float = 3.0,
+    base: str,
+    *,
+    api_key: str,
+    ready_attempts: int = 20,
+    expect_model: str | None = None,
+    log: Callable[[str], None] = print,
+    pause_seconds: float = 3.0,
 ) -> None:
     """Raise ``SmokeCheckError`` at the first check that does not hold."""
     alive = request(f"{base}/healthz")
@@ -72,15 +85,23 @@ def run_checks(
     expect(card.status == 200, f"/v1/model: {card}")
     location = card.json()["categories"]["location"][0]
     condition = card.json()["categories"]["condition"][0]
-    house = {"sqft": 1500, "bedrooms": 3, "bathrooms": 2, "location": location,
-             "condition": condition, "year_built": 2000}
+    house = {
+        "sqft": 1500,
+        "bedrooms": 3,
+        "bathrooms": 2,
+        "location": location,
+        "condition": condition,
+        "year_built": 2000,
+    }
     priced = request(f"{base}/v1/predict", headers=headers, body=house)
     expect(priced.status == 200, f"/v1/predict: {priced}")
     price = priced.json().get("predicted_price")
     expect(isinstance(price, int | float) and price > 0, f"/v1/predict price: {price!r}")
     served = str(priced.json().get("model_version"))
-    expect(expect_model is None or served == expect_model,
-           f"/v1/predict served model {served}, expected {expect_model}")
+    expect(
+        expect_model is None or served == expect_model,
+        f"/v1/predict served model {served}, expected {expect_model}",
+    )
     log(f"ok  /v1/predict {price:.0f} (model {served})")
     page = request(f"{base}/")
     expect(page.status == 200 and "text/html" in page.content_type, f"UI /: {page}")
@@ -111,8 +132,7 @@ def request(url: str, *, headers: dict[str, str] | None = None, body: Any = None
     req = urllib.request.Request(url, data=data, headers=all_headers)  # noqa: S310
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            return Reply(response.status, response.headers.get("Content-Type", ""),
-                         response.read())
+            return Reply(response.status, response.headers.get("Content-Type", ""), response.read())
     except urllib.error.HTTPError as error:
         return Reply(error.code, error.headers.get("Content-Type", ""), error.read())
     except (urllib.error.URLError, OSError) as error:

@@ -24,7 +24,7 @@ from typing import Any
 
 from celery import signals
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 from observability.backlog import BacklogProbe
 from observability.logging import configure_logging
 from observability.metrics import mark_process_dead, start_worker_metrics_server
@@ -74,8 +74,11 @@ def instrument_celery(
         _start(_main, build_sink(settings, service=service, environment=environment))
         if backlog is not None:
             _main.probe = BacklogProbe(
-                queue=backlog.queue, depth=backlog.depth, workers=backlog.workers,
-                sink=_main.sink, interval_seconds=backlog.interval_seconds,
+                queue=backlog.queue,
+                depth=backlog.depth,
+                workers=backlog.workers,
+                sink=_main.sink,
+                interval_seconds=backlog.interval_seconds,
             )
             _main.probe.start()
 
@@ -121,8 +124,12 @@ def _stop(running: _Running) -> None:
 
 def _disconnect() -> None:
     for signal in (
-        signals.setup_logging, signals.worker_init, signals.worker_ready,
-        signals.worker_shutdown, signals.worker_process_init, signals.worker_process_shutdown,
+        signals.setup_logging,
+        signals.worker_init,
+        signals.worker_ready,
+        signals.worker_shutdown,
+        signals.worker_process_init,
+        signals.worker_process_shutdown,
     ):
         for handler in _handlers:
             signal.disconnect(handler)

@@ -25,7 +25,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 from observability import metrics
 from observability.aggregate import Aggregate, Aggregator
 from observability.logging import get_logger
@@ -162,7 +162,9 @@ class CloudWatchExporter:
                 return True
             except Exception as error:
                 log.warning(
-                    "cloudwatch_put_failed", attempt=attempt + 1, datums=len(batch),
+                    "cloudwatch_put_failed",
+                    attempt=attempt + 1,
+                    datums=len(batch),
                     error=str(error),
                 )
                 if attempt + 1 < max_attempts:

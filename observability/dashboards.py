@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 from observability import sink as cw
 
 GATEWAY, WORKER = "gateway", "worker"
@@ -101,59 +101,137 @@ PANELS: tuple[Panel, ...] = (
         (_4XX, _5XX, Metric(cw.REQUEST_COUNT, "Sum", id="requests", visible=False)),
         expression=("5xx %", "100 * errors5xx / requests"),
     ),
-    Panel("Predictions", (Metric(cw.PREDICTIONS, "Sum", label="gateway"),
-                          Metric(cw.PREDICTIONS, "Sum", service=WORKER, label="jobs"))),
-    Panel("Requests per gateway task per interval (autoscaling)",
-          (Metric(cw.REQUEST_COUNT, "Average", label="per task"),)),
+    Panel(
+        "Predictions",
+        (
+            Metric(cw.PREDICTIONS, "Sum", label="gateway"),
+            Metric(cw.PREDICTIONS, "Sum", service=WORKER, label="jobs"),
+        ),
+    ),
+    Panel(
+        "Requests per gateway task per interval (autoscaling)",
+        (Metric(cw.REQUEST_COUNT, "Average", label="per task"),),
+    ),
     Panel("Queue depth", (Metric(cw.QUEUE_DEPTH, "Maximum", service=WORKER, label="depth"),)),
-    Panel("Backlog per worker (autoscaling)",
-          (Metric(cw.BACKLOG_PER_WORKER, "Average", service=WORKER, label="backlog"),)),
+    Panel(
+        "Backlog per worker (autoscaling)",
+        (Metric(cw.BACKLOG_PER_WORKER, "Average", service=WORKER, label="backlog"),),
+    ),
     Panel("Rows scored", (Metric(cw.ROWS_SCORED, "Sum", service=WORKER, label="rows"),)),
     Panel("Jobs failed", (Metric(cw.JOBS_FAILED, "Sum", service=WORKER, label="failed"),)),
-    Panel("Live error from sale prices ($)",
-          (Metric(cw.LIVE_MAE, "Average", label="MAE"),
-           Metric(cw.LIVE_RMSE, "Average", label="RMSE"))),
-    Panel("Live R² and interval coverage",
-          (Metric(cw.LIVE_R2, "Average", label="R²"),
-           Metric(cw.LIVE_COVERAGE, "Average", label="coverage"),
-           Metric(cw.LIVE_GATE_BREACHED, "Maximum", label="gate breached"))),
-    Panel("Drift: largest PSI per feature (0.2 = shifted)",
-          (Metric(cw.DRIFT_MAX_PSI, "Maximum", label="live traffic"),
-           Metric(cw.DRIFT_MAX_PSI, "Maximum", service=WORKER, label="jobs"))),
+    Panel(
+        "Live error from sale prices ($)",
+        (
+            Metric(cw.LIVE_MAE, "Average", label="MAE"),
+            Metric(cw.LIVE_RMSE, "Average", label="RMSE"),
+        ),
+    ),
+    Panel(
+        "Live R² and interval coverage",
+        (
+            Metric(cw.LIVE_R2, "Average", label="R²"),
+            Metric(cw.LIVE_COVERAGE, "Average", label="coverage"),
+            Metric(cw.LIVE_GATE_BREACHED, "Maximum", label="gate breached"),
+        ),
+    ),
+    Panel(
+        "Drift: largest PSI per feature (0.2 = shifted)",
+        (
+            Metric(cw.DRIFT_MAX_PSI, "Maximum", label="live traffic"),
+            Metric(cw.DRIFT_MAX_PSI, "Maximum", service=WORKER, label="jobs"),
+        ),
+    ),
     Panel(
         "Unhealthy ALB targets",
         (
-            Metric("UnHealthyHostCount", "Maximum", label="gateway", namespace=ALB_NAMESPACE,
-                   dimensions=_alb("GatewayTargetGroupFullName")),
-            Metric("UnHealthyHostCount", "Maximum", label="ui", namespace=ALB_NAMESPACE,
-                   dimensions=_alb("UiTargetGroupFullName")),
+            Metric(
+                "UnHealthyHostCount",
+                "Maximum",
+                label="gateway",
+                namespace=ALB_NAMESPACE,
+                dimensions=_alb("GatewayTargetGroupFullName"),
+            ),
+            Metric(
+                "UnHealthyHostCount",
+                "Maximum",
+                label="ui",
+                namespace=ALB_NAMESPACE,
+                dimensions=_alb("UiTargetGroupFullName"),
+            ),
         ),
     ),
 )
 
 ALARMS: tuple[Alarm, ...] = (
-    Alarm("Gateway5xxRate", "More than 5% of gateway requests failed with a 5xx.",
-          (_REQUESTS, _5XX), threshold=5, expression="100 * errors5xx / requests"),
-    Alarm("GatewayLatencyP99", "Gateway p99 latency above 500 ms.",
-          (Metric(cw.LATENCY, "p99"),), threshold=500),
-    Alarm("QueueDepthHigh", "More than 100 messages waiting in the batch queue.",
-          (Metric(cw.QUEUE_DEPTH, "Maximum", service=WORKER),), threshold=100),
-    Alarm("QueueBacklogAge", "The batch queue has not been empty for 30 minutes.",
-          (Metric(cw.BACKLOG_PER_WORKER, "Minimum", service=WORKER),), threshold=0,
-          evaluation_periods=30, datapoints_to_alarm=30),
-    Alarm("JobsFailing", "A batch job failed.",
-          (Metric(cw.JOBS_FAILED, "Sum", service=WORKER),), threshold=0,
-          evaluation_periods=1, datapoints_to_alarm=1),
-    Alarm("LiveAccuracyGateBreached",
-          "Live accuracy from reported sale prices breaks a training gate (R², MAE or RMSE).",
-          (Metric(cw.LIVE_GATE_BREACHED, "Maximum"),), threshold=0,
-          evaluation_periods=3, datapoints_to_alarm=2),
-    Alarm("GatewayUnhealthyTargets", "A gateway task fails its ALB health check.",
-          (Metric("UnHealthyHostCount", "Maximum", namespace=ALB_NAMESPACE,
-                  dimensions=_alb("GatewayTargetGroupFullName")),), threshold=0),
-    Alarm("UiUnhealthyTargets", "A UI task fails its ALB health check.",
-          (Metric("UnHealthyHostCount", "Maximum", namespace=ALB_NAMESPACE,
-                  dimensions=_alb("UiTargetGroupFullName")),), threshold=0),
+    Alarm(
+        "Gateway5xxRate",
+        "More than 5% of gateway requests failed with a 5xx.",
+        (_REQUESTS, _5XX),
+        threshold=5,
+        expression="100 * errors5xx / requests",
+    ),
+    Alarm(
+        "GatewayLatencyP99",
+        "Gateway p99 latency above 500 ms.",
+        (Metric(cw.LATENCY, "p99"),),
+        threshold=500,
+    ),
+    Alarm(
+        "QueueDepthHigh",
+        "More than 100 messages waiting in the batch queue.",
+        (Metric(cw.QUEUE_DEPTH, "Maximum", service=WORKER),),
+        threshold=100,
+    ),
+    Alarm(
+        "QueueBacklogAge",
+        "The batch queue has not been empty for 30 minutes.",
+        (Metric(cw.BACKLOG_PER_WORKER, "Minimum", service=WORKER),),
+        threshold=0,
+        evaluation_periods=30,
+        datapoints_to_alarm=30,
+    ),
+    Alarm(
+        "JobsFailing",
+        "A batch job failed.",
+        (Metric(cw.JOBS_FAILED, "Sum", service=WORKER),),
+        threshold=0,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+    ),
+    Alarm(
+        "LiveAccuracyGateBreached",
+        "Live accuracy from reported sale prices breaks a training gate (R², MAE or RMSE).",
+        (Metric(cw.LIVE_GATE_BREACHED, "Maximum"),),
+        threshold=0,
+        evaluation_periods=3,
+        datapoints_to_alarm=2,
+    ),
+    Alarm(
+        "GatewayUnhealthyTargets",
+        "A gateway task fails its ALB health check.",
+        (
+            Metric(
+                "UnHealthyHostCount",
+                "Maximum",
+                namespace=ALB_NAMESPACE,
+                dimensions=_alb("GatewayTargetGroupFullName"),
+            ),
+        ),
+        threshold=0,
+    ),
+    Alarm(
+        "UiUnhealthyTargets",
+        "A UI task fails its ALB health check.",
+        (
+            Metric(
+                "UnHealthyHostCount",
+                "Maximum",
+                namespace=ALB_NAMESPACE,
+                dimensions=_alb("UiTargetGroupFullName"),
+            ),
+        ),
+        threshold=0,
+    ),
 )
 
 
@@ -174,21 +252,23 @@ def dashboard_body(*, namespace: str, environment: str, region: str) -> dict[str
             if not metric.visible:
                 options["visible"] = False
             lines.append([*_metric_identity(metric, namespace, environment), options])
-        widgets.append({
-            "type": "metric",
-            "x": (index % 2) * 12,
-            "y": (index // 2) * 6,
-            "width": 12,
-            "height": 6,
-            "properties": {
-                "title": panel.title,
-                "region": region,
-                "view": "timeSeries",
-                "stacked": False,
-                "period": PERIOD,
-                "metrics": lines,
-            },
-        })
+        widgets.append(
+            {
+                "type": "metric",
+                "x": (index % 2) * 12,
+                "y": (index // 2) * 6,
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": panel.title,
+                    "region": region,
+                    "view": "timeSeries",
+                    "stacked": False,
+                    "period": PERIOD,
+                    "metrics": lines,
+                },
+            }
+        )
     return {"start": "-PT3H", "periodOverride": "inherit", "widgets": widgets}
 
 
@@ -214,9 +294,7 @@ def metric_names_used() -> set[str]:
     return {m.name for m in metrics if m.namespace is None}
 
 
-def run_dashboard_command(
-    *, put: bool, environment: str, settings: ObservabilitySettings
-) -> int:
+def run_dashboard_command(*, put: bool, environment: str, settings: ObservabilitySettings) -> int:
     """``hpp dashboard``: print the body as JSON, or put it as house-price-predictor-<env>."""
     body = dashboard_body(
         namespace=settings.metrics_namespace, environment=environment, region=settings.aws_region
@@ -283,19 +361,21 @@ def _alarm_properties(alarm: Alarm, namespace: str, environment: str) -> dict[st
         {"Id": "expr", "Expression": alarm.expression, "Label": alarm.key, "ReturnData": True}
     ]
     for metric in alarm.metrics:
-        queries.append({
-            "Id": metric.id,
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": _sub(metric.namespace or namespace),
-                    "MetricName": metric.name,
-                    "Dimensions": _dimensions(metric, environment),
+        queries.append(
+            {
+                "Id": metric.id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": _sub(metric.namespace or namespace),
+                        "MetricName": metric.name,
+                        "Dimensions": _dimensions(metric, environment),
+                    },
+                    "Period": PERIOD,
+                    "Stat": metric.stat,
                 },
-                "Period": PERIOD,
-                "Stat": metric.stat,
-            },
-            "ReturnData": False,
-        })
+                "ReturnData": False,
+            }
+        )
     return properties | {"Metrics": queries}
 
 

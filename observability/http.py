@@ -122,8 +122,8 @@ class ObservabilityMiddleware:
             context = structlog.contextvars.get_contextvars()  # copies the whole context
             api_key_name = state.get("api_key_name", context.get("api_key_name"))
             model_version = state.get("model_version", context.get("model_version"))
-        emit = log.debug if route in self.quiet_routes else (
-            log.error if status >= 500 else log.info
+        emit = (
+            log.debug if route in self.quiet_routes else (log.error if status >= 500 else log.info)
         )
         emit(
             "request",
@@ -138,9 +138,7 @@ class ObservabilityMiddleware:
             model_version=model_version,
         )
 
-    def _metric_children(
-        self, route: str, method: str, status: int
-    ) -> tuple[Counter, Histogram]:
+    def _metric_children(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:

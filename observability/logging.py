@@ -9,7 +9,7 @@ processor chain and one writer, so every line has the same shape::
 Context (request_id, job_id, model_version, api_key_name) is bound with
 ``structlog.contextvars.bind_contextvars`` and merged into every line, stdlib ones included.
 Values under secret-looking keys are replaced by ``[redacted]``; string values are cut at
-``hpp.text.MAX_LOG_VALUE_CHARS`` (tracebacks at ``MAX_LOG_TRACEBACK_CHARS``), with a marker.
+``core.text.MAX_LOG_VALUE_CHARS`` (tracebacks at ``MAX_LOG_TRACEBACK_CHARS``), with a marker.
 
 The chain reads the service name, output stream and renderer from one module-level state
 object, so calling ``configure_logging`` again (tests, ``hpp up``) swaps them even for
@@ -32,8 +32,8 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from hpp.settings import ObservabilitySettings
-from hpp.text import MAX_LOG_TRACEBACK_CHARS, MAX_LOG_VALUE_CHARS, clip
+from core.settings import ObservabilitySettings
+from core.text import MAX_LOG_TRACEBACK_CHARS, MAX_LOG_VALUE_CHARS, clip
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(

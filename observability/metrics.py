@@ -40,11 +40,13 @@ from observability.sink import MetricsSink
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests by route template, method and status.",
+    "http_requests_total",
+    "HTTP requests by route template, method and status.",
     ["route", "method", "status"],
 )
 HTTP_REQUEST_DURATION = Histogram(
-    "http_request_duration_seconds", "HTTP request latency by route template and method.",
+    "http_request_duration_seconds",
+    "HTTP request latency by route template and method.",
     ["route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
@@ -52,39 +54,51 @@ HTTP_IN_PROGRESS = Gauge(
     "http_requests_in_progress", "HTTP requests being served.", multiprocess_mode="livesum"
 )
 PREDICTIONS = Counter(
-    "predictions_total", "Houses priced, by model version and source.",
+    "predictions_total",
+    "Houses priced, by model version and source.",
     ["model_version", "source"],
 )
 JOBS_SUBMITTED = Counter("jobs_submitted_total", "Batch jobs accepted.")
 JOBS_FINISHED = Counter("jobs_finished_total", "Batch jobs finished, by final status.", ["status"])
 ROWS_SCORED = Counter("rows_scored_total", "Batch rows processed, by outcome.", ["outcome"])
 CHUNK_DURATION = Histogram(
-    "chunk_duration_seconds", "Time to validate, score and write one chunk.",
+    "chunk_duration_seconds",
+    "Time to validate, score and write one chunk.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
 QUEUE_DEPTH = Gauge(
-    "queue_depth", "Messages waiting in a broker queue.", ["queue"],
+    "queue_depth",
+    "Messages waiting in a broker queue.",
+    ["queue"],
     multiprocess_mode="livemostrecent",
 )
 MODEL_INFO = Gauge(
-    "model_info", "The model version being served (value 1).", ["version"],
+    "model_info",
+    "The model version being served (value 1).",
+    ["version"],
     multiprocess_mode="livemax",
 )
 CLOUDWATCH_DATUMS_DROPPED = Counter(
     "cloudwatch_datums_dropped_total", "CloudWatch datums dropped because the buffer was full."
 )
 LIVE_ACCURACY = Gauge(
-    "live_accuracy", "Live accuracy over the feedback window, by model version and metric "
+    "live_accuracy",
+    "Live accuracy over the feedback window, by model version and metric "
     "(mae and rmse in dollars, r2, interval coverage as a ratio, n feedback rows).",
-    ["model_version", "metric"], multiprocess_mode="mostrecent",
+    ["model_version", "metric"],
+    multiprocess_mode="mostrecent",
 )
 LIVE_GATE_BREACHED = Gauge(
-    "live_gate_breached", "1 when live accuracy breaks the model's training gate, else 0.",
-    ["model_version", "gate"], multiprocess_mode="mostrecent",
+    "live_gate_breached",
+    "1 when live accuracy breaks the model's training gate, else 0.",
+    ["model_version", "gate"],
+    multiprocess_mode="mostrecent",
 )
 FEATURE_PSI = Gauge(
-    "feature_psi", "Population stability index per feature vs training (live window or "
-    "last job).", ["feature", "source"], multiprocess_mode="mostrecent",
+    "feature_psi",
+    "Population stability index per feature vs training (live window or last job).",
+    ["feature", "source"],
+    multiprocess_mode="mostrecent",
 )
 
 _served_versions: set[str] = set()
@@ -159,8 +173,10 @@ def record_live_quality(
     if sink is None:
         return
     for name, metric, unit in (
-        ("mae", cw.LIVE_MAE, "None"), ("rmse", cw.LIVE_RMSE, "None"),
-        ("r2", cw.LIVE_R2, "None"), ("coverage", cw.LIVE_COVERAGE, "None"),
+        ("mae", cw.LIVE_MAE, "None"),
+        ("rmse", cw.LIVE_RMSE, "None"),
+        ("r2", cw.LIVE_R2, "None"),
+        ("coverage", cw.LIVE_COVERAGE, "None"),
     ):
         value = metrics.get(name)
         if value is not None:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 
 # CloudWatch metric names the code emits; dashboards.py and infra name only these.
 REQUEST_COUNT = "RequestCount"
@@ -89,9 +89,7 @@ class MemorySink:
         return sum(value for recorded, value, _ in self.samples if recorded == name)
 
 
-def build_sink(
-    settings: ObservabilitySettings, *, service: str, environment: str
-) -> MetricsSink:
+def build_sink(settings: ObservabilitySettings, *, service: str, environment: str) -> MetricsSink:
     """The sink ``settings.metrics_backend`` asks for, with dimensions Service and Environment."""
     if settings.metrics_backend == "emf":
         from observability.emf import EmfSink
@@ -105,9 +103,7 @@ def build_sink(
     if settings.metrics_backend == "cloudwatch":
         from observability.cloudwatch import CloudWatchExporter
 
-        return CloudWatchExporter.from_settings(
-            settings, service=service, environment=environment
-        )
+        return CloudWatchExporter.from_settings(settings, service=service, environment=environment)
     return NullSink()
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from nicegui import app
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 from webui.api import GatewayClient
 
 

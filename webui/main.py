@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nicegui import app, ui
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 from observability.logging import configure_logging, get_logger
 from webui.api import GatewayClient
 from webui.deps import UIDeps

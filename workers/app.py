@@ -18,7 +18,7 @@ from typing import Any
 
 from celery import Celery
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 
 QUEUE = "jobs"
 SOFT_SHUTDOWN_SECONDS = 25.0

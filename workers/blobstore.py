@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 
-from hpp.aws import LazyClient
+from core.aws import LazyClient
 
 BLOCK_BYTES = 1 << 20
 S3_PART_BYTES = 8 << 20

@@ -27,8 +27,8 @@ from itertools import chain
 
 import numpy as np
 
-from hpp.settings import WorkerSettings
-from hpp.text import clip
+from core.settings import WorkerSettings
+from core.text import clip
 from ml.contract import FEATURE_COLUMNS
 
 UTF8_BOM = b"\xef\xbb\xbf"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit.writer import AuditTrail, open_trail
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 from workers.blobstore import SyncBlobs, open_blob_store
 from workers.jobstore import JobStore
 

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from hpp.text import clip
+from core.text import clip
 
 PREFIX = "hpp"
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (

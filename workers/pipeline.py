@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from audit.records import chunk_record
-from hpp.text import clip
+from core.text import clip
 from ml.comparables import comparable_column_names
 from observability import metrics
 from observability.celery import process_sink

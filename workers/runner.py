@@ -7,7 +7,7 @@ import socket
 
 import redis
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 from observability.celery import BacklogSource, instrument_celery
 from observability.logging import configure_logging
 from workers.app import QUEUE, create_celery

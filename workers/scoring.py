@@ -3,7 +3,7 @@
 The output keeps every input row in order with its columns untouched (read as text, so
 ``007`` stays ``007``), then ``predicted_price``, ``price_low``, ``price_high``, ``error``
 and ``warning``. A bad row gets its reason in ``error`` and empty prices; it never fails
-the chunk; errors and warnings are cut to a bounded length (``hpp.text.clip``). Cells
+the chunk; errors and warnings are cut to a bounded length (``core.text.clip``). Cells
 that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR) get a
 leading ``'``; plain numbers such as ``-3.5`` are left alone.
 """
@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from hpp.text import MAX_ECHO_CHARS, clip
+from core.text import MAX_ECHO_CHARS, clip
 from ml.comparables import comparable_column_names
 from ml.contract import FEATURE_COLUMNS
 

@@ -28,13 +28,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
+from core.settings import AppSettings
 from gateway.deps import CallerDep, serving_predictor
 from gateway.errors import ProblemError
 from gateway.job_events import JobEventHub, StreamLimits
 from gateway.openapi import problem_responses
 from gateway.security import Caller
 from gateway.uploads import Upload
-from hpp.settings import AppSettings
 from ml.comparables import MAX_JOB_COMPARABLES
 from observability import metrics
 from observability.logging import get_logger

@@ -41,8 +41,9 @@ class _TaskDefinitionCheck(BaseResourceCheck):
     """A check that holds when every container passes ``container_passes``."""
 
     def __init__(self, *, name: str, id: str, category: CheckCategories) -> None:
-        super().__init__(name=name, id=id, categories=(category,),
-                         supported_resources=TASK_DEFINITION)
+        super().__init__(
+            name=name, id=id, categories=(category,), supported_resources=TASK_DEFINITION
+        )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         found = containers(conf)
@@ -59,8 +60,11 @@ class ReadOnlyRootFilesystem(_TaskDefinitionCheck):
     """Every container runs with a read-only root filesystem."""
 
     def __init__(self) -> None:
-        super().__init__(name="Ensure ECS containers have a read-only root filesystem",
-                         id="CKV_HPP_1", category=CheckCategories.GENERAL_SECURITY)
+        super().__init__(
+            name="Ensure ECS containers have a read-only root filesystem",
+            id="CKV_HPP_1",
+            category=CheckCategories.GENERAL_SECURITY,
+        )
 
     def container_passes(self, container: dict[str, Any]) -> bool:
         return is_true(container.get("ReadonlyRootFilesystem"))
@@ -70,8 +74,11 @@ class NonRootUser(_TaskDefinitionCheck):
     """Every container names a user, and it is not root."""
 
     def __init__(self) -> None:
-        super().__init__(name="Ensure ECS containers run as a non-root user",
-                         id="CKV_HPP_2", category=CheckCategories.GENERAL_SECURITY)
+        super().__init__(
+            name="Ensure ECS containers run as a non-root user",
+            id="CKV_HPP_2",
+            category=CheckCategories.GENERAL_SECURITY,
+        )
 
     def container_passes(self, container: dict[str, Any]) -> bool:
         user = container.get("User")
@@ -86,8 +93,11 @@ class NoPlainTextSecrets(_TaskDefinitionCheck):
     """No environment entry looks like a secret; secrets go in ``Secrets`` (valueFrom)."""
 
     def __init__(self) -> None:
-        super().__init__(name="Ensure ECS containers take secrets from Secrets, not Environment",
-                         id="CKV_HPP_4", category=CheckCategories.SECRETS)
+        super().__init__(
+            name="Ensure ECS containers take secrets from Secrets, not Environment",
+            id="CKV_HPP_4",
+            category=CheckCategories.SECRETS,
+        )
 
     def container_passes(self, container: dict[str, Any]) -> bool:
         environment = container.get("Environment") or []
@@ -100,8 +110,11 @@ class LogConfiguration(_TaskDefinitionCheck):
     """Every container ships its logs (a log driver with a destination)."""
 
     def __init__(self) -> None:
-        super().__init__(name="Ensure ECS containers have a log configuration",
-                         id="CKV_HPP_5", category=CheckCategories.LOGGING)
+        super().__init__(
+            name="Ensure ECS containers have a log configuration",
+            id="CKV_HPP_5",
+            category=CheckCategories.LOGGING,
+        )
 
     def container_passes(self, container: dict[str, Any]) -> bool:
         logging = container.get("LogConfiguration")
@@ -117,9 +130,12 @@ class NoPublicIp(BaseResourceCheck):
     """ECS services in awsvpc mode say explicitly that tasks get no public IP."""
 
     def __init__(self) -> None:
-        super().__init__(name="Ensure ECS services do not assign public IPs to tasks",
-                         id="CKV_HPP_3", categories=(CheckCategories.NETWORKING,),
-                         supported_resources=("AWS::ECS::Service",))
+        super().__init__(
+            name="Ensure ECS services do not assign public IPs to tasks",
+            id="CKV_HPP_3",
+            categories=(CheckCategories.NETWORKING,),
+            supported_resources=("AWS::ECS::Service",),
+        )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         properties = conf.get("Properties")

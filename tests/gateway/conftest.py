@@ -11,8 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from gateway.main import create_app
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,
@@ -21,6 +20,7 @@ from hpp.settings import (
     WorkerSettings,
     hash_api_key,
 )
+from gateway.main import create_app
 from tests.fixtures.model import ModelRegistry
 from tests.fixtures.redis import BatchEnv, WorkerProcess
 from tests.workers.conftest import GatewayProcess, start_gateway, stop_gateway

@@ -18,8 +18,8 @@ import pytest
 import redis
 from asgi_lifespan import LifespanManager
 
+from core.settings import AppSettings
 from gateway.main import create_app
-from hpp.settings import AppSettings
 from tests.fixtures.model import ModelRegistry
 from tests.gateway.conftest import ADMIN, USER, asgi_client, build_settings
 from tests.gateway.test_monitoring import houses, rows_of

@@ -14,8 +14,8 @@ import pytest
 import redis
 from asgi_lifespan import LifespanManager
 
+from core.settings import AppSettings
 from gateway.main import create_app
-from hpp.settings import AppSettings
 from ml.evaluate import interval_coverage, regression_metrics
 from tests.fixtures.model import DATA, ModelRegistry
 from tests.gateway.conftest import ADMIN, USER, asgi_client, build_settings

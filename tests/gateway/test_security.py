@@ -78,7 +78,7 @@ async def test_reload_needs_an_admin_key(client: httpx.AsyncClient) -> None:
 async def test_request_log_names_the_key_never_the_key_itself(
     client: httpx.AsyncClient, house: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hpp.settings import ObservabilitySettings
+    from core.settings import ObservabilitySettings
     from observability.logging import configure_logging
 
     configure_logging("gateway", ObservabilitySettings(log_format="json"))

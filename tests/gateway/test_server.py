@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from core.settings import hash_api_key
 from gateway.connections import set_nodelay
-from hpp.settings import hash_api_key
 from tests.fixtures.model import ModelRegistry
 from tests.gateway.conftest import USER, USER_KEY
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpp.text import MAX_ECHO_CHARS, clip
+from core.text import MAX_ECHO_CHARS, clip
 
 
 def test_short_text_is_left_alone() -> None:

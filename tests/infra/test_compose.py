@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hpp.settings import environment_names, hash_api_key
+from core.settings import environment_names, hash_api_key
 from tests.infra.conftest import ROOT, tool
 from tests.infra.test_task_definitions import SECRET_SETTINGS, cli_commands
 

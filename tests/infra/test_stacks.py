@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpp.settings import GatewaySettings
+from core.settings import GatewaySettings
 from tests.infra.conftest import resources_of_type
 
 STAR_ALLOWED = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}

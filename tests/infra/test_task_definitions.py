@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hpp.settings import environment_names
+from core.settings import environment_names
 from observability import dashboards
 from tests.infra.conftest import resources_of_type
 
@@ -192,8 +192,7 @@ def test_load_balancer_routes_api_paths_to_the_gateway_and_the_rest_to_the_ui(te
 
 
 def test_every_gateway_route_reaches_the_gateway(templates, tmp_path) -> None:
-    from gateway.main import create_app
-    from hpp.settings import (
+    from core.settings import (
         AppSettings,
         CoreSettings,
         GatewaySettings,
@@ -201,6 +200,7 @@ def test_every_gateway_route_reaches_the_gateway(templates, tmp_path) -> None:
         UISettings,
         WorkerSettings,
     )
+    from gateway.main import create_app
 
     settings = AppSettings(
         core=CoreSettings(state_dir=tmp_path),

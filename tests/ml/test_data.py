@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml.cli import run_validate_data
+from hpp.ml_steps import run_validate_data
 from ml.data import DataError, load_training_data, validate_file
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "house_data.csv"

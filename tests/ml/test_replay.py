@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpp.replay import run_compare, run_promote
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,
@@ -18,6 +17,7 @@ from hpp.settings import (
     UISettings,
     WorkerSettings,
 )
+from hpp.replay import run_compare, run_promote
 from ml.config import PromotionLimits
 from ml.registry import resolve_alias
 from ml.replay import compare, render_markdown

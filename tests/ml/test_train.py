@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from hpp.settings import AppSettings, CoreSettings
-from ml.cli import run_train
+from core.settings import AppSettings, CoreSettings
+from hpp.ml_steps import run_train
 from ml.config import Gates, TrainConfig
 from ml.data import load_training_data
 from ml.registry import resolve_alias

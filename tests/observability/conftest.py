@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 from observability.logging import configure_logging
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from celery import signals
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 from observability import celery as instrumentation
 from observability.celery import BacklogSource, instrument_celery, process_sink
 from observability.emf import EmfSink

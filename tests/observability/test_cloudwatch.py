@@ -13,7 +13,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from prometheus_client import REGISTRY
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 from observability.cloudwatch import CloudWatchExporter
 from observability.sink import build_sink
 

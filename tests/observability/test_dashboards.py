@@ -15,7 +15,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from fastapi import FastAPI
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 from observability import metrics
 from observability.dashboards import (
     ALARM_PARAMETERS,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import structlog
 
-from hpp.settings import ObservabilitySettings
+from core.settings import ObservabilitySettings
 from observability.logging import REDACTED, configure_logging, get_logger
 
 from .conftest import LogCapture

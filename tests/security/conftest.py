@@ -14,8 +14,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from gateway.main import create_app
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,
@@ -24,6 +23,7 @@ from hpp.settings import (
     WorkerSettings,
     hash_api_key,
 )
+from gateway.main import create_app
 from tests.fixtures.model import ModelRegistry
 from tests.workers.conftest import ALICE, BOB, client, jobs_gateway  # noqa: F401 - fixtures
 

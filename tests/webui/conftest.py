@@ -21,8 +21,8 @@ from nicegui.testing.general import nicegui_reset_globals
 from nicegui.testing.user import User
 from playwright.sync_api import Browser
 
+from core.settings import AppSettings
 from gateway.main import create_app
-from hpp.settings import AppSettings
 from ml.predict import Predictor
 from tests.fixtures.model import ModelRegistry
 from tests.fixtures.redis import BatchEnv

@@ -14,7 +14,7 @@ import uvicorn
 from nicegui.testing.user import User
 from pydantic import SecretStr
 
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,

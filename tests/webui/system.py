@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpp.settings import hash_api_key
+from core.settings import hash_api_key
 from tests.fixtures.redis import BatchEnv
 from tests.webui.servers import UI_KEY, free_port, wait_for_http
 

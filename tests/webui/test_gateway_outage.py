@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from nicegui import ui
 
+from core.settings import AppSettings
 from gateway.main import create_app
-from hpp.settings import AppSettings
 from ml.predict import Predictor
 from tests.fixtures.model import ModelRegistry
 from tests.webui.conftest import simulated_ui

@@ -19,8 +19,7 @@ from nicegui import ui
 from nicegui.testing.user import User
 from playwright.sync_api import sync_playwright
 
-from hpp.replay import run_compare
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,
@@ -29,6 +28,7 @@ from hpp.settings import (
     WorkerSettings,
     hash_api_key,
 )
+from hpp.replay import run_compare
 from tests.fixtures.model import DATA, ModelRegistry
 from tests.fixtures.redis import BatchEnv, StartWorker
 from tests.webui.browser import CHROMIUM_ARGS, LAPTOP, PHONE

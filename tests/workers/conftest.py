@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from core.settings import hash_api_key
 from hpp.redis_server import free_port
-from hpp.settings import hash_api_key
 from tests.fixtures.redis import ROOT, BatchEnv, WorkerProcess
 
 ALICE = {"X-API-Key": "alice-key-0123456789"}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,

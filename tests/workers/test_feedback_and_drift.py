@@ -12,9 +12,7 @@ import pandas as pd
 import pytest
 import redis
 
-from gateway.monitoring_store import feedback_key
-from hpp.replay import run_compare
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,
@@ -22,6 +20,8 @@ from hpp.settings import (
     UISettings,
     WorkerSettings,
 )
+from gateway.monitoring_store import feedback_key
+from hpp.replay import run_compare
 from ml.evaluate import interval_coverage, regression_metrics
 from tests.fixtures.model import DATA
 from tests.fixtures.redis import BatchEnv

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hpp.settings import hash_api_key
+from core.settings import hash_api_key
 from tests.fixtures.redis import BatchEnv, StartWorker
 from tests.reliability.conftest import account_rows, flush, numbered_houses
 from tests.workers.conftest import (

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,

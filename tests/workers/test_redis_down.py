@@ -8,9 +8,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from gateway.main import create_app
-from hpp.redis_server import EmbeddedRedis
-from hpp.settings import (
+from core.settings import (
     AppSettings,
     CoreSettings,
     GatewaySettings,
@@ -19,6 +17,8 @@ from hpp.settings import (
     WorkerSettings,
     hash_api_key,
 )
+from gateway.main import create_app
+from hpp.redis_server import EmbeddedRedis
 from ml.contract import EXAMPLE_HOUSE
 from tests.fixtures.model import ModelRegistry
 from tests.workers.conftest import ALICE, HEADER

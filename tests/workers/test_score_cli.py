@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import AppSettings
 from hpp.score import run_score
-from hpp.settings import AppSettings
 from tests.workers.conftest import ALICE, GatewayProcess, houses_csv
 
 
 def _settings() -> AppSettings:
-    from hpp.settings import (
+    from core.settings import (
         CoreSettings,
         GatewaySettings,
         ObservabilitySettings,

@@ -15,7 +15,7 @@ import pytest
 from celery import Celery
 from kombu import Queue
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 from tests.fixtures.redis import BatchEnv
 from tests.reliability.conftest import flush
 from workers.app import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hpp.settings import AppSettings
+from core.settings import AppSettings
 from ml.card import build_card
 from ml.config import load_config
 from ml.data import DataError, file_sha256, load_training_data, validate_file
