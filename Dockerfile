@@ -16,6 +16,7 @@ COPY audit/ audit/
 COPY hpp/ hpp/
 COPY ml/ ml/
 COPY gateway/ gateway/
+COPY jobs/ jobs/
 COPY workers/ workers/
 COPY webui/ webui/
 COPY observability/ observability/

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from jobs.keys import job_row_item
 from ml.contract import FEATURE_COLUMNS, coerce_frame
 from workers.scoring import OUTPUT_COLUMNS, read_chunk
 
@@ -28,7 +29,7 @@ def chunk_rows(record: dict[str, Any], *, input_data: bytes, output: bytes) -> l
     first = int(record["first_row"])
     return [
         {
-            "key": f"job:{record['job_id']}:{first + i}",
+            "key": job_row_item(record["job_id"], first + i),
             "normalised": house,
             "price": _number(out["predicted_price"][i]),
             "low": _number(out["price_low"][i]),

@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from jobs.keys import job_row_item
+
 MAX_ITEMS = 50_000
 
 
@@ -24,7 +26,7 @@ class FeedbackItem:
     @property
     def key(self) -> str:
         """What identifies the prediction (for duplicate detection and reports)."""
-        return self.prediction_id or f"job:{self.job_id}:{self.row}"
+        return self.prediction_id or job_row_item(str(self.job_id), str(self.row))
 
 
 def parse_json(body: bytes) -> tuple[list[FeedbackItem], list[dict[str, Any]]]:

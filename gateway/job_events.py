@@ -20,8 +20,8 @@ from redis.exceptions import RedisError
 
 from gateway.errors import ProblemError
 from gateway.security import Caller
+from jobs.keys import EVENTS_PATTERN, job_of_channel
 from observability.logging import get_logger
-from workers.jobstore import EVENTS_PATTERN, job_of_channel
 
 log = get_logger("gateway.job_events")
 # redis-py can swallow a cancellation while it waits for a message, so the hub also

@@ -1,7 +1,7 @@
 """A finished job's predictions for named rows, read by byte range from its row index.
 
-The worker writes ``prices.f64`` at finalize (``workers.summary``): (price, low, high) per
-row as float64, row r at byte 24·(r−1). Rows are read in windows of at most
+The worker writes ``prices.f64`` at finalize (``jobs.row_index`` describes the format):
+(price, low, high) per row as float64, row r at byte 24·(r−1). Rows are read in windows of at most
 ``WINDOW_BYTES``, one at a time, so a lookup costs memory in proportion to the window,
 never to the result, and a few rows of a 3M-row job cost a few small reads.
 """
@@ -12,8 +12,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from workers.blobstore import BlobNotFoundError, BlobStore
-from workers.summary import PRICE_DTYPE, ROW_BYTES, prices_key
+from jobs.blobs import BlobNotFoundError, BlobStore
+from jobs.keys import prices_key
+from jobs.row_index import PRICE_DTYPE, ROW_BYTES
 
 WINDOW_BYTES = 1 << 20
 RowPrices = tuple[float, float, float]

@@ -14,12 +14,12 @@ from typing import Any
 import pandas as pd
 
 from gateway.monitoring_store import MonitoringStore
+from jobs.models import iso_time
 from ml.contract import FEATURE_COLUMNS
 from ml.monitoring import check_gates, coverage_check, live_metrics
 from ml.profile import frame_drift
 from observability.metrics import record_drift, record_live_quality
 from observability.sink import MetricsSink
-from workers.jobstore import iso_time
 
 
 async def version_quality(

@@ -1,4 +1,4 @@
-"""Recent predictions and the live monitoring windows, in Redis.
+"""Recent predictions and the live monitoring windows, in Redis (key names: ``jobs.keys``).
 
 - ``hpp:pred:{id}``: one prediction (owner, version, price, interval, features), with a TTL;
   ``hpp:pred:index`` (sorted by time) bounds how many are kept.
@@ -20,39 +20,19 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-PREFIX = "hpp"
-INDEX_KEY = f"{PREFIX}:pred:index"
-VERSIONS_KEY = f"{PREFIX}:feedback:versions"
-GATES_KEY = f"{PREFIX}:monitor:gates"
-REPLAY_KEY = f"{PREFIX}:replay:latest"
-HELD_KEY = f"{PREFIX}:feedback:held"
+from jobs.keys import (
+    FEEDBACK_HELD_KEY,
+    GATES_KEY,
+    PREDICTION_INDEX_KEY,
+    REPLAY_KEY,
+    feedback_key,
+    feedback_versions_key,
+    prediction_key,
+    seen_key,
+    traffic_key,
+)
+
 MAX_HELD = 10_000
-
-
-def prediction_key(prediction_id: str) -> str:
-    """Where one recent prediction is kept."""
-    return f"{PREFIX}:pred:{prediction_id}"
-
-
-def feedback_key(version: str, owner: str | None = None) -> str:
-    """The feedback window of one model version: the shared one, or one owner's own."""
-    shared = f"{PREFIX}:feedback:{version}"
-    return shared if owner is None else f"{shared}:owner:{owner}"
-
-
-def versions_key(owner: str | None = None) -> str:
-    """The model versions with feedback in the shared windows, or in one owner's own."""
-    return VERSIONS_KEY if owner is None else f"{VERSIONS_KEY}:owner:{owner}"
-
-
-def traffic_key(version: str) -> str:
-    """The live-traffic window of one model version."""
-    return f"{PREFIX}:traffic:{version}"
-
-
-def seen_key(key: str) -> str:
-    """The marker of a prediction that already has its actual price."""
-    return f"{PREFIX}:feedback:seen:{key}"
 
 
 @dataclass(frozen=True)
@@ -107,18 +87,18 @@ class MonitoringStore:
             for prediction_id, stored in records:
                 pipe.set(prediction_key(prediction_id), _encode(stored), ex=self.ttl_seconds)
                 by_version.setdefault(stored.version, []).append(json.dumps(stored.features))
-            pipe.zadd(INDEX_KEY, {pid: now for pid, _ in records})
+            pipe.zadd(PREDICTION_INDEX_KEY, {pid: now for pid, _ in records})
             for version, houses in by_version.items():
                 pipe.lpush(traffic_key(version), *houses)
                 pipe.ltrim(traffic_key(version), 0, self.drift_window - 1)
                 pipe.expire(traffic_key(version), self.ttl_seconds)
             if gates:
                 pipe.hset(GATES_KEY, mapping=gates)
-            pipe.zcard(INDEX_KEY)
+            pipe.zcard(PREDICTION_INDEX_KEY)
             results = await pipe.execute()
         overflow = int(results[-1]) - self.max_predictions
         if overflow > 0:
-            oldest = await self.client.zpopmin(INDEX_KEY, overflow)
+            oldest = await self.client.zpopmin(PREDICTION_INDEX_KEY, overflow)
             ids = [_text(pid) for pid, _ in oldest]
             if ids:
                 await self.client.delete(*[prediction_key(pid) for pid in ids])
@@ -153,10 +133,10 @@ class MonitoringStore:
                 pipe.lpush(feedback_key(point.version, owner), entry)
             for version in {p.version for p in accepted}:
                 pipe.ltrim(feedback_key(version, owner), 0, self.feedback_window - 1)
-                pipe.sadd(versions_key(owner), version)
+                pipe.sadd(feedback_versions_key(owner), version)
                 if owner is not None:  # an owner's figures go when they stop reporting
                     pipe.expire(feedback_key(version, owner), self.ttl_seconds)
-                    pipe.expire(versions_key(owner), self.ttl_seconds)
+                    pipe.expire(feedback_versions_key(owner), self.ttl_seconds)
             await pipe.execute()
         return len(accepted), duplicates
 
@@ -181,18 +161,18 @@ class MonitoringStore:
             for point, reason in held
         ]
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.lpush(HELD_KEY, *entries)
-            pipe.ltrim(HELD_KEY, 0, MAX_HELD - 1)
-            pipe.expire(HELD_KEY, self.ttl_seconds)
+            pipe.lpush(FEEDBACK_HELD_KEY, *entries)
+            pipe.ltrim(FEEDBACK_HELD_KEY, 0, MAX_HELD - 1)
+            pipe.expire(FEEDBACK_HELD_KEY, self.ttl_seconds)
             await pipe.execute()
 
     async def held_count(self) -> int:
         """How many reports are held for review."""
-        return int(await self.client.llen(HELD_KEY))
+        return int(await self.client.llen(FEEDBACK_HELD_KEY))
 
     async def feedback_versions(self, owner: str | None = None) -> list[str]:
         """Model versions that have feedback (shared, or in one owner's own windows)."""
-        members = await self.client.smembers(versions_key(owner))
+        members = await self.client.smembers(feedback_versions_key(owner))
         return sorted((_text(v) for v in members), key=_version)
 
     async def feedback_window_of(self, version: str, owner: str | None = None) -> list[list[float]]:

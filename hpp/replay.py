@@ -19,13 +19,12 @@ from typing import Any
 import pandas as pd
 
 from core.settings import AppSettings
+from jobs.keys import REPLAY_KEY, job_row_item, seen_key
 from ml.config import PromotionLimits, load_config
 from ml.contract import FEATURE_COLUMNS
 from ml.replay import check_limits, compare, render_markdown
 
 ACTUAL_COLUMNS = ("actual_price", "price", "actual")
-REPLAY_KEY = "hpp:replay:latest"
-SEEN_PREFIX = "hpp:feedback:seen:job"
 
 
 def run_compare(
@@ -158,20 +157,21 @@ def _latest(settings: AppSettings) -> Path:
 
 
 def _job_input(job_id: str, settings: AppSettings) -> tuple[pd.DataFrame | None, dict[str, Any]]:
-    from workers.blobstore import BlobNotFoundError, SyncBlobs, open_blob_store
-    from workers.jobstore import JobStore
+    from jobs.blobs import BlobNotFoundError
+    from jobs.store import JobStore
+    from jobs.sync_blobs import SyncBlobStore
 
     if not settings.core.redis_url:
         return None, {}
     store = JobStore.from_url(
         settings.core.redis_url, ttl_seconds=settings.worker.result_ttl_seconds
     )
-    blobs = SyncBlobs(open_blob_store(settings.core.resolved_blob_url()))
+    blobs = SyncBlobStore.open(settings.core.resolved_blob_url())
     try:
         record = store.get(job_id)
         if record is None:
             return None, {}
-        data = b"".join(blobs.iter_bytes(record["input_key"]))
+        data = blobs.read_bytes(record.input_key)
     except BlobNotFoundError:
         return None, {}
     finally:
@@ -179,7 +179,7 @@ def _job_input(job_id: str, settings: AppSettings) -> tuple[pd.DataFrame | None,
         store.close()
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     frame.columns = [c.strip() for c in frame.columns]
-    source = {"kind": "job", "job_id": job_id, "model_version": record.get("model_version")}
+    source = {"kind": "job", "job_id": job_id, "model_version": record.model_version}
     return frame, source
 
 
@@ -192,7 +192,7 @@ def _actuals(frame: pd.DataFrame, job_id: str | None, settings: AppSettings) -> 
     import redis
 
     with redis.Redis.from_url(settings.core.redis_url, socket_timeout=5) as client:
-        keys = [f"{SEEN_PREFIX}:{job_id}:{row}" for row in range(1, len(frame) + 1)]
+        keys = [seen_key(job_row_item(job_id, row)) for row in range(1, len(frame) + 1)]
         values = [
             v
             for start in range(0, len(keys), 10_000)

@@ -21,8 +21,9 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from jobs.models import Job, JobPage, JobSummary
 from ml.contract import HouseFeatures, Prediction, error_message
-from webui.schemas import Job, JobPage, JobSummary, ModelCard, Problem
+from webui.schemas import ModelCard, Problem
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -8,8 +8,8 @@ from typing import Any
 
 from audit.writer import AuditTrail, open_trail
 from core.settings import AppSettings
-from workers.blobstore import SyncBlobs, open_blob_store
-from workers.jobstore import JobStore
+from jobs.store import JobStore
+from jobs.sync_blobs import SyncBlobStore
 
 
 @dataclass
@@ -18,7 +18,7 @@ class WorkerContext:
 
     settings: AppSettings
     jobs: JobStore
-    blobs: SyncBlobs
+    blobs: SyncBlobStore
     predictors: dict[str, Any] = field(default_factory=dict)
     audit: AuditTrail | None = None
 
@@ -30,7 +30,7 @@ class WorkerContext:
         jobs = JobStore.from_url(
             settings.core.redis_url, ttl_seconds=settings.worker.result_ttl_seconds
         )
-        blobs = SyncBlobs(open_blob_store(settings.core.resolved_blob_url()))
+        blobs = SyncBlobStore.open(settings.core.resolved_blob_url())
         return cls(settings=settings, jobs=jobs, blobs=blobs, audit=_open_audit(settings))
 
     def predictor(self, version: str) -> Any:

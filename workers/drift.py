@@ -9,12 +9,12 @@ never fails the job.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
+from jobs.models import JobRecord
 from ml.contract import FEATURE_COLUMNS
 from ml.profile import add_counts, bin_counts, drift_report
 from observability import metrics
@@ -26,7 +26,7 @@ BLOCK_ROWS = 200_000
 ERROR_OFFSET = 3  # predicted_price, price_low, price_high, then error
 
 
-def record_job_drift(ctx: WorkerContext, job_id: str, record: dict[str, str], key: str) -> None:
+def record_job_drift(ctx: WorkerContext, job_id: str, record: JobRecord, key: str) -> None:
     """Compute the drift of the scored result at ``key`` and store it on the job record."""
     try:
         report = job_drift(ctx, record, key)
@@ -35,19 +35,18 @@ def record_job_drift(ctx: WorkerContext, job_id: str, record: dict[str, str], ke
         return
     if report is None:
         return
-    ctx.jobs.update(job_id, drift=json.dumps(report))
+    ctx.jobs.save_drift(job_id, report)
     psi = {feature: value["psi"] for feature, value in report["features"].items()}
     metrics.record_drift(psi, source="job", sink=_sink())
     log.info("job_drift", job_id=job_id, max_psi=report["max_psi"], drifted=report["drifted"])
 
 
-def job_drift(ctx: WorkerContext, record: dict[str, str], key: str) -> dict[str, Any] | None:
+def job_drift(ctx: WorkerContext, record: JobRecord, key: str) -> dict[str, Any] | None:
     """PSI per feature of the result's valid rows, or None when the model has no profile."""
-    profile = ctx.predictor(record["model_version"]).card.get("profile")
-    if not profile:
+    profile = ctx.predictor(record.model_version).card.get("profile")
+    if not profile or record.columns is None or record.feature_positions is None:
         return None
-    columns: list[str] = json.loads(record["columns"])
-    positions: dict[str, int] = json.loads(record["feature_positions"])
+    columns, positions = record.columns, record.feature_positions
     error_at = len(columns) + ERROR_OFFSET
     use = sorted({*positions.values(), error_at})
     counts: dict[str, list[int]] = {}
@@ -68,9 +67,7 @@ def job_drift(ctx: WorkerContext, record: dict[str, str], key: str) -> dict[str,
             frame = pd.DataFrame({c: block[named[positions[c]]] for c in FEATURE_COLUMNS})
             counts = add_counts(counts, bin_counts(profile, frame[valid.to_numpy()]))
     finally:
-        close = getattr(blocks, "close", None)
-        if close is not None:
-            close()
+        blocks.close()
     threshold = ctx.settings.core.drift_psi_threshold
     return drift_report(profile, counts, threshold=threshold) if counts else None
 

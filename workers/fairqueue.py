@@ -23,11 +23,9 @@ from typing import Any
 
 from celery import Celery
 
+from jobs.keys import FAIR_OWNER_QUEUE_PREFIX, FAIR_RING_KEY, fair_owner_queue_key, job_key
 from workers.app import QUEUE
-from workers.jobstore import PREFIX, job_key
 
-RING_KEY = f"{PREFIX}:fair:owners"
-OWNER_QUEUE_PREFIX = f"{PREFIX}:fair:owner:"
 MAX_DROPS_PER_DISPATCH = 1_000  # bounds one script's run when many steps are stale
 ENQUEUE_BATCH = 1_000
 
@@ -127,7 +125,7 @@ class FairQueue:
 
     def submit(self, owner: str, steps: Sequence[Step]) -> int:
         """Queue steps behind the owner's earlier ones, then top up the broker."""
-        keys = [RING_KEY, OWNER_QUEUE_PREFIX + owner]
+        keys = [FAIR_RING_KEY, fair_owner_queue_key(owner)]
         for start in range(0, len(steps), ENQUEUE_BATCH):
             batch = steps[start : start + ENQUEUE_BATCH]
             self._enqueue(keys=keys, args=[owner, *(step.to_json() for step in batch)])
@@ -135,8 +133,8 @@ class FairQueue:
 
     def dispatch(self) -> int:
         """Send steps, one per owner in turn, until ``depth`` wait in the broker; how many."""
-        args = [self.depth, OWNER_QUEUE_PREFIX, job_key(""), MAX_DROPS_PER_DISPATCH]
-        taken = self._take(keys=[RING_KEY, self.queue], args=args)
+        args = [self.depth, FAIR_OWNER_QUEUE_PREFIX, job_key(""), MAX_DROPS_PER_DISPATCH]
+        taken = self._take(keys=[FAIR_RING_KEY, self.queue], args=args)
         for text in taken:
             step = Step.from_json(text)
             self.send(step.task, step.args, step.task_id)
@@ -144,9 +142,9 @@ class FairQueue:
 
     def pending_ids(self) -> list[str]:
         """The ids of every step waiting in an owner's list."""
-        return list(self._pending_ids(keys=[RING_KEY], args=[OWNER_QUEUE_PREFIX]))
+        return list(self._pending_ids(keys=[FAIR_RING_KEY], args=[FAIR_OWNER_QUEUE_PREFIX]))
 
 
 def waiting_steps(client: Any, queue: str = QUEUE) -> int:
     """Steps waiting anywhere, in the broker queue or an owner's list (the backlog)."""
-    return int(client.eval(BACKLOG_LUA, 2, RING_KEY, queue, OWNER_QUEUE_PREFIX))
+    return int(client.eval(BACKLOG_LUA, 2, FAIR_RING_KEY, queue, FAIR_OWNER_QUEUE_PREFIX))

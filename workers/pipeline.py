@@ -5,9 +5,10 @@ idempotent, so at-least-once delivery is safe: a chunk's part has a fixed name a
 written atomically, the chunk is counted by a Redis set (once, whoever gets there
 first), and the job moves to a final state by a compare-and-set, exactly once.
 
-Blob layout per job: ``jobs/{id}/input.csv``, ``jobs/{id}/parts/{index:06d}.csv``,
-``jobs/{id}/result.csv``, and the lookups of ``workers.summary`` (``prices.f64``,
-``summary.json``, built from ``parts/{index:06d}.prices`` and ``.json``).
+Blob layout per job (``jobs.keys``): ``jobs/{id}/input.csv``,
+``jobs/{id}/parts/{index:06d}.csv``, ``jobs/{id}/result.csv``, and the lookups of
+``workers.summary`` (``prices.f64``, ``summary.json``, built from
+``parts/{index:06d}.prices`` and ``.json``).
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ from dataclasses import dataclass
 
 from audit.records import chunk_record
 from core.text import clip
+from jobs.blobs import BlobNotFoundError
+from jobs.keys import JOBS_FOLDER, input_key, job_prefix, part_key, parts_prefix, result_key
+from jobs.models import FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord
 from ml.comparables import comparable_column_names
 from observability import metrics
 from observability.celery import process_sink
 from observability.logging import get_logger
 from workers.app import QUEUE
-from workers.blobstore import BlobNotFoundError, job_prefix
 from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
 from workers.fairqueue import waiting_steps
-from workers.jobstore import FAILED, QUEUED, RUNNING, SUCCEEDED, job_comparables
 from workers.scoring import ScoredChunk, result_header, score_chunk
 from workers.summary import record_job_summary, save_chunk_extras
 
@@ -51,21 +53,6 @@ EnqueueChunks = Callable[[str, list[ChunkTask]], None]  # the job's owner, its c
 EnqueueFinalize = Callable[[str], None]
 
 
-def input_key(job_id: str) -> str:
-    """Where the uploaded CSV lives."""
-    return f"{job_prefix(job_id)}input.csv"
-
-
-def part_key(job_id: str, index: int) -> str:
-    """Where a chunk's scored rows live."""
-    return f"{job_prefix(job_id)}parts/{index:06d}.csv"
-
-
-def result_key(job_id: str) -> str:
-    """Where the scored CSV lives."""
-    return f"{job_prefix(job_id)}result.csv"
-
-
 def plan_job(
     ctx: WorkerContext,
     job_id: str,
@@ -77,13 +64,13 @@ def plan_job(
     the owner's other steps (``workers.fairqueue``)."""
     jobs = ctx.jobs
     record = jobs.get(job_id)
-    if record is None or record.get("status") not in (QUEUED, RUNNING):
+    if record is None or record.status not in (QUEUED, RUNNING):
         return
-    jobs.transition(job_id, RUNNING, allowed=(QUEUED,), started_at=repr(time.time()))
+    jobs.start(job_id)
     plan = stored_plan(record)
     if plan is None and _planned_too_often(ctx, job_id):
         return
-    plan = plan or _make_plan(ctx, job_id, record)
+    plan = plan or _make_plan(ctx, job_id)
     if plan is None:
         return
     counted = jobs.counted_total(job_id)
@@ -96,7 +83,7 @@ def plan_job(
         for chunk in plan.chunks
         if chunk.index not in done
     ]
-    enqueue_chunks(record.get("owner", ""), chunks)
+    enqueue_chunks(record.owner, chunks)
     _maybe_sweep(ctx)
 
 
@@ -106,7 +93,7 @@ def score_chunk_job(
     """Score one chunk and count it once; returns what happened (for logs and tests)."""
     jobs, job_id = ctx.jobs, task.job_id
     record = jobs.get(job_id)
-    if record is None or record.get("status") != RUNNING:
+    if record is None or record.status != RUNNING:
         return "skipped"
     if jobs.counted(job_id, task.index):
         _finalize_if_complete(ctx, job_id, record, enqueue_finalize)
@@ -118,46 +105,46 @@ def score_chunk_job(
         fail_job(ctx, job_id, f"chunk {task.index} failed {limit} times; last error: {reason}")
         return "gave up"
     started = time.perf_counter()
-    data = ctx.blobs.run(ctx.blobs.store.get_range(input_key(job_id), task.start, task.end))
-    columns = json.loads(record["columns"])
+    data = ctx.blobs.get_range(input_key(job_id), task.start, task.end)
+    columns = _columns(record)
     scored = score_chunk(
         data,
         columns=columns,
-        feature_positions=json.loads(record["feature_positions"]),
-        predictor=ctx.predictor(record["model_version"]),
-        comparables=job_comparables(record),
+        feature_positions=_feature_positions(record),
+        predictor=ctx.predictor(record.model_version),
+        comparables=record.comparables,
     )
     audit_chunk(ctx, task, record, data, scored)  # before counting: a chunk counted is audited
-    ctx.blobs.run(ctx.blobs.store.put_bytes(part_key(job_id, task.index), scored.data))
+    ctx.blobs.put_bytes(part_key(job_id, task.index), scored.data)
     save_chunk_extras(ctx, job_id, task.index, scored, width=len(columns))
     counted = jobs.count_chunk(job_id, task.index, rows=scored.rows, failed=scored.failed)
     if counted < 0:  # cancelled or deleted meanwhile: leave nothing behind
-        ctx.blobs.run(ctx.blobs.store.delete_prefix(job_prefix(job_id)))
+        ctx.blobs.delete_prefix(job_prefix(job_id))
         return "dropped"
     metrics.observe_chunk(time.perf_counter() - started)
     sink = process_sink()
     metrics.record_rows(ok=scored.rows - scored.failed, rejected=scored.failed, sink=sink)
     metrics.record_prediction(
-        model_version=record["model_version"],
+        model_version=record.model_version,
         source="job",
         count=scored.rows - scored.failed,
         sink=sink,
     )
     jobs.publish(job_id, "progress")
     metrics.record_backlog(queue=QUEUE, depth=waiting_steps(jobs.client), workers=1)
-    if counted >= int(record["chunks_total"]):
+    if counted >= record.chunks_total:
         enqueue_finalize(job_id)
     return "counted"
 
 
 def audit_chunk(
-    ctx: WorkerContext, task: ChunkTask, record: dict[str, str], data: bytes, scored: ScoredChunk
+    ctx: WorkerContext, task: ChunkTask, record: JobRecord, data: bytes, scored: ScoredChunk
 ) -> None:
     """Store the chunk's input and output bytes beside the chain, then chain a record of
     their digests (at least once: a redelivery adds another)."""
     if ctx.audit is None:
         return
-    version = record["model_version"]
+    version = record.model_version
     digests = ctx.blobs.run(ctx.audit.put_payloads({"input": data, "output": scored.data}))
     job = {
         "job_id": task.job_id,
@@ -165,11 +152,11 @@ def audit_chunk(
         "bytes": [task.start, task.end],
         "first_row": _first_row(record, task.index),
         "row_count": scored.rows,
-        "columns": json.loads(record["columns"]),
-        "feature_positions": json.loads(record["feature_positions"]),
+        "columns": _columns(record),
+        "feature_positions": _feature_positions(record),
     }
     body = chunk_record(
-        owner=record.get("owner", ""),
+        owner=record.owner,
         at=time.time(),
         version=version,
         level=ctx.predictor(version).card.get("interval", {}).get("level"),
@@ -185,16 +172,16 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
     """Join the parts in order into the result and mark the job succeeded, once."""
     jobs = ctx.jobs
     record = jobs.get(job_id)
-    if record is None or record.get("status") != RUNNING:
+    if record is None or record.status != RUNNING:
         return "skipped"
-    total = int(record["chunks_total"])
+    total = record.chunks_total
     if jobs.counted_total(job_id) < total:
         return "not ready"
-    extra = comparable_column_names(job_comparables(record))
-    head = result_header(json.loads(record["columns"]), extra)
+    extra = comparable_column_names(record.comparables)
+    head = result_header(_columns(record), extra)
     parts = [part_key(job_id, i) for i in range(total)]
     try:
-        ctx.blobs.run(ctx.blobs.store.compose(result_key(job_id), head, parts))
+        ctx.blobs.compose(result_key(job_id), head, parts)
     except BlobNotFoundError:
         if jobs.get(job_id) is None:
             return "skipped"  # deleted while finalizing
@@ -202,47 +189,38 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
     record_job_drift(ctx, job_id, record, result_key(job_id))
     record_job_summary(ctx, job_id, record)
     fresh = jobs.get(job_id) or record
-    moved = jobs.transition(
-        job_id,
-        SUCCEEDED,
-        allowed=(RUNNING,),
-        finished_at=repr(time.time()),
-        rows_total=fresh.get("rows_done", "0"),
-    )
+    moved = jobs.succeed(job_id, rows_total=fresh.rows_done)
     if moved:
         metrics.record_job_finished(SUCCEEDED, sink=process_sink())
         log.info(
             "job_succeeded",
             job_id=job_id,
-            rows=fresh.get("rows_done"),
-            rows_failed=fresh.get("rows_failed"),
-            model_version=record["model_version"],
+            rows=fresh.rows_done,
+            rows_failed=fresh.rows_failed,
+            model_version=record.model_version,
         )
-    ctx.blobs.run(ctx.blobs.store.delete_prefix(f"{job_prefix(job_id)}parts/"))
+    ctx.blobs.delete_prefix(parts_prefix(job_id))
     return "succeeded" if moved else "skipped"
 
 
 def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
     """Mark the job failed with ``reason`` (once, cut to a bounded length) and drop its parts."""
     reason = clip(reason)
-    moved = ctx.jobs.transition(
-        job_id, FAILED, allowed=(QUEUED, RUNNING), finished_at=repr(time.time()), error=reason
-    )
+    moved = ctx.jobs.fail(job_id, reason)
     if moved:
         metrics.record_job_finished(FAILED, sink=process_sink())
         log.warning("job_failed", job_id=job_id, error=reason)
-        ctx.blobs.run(ctx.blobs.store.delete_prefix(f"{job_prefix(job_id)}parts/"))
+        ctx.blobs.delete_prefix(parts_prefix(job_id))
     return moved
 
 
 def sweep_orphans(ctx: WorkerContext) -> list[str]:
     """Delete blobs of jobs whose record is gone (expired or deleted); returns their ids."""
-    client = ctx.jobs.client
     removed: list[str] = []
-    for job_id in ctx.blobs.run(ctx.blobs.store.list_children("jobs/")):
-        if client.exists(f"hpp:job:{job_id}", f"hpp:upload:{job_id}"):
+    for job_id in ctx.blobs.list_children(JOBS_FOLDER):
+        if ctx.jobs.is_known(job_id):
             continue
-        ctx.blobs.run(ctx.blobs.store.delete_prefix(job_prefix(job_id)))
+        ctx.blobs.delete_prefix(job_prefix(job_id))
         removed.append(job_id)
     return removed
 
@@ -258,7 +236,7 @@ def _planned_too_often(ctx: WorkerContext, job_id: str) -> bool:
     return True
 
 
-def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan | None:
+def _make_plan(ctx: WorkerContext, job_id: str) -> Plan | None:
     blocks = ctx.blobs.iter_bytes(input_key(job_id))
     try:
         plan = plan_chunks(blocks, limits=InputLimits.from_settings(ctx.settings.worker))
@@ -269,13 +247,13 @@ def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan 
         return None  # deleted before we got to it
     finally:
         blocks.close()
-    stored = ctx.jobs.update(
+    stored = ctx.jobs.save_plan(
         job_id,
         plan=json.dumps(plan.to_json()),
-        columns=json.dumps(plan.columns),
-        feature_positions=json.dumps(plan.feature_positions),
-        rows_total=str(plan.rows_total),
-        chunks_total=str(len(plan.chunks)),
+        columns=plan.columns,
+        feature_positions=plan.feature_positions,
+        rows_total=plan.rows_total,
+        chunks_total=len(plan.chunks),
     )
     if not stored:
         return None  # deleted while we planned
@@ -284,26 +262,39 @@ def _make_plan(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> Plan 
     return plan
 
 
-def _first_row(record: dict[str, str], index: int) -> int:
+def _first_row(record: JobRecord, index: int) -> int:
     """The file row of chunk ``index``'s first row: after the rows of the earlier chunks."""
     plan = stored_plan(record)
     return 1 + sum(c.rows for c in plan.chunks[:index]) if plan else 1
 
 
-def stored_plan(record: dict[str, str]) -> Plan | None:
+def stored_plan(record: JobRecord) -> Plan | None:
     """The chunk plan kept in a job's record (None before the job is planned)."""
-    return Plan.from_json(json.loads(record["plan"])) if record.get("plan") else None
+    return Plan.from_json(json.loads(record.plan)) if record.plan else None
+
+
+def _columns(record: JobRecord) -> list[str]:
+    """The input's columns (a job is planned before any chunk or finalize step runs)."""
+    if record.columns is None:
+        raise RuntimeError(f"job {record.id} has no plan yet")
+    return record.columns
+
+
+def _feature_positions(record: JobRecord) -> dict[str, int]:
+    if record.feature_positions is None:
+        raise RuntimeError(f"job {record.id} has no plan yet")
+    return record.feature_positions
 
 
 def _finalize_if_complete(
-    ctx: WorkerContext, job_id: str, record: dict[str, str], enqueue_finalize: EnqueueFinalize
+    ctx: WorkerContext, job_id: str, record: JobRecord, enqueue_finalize: EnqueueFinalize
 ) -> None:
-    if ctx.jobs.counted_total(job_id) >= int(record["chunks_total"]):
+    if ctx.jobs.counted_total(job_id) >= record.chunks_total:
         enqueue_finalize(job_id)
 
 
 def _maybe_sweep(ctx: WorkerContext) -> None:
-    if ctx.jobs.client.set("hpp:sweep-lock", "1", nx=True, ex=SWEEP_EVERY_SECONDS):
+    if ctx.jobs.claim_sweep(SWEEP_EVERY_SECONDS):
         removed = sweep_orphans(ctx)
         if removed:
             log.info("blobs_swept", jobs=len(removed))

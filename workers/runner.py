@@ -8,12 +8,12 @@ import socket
 import redis
 
 from core.settings import AppSettings
+from jobs.keys import WORKER_ALIVE_PREFIX, worker_alive_key
 from observability.celery import BacklogSource, instrument_celery
 from observability.logging import configure_logging
 from workers.app import QUEUE, create_celery
 from workers.fairqueue import waiting_steps
 
-ALIVE_PREFIX = "hpp:worker-alive:"
 ALIVE_SECONDS = 60
 
 
@@ -51,13 +51,13 @@ def backlog_source(redis_url: str, *, hostname: str) -> BacklogSource:
     keys is the number of workers alive now, whichever hosts they run on.
     """
     client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-    alive = f"{ALIVE_PREFIX}{hostname}"
+    alive = worker_alive_key(hostname)
 
     def depth() -> int:
         return waiting_steps(client)
 
     def workers() -> int:
         client.set(alive, "1", ex=ALIVE_SECONDS)
-        return max(1, sum(1 for _ in client.scan_iter(f"{ALIVE_PREFIX}*", count=200)))
+        return max(1, sum(1 for _ in client.scan_iter(f"{WORKER_ALIVE_PREFIX}*", count=200)))
 
     return BacklogSource(queue=QUEUE, depth=depth, workers=workers)

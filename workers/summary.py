@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from jobs.keys import part_prices_key, part_stats_key, prices_key, summary_key
+from jobs.models import JobRecord, JobSummary, PriceBin, RejectionReason, SummaryRow
+from jobs.row_index import PRICE_DTYPE
 from observability.logging import get_logger
-from workers.blobstore import job_prefix
 from workers.context import WorkerContext
 from workers.scoring import OUTPUT_COLUMNS, ScoredChunk, result_header
 
 log = get_logger("workers.summary")
-PRICE_DTYPE = np.dtype("<f8")
-ROW_BYTES = 3 * PRICE_DTYPE.itemsize  # price, low, high
 PREVIEW_ROWS = 10
 TOP_REASONS = 8
 CHUNK_REASONS = 100  # distinct reasons kept per chunk (counts are exact below that)
@@ -36,43 +35,6 @@ HISTOGRAM_BINS = 20
 MAX_CELL_CHARS = 100
 MAX_INPUT_COLUMNS = 50  # of the input's columns, the preview shows the first ones
 ELLIPSIS = "…"
-
-
-class SummaryRow(BaseModel):
-    """One row of the result as shown in a preview: its number and its (shown) cells."""
-
-    row: int = Field(description="1 = the file's first data row")
-    values: list[str]
-
-
-class PriceBin(BaseModel):
-    """One bar of the price histogram: prices in [low, high) (the last bar includes high)."""
-
-    low: float
-    high: float
-    count: int
-
-
-class RejectionReason(BaseModel):
-    """A reason rows were rejected, and how many were."""
-
-    reason: str
-    count: int
-
-
-class JobSummary(BaseModel):
-    """What a person needs to see of a finished job without downloading its result."""
-
-    job_id: str
-    rows: int = Field(description="data rows in the result")
-    priced: int
-    rejected: int
-    columns: list[str] = Field(description="the preview's columns (the result's, maybe fewer)")
-    columns_omitted: int = Field(0, description="input columns left out of the preview")
-    price_histogram: list[PriceBin]
-    reasons: list[RejectionReason] = Field(description="the most common reasons, most first")
-    preview: list[SummaryRow] = Field(description="the result's first rows")
-    rejected_preview: list[SummaryRow] = Field(description="the first rejected rows")
 
 
 class ChunkStats(BaseModel):
@@ -87,35 +49,14 @@ class ChunkStats(BaseModel):
     rejected_rows: list[SummaryRow]
 
 
-def prices_key(job_id: str) -> str:
-    """Where a finished job's (price, low, high) per row live, 24 bytes a row."""
-    return f"{job_prefix(job_id)}prices.f64"
-
-
-def summary_key(job_id: str) -> str:
-    """Where a finished job's summary lives."""
-    return f"{job_prefix(job_id)}summary.json"
-
-
-def part_prices_key(job_id: str, index: int) -> str:
-    """A chunk's price triples."""
-    return f"{job_prefix(job_id)}parts/{index:06d}.prices"
-
-
-def part_stats_key(job_id: str, index: int) -> str:
-    """A chunk's stats."""
-    return f"{job_prefix(job_id)}parts/{index:06d}.json"
-
-
 def save_chunk_extras(
     ctx: WorkerContext, job_id: str, index: int, scored: ScoredChunk, *, width: int
 ) -> None:
     """Write a chunk's price triples and stats beside its part (before it is counted)."""
-    store = ctx.blobs.store
     triples = np.ascontiguousarray(scored.prices, dtype=PRICE_DTYPE)
-    ctx.blobs.run(store.put_bytes(part_prices_key(job_id, index), triples.tobytes()))
+    ctx.blobs.put_bytes(part_prices_key(job_id, index), triples.tobytes())
     stats = chunk_stats(scored, width=width)
-    ctx.blobs.run(store.put_bytes(part_stats_key(job_id, index), stats.model_dump_json().encode()))
+    ctx.blobs.put_bytes(part_stats_key(job_id, index), stats.model_dump_json().encode())
 
 
 def chunk_stats(scored: ScoredChunk, *, width: int) -> ChunkStats:
@@ -137,20 +78,19 @@ def chunk_stats(scored: ScoredChunk, *, width: int) -> ChunkStats:
     )
 
 
-def record_job_summary(ctx: WorkerContext, job_id: str, record: dict[str, str]) -> None:
+def record_job_summary(ctx: WorkerContext, job_id: str, record: JobRecord) -> None:
     """Join the chunks' price triples and store the job's summary (logged, never raised)."""
-    total = int(record["chunks_total"])
-    store = ctx.blobs.store
+    total = record.chunks_total
     try:
         parts = [part_prices_key(job_id, i) for i in range(total)]
-        ctx.blobs.run(store.compose(prices_key(job_id), b"", parts))
+        ctx.blobs.compose(prices_key(job_id), b"", parts)
         stats = [
-            ChunkStats.model_validate_json(_read(ctx, part_stats_key(job_id, i)))
+            ChunkStats.model_validate_json(ctx.blobs.read_bytes(part_stats_key(job_id, i)))
             for i in range(total)
         ]
-        columns = next(csv.reader([result_header(json.loads(record["columns"])).decode()]))
-        summary = merge_stats(job_id, columns, stats, lambda i: _read(ctx, parts[i]))
-        ctx.blobs.run(store.put_bytes(summary_key(job_id), summary.model_dump_json().encode()))
+        columns = next(csv.reader([result_header(record.columns or []).decode()]))
+        summary = merge_stats(job_id, columns, stats, lambda i: ctx.blobs.read_bytes(parts[i]))
+        ctx.blobs.put_bytes(summary_key(job_id), summary.model_dump_json().encode())
     except Exception as exc:  # a summary is a view of the result, never a reason to fail it
         log.warning("job_summary_failed", job_id=job_id, error=repr(exc))
 
@@ -240,7 +180,3 @@ def _shown(values: list[str], width: int) -> list[str]:
 
 def _cut(text: str) -> str:
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + ELLIPSIS
-
-
-def _read(ctx: WorkerContext, key: str) -> bytes:
-    return b"".join(ctx.blobs.iter_bytes(key))

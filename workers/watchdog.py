@@ -11,8 +11,8 @@ each task id names its job and step (``workers.app.step_task_id``), and one Lua 
 reads every task id in the queue and in ``unacked`` in one atomic snapshot (steps still
 waiting in an owner's queue, ``workers.fairqueue``, count as on their way too). A job is
 looked at only when it has made no progress for a while (an index of active jobs by last
-progress, ``hpp:jobs:active``), and a step is sent again only when it was missing from
-two snapshots in a row, one interval apart (a message is out of both places for the
+progress, ``jobs.keys.ACTIVE_JOBS_KEY``), and a step is sent again only when it was missing
+from two snapshots in a row, one interval apart (a message is out of both places for the
 microseconds between ``BRPOP`` and the ``unacked`` write, too).
 
 Each worker runs the watchdog on Celery's timer (``WatchdogStep``); a Redis lock lets
@@ -27,6 +27,9 @@ from typing import Any, ClassVar
 
 from celery import bootsteps
 
+from jobs.keys import ACTIVE_JOBS_KEY, WATCHDOG_LOCK_KEY, WATCHDOG_SUSPECTS_KEY
+from jobs.models import FINAL_STATES, QUEUED
+from jobs.store import JobStore
 from observability.logging import get_logger
 from workers.app import (
     CHUNK_TASK,
@@ -37,12 +40,9 @@ from workers.app import (
     step_task_id,
 )
 from workers.fairqueue import FairQueue, Send
-from workers.jobstore import ACTIVE_KEY, FINAL_STATES, QUEUED, JobStore
 from workers.pipeline import stored_plan
 
 log = get_logger("workers.watchdog")
-LOCK_KEY = "hpp:watchdog:lock"
-SUSPECTS_KEY = "hpp:watchdog:suspects"
 MAX_JOBS_PER_SWEEP = 500  # the longest-stalled first; the rest at the next sweep
 # kombu's Redis transport: a queue is one list per priority step (the base name holds
 # priority 0), joined by this separator; taken messages wait in this hash until acked.
@@ -100,18 +100,18 @@ class Watchdog:
         """One look at the stalled jobs; returns the steps sent again."""
         now = time.time() if now is None else now
         stalled = self.client.zrangebyscore(
-            ACTIVE_KEY, "-inf", now - self.stall_seconds, start=0, num=MAX_JOBS_PER_SWEEP
+            ACTIVE_JOBS_KEY, "-inf", now - self.stall_seconds, start=0, num=MAX_JOBS_PER_SWEEP
         )
         due = [step for job_id in stalled for step in self._due_steps(job_id)]
-        previous = set(self.client.smembers(SUSPECTS_KEY)) if due else set()
+        previous = set(self.client.smembers(WATCHDOG_SUSPECTS_KEY)) if due else set()
         missing = self._not_in_broker(due)
         resend = [step for step in missing if step.label in previous]
         suspects = [step.label for step in missing if step.label not in previous]
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(SUSPECTS_KEY)
+            pipe.delete(WATCHDOG_SUSPECTS_KEY)
             if suspects:
-                pipe.sadd(SUSPECTS_KEY, *suspects)
-                pipe.expire(SUSPECTS_KEY, max(60, int(self.stall_seconds * 4)))
+                pipe.sadd(WATCHDOG_SUSPECTS_KEY, *suspects)
+                pipe.expire(WATCHDOG_SUSPECTS_KEY, max(60, int(self.stall_seconds * 4)))
             pipe.execute()
         for step in resend:
             log.warning("job_step_resent", job_id=step.job_id, step=step.step)
@@ -121,11 +121,11 @@ class Watchdog:
     def _due_steps(self, job_id: str) -> list[DueStep]:
         """What the job waits for: its plan, its uncounted chunks, or its finalize step."""
         record = self.jobs.get(job_id)
-        if record is None or record.get("status") in FINAL_STATES:
-            self.client.zrem(ACTIVE_KEY, job_id)
+        if record is None or record.status in FINAL_STATES:
+            self.client.zrem(ACTIVE_JOBS_KEY, job_id)
             return []
         plan = stored_plan(record)
-        if record.get("status") == QUEUED or plan is None:
+        if record.status == QUEUED or plan is None:
             return [DueStep(job_id, "plan", PLAN_TASK, [job_id])]
         done = self.jobs.counted_chunks(job_id)
         chunks = [
@@ -158,7 +158,7 @@ class Watchdog:
 def try_sweep(watchdog: Watchdog, *, interval: float) -> list[DueStep]:
     """Sweep if no other worker did within this interval."""
     lock = max(1, int(interval * 0.8))
-    if not watchdog.client.set(LOCK_KEY, "1", nx=True, ex=lock):
+    if not watchdog.client.set(WATCHDOG_LOCK_KEY, "1", nx=True, ex=lock):
         return []
     return watchdog.sweep()
 

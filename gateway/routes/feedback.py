@@ -27,9 +27,9 @@ from gateway.openapi import problem_responses
 from gateway.prediction_log import prediction_log
 from gateway.routes.jobs import no_result_problem
 from gateway.routes.monitoring import require_store, unavailable
-from workers.blobstore import BlobNotFoundError, BlobStore
-from workers.jobstore import SUCCEEDED
-from workers.pipeline import result_key
+from jobs.blobs import BlobNotFoundError, BlobStore
+from jobs.keys import result_key
+from jobs.models import SUCCEEDED
 
 router = APIRouter(
     prefix="/v1/feedback",
@@ -198,13 +198,13 @@ async def _job_predictions(
     record = await jobs.store.get(job_id, owner=owner)
     if record is None:
         raise ProblemError(404, f"No job {job_id!r} for this API key.", kind="not-found")
-    if record.get("status") != SUCCEEDED:
+    if record.status != SUCCEEDED:
         raise no_result_problem(record, consequence=", and feedback needs its scored result")
     try:
         prices = await job_row_prices(jobs.blobs, job_id, (i.row or 0 for i in items))
     except BlobNotFoundError as exc:
         raise await _no_row_index(jobs.blobs, job_id) from exc
-    return str(record.get("model_version")), prices
+    return record.model_version, prices
 
 
 async def _no_row_index(blobs: BlobStore, job_id: str) -> ProblemError:

@@ -35,32 +35,16 @@ from gateway.job_events import JobEventHub, StreamLimits
 from gateway.openapi import problem_responses
 from gateway.security import Caller
 from gateway.uploads import Upload
+from jobs.async_store import Admission, AsyncJobStore, Quota
+from jobs.blobs import BlobNotFoundError, BlobStore, BlobTooLargeError, open_blob_store
+from jobs.keys import input_key, job_prefix, result_key, summary_key
+from jobs.models import CANCELLED, FAILED, SUCCEEDED, Job, JobPage, JobRecord, JobSummary
+from jobs.store import new_job_id
 from ml.comparables import MAX_JOB_COMPARABLES
 from observability import metrics
 from observability.logging import get_logger
 from workers.app import PLAN_TASK, create_celery, step_task_id
-from workers.blobstore import (
-    BlobNotFoundError,
-    BlobStore,
-    BlobTooLargeError,
-    job_prefix,
-    open_blob_store,
-)
 from workers.fairqueue import FairQueue, Step
-from workers.jobstore import (
-    CANCELLED,
-    FAILED,
-    FINAL_STATES,
-    SUCCEEDED,
-    Admission,
-    AsyncJobStore,
-    Quota,
-    job_view,
-    new_job_id,
-    new_record,
-)
-from workers.pipeline import input_key, result_key
-from workers.summary import JobSummary, summary_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = get_logger("gateway.jobs")
@@ -166,6 +150,7 @@ _UPLOAD_BODY = {
 @router.post(
     "",
     status_code=202,
+    response_model=Job,
     summary="Submit a CSV for batch scoring",
     responses={
         202: {"description": "The job, queued", "links": _JOB_LINKS},
@@ -199,7 +184,7 @@ async def submit_job(
     upload = Upload(request)
     version = await _model_version(request)
     job_id = new_job_id()
-    await jobs.store.client.set(f"hpp:upload:{job_id}", "1", ex=UPLOAD_MARK_SECONDS)
+    await jobs.store.mark_upload(job_id, seconds=UPLOAD_MARK_SECONDS)
     digest = hashlib.sha256()
 
     async def hashed() -> AsyncIterator[bytes]:
@@ -215,18 +200,18 @@ async def submit_job(
         await jobs.blobs.delete_prefix(job_prefix(job_id))
         raise ProblemError(413, str(exc), kind="body-too-large", title="Content Too Large") from exc
     except BaseException:
-        with suppress(Exception):
-            await jobs.blobs.delete_prefix(job_prefix(job_id))
+        await _discard_upload(jobs, job_id)
         raise
     if idempotency_key:
         replay = await _replay(jobs, caller.owner, idempotency_key, digest.hexdigest(), job_id)
         if replay is not None:
             await jobs.blobs.delete_prefix(job_prefix(job_id))
-            return _job_response(request, replay, status=202, replayed=True)
-    record = new_record(
-        job_id=job_id,
+            return _job_response(replay, status=202, replayed=True)
+    record = JobRecord(
+        id=job_id,
         owner=caller.owner,
         filename=_safe_name(upload.filename),
+        created_at=time.time(),
         input_key=input_key(job_id),
         input_bytes=size,
         model_version=version,
@@ -238,15 +223,15 @@ async def submit_job(
         _check_admission(admission)
     # The record protects the blobs from the orphan sweep now; the mark must not outlive it
     # (with a result TTL under the mark's 6 h, expired blobs would be kept until then).
-    await jobs.store.client.delete(f"hpp:upload:{job_id}")
+    await jobs.store.unmark_upload(job_id)
     plan = Step(PLAN_TASK, [job_id], step_task_id(job_id, "plan"))
     await anyio.to_thread.run_sync(lambda: jobs.fair.submit(caller.owner, [plan]))
     metrics.record_job_submitted()
     log.info("job_submitted", job_id=job_id, owner=caller.owner, bytes=size, model_version=version)
-    return _job_response(request, record, status=202)
+    return _job_response(record, status=202)
 
 
-@router.get("", summary="The caller's jobs, newest first")
+@router.get("", summary="The caller's jobs, newest first", response_model=JobPage)
 async def list_jobs(
     request: Request,
     caller: CallerDep,
@@ -259,7 +244,7 @@ async def list_jobs(
             description="next_cursor of the previous page",
         ),
     ] = None,
-) -> dict[str, Any]:
+) -> JobPage:
     """One page of the caller's jobs and the cursor of the next page."""
     jobs = await _runtime(request)
     try:
@@ -269,17 +254,17 @@ async def list_jobs(
     records, next_cursor = await jobs.store.list(
         owner=caller.owner, limit=limit or jobs.settings.worker.jobs_per_page, cursor=after
     )
-    return {
-        "jobs": [_job_json(request, r) for r in records],
-        "next_cursor": repr(next_cursor) if next_cursor is not None else None,
-    }
+    return JobPage(
+        jobs=[_job(r) for r in records],
+        next_cursor=repr(next_cursor) if next_cursor is not None else None,
+    )
 
 
-@router.get("/{job_id}", summary="A job's status and progress")
-async def get_job(request: Request, caller: CallerDep, job_id: str) -> dict[str, Any]:
+@router.get("/{job_id}", summary="A job's status and progress", response_model=Job)
+async def get_job(request: Request, caller: CallerDep, job_id: str) -> Job:
     """Status, row counts, progress, rows per second and ETA."""
     jobs = await _runtime(request)
-    return _job_json(request, await _owned(jobs, job_id, caller.owner))
+    return _job(await _owned(jobs, job_id, caller.owner))
 
 
 @router.get("/{job_id}/events", summary="Progress as Server-Sent Events")
@@ -316,13 +301,13 @@ async def job_result(request: Request, caller: CallerDep, job_id: str) -> Stream
     """The input's rows in order with predicted_price, price_low, price_high, error, warning."""
     jobs = await _runtime(request)
     record = await _owned(jobs, job_id, caller.owner)
-    if record["status"] != SUCCEEDED:
+    if record.status != SUCCEEDED:
         raise no_result_problem(record)
     key = result_key(job_id)
     size = await jobs.blobs.size(key)
     if size is None:
         raise ProblemError(404, "The result has expired.", kind="not-found")
-    stem = PurePosixPath(record.get("filename") or "jobs").stem or "job"
+    stem = PurePosixPath(record.filename or "jobs").stem or "job"
     name = f"{stem}-scored.csv"
     return StreamingResponse(
         jobs.blobs.iter_bytes(key),
@@ -335,11 +320,11 @@ async def job_result(request: Request, caller: CallerDep, job_id: str) -> Stream
     )
 
 
-def no_result_problem(record: dict[str, Any], *, consequence: str = "") -> ProblemError:
+def no_result_problem(record: JobRecord, *, consequence: str = "") -> ProblemError:
     """The 409 for a job without a result, phrased around its state (and failure reason)."""
-    status = record.get("status")
+    status = record.status
     if status == FAILED:
-        reason = str(record.get("error") or "no reason was recorded").rstrip(". ")
+        reason = (record.error or "no reason was recorded").rstrip(". ")
         detail = f"This job failed: {reason}. It has no result"
         kind, title = "job-failed", "Job failed"
     elif status == CANCELLED:
@@ -361,7 +346,7 @@ async def job_summary(request: Request, caller: CallerDep, job_id: str) -> Respo
     """Computed once when the job finished, so nobody downloads the result to show it."""
     jobs = await _runtime(request)
     record = await _owned(jobs, job_id, caller.owner)
-    if record["status"] != SUCCEEDED:
+    if record.status != SUCCEEDED:
         raise no_result_problem(record, consequence=", so no summary")
     try:
         body = b"".join([chunk async for chunk in jobs.blobs.iter_bytes(summary_key(job_id))])
@@ -377,9 +362,10 @@ async def job_summary(request: Request, caller: CallerDep, job_id: str) -> Respo
 @router.post(
     "/{job_id}/cancel",
     summary="Cancel a job, keeping its record",
+    response_model=Job,
     responses={200: {"description": "The job, now cancelled"}, **problem_responses(409)},
 )
-async def cancel_job(request: Request, caller: CallerDep, job_id: str) -> dict[str, Any]:
+async def cancel_job(request: Request, caller: CallerDep, job_id: str) -> Job:
     """Stop a queued or running job; it stays listed as cancelled until its record expires.
 
     Its files go at once (a cancelled job has no result); 409 if the job is already final.
@@ -390,14 +376,14 @@ async def cancel_job(request: Request, caller: CallerDep, job_id: str) -> dict[s
         record = await _owned(jobs, job_id, caller.owner)
         raise ProblemError(
             409,
-            f"The job is already {record['status']}; only queued or running jobs can be cancelled.",
+            f"The job is already {record.status}; only queued or running jobs can be cancelled.",
             kind="job-final",
             title="Job already final",
         )
     metrics.record_job_finished("cancelled")
     await jobs.blobs.delete_prefix(job_prefix(job_id))
     log.info("job_cancelled", job_id=job_id, owner=caller.owner)
-    return _job_json(request, await _owned(jobs, job_id, caller.owner))
+    return _job(await _owned(jobs, job_id, caller.owner))
 
 
 @router.delete("/{job_id}", status_code=204, summary="Cancel a job and delete its files")
@@ -429,8 +415,8 @@ async def _events(
                 gone = {**(last or {"id": job_id}), "status": "deleted"}
                 yield _sse("end", gone)
                 return
-            view = _job_json(request, record)
-            if record["status"] in FINAL_STATES:
+            view = _job(record).model_dump(mode="json")
+            if record.is_final:
                 yield _sse("end", view)
                 return
             if view != last:
@@ -440,6 +426,15 @@ async def _events(
                 await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
                 continue
             yield b": keep-alive\n\n"
+
+
+async def _discard_upload(jobs: JobsRuntime, job_id: str) -> None:
+    """Delete a failed upload's blobs; if that fails too, log it and leave them to the
+    orphan sweep (the upload's own error is the one the client must see)."""
+    try:
+        await jobs.blobs.delete_prefix(job_prefix(job_id))
+    except Exception as exc:
+        log.warning("job_upload_cleanup_failed", job_id=job_id, error=repr(exc))
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -485,7 +480,7 @@ def _check_admission(admission: Admission) -> None:
     )
 
 
-async def _owned(jobs: JobsRuntime, job_id: str, owner: str) -> dict[str, str]:
+async def _owned(jobs: JobsRuntime, job_id: str, owner: str) -> JobRecord:
     record = await jobs.store.get(job_id, owner=owner) if len(job_id) <= 64 else None
     if record is None:
         raise ProblemError(404, "No such job.", kind="not-found", title="Job not found")
@@ -504,7 +499,7 @@ async def _model_version(request: Request) -> str:
 
 async def _replay(
     jobs: JobsRuntime, owner: str, key: str, digest: str, job_id: str
-) -> dict[str, str] | None:
+) -> JobRecord | None:
     """The job an earlier request with this key made, or None if this request is the first."""
     stored = await jobs.store.claim_idempotency(owner, key, digest, job_id)
     stored_digest, _, stored_job = stored.partition(" ")
@@ -524,21 +519,19 @@ async def _replay(
     return record
 
 
-def _job_json(request: Request, record: dict[str, str]) -> dict[str, Any]:
-    view = job_view(record, now=time.time())
-    base = f"{router.prefix}/{record['id']}"
-    view["links"] = {"self": base, "events": f"{base}/events", "result": f"{base}/result"}
-    return view
+def _job(record: JobRecord) -> Job:
+    """The public Job of a record, with the links to its routes."""
+    base = f"{router.prefix}/{record.id}"
+    links = {"self": base, "events": f"{base}/events", "result": f"{base}/result"}
+    return record.to_job(now=time.time(), links=links)
 
 
-def _job_response(
-    request: Request, record: dict[str, str], *, status: int, replayed: bool = False
-) -> JSONResponse:
-    body = _job_json(request, record)
-    headers = {"Location": body["links"]["self"]}
+def _job_response(record: JobRecord, *, status: int, replayed: bool = False) -> JSONResponse:
+    job = _job(record)
+    headers = {"Location": job.links["self"]}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(job.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 def _safe_name(filename: str | None) -> str:

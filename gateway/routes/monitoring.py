@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -63,12 +62,11 @@ async def job_drift(request: Request, caller: CallerDep, job_id: str) -> dict[st
         raise unavailable() from exc
     if record is None:
         raise ProblemError(404, f"No job {job_id!r} for this API key.", kind="not-found")
-    drift = record.get("drift")
     return {
         "job_id": job_id,
-        "status": record.get("status"),
-        "model_version": record.get("model_version") or None,
-        "drift": json.loads(drift) if drift else None,
+        "status": record.status,
+        "model_version": record.model_version or None,
+        "drift": record.drift,
     }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import redis
 
+from jobs.keys import attempts_key, done_key, job_key
 from tests.fixtures.redis import BatchEnv
 from tests.workers.conftest import (
     ALICE,
@@ -124,9 +125,9 @@ def broker_state(redis_url: str, job_id: str) -> dict[str, Any]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
         return {
-            "record": {k: v for k, v in client.hgetall(f"hpp:job:{job_id}").items() if k != "plan"},
-            "counted": sorted(int(i) for i in client.smembers(f"hpp:job:{job_id}:done")),
-            "attempts": client.hgetall(f"hpp:job:{job_id}:attempts"),
+            "record": {k: v for k, v in client.hgetall(job_key(job_id)).items() if k != "plan"},
+            "counted": sorted(int(i) for i in client.smembers(done_key(job_id))),
+            "attempts": client.hgetall(attempts_key(job_id)),
             "queued": client.llen("jobs"),
             "unacked": client.hlen("unacked"),
         }

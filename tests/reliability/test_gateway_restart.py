@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 
+from jobs.keys import job_key, upload_mark_key
 from tests.fixtures.redis import BatchEnv
 from tests.reliability.conftest import flush
 from tests.workers.conftest import ALICE, HEADER, start_gateway, stop_gateway
@@ -42,7 +43,7 @@ def test_gateway_stopped_during_upload_leaves_no_half_job(
 ) -> None:
     gateway = start_gateway(env, tmp_path / "gw.log")
     client = redis.Redis.from_url(env.redis_url, decode_responses=True)
-    jobs_before = set(client.scan_iter("hpp:job:*"))
+    jobs_before = set(client.scan_iter(job_key("*")))
     folders_before = set(_job_folders(env))  # other tests' jobs share the blob folder
     sent = 0
 
@@ -66,8 +67,8 @@ def test_gateway_stopped_during_upload_leaves_no_half_job(
     except httpx.HTTPError as exc:
         response, error = None, type(exc).__name__
     gateway.process.wait(timeout=60)
-    new_jobs = set(client.scan_iter("hpp:job:*")) - jobs_before
-    uploads = [key.split(":")[-1] for key in client.scan_iter("hpp:upload:*")]
+    new_jobs = set(client.scan_iter(job_key("*"))) - jobs_before
+    uploads = [key.split(":")[-1] for key in client.scan_iter(upload_mark_key("*"))]
     restarted = start_gateway(env, tmp_path / "gw2.log")
     try:
         listed = httpx.get(f"{restarted.url}/v1/jobs", headers=ALICE, timeout=30).json()["jobs"]

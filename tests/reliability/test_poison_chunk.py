@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from jobs.keys import job_key
 from tests.fixtures.redis import BatchEnv, StartWorker, WorkerProcess
 from tests.reliability.conftest import (
     broker_state,
@@ -88,7 +89,7 @@ def test_poisoned_job_leaves_no_parts_behind(gateway: str, env: BatchEnv) -> Non
     client = redis.Redis.from_url(env.redis_url, decode_responses=True)
     failed = [
         key.split(":")[2]
-        for key in client.scan_iter("hpp:job:*")
+        for key in client.scan_iter(job_key("*"))
         if key.count(":") == 2 and client.hget(key, "status") == "failed"
     ]
     client.close()

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from jobs.keys import SWEEP_LOCK_KEY
 from tests.fixtures.redis import BatchEnv, StartWorker
 from tests.reliability.conftest import flush, numbered_houses, run_clean
 from tests.workers.conftest import ALICE, start_gateway, stop_gateway
@@ -44,7 +45,7 @@ def test_expired_result_is_404_and_its_blobs_are_deleted(
             ]
             listed = [j["id"] for j in http.get("/v1/jobs", headers=ALICE).json()["jobs"]]
             kept_until_sweep = folder.exists()
-            broker.delete("hpp:sweep-lock")  # the sweep interval has passed
+            broker.delete(SWEEP_LOCK_KEY)  # the sweep interval has passed
             run_clean(http, numbered_houses(10, seed=2))
     finally:
         broker.close()

@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-PACKAGES = ["core", "audit", "hpp", "ml", "gateway", "workers", "webui", "observability"]
+PACKAGES = ["core", "audit", "hpp", "ml", "gateway", "jobs", "workers", "webui", "observability"]
 
 # (bandit test id, file or "*") -> why the finding is accepted
 ACCEPTED = {

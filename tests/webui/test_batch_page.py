@@ -13,12 +13,12 @@ from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing.user import User
 
+from jobs.keys import summary_key
 from ml.contract import FEATURE_COLUMNS
 from ml.predict import Predictor
 from tests.fixtures.redis import BatchEnv, WorkerProcess
 from tests.webui.data import houses_csv, read_csv
 from tests.webui.servers import ThreadedServer, as_browser
-from workers.summary import summary_key
 
 pytestmark = pytest.mark.slow
 WAIT = 1200  # retries of 0.1 s: a cold worker may take a while to load the model

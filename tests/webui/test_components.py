@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from jobs.models import Job, PriceBin
 from ml.contract import SQFT_RANGE, PredictionInterval, max_year_built
 from webui.api import GatewayClient, GatewayError, GatewayUnavailableError, _server_sent_events
 from webui.components.charts import histogram_options
@@ -15,7 +16,6 @@ from webui.components.formatting import byte_size, duration, money, signed_money
 from webui.components.house_form import field_error, number_specs
 from webui.components.progress import progress_text
 from webui.components.results import sample_csv
-from webui.schemas import Job, PriceBin
 
 
 def test_number_specs_follow_the_contract() -> None:

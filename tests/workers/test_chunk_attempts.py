@@ -15,12 +15,13 @@ from core.settings import (
     UISettings,
     WorkerSettings,
 )
+from jobs.blobs import open_blob_store
+from jobs.keys import attempts_key, input_key
+from jobs.models import FINAL_STATES, JobRecord
+from jobs.store import JobStore, new_job_id
 from tests.fixtures.redis import BatchEnv, WorkerProcess
 from tests.workers.conftest import houses_csv
 from workers.app import PLAN_TASK, create_celery
-from workers.blobstore import open_blob_store
-from workers.jobstore import FINAL_STATES, JobStore, new_job_id, new_record
-from workers.pipeline import input_key
 
 
 async def _store_input(env: BatchEnv, job_id: str, data: bytes) -> None:
@@ -37,15 +38,15 @@ def test_job_fails_with_the_reason_after_the_attempt_cap(
     data = houses_csv(10)
     asyncio.run(_store_input(batch_env, job_id, data))
     store = JobStore.from_url(batch_env.redis_url, ttl_seconds=600)
-    record = new_record(
-        job_id=job_id,
+    record = JobRecord(
+        id=job_id,
         owner="alice",
         filename="x.csv",
         input_key=input_key(job_id),
         input_bytes=len(data),
         model_version="9999",  # no such model version: every try fails
     )
-    store.client.hset(f"hpp:job:{job_id}", mapping=record)
+    store.put(record)
     settings = AppSettings(
         CoreSettings(redis_url=batch_env.redis_url),
         GatewaySettings(),
@@ -56,14 +57,19 @@ def test_job_fails_with_the_reason_after_the_attempt_cap(
     create_celery(settings).send_task(PLAN_TASK, args=[job_id])
 
     deadline = time.monotonic() + 120
-    while (store.get(job_id) or {}).get("status") not in FINAL_STATES:
+    while _status(store, job_id) not in FINAL_STATES:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     final = store.get(job_id)
-    attempts = store.client.hget(f"hpp:job:{job_id}:attempts", "0")
+    attempts = store.client.hget(attempts_key(job_id), "0")
     store.close()
 
     assert final is not None
-    assert final["status"] == "failed"
-    assert final["error"].startswith(f"chunk 0 failed {WorkerSettings().max_chunk_attempts} times")
+    assert final.status == "failed"
+    assert final.error.startswith(f"chunk 0 failed {WorkerSettings().max_chunk_attempts} times")
     assert int(attempts) == WorkerSettings().max_chunk_attempts
+
+
+def _status(store: JobStore, job_id: str) -> str | None:
+    record = store.get(job_id)
+    return record.status if record else None

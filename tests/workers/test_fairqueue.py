@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import redis
 
+from jobs.keys import FAIR_RING_KEY, job_key
+from jobs.models import QUEUED
 from workers.app import PLAN_TASK, step_task_id
 from workers.fairqueue import FairQueue, Step, waiting_steps
-from workers.jobstore import QUEUED, job_key
 
 QUEUE = "test-fair-jobs"
 
@@ -79,4 +80,4 @@ def test_steps_of_jobs_no_longer_active_are_dropped_at_their_turn(client: Any) -
 
     assert broker.sent == [steps[2].task_id]
     assert fair.pending_ids() == []
-    assert client.llen("hpp:fair:owners") == 0
+    assert client.llen(FAIR_RING_KEY) == 0

@@ -20,8 +20,8 @@ from core.settings import (
     UISettings,
     WorkerSettings,
 )
-from gateway.monitoring_store import feedback_key
 from hpp.replay import run_compare
+from jobs.keys import feedback_key
 from ml.evaluate import interval_coverage, regression_metrics
 from tests.fixtures.model import DATA
 from tests.fixtures.redis import BatchEnv

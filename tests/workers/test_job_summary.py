@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import redis
 
-from gateway.monitoring_store import feedback_key
+from jobs.keys import feedback_key
 from tests.fixtures.redis import BatchEnv
 from tests.workers.conftest import ALICE, BOB, houses_csv, submit, wait_final
 

@@ -18,15 +18,16 @@ from core.settings import (
     UISettings,
     WorkerSettings,
 )
+from jobs.blobs import open_blob_store
+from jobs.keys import input_key, result_key
+from jobs.models import FINAL_STATES, JobRecord
+from jobs.store import JobStore, new_job_id
 from ml.predict import Predictor
 from ml.registry import resolve_alias, set_alias
 from tests.fixtures.model import ModelRegistry
 from tests.fixtures.redis import BatchEnv, StartWorker
 from tests.workers.conftest import houses_csv
 from workers.app import PLAN_TASK, create_celery
-from workers.blobstore import open_blob_store
-from workers.jobstore import FINAL_STATES, JobStore, new_job_id, new_record
-from workers.pipeline import input_key, result_key
 
 
 async def _submit(env: BatchEnv, data: bytes, version: str) -> str:
@@ -36,15 +37,15 @@ async def _submit(env: BatchEnv, data: bytes, version: str) -> str:
     await blobs.put_bytes(input_key(job_id), data)
     await blobs.aclose()
     store = JobStore.from_url(env.redis_url, ttl_seconds=600)
-    record = new_record(
-        job_id=job_id,
+    record = JobRecord(
+        id=job_id,
         owner="alice",
         filename="x.csv",
         input_key=input_key(job_id),
         input_bytes=len(data),
         model_version=version,
     )
-    store.client.hset(f"hpp:job:{job_id}", mapping=record)
+    store.put(record)
     store.close()
     return job_id
 
@@ -75,9 +76,9 @@ def test_job_uses_its_pinned_version_after_champion_moves(
         create_celery(settings).send_task(PLAN_TASK, args=[job_id])
         worker = start_worker(env)
         store = JobStore.from_url(env.redis_url, ttl_seconds=600)
-        while (store.get(job_id) or {}).get("status") not in FINAL_STATES:
+        while (record := store.get(job_id)) is None or record.status not in FINAL_STATES:
             time.sleep(0.2)
-        assert store.get(job_id)["status"] == "succeeded"  # type: ignore[index]
+        assert record.status == "succeeded"
         store.close()
         worker.stop()
     finally:

@@ -15,9 +15,10 @@ from core.settings import (
     UISettings,
     WorkerSettings,
 )
+from jobs.keys import input_key, job_key, part_key, upload_mark_key
+from jobs.models import RUNNING, JobRecord
 from workers.context import WorkerContext
-from workers.jobstore import RUNNING, new_record
-from workers.pipeline import fail_job, input_key, part_key, sweep_orphans
+from workers.pipeline import fail_job, sweep_orphans
 
 
 @pytest.fixture
@@ -39,41 +40,41 @@ def ctx(redis_url: str, tmp_path: Path) -> Iterator[WorkerContext]:
 
 
 def _job(ctx: WorkerContext, job_id: str) -> None:
-    record = new_record(
-        job_id=job_id,
+    record = JobRecord(
+        id=job_id,
         owner="alice",
+        status=RUNNING,
         filename="x.csv",
         input_key=input_key(job_id),
         input_bytes=1,
         model_version="1",
     )
-    ctx.jobs.client.hset(f"hpp:job:{job_id}", mapping={**record, "status": RUNNING})
+    ctx.jobs.put(record)
 
 
 def test_sweep_deletes_blobs_whose_job_record_expired(ctx: WorkerContext) -> None:
-    store = ctx.blobs.store
     for job_id in ("alive", "expired", "uploading"):
-        ctx.blobs.run(store.put_bytes(input_key(job_id), b"x"))
+        ctx.blobs.put_bytes(input_key(job_id), b"x")
     _job(ctx, "alive")
-    ctx.jobs.client.set("hpp:upload:uploading", "1")
+    ctx.jobs.client.set(upload_mark_key("uploading"), "1")
 
     removed = sweep_orphans(ctx)
 
     assert removed == ["expired"]
-    assert ctx.blobs.run(store.size(input_key("alive"))) == 1
-    assert ctx.blobs.run(store.size(input_key("expired"))) is None
-    assert ctx.blobs.run(store.size(input_key("uploading"))) == 1
+    assert ctx.blobs.size(input_key("alive")) == 1
+    assert ctx.blobs.size(input_key("expired")) is None
+    assert ctx.blobs.size(input_key("uploading")) == 1
 
 
 def test_fail_job_happens_once_and_drops_parts(ctx: WorkerContext) -> None:
     _job(ctx, "j1")
-    ctx.blobs.run(ctx.blobs.store.put_bytes(part_key("j1", 0), b"rows"))
+    ctx.blobs.put_bytes(part_key("j1", 0), b"rows")
 
     assert fail_job(ctx, "j1", "chunk 0 failed 3 times")
     assert not fail_job(ctx, "j1", "again")
 
     record = ctx.jobs.get("j1")
     assert record is not None
-    assert record["error"] == "chunk 0 failed 3 times"
-    assert ctx.blobs.run(ctx.blobs.store.size(part_key("j1", 0))) is None
-    assert 0 < ctx.jobs.client.ttl("hpp:job:j1") <= WorkerSettings().result_ttl_seconds
+    assert record.error == "chunk 0 failed 3 times"
+    assert ctx.blobs.size(part_key("j1", 0)) is None
+    assert 0 < ctx.jobs.client.ttl(job_key("j1")) <= WorkerSettings().result_ttl_seconds

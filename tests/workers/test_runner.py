@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import redis
 
+from jobs.keys import worker_alive_key
 from workers.app import QUEUE
-from workers.runner import ALIVE_PREFIX, backlog_source
+from workers.runner import backlog_source
 
 
 def test_backlog_counts_queued_messages_and_the_workers_alive(redis_url: str) -> None:
@@ -18,5 +19,5 @@ def test_backlog_counts_queued_messages_and_the_workers_alive(redis_url: str) ->
     assert first.depth() == 3
     assert first.workers() == 1  # only itself has reported so far
     assert second.workers() == 2
-    assert client.ttl(f"{ALIVE_PREFIX}w1@host") > 0  # a dead worker drops out by itself
+    assert client.ttl(worker_alive_key("w1@host")) > 0  # a dead worker drops out by itself
     client.flushdb()

@@ -16,6 +16,14 @@ from celery import Celery
 from kombu import Queue
 
 from core.settings import AppSettings
+from jobs.keys import (
+    ACTIVE_JOBS_KEY,
+    WATCHDOG_LOCK_KEY,
+    WATCHDOG_SUSPECTS_KEY,
+    job_key,
+)
+from jobs.models import RUNNING, SUCCEEDED
+from jobs.store import JobStore
 from tests.fixtures.redis import BatchEnv
 from tests.reliability.conftest import flush
 from workers.app import (
@@ -28,7 +36,6 @@ from workers.app import (
     step_task_id,
 )
 from workers.chunking import Chunk, Plan
-from workers.jobstore import ACTIVE_KEY, RUNNING, SUCCEEDED, JobStore, job_key
 from workers.watchdog import BROKER_IDS_LUA, Watchdog, broker_keys, try_sweep
 
 STALL = 30.0
@@ -97,7 +104,7 @@ def running_job(jobs: JobStore, *, chunks: int, last_progress: float) -> Plan:
             "rows_failed": "0",
         },
     )
-    jobs.client.zadd(ACTIVE_KEY, {JOB: last_progress})
+    jobs.client.zadd(ACTIVE_JOBS_KEY, {JOB: last_progress})
     return plan
 
 
@@ -142,11 +149,11 @@ def test_a_lost_chunk_is_sent_again_after_two_looks(
     now = time.time()
     plan = running_job(jobs, chunks=3, last_progress=now - 2 * STALL)
     assert jobs.count_chunk(JOB, 0, rows=10, failed=0) == 1
-    jobs.client.zadd(ACTIVE_KEY, {JOB: now - 2 * STALL})  # counting touched it: stall it again
+    jobs.client.zadd(ACTIVE_JOBS_KEY, {JOB: now - 2 * STALL})  # counting touched it: stall it again
     app.send_task(CHUNK_TASK, args=[JOB, 1, 0, 1], task_id=step_task_id(JOB, "c1"))
 
     assert watchdog.sweep(now=now) == []  # chunk 2 is missing once: only a suspect
-    assert jobs.client.smembers("hpp:watchdog:suspects") == {f"{JOB}:c2"}
+    assert jobs.client.smembers(WATCHDOG_SUSPECTS_KEY) == {f"{JOB}:c2"}
     resent = watchdog.sweep(now=now + STALL)
     assert [(s.step, s.task, s.args) for s in resent] == [
         ("c2", CHUNK_TASK, [JOB, 2, plan.chunks[2].start, plan.chunks[2].end])
@@ -164,7 +171,7 @@ def test_a_suspect_that_turns_up_is_not_sent(
     assert watchdog.sweep(now=now) == []
     app.send_task(CHUNK_TASK, args=[JOB, 0, 0, 1], task_id=step_task_id(JOB, "c0"))
     assert watchdog.sweep(now=now + STALL) == []
-    assert jobs.client.exists("hpp:watchdog:suspects") == 0
+    assert jobs.client.exists(WATCHDOG_SUSPECTS_KEY) == 0
 
 
 def test_a_lost_finalize_is_sent_again(watchdog: Watchdog, jobs: JobStore) -> None:
@@ -173,7 +180,7 @@ def test_a_lost_finalize_is_sent_again(watchdog: Watchdog, jobs: JobStore) -> No
     for index in (0, 1):
         jobs.count_chunk(JOB, index, rows=10, failed=0)  # progress: at about ``now``
     assert watchdog.sweep(now=now + STALL / 2) == []
-    assert not jobs.client.exists("hpp:watchdog:suspects")  # not stalled yet: not looked at
+    assert not jobs.client.exists(WATCHDOG_SUSPECTS_KEY)  # not stalled yet: not looked at
     watchdog.sweep(now=now + 2 * STALL)
     resent = watchdog.sweep(now=now + 3 * STALL)
     assert [(s.step, s.task, s.args) for s in resent] == [("finalize", FINALIZE_TASK, [JOB])]
@@ -182,7 +189,7 @@ def test_a_lost_finalize_is_sent_again(watchdog: Watchdog, jobs: JobStore) -> No
 def test_a_lost_plan_is_sent_again(watchdog: Watchdog, jobs: JobStore) -> None:
     now = time.time()
     jobs.client.hset(job_key(JOB), mapping={"id": JOB, "owner": "alice", "status": "queued"})
-    jobs.client.zadd(ACTIVE_KEY, {JOB: now - 2 * STALL})
+    jobs.client.zadd(ACTIVE_JOBS_KEY, {JOB: now - 2 * STALL})
     watchdog.sweep(now=now)
     resent = watchdog.sweep(now=now + 1)
     assert [(s.step, s.task, s.args) for s in resent] == [("plan", PLAN_TASK, [JOB])]
@@ -203,30 +210,30 @@ def test_jobs_with_recent_progress_are_not_looked_at(watchdog: Watchdog, jobs: J
     running_job(jobs, chunks=2, last_progress=now)
     assert watchdog.sweep(now=now + 1) == []
     assert watchdog.sweep(now=now + 2) == []
-    assert jobs.client.exists("hpp:watchdog:suspects") == 0
+    assert jobs.client.exists(WATCHDOG_SUSPECTS_KEY) == 0
 
 
 def test_progress_and_final_states_maintain_the_active_index(jobs: JobStore) -> None:
     running_job(jobs, chunks=2, last_progress=1.0)
     before = time.time()
     jobs.count_chunk(JOB, 0, rows=10, failed=0)
-    assert jobs.client.zscore(ACTIVE_KEY, JOB) >= before
+    assert jobs.client.zscore(ACTIVE_JOBS_KEY, JOB) >= before
     assert jobs.transition(JOB, SUCCEEDED, allowed=(RUNNING,))
-    assert jobs.client.zscore(ACTIVE_KEY, JOB) is None
+    assert jobs.client.zscore(ACTIVE_JOBS_KEY, JOB) is None
 
 
 def test_gone_jobs_leave_the_index(watchdog: Watchdog, jobs: JobStore) -> None:
-    jobs.client.zadd(ACTIVE_KEY, {"expired-job": 1.0})
+    jobs.client.zadd(ACTIVE_JOBS_KEY, {"expired-job": 1.0})
     assert watchdog.sweep() == []
-    assert jobs.client.zcard(ACTIVE_KEY) == 0
+    assert jobs.client.zcard(ACTIVE_JOBS_KEY) == 0
 
 
 def test_one_worker_sweeps_per_interval(watchdog: Watchdog, jobs: JobStore) -> None:
     jobs.client.hset(job_key(JOB), mapping={"id": JOB, "owner": "alice", "status": "queued"})
-    jobs.client.zadd(ACTIVE_KEY, {JOB: 1.0})
-    jobs.client.sadd("hpp:watchdog:suspects", f"{JOB}:plan")  # missing at the last look
-    jobs.client.set("hpp:watchdog:lock", "another worker", ex=10)
+    jobs.client.zadd(ACTIVE_JOBS_KEY, {JOB: 1.0})
+    jobs.client.sadd(WATCHDOG_SUSPECTS_KEY, f"{JOB}:plan")  # missing at the last look
+    jobs.client.set(WATCHDOG_LOCK_KEY, "another worker", ex=10)
     assert try_sweep(watchdog, interval=10) == []
-    jobs.client.delete("hpp:watchdog:lock")
+    jobs.client.delete(WATCHDOG_LOCK_KEY)
     assert [s.step for s in try_sweep(watchdog, interval=10)] == ["plan"]
-    assert 0 < jobs.client.ttl("hpp:watchdog:lock") <= 8
+    assert 0 < jobs.client.ttl(WATCHDOG_LOCK_KEY) <= 8

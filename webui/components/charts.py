@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from webui.schemas import PriceBin
+from jobs.models import PriceBin
 
 POSITIVE = "#15803d"
 NEGATIVE = "#b91c1c"

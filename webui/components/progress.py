@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from jobs.models import Job
 from webui.components.formatting import duration
 from webui.components.marks import testid
-from webui.schemas import Job
 
 STATUS_COLORS: dict[str, str] = {
     "queued": "grey-7",

@@ -8,6 +8,7 @@ import contextlib
 from nicegui import background_tasks, ui
 from nicegui.events import UploadEventArguments
 
+from jobs.models import Job, JobSummary, SummaryRow
 from ml.contract import FEATURE_COLUMNS
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.charts import histogram_options
@@ -20,7 +21,6 @@ from webui.components.upload_box import upload_box
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 from webui.routes import result_url
-from webui.schemas import Job, JobSummary, SummaryRow
 
 PATH = "/batch"
 RETRY_SECONDS = 2.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from jobs.models import Job
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.formatting import duration, timestamp
 from webui.components.marks import testid
@@ -11,7 +12,6 @@ from webui.components.progress import STATUS_COLORS, progress_text
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 from webui.routes import result_url
-from webui.schemas import Job
 
 PATH = "/jobs"
 REFRESH_SECONDS = 2.0

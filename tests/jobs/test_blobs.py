@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from aiobotocore.session import get_session
 
-from workers.blobstore import (
+from jobs.blobs import (
     S3_PART_BYTES,
     BlobNotFoundError,
     BlobStore,
     BlobTooLargeError,
     FileBlobStore,
-    SyncBlobs,
     open_blob_store,
 )
+from jobs.sync_blobs import SyncBlobStore
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -102,19 +102,30 @@ async def test_missing_object_raises_not_found(store: BlobStore) -> None:
         await store.get_range("jobs/none/input.csv", 0, 10)
 
 
-def test_sync_wrapper_drives_the_store_from_plain_code(tmp_path: Path) -> None:
-    blobs = SyncBlobs(open_blob_store(tmp_path.as_uri()))
-    blobs.run(blobs.store.put_bytes("k", b"abc" * 1000))
+def test_sync_store_drives_the_store_from_plain_code(tmp_path: Path) -> None:
+    blobs = SyncBlobStore.open(tmp_path.as_uri())
+    blobs.put_bytes("jobs/a/parts/000000.csv", b"abc" * 1000)
+    blobs.put_bytes("jobs/a/parts/000001.csv", b"def")
 
-    assert b"".join(blobs.iter_bytes("k", block=100)) == b"abc" * 1000
+    assert b"".join(blobs.iter_bytes("jobs/a/parts/000000.csv", block=100)) == b"abc" * 1000
+    assert blobs.get_range("jobs/a/parts/000001.csv", 1, 3) == b"ef"
+    assert blobs.size("jobs/a/parts/000001.csv") == 3
+    assert blobs.list_children("jobs/") == ["a"]
+    parts = ["jobs/a/parts/000000.csv", "jobs/a/parts/000001.csv"]
+    assert blobs.compose("jobs/a/result.csv", b"h\n", parts) == 2 + 3000 + 3
+    assert blobs.read_bytes("jobs/a/result.csv").endswith(b"abcdef")
+    blobs.delete_prefix("jobs/a/parts/")
+    assert blobs.size("jobs/a/parts/000000.csv") is None
+    with pytest.raises(BlobNotFoundError):
+        blobs.read_bytes("jobs/a/parts/000000.csv")
     blobs.close()
 
 
 def test_file_keys_cannot_escape_the_folder(tmp_path: Path) -> None:
-    blobs = SyncBlobs(open_blob_store(tmp_path.as_uri()))
+    blobs = SyncBlobStore.open(tmp_path.as_uri())
 
     with pytest.raises(ValueError, match="escapes"):
-        blobs.run(blobs.store.put_bytes("../outside", b"x"))
+        blobs.put_bytes("../outside", b"x")
     blobs.close()
 
 

@@ -1,28 +1,20 @@
 """Job files (input, parts, result) in a folder (``file://``) or S3 (``s3://bucket/prefix``).
 
 The API is async so the gateway can stream uploads and downloads without blocking its
-event loop; workers drive it through ``SyncBlobs``. Every write is atomic: readers see
-the whole object or none (temp file + rename locally, a single PUT or a completed
-multipart upload on S3).
+event loop; workers use the same stores through ``jobs.sync_blobs.SyncBlobStore``. Every
+write is atomic: readers see the whole object or none (temp file + rename locally, a
+single PUT or a completed multipart upload on S3).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import shutil
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Coroutine,
-    Sequence,
-)
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import anyio
@@ -31,7 +23,6 @@ from core.aws import LazyClient
 
 BLOCK_BYTES = 1 << 20
 S3_PART_BYTES = 8 << 20
-T = TypeVar("T")
 
 
 class BlobTooLargeError(Exception):
@@ -367,53 +358,3 @@ class _MultipartWriter:
         )
         self.parts.append({"ETag": response["ETag"], "PartNumber": number})
         self.buffer.clear()
-
-
-class SyncBlobs:
-    """A blob store driven from synchronous code (Celery tasks) on a private event loop."""
-
-    def __init__(self, store: BlobStore) -> None:
-        self.store = store
-        self._runner = asyncio.Runner()
-
-    def run(self, awaitable: Awaitable[T]) -> T:
-        """Run one blob-store coroutine to completion."""
-
-        async def _await() -> T:
-            return await awaitable
-
-        return self._runner.run(_await())
-
-    def iter_bytes(self, key: str, *, block: int = BLOCK_BYTES) -> Any:
-        """The object's bytes in blocks, as a plain iterator."""
-        stream = self.store.iter_bytes(key, block=block)
-        try:
-            while True:
-                try:
-                    yield self.run(stream.__anext__())
-                except StopAsyncIteration:
-                    return
-        finally:
-            self.run(cast(AsyncGenerator[bytes, None], stream).aclose())
-
-    def close(self) -> None:
-        """Close the store and the loop."""
-        self.run(self.store.aclose())
-        self._runner.close()
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine from sync code that has no loop of its own (CLI, benchmarks)."""
-    return asyncio.run(coro)
-
-
-def job_prefix(job_id: str) -> str:
-    """The folder-like prefix holding one job's blobs."""
-    return f"jobs/{job_id}/"
-
-
-def ensure_folder(url: str) -> None:
-    """Create the local blob folder when ``url`` is ``file://``."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        os.makedirs(unquote(parsed.path), exist_ok=True)
