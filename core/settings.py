@@ -41,6 +41,8 @@ class CoreSettings(BaseSettings):
     )
     registered_model: str = "house-price"
     model_alias: str = "champion"
+    # A version on trial: scored in shadow on live traffic, or answering a share of it (A/B).
+    challenger_alias: str = "challenger"
     # Live monitoring: recent predictions kept for feedback, windows for accuracy and drift.
     prediction_ttl_seconds: int = 30 * 24 * 3600
     prediction_log_max: int = 200_000
@@ -82,6 +84,10 @@ class CoreSettings(BaseSettings):
         """The registry URI the serving model follows."""
         return f"models:/{self.registered_model}@{self.model_alias}"
 
+    def challenger_uri(self) -> str:
+        """The registry URI of the version on trial (shadow or A/B)."""
+        return f"models:/{self.registered_model}@{self.challenger_alias}"
+
 
 class GatewaySettings(BaseSettings):
     """The HTTP gateway: binding, auth, limits."""
@@ -118,6 +124,11 @@ class GatewaySettings(BaseSettings):
     max_active_jobs: int = 20
     max_active_jobs_per_key: int = 200
     model_poll_seconds: float = 30.0
+    # What the gateway does with the challenger alias's version, when there is one:
+    # shadow (score it after each response, record both prices), ab (it answers a sticky
+    # share of end users, the champion is scored in shadow for them), off (ignore it).
+    challenger_mode: Literal["off", "shadow", "ab"] = "shadow"
+    ab_challenger_weight: float = Field(default=0.1, ge=0.0, le=1.0)
     # Connections per process and the time each phase of a request may take.
     max_connections: int = 2_048
     header_timeout_seconds: float = 10.0

@@ -19,6 +19,7 @@ from gateway.audit_log import open_audit_writer
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.deps import get_caller
 from gateway.errors import UnhandledErrorMiddleware, install_error_handlers
+from gateway.experiment import Experiment, reusing_loader
 from gateway.feedback_trust import FeedbackPolicy
 from gateway.headers import SecurityHeadersMiddleware
 from gateway.json_depth import JsonDepthMiddleware
@@ -53,8 +54,13 @@ NO_FASTAPI_TELEMETRY: TelemetryConfig = {
 }
 
 
-def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> FastAPI:
-    """Build the gateway; its lifespan loads the champion model unless one is given.
+def create_app(
+    settings: AppSettings,
+    *,
+    predictor: Predictor | None = None,
+    challenger: Predictor | None = None,
+) -> FastAPI:
+    """Build the gateway; its lifespan loads the champion (and challenger) unless given.
 
     Raises ``InsecureConfigError`` when no API keys are configured and open access is not
     allowed (open access needs ``allow_open_access`` and a loopback host).
@@ -65,7 +71,7 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
         title="House Price Predictor",
         version="1.0.0",
         description=API_DESCRIPTION,
-        lifespan=partial(_lifespan, fixed_predictor=predictor),
+        lifespan=partial(_lifespan, fixed_predictor=predictor, fixed_challenger=challenger),
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -83,7 +89,13 @@ def create_app(settings: AppSettings, *, predictor: Predictor | None = None) -> 
         per_end_user=RateLimiter(settings.gateway.rate_limit_per_end_user_per_minute),
     )
     app.state.feedback_policy = FeedbackPolicy.from_settings(settings.gateway)
-    app.state.predictor_holder = _build_holder(settings)
+    app.state.predictor_holder, app.state.challenger_holder = _build_holders(settings)
+    app.state.experiment = Experiment(
+        app.state.predictor_holder,
+        app.state.challenger_holder,
+        mode=settings.gateway.challenger_mode,
+        weight=settings.gateway.ab_challenger_weight,
+    )
     app.state.model_versions = ModelVersions(app.state.predictor_holder, _loader(settings))
     app.state.redis = None
     app.state.audit = None
@@ -136,38 +148,69 @@ def _loader(settings: AppSettings) -> Callable[[str], Predictor]:
     return partial(Predictor.load, tracking_uri=settings.core.resolved_tracking_uri())
 
 
-def _build_holder(settings: AppSettings) -> ModelHolder:
+def _build_holders(settings: AppSettings) -> tuple[ModelHolder, ModelHolder]:
+    """The champion's holder and the challenger's (optional: its alias may be absent).
+
+    Each loads a version the other already serves by taking its object, so a promotion
+    (challenger becomes champion) swaps without a second load.
+    """
     core = settings.core
-    tracking_uri = core.resolved_tracking_uri()
+    load = _loader(settings)
+    holders: dict[str, ModelHolder] = {}
+
+    def serving(role: str) -> Callable[[], Predictor | None]:
+        return lambda: holders[role].current if role in holders else None
 
     def on_swap(previous: Predictor | None, current: Predictor) -> None:
         set_model_version(str(current.version))
 
-    return ModelHolder(
+    holders["champion"] = ModelHolder(
         model_name=core.registered_model,
-        loader=_loader(settings),
-        resolver=partial(
-            resolve_alias,
-            tracking_uri=tracking_uri,
-            name=core.registered_model,
-            alias=core.model_alias,
-        ),
+        loader=reusing_loader(load, serving("challenger")),
+        resolver=_resolver(settings, core.model_alias),
         on_swap=on_swap,
+    )
+    holders["challenger"] = ModelHolder(
+        model_name=core.registered_model,
+        loader=reusing_loader(load, serving("champion")),
+        resolver=_resolver(settings, core.challenger_alias),
+        optional=True,
+    )
+    return holders["champion"], holders["challenger"]
+
+
+def _resolver(settings: AppSettings, alias: str) -> Callable[[], str | None]:
+    core = settings.core
+    return partial(
+        resolve_alias,
+        tracking_uri=core.resolved_tracking_uri(),
+        name=core.registered_model,
+        alias=alias,
     )
 
 
 @asynccontextmanager
-async def _lifespan(app: FastAPI, *, fixed_predictor: Predictor | None) -> AsyncIterator[None]:
+async def _lifespan(
+    app: FastAPI, *, fixed_predictor: Predictor | None, fixed_challenger: Predictor | None
+) -> AsyncIterator[None]:
     settings: AppSettings = app.state.settings
     holder: ModelHolder = app.state.predictor_holder
+    challenger: ModelHolder = app.state.challenger_holder
     _announce_access(app.state.access_policy, settings)
-    poller: asyncio.Task[None] | None = None
+    pollers: list[asyncio.Task[None]] = []
     if fixed_predictor is not None:
         holder.install(fixed_predictor)
+        if fixed_challenger is not None:
+            challenger.install(fixed_challenger)
     else:
         await holder.load_initial(settings.core.champion_uri())
-        if settings.gateway.model_poll_seconds > 0:
-            poller = asyncio.create_task(holder.poll(settings.gateway.model_poll_seconds))
+        followed = [holder]
+        if settings.gateway.challenger_mode != "off":
+            await challenger.refresh()
+            followed.append(challenger)
+        seconds = settings.gateway.model_poll_seconds
+        if seconds > 0:
+            pollers = [asyncio.create_task(each.poll(seconds)) for each in followed]
     app.state.redis = _redis_client(settings.core.redis_url)
     app.state.audit = open_audit_writer(settings.core)
     if app.state.audit is not None:
@@ -178,7 +221,7 @@ async def _lifespan(app: FastAPI, *, fixed_predictor: Predictor | None) -> Async
     finally:
         if app.state.audit is not None:  # SIGTERM: what is buffered is written, then closed
             await app.state.audit.stop()
-        if poller is not None:
+        for poller in pollers:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller

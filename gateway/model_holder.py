@@ -37,6 +37,9 @@ class ModelHolder:
 
     Loading happens in a worker thread and the swap is a single reference assignment, so
     requests in flight finish on the version they took and none waits for a load.
+
+    An ``optional`` holder (the challenger's) follows an alias that may be absent: no
+    version is not an error, and when the alias goes away what it held is dropped.
     """
 
     def __init__(
@@ -46,8 +49,10 @@ class ModelHolder:
         loader: Loader,
         resolver: Resolver,
         on_swap: Callable[[Predictor | None, Predictor], None] | None = None,
+        optional: bool = False,
     ) -> None:
         self.model_name = model_name
+        self.optional = optional
         self.current: Predictor | None = None
         self._loader = loader
         self._resolver = resolver
@@ -81,6 +86,9 @@ class ModelHolder:
                 self._record_failure(f"could not resolve the model alias: {exc}")
                 return False
             if version is None:
+                if self.optional:
+                    self._drop()
+                    return False
                 if self.current is None:
                     self._last_error = f"no version of {self.model_name!r} holds the alias yet"
                 return False
@@ -103,7 +111,7 @@ class ModelHolder:
         """
         retry = RETRY_START_SECONDS
         while True:
-            if self.current is None:
+            if self.current is None and not self.optional:
                 await asyncio.sleep(min(retry, interval_seconds))
                 retry *= 2
             else:
@@ -134,6 +142,13 @@ class ModelHolder:
         )
         if self._on_swap is not None:
             self._on_swap(previous, predictor)
+
+    def _drop(self) -> None:
+        if self.current is None:
+            return
+        logger.info("model_dropped", model_version=str(self.current.version))
+        self.current = None
+        self._loaded_at = None
 
     def _record_failure(self, message: str) -> None:
         self._last_error = message

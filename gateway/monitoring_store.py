@@ -11,6 +11,7 @@
 - ``hpp:feedback:seen:{key}``: the actual price per reported prediction (a resend counts once).
 - ``hpp:monitor:gates``: the training gates and interval level per model version.
 - ``hpp:replay:latest``: the latest challenger report (written by ``hpp compare``).
+- Champion-vs-challenger keys (paired points, houses per arm): ``core.experiment_keys``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from core.experiment_keys import PAIRED_PAIRS_KEY, SERVED_KEY, paired_key, served_field
 from jobs.keys import (
     FEEDBACK_HELD_KEY,
     GATES_KEY,
@@ -31,13 +33,14 @@ from jobs.keys import (
     seen_key,
     traffic_key,
 )
+from ml.paired import PairedPoint, decode_point, encode_point
 
 MAX_HELD = 10_000
 
 
 @dataclass(frozen=True)
 class StoredPrediction:
-    """A recent prediction as kept for feedback."""
+    """A recent prediction as kept for feedback (and the other version's price, if any)."""
 
     owner: str
     version: str
@@ -45,6 +48,18 @@ class StoredPrediction:
     low: float
     high: float
     features: dict[str, Any]
+    arm: str = "champion"  # which alias answered: champion, or challenger under A/B
+    shadow_version: str | None = None  # the version scored after the response
+    shadow_price: float | None = None
+
+    def paired(self, actual: float, at: float) -> tuple[str, str, PairedPoint] | None:
+        """(champion, challenger, point) when both versions priced this house."""
+        if self.shadow_version is None or self.shadow_price is None:
+            return None
+        answered, shadow = (self.version, self.price), (self.shadow_version, self.shadow_price)
+        champion, challenger = (answered, shadow) if self.arm == "champion" else (shadow, answered)
+        point = PairedPoint(at=at, actual=actual, champion=champion[1], challenger=challenger[1])
+        return champion[0], challenger[0], point
 
 
 @dataclass(frozen=True)
@@ -84,9 +99,14 @@ class MonitoringStore:
         now = time.time()
         async with self.client.pipeline(transaction=False) as pipe:
             by_version: dict[str, list[str]] = {}
+            served: dict[str, int] = {}
             for prediction_id, stored in records:
                 pipe.set(prediction_key(prediction_id), _encode(stored), ex=self.ttl_seconds)
                 by_version.setdefault(stored.version, []).append(json.dumps(stored.features))
+                field = served_field(stored.arm, stored.version)
+                served[field] = served.get(field, 0) + 1
+            for field, count in served.items():
+                pipe.hincrby(SERVED_KEY, field, count)
             pipe.zadd(PREDICTION_INDEX_KEY, {pid: now for pid, _ in records})
             for version, houses in by_version.items():
                 pipe.lpush(traffic_key(version), *houses)
@@ -191,6 +211,30 @@ class MonitoringStore:
         raw = await self.client.hgetall(GATES_KEY)
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
+    async def add_pairs(self, pairs: list[tuple[str, str, PairedPoint]]) -> None:
+        """Keep (champion, challenger, point) triples of trusted feedback, bounded per pair."""
+        if not pairs:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for champion, challenger, point in pairs:
+                pipe.lpush(paired_key(champion, challenger), encode_point(point))
+            for champion, challenger in {(c, h) for c, h, _ in pairs}:
+                pipe.ltrim(paired_key(champion, challenger), 0, self.feedback_window - 1)
+                pipe.sadd(PAIRED_PAIRS_KEY, f"{champion}:{challenger}")
+            await pipe.execute()
+
+    async def paired_points(self, champion: str, challenger: str) -> list[PairedPoint]:
+        """The paired points of a champion/challenger pair, newest first."""
+        raw = await self.client.lrange(
+            paired_key(champion, challenger), 0, self.feedback_window - 1
+        )
+        return [decode_point(entry) for entry in raw]
+
+    async def served(self) -> dict[str, int]:
+        """Houses priced per ``{arm}:{version}`` since the counters began."""
+        raw = await self.client.hgetall(SERVED_KEY)
+        return {_text(k): int(v) for k, v in raw.items()}
+
     async def latest_replay(self) -> dict[str, Any] | None:
         """The latest challenger report, if ``hpp compare`` stored one."""
         raw = await self.client.get(REPLAY_KEY)
@@ -198,21 +242,34 @@ class MonitoringStore:
 
 
 def _encode(stored: StoredPrediction) -> str:
-    return json.dumps(
-        {
-            "o": stored.owner,
-            "v": stored.version,
-            "p": stored.price,
-            "l": stored.low,
-            "h": stored.high,
-            "f": stored.features,
-        }
-    )
+    data = {
+        "o": stored.owner,
+        "v": stored.version,
+        "p": stored.price,
+        "l": stored.low,
+        "h": stored.high,
+        "f": stored.features,
+    }
+    if stored.arm != "champion":
+        data["a"] = stored.arm
+    if stored.shadow_version is not None:
+        data["sv"], data["sp"] = stored.shadow_version, stored.shadow_price
+    return json.dumps(data)
 
 
 def _decode(raw: bytes | str) -> StoredPrediction:
     data = json.loads(raw)
-    return StoredPrediction(data["o"], data["v"], data["p"], data["l"], data["h"], data["f"])
+    return StoredPrediction(
+        data["o"],
+        data["v"],
+        data["p"],
+        data["l"],
+        data["h"],
+        data["f"],
+        arm=data.get("a", "champion"),
+        shadow_version=data.get("sv"),
+        shadow_price=data.get("sp"),
+    )
 
 
 def _text(value: bytes | str) -> str:

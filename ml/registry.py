@@ -20,6 +20,8 @@ MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "card.json"
 HOLDOUT_ARTIFACT = "evaluation/holdout_predictions.csv"
 SALES_ARTIFACT = "comparables/training_sales.csv"
+CHAMPION = "champion"  # the alias every service serves
+CHALLENGER = "challenger"  # the alias of a version on trial in shadow or A/B
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
@@ -38,7 +40,7 @@ def log_and_register(
     *,
     tracking_uri: str,
     config_path: Path | None,
-    alias: str = "champion",
+    alias: str = CHAMPION,
 ) -> Registered:
     """Log params, metrics, plots and the pipeline; register it; move ``alias`` if gates pass."""
     import mlflow
@@ -143,6 +145,20 @@ def set_alias(*, tracking_uri: str, name: str, alias: str, version: str) -> None
     from mlflow import MlflowClient
 
     MlflowClient(tracking_uri=tracking_uri).set_registered_model_alias(name, alias, version)
+
+
+def delete_alias(*, tracking_uri: str, name: str, alias: str) -> bool:
+    """Remove ``alias`` (e.g. the challenger after its trial); False if it was not set."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return False
+    client.delete_registered_model_alias(name, alias)
+    return True
 
 
 def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:

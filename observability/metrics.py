@@ -58,6 +58,17 @@ PREDICTIONS = Counter(
     "Houses priced, by model version and source.",
     ["model_version", "source"],
 )
+ARM_PREDICTIONS = Counter(
+    "arm_predictions_total",
+    "Live houses priced, by the arm that answered (champion | challenger) and its version; "
+    "the arms add up to the live share of predictions_total.",
+    ["arm", "model_version"],
+)
+SHADOW_PREDICTIONS = Counter(
+    "shadow_predictions_total",
+    "Houses priced in shadow after the response (the arm that did not answer), by version.",
+    ["model_version"],
+)
 JOBS_SUBMITTED = Counter("jobs_submitted_total", "Batch jobs accepted.")
 JOBS_FINISHED = Counter("jobs_finished_total", "Batch jobs finished, by final status.", ["status"])
 ROWS_SCORED = Counter("rows_scored_total", "Batch rows processed, by outcome.", ["outcome"])
@@ -103,6 +114,7 @@ FEATURE_PSI = Gauge(
 
 _served_versions: set[str] = set()
 _prediction_children: dict[tuple[str, str], Counter] = {}
+_arm_children: dict[tuple[str, str], Counter] = {}
 
 
 def record_prediction(
@@ -117,6 +129,19 @@ def record_prediction(
     child.inc(count)
     if sink is not None:
         sink.record(cw.PREDICTIONS, count, "Count")
+
+
+def record_arm(*, arm: str, model_version: str, count: int = 1) -> None:
+    """Count ``count`` live houses answered by ``arm`` (champion | challenger)."""
+    child = _arm_children.get((arm, model_version))
+    if child is None:
+        child = _arm_children[arm, model_version] = ARM_PREDICTIONS.labels(arm, model_version)
+    child.inc(count)
+
+
+def record_shadow(*, model_version: str, count: int) -> None:
+    """Count houses scored in shadow by ``model_version``."""
+    SHADOW_PREDICTIONS.labels(model_version).inc(count)
 
 
 def record_job_submitted() -> None:

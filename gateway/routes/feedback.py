@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from gateway.deps import CallerDep, get_caller
 from gateway.errors import ProblemError
+from gateway.experiment_report import record_pairs
 from gateway.feedback_items import FeedbackItem, parse_csv, parse_json
 from gateway.feedback_trust import FeedbackPolicy
 from gateway.job_rows import RowPrices, job_row_prices
@@ -101,6 +102,8 @@ async def post_feedback(
         points, held = _screen(policy, points)
         await store.hold_feedback(held, owner=caller.owner)
         accepted, duplicates = await store.add_feedback(points, owner=scope)
+        if scope is None:  # champion vs challenger is judged on trusted prices only
+            await record_pairs(store, points, duplicates)
         live = await _live(request, store, points, scope)
     except (RedisError, OSError) as exc:
         raise unavailable() from exc

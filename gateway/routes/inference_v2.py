@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from gateway.audit_log import audit_frame
 from gateway.deps import get_caller, request_owner, serving_predictor
 from gateway.errors import ProblemError, problem_response
+from gateway.experiment import Assignment, Experiment, count_arm
 from gateway.oip_codec import (
     NUMERIC_DTYPES,
     BinaryReader,
@@ -193,8 +194,15 @@ INFER_BODY = {
     openapi_extra=INFER_BODY,
 )
 async def infer(request: Request, name: str) -> Response:
-    """Open Inference Protocol inference with the served version: prices out."""
-    return await _infer(request, name, _served(request, name))
+    """Open Inference Protocol inference with the served version: prices out.
+
+    Live traffic like /v1/predict: under A/B the challenger may answer (the response's
+    ``model_version`` says which), and the other version is scored in shadow.
+    """
+    _check_name(request, name)
+    experiment: Experiment = request.app.state.experiment
+    assignment = experiment.assign(request)
+    return await _infer(request, name, assignment.answer, assignment)
 
 
 @router.post(
@@ -203,11 +211,13 @@ async def infer(request: Request, name: str) -> Response:
     openapi_extra=INFER_BODY,
 )
 async def infer_version(request: Request, name: str, version: str) -> Response:
-    """The same inference with any registered version."""
+    """The same inference with any registered version (no A/B, no shadow)."""
     return await _infer(request, name, await _version(request, name, version))
 
 
-async def _infer(request: Request, name: str, predictor: Predictor) -> Response:
+async def _infer(
+    request: Request, name: str, predictor: Predictor, assignment: Assignment | None = None
+) -> Response:
     limit = request.app.state.settings.gateway.max_body_bytes
     try:
         decoded = decode_request(await request.body(), request.headers, limit=limit)
@@ -219,7 +229,9 @@ async def _infer(request: Request, name: str, predictor: Predictor) -> Response:
         return _bad_request(request, exc)
     version = str(predictor.version)
     record_prediction(model_version=version, source="v2", count=len(frame))
-    ids = _remember(request, frame, scored, version, predictor.card)
+    if assignment is not None:
+        count_arm(assignment, len(frame))
+    ids = _remember(request, frame, scored, version, predictor.card, assignment)
     outputs = [
         (output, "FP64", scored[output].astype(float).tolist())
         for output in OUTPUTS
@@ -242,14 +254,26 @@ async def _infer(request: Request, name: str, predictor: Predictor) -> Response:
 
 
 def _remember(
-    request: Request, frame: pd.DataFrame, scored: pd.DataFrame, version: str, card: Any
+    request: Request,
+    frame: pd.DataFrame,
+    scored: pd.DataFrame,
+    version: str,
+    card: Any,
+    assignment: Assignment | None,
 ) -> list[str]:
     """Ids for the rows, kept for feedback and the live drift window like /v1 predictions."""
     owner = request_owner(request)
     houses = frame.astype(object).to_dict(orient="records")
     prices = scored[list(OUTPUTS)].to_numpy(dtype=float).tolist()
     rows = [(house, p, lo, hi) for house, (p, lo, hi) in zip(houses, prices, strict=True)]
-    ids = prediction_log(request.app).remember_rows(owner, version, rows, card=card)
+    ids = prediction_log(request.app).remember_rows(
+        owner,
+        version,
+        rows,
+        card=card,
+        arm=assignment.arm if assignment else "pinned",  # a version named in the path
+        shadow=assignment.shadow if assignment else None,
+    )
     audit_frame(request, frame=frame, scored=scored, version=version, card=card, prediction_ids=ids)
     return ids
 

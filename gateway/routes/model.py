@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from gateway.deps import AdminDep, HolderDep, PredictorDep, get_caller
+from gateway.experiment import Experiment
 from gateway.openapi import problem_responses
 
 router = APIRouter(
@@ -24,6 +25,7 @@ class ReloadResult(BaseModel):
     swapped: bool
     model_version: str | None
     last_error: str | None
+    challenger_version: str | None = None
 
 
 @router.get("", summary="The serving model's card")
@@ -37,8 +39,17 @@ async def model_card(predictor: PredictorDep) -> dict[str, Any]:
     summary="Follow the registry alias now (admin key)",
     responses=problem_responses(403),
 )
-async def reload_model(holder: HolderDep, caller: AdminDep) -> ReloadResult:
-    """Resolve the alias and, if it moved, load and swap in the new version."""
+async def reload_model(request: Request, holder: HolderDep, caller: AdminDep) -> ReloadResult:
+    """Resolve the aliases (champion, and challenger unless the mode is off) and swap in
+    what moved; ``challenger_version`` is the version on trial, if any."""
     swapped = await holder.refresh()
+    experiment: Experiment = request.app.state.experiment
+    if experiment.mode != "off":
+        swapped = await experiment.challenger.refresh() or swapped
     status = holder.status()
-    return ReloadResult(swapped=swapped, model_version=status.version, last_error=status.last_error)
+    return ReloadResult(
+        swapped=swapped,
+        model_version=status.version,
+        last_error=status.last_error,
+        challenger_version=experiment.challenger_version(),
+    )

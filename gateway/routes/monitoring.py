@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from gateway.deps import CallerDep, get_caller
 from gateway.errors import ProblemError
+from gateway.experiment_report import experiment_section
 from gateway.live_quality import own_quality, snapshot
 from gateway.openapi import problem_responses
 from gateway.prediction_log import monitoring_store, prediction_log
@@ -27,7 +28,9 @@ async def get_monitoring(request: Request, caller: CallerDep) -> dict[str, Any]:
 
     `accuracy` and `drift` are system-wide (`accuracy` from trusted feedback only);
     `own_accuracy` is the caller's own feedback when it does not move the shared figures
-    (`feedback_scope: own`); `held_feedback` counts implausible reports held for review.
+    (`feedback_scope: own`); `held_feedback` counts implausible reports held for review;
+    `experiment` is the champion-vs-challenger trial: mode, houses per arm, and the paired
+    errors of both versions on the same houses (trusted feedback only).
     """
     store = require_store(request)
     predictor = request.app.state.predictor_holder.current
@@ -44,10 +47,19 @@ async def get_monitoring(request: Request, caller: CallerDep) -> dict[str, Any]:
         )
         own = [] if trusted else await own_quality(store, caller.owner, card=card)
         held = await store.held_count()
+        experiment = await experiment_section(
+            store, request.app.state.experiment, accuracy=shared["accuracy"]
+        )
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
     scope = "shared" if trusted else "own"
-    return {**shared, "feedback_scope": scope, "own_accuracy": own, "held_feedback": held}
+    return {
+        **shared,
+        "feedback_scope": scope,
+        "own_accuracy": own,
+        "held_feedback": held,
+        "experiment": experiment,
+    }
 
 
 @router.get("/jobs/{job_id}", summary="A job's drift against the training data")

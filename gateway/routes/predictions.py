@@ -14,10 +14,10 @@ from gateway.deps import (
     get_json_caller,
     reject_unknown_query,
     require_json_body,
-    serving_predictor,
 )
 from gateway.direct_route import DirectRoute
 from gateway.errors import ProblemError
+from gateway.experiment import Experiment, count_arm
 from gateway.openapi import problem_responses
 from gateway.prediction_log import remember_predictions
 from ml.comparables import MAX_COMPARABLES
@@ -92,10 +92,13 @@ async def predict(request: Request) -> Response:
     require_json_body(request)
     explain, comparables = _query_options(request)
     features = _parse_house(await request.body())
-    predictor = serving_predictor(request)
+    experiment: Experiment = request.app.state.experiment
+    assignment = experiment.assign(request)
+    predictor = assignment.answer
     prediction = predictor.predict_one(features, explain=explain, comparables=comparables)
-    remember_predictions(request, [features], [prediction])
+    remember_predictions(request, [features], [prediction], assignment=assignment)
     record_prediction(model_version=str(predictor.version), source="single")
+    count_arm(assignment)
     return Response(prediction.model_dump_json(), media_type="application/json")
 
 
@@ -121,7 +124,9 @@ async def predict_batch(
     body: BatchRequest, request: Request, explain: ExplainQuery = False
 ) -> BatchPrediction:
     """Score up to the configured number of houses, vectorised, off the event loop."""
-    predictor = serving_predictor(request)
+    experiment: Experiment = request.app.state.experiment
+    assignment = experiment.assign(request)
+    predictor = assignment.answer
     limit = request.app.state.settings.gateway.max_batch_rows
     if len(body.rows) > limit:
         raise ProblemError(
@@ -132,8 +137,9 @@ async def predict_batch(
             errors=[{"field": "rows", "message": f"at most {limit} rows (got {len(body.rows)})"}],
         )
     predictions = await asyncio.to_thread(predictor.predict_batch, body.rows, explain=explain)
-    remember_predictions(request, body.rows, predictions, kind="batch")
+    remember_predictions(request, body.rows, predictions, assignment=assignment, kind="batch")
     record_prediction(model_version=str(predictor.version), source="batch", count=len(predictions))
+    count_arm(assignment, len(predictions))
     return BatchPrediction(model_version=str(predictor.version), predictions=predictions)
 
 
