@@ -7,8 +7,18 @@ one-row body, ``wrk`` at 32 connections for ``--seconds`` each:
   (b) gateway  ``hpp gateway``'s POST /v1/predict (auth, limits, metrics, logs, the model)
   (c) mlflow   ``mlflow models serve --env-manager local`` of the same registered version
 
-and prints requests/s, p50 and p99 for each, with the ratios the gateway issue targets.
-Needs ``wrk`` (Debian package) and a registered model (``hpp train``, or ``--tracking-uri``).
+and, with a challenger (the store's ``challenger`` alias, or ``--challenger``), three more
+gateways over an embedded Redis (predictions kept for feedback), each request acting for
+one of ``--users`` end users in turn (``X-On-Behalf-Of``):
+
+  (d) plain    HPP_CHALLENGER_MODE=off: the champion alone
+  (e) shadow   the champion answers; the challenger prices every house after the response
+  (f) ab       a sticky ``--ab-weight`` share of users is answered by the challenger, the
+               other version is scored in shadow
+
+and prints requests/s, p50 and p99 for each, with the ratios the issues target
+(shadow and ab within 10 % of plain). Needs ``wrk`` (Debian package) and a registered
+model (``hpp train``, or ``--tracking-uri``).
 
     .venv/bin/python bench/gateway_load.py [--seconds 20] [--workers 1] [--repeat 1]
 """
@@ -16,6 +26,7 @@ Needs ``wrk`` (Debian package) and a registered model (``hpp train``, or ``--tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -29,10 +40,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
 
+from hpp.redis_server import embedded_redis
 from ml.contract import EXAMPLE_HOUSE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +87,9 @@ def main() -> int:
         return 2
     tracking_uri, version = locate_model(args)
     print(f"model: models:/{args.model}/{version} from {tracking_uri}")
+    trial = wanted_trial(args, tracking_uri, version)
+    if trial:
+        print(f"challenger: models:/{args.model}/{args.challenger} ({', '.join(trial)})")
     print(
         f"wrk: {args.connections} connections, {args.threads} threads, {args.seconds} s, "
         f"{args.repeat} repetition(s); servers: {args.workers} uvicorn worker(s) each\n"
@@ -84,35 +100,60 @@ def main() -> int:
         "mlflow": lambda port: mlflow_server(port, args.workers, tracking_uri, args.model, version),
     }
     servers = {name: start for name, start in servers.items() if name in args.servers}
-    runs: dict[str, list[Result]] = {name: [] for name in servers}
+    runs: dict[str, list[Result]] = {name: [] for name in [*servers, *trial]}
     single_p50: dict[str, float] = {}
-    for name, start in servers.items():
-        port = free_port()
-        with start(port) as (path, body, headers):
-            url = f"http://127.0.0.1:{port}{path}"
-            check_answer(url, body, headers)
-            run_wrk(url, body, headers, seconds=2, connections=args.connections, threads=1)
-            # One connection cannot saturate the server: a p50 near 40 ms here is the
-            # delayed-ACK stall (TCP_NODELAY missing), not queueing.
-            single = run_wrk(url, body, headers, seconds=3, connections=1, threads=1)
-            single_p50[name] = single.p50_ms
-            for _ in range(args.repeat):
-                result = run_wrk(
-                    url,
-                    body,
-                    headers,
-                    seconds=args.seconds,
-                    connections=args.connections,
-                    threads=args.threads,
-                    name=name,
-                )
-                runs[name].append(result)
-                print(
-                    f"  {name:8s} {result.requests_per_second:9.0f} req/s  "
-                    f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
-                    f"non-2xx {result.non_2xx}  socket errors {result.errors}"
-                )
+    with contextlib.ExitStack() as stack:
+        redis_url = stack.enter_context(embedded_redis()) if trial else ""
+        for name in trial:
+            servers[name] = partial(
+                trial_server,
+                mode=TRIAL_MODES[name],
+                redis_url=redis_url,
+                args=args,
+                tracking_uri=tracking_uri,
+            )
+        for round_ in range(args.repeat):
+            # Rounds interleave the servers, so a noisy neighbour hits them all alike.
+            for name, start in servers.items():
+                port = free_port()
+                with start(port) as (path, body, headers):
+                    url = f"http://127.0.0.1:{port}{path}"
+                    users = args.users if name in trial else 0
+                    check_answer(url, body, headers)
+                    run_wrk(
+                        url,
+                        body,
+                        headers,
+                        seconds=2,
+                        connections=args.connections,
+                        threads=1,
+                        users=users,
+                    )
+                    if round_ == 0:
+                        # One connection cannot saturate the server: a p50 near 40 ms here
+                        # is the delayed-ACK stall (TCP_NODELAY missing), not queueing.
+                        single = run_wrk(
+                            url, body, headers, seconds=3, connections=1, threads=1, users=users
+                        )
+                        single_p50[name] = single.p50_ms
+                    result = run_wrk(
+                        url,
+                        body,
+                        headers,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        threads=args.threads,
+                        name=name,
+                        users=users,
+                    )
+                    runs[name].append(result)
+                    print(
+                        f"  {name:8s} {result.requests_per_second:9.0f} req/s  "
+                        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                        f"non-2xx {result.non_2xx}  socket errors {result.errors}"
+                    )
     print_table({name: median(results) for name, results in runs.items()}, single_p50)
+    print_trial_ratios(runs)
     return 0
 
 
@@ -130,10 +171,37 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--servers",
         type=lambda text: text.split(","),
-        default=["bare", "gateway", "mlflow"],
-        help="comma-separated subset of bare,gateway,mlflow (the ratios need all three)",
+        default=["bare", "gateway", "mlflow", *TRIAL_MODES],
+        help="comma-separated subset of bare,gateway,mlflow,plain,shadow,ab",
     )
+    parser.add_argument(
+        "--challenger", default=None, help="challenger version (default: the challenger alias)"
+    )
+    parser.add_argument("--ab-weight", type=float, default=0.5, help="challenger share in ab")
+    parser.add_argument("--users", type=int, default=1000, help="end users the requests rotate")
     return parser.parse_args()
+
+
+TRIAL_MODES = {"plain": "off", "shadow": "shadow", "ab": "ab"}
+
+
+def wanted_trial(args: argparse.Namespace, tracking_uri: str, champion: str) -> list[str]:
+    """The plain/shadow/ab rows to run: those asked for, when there is a challenger."""
+    from ml.registry import CHALLENGER, resolve_alias
+
+    wanted = [name for name in TRIAL_MODES if name in args.servers]
+    if not wanted:
+        return []
+    args.challenger = args.challenger or resolve_alias(
+        tracking_uri=tracking_uri, name=args.model, alias=CHALLENGER
+    )
+    if args.challenger is None or args.challenger == champion:
+        print(
+            "no challenger (set the alias, or --challenger VERSION): skipping plain/shadow/ab",
+            file=sys.stderr,
+        )
+        return []
+    return wanted
 
 
 def locate_model(args: argparse.Namespace) -> tuple[str, str]:
@@ -196,6 +264,42 @@ def gateway_server(port: int, workers: int, tracking_uri: str, model: str) -> Se
         "HPP_LOG_FORMAT": "json",
     }
     env.pop("HPP_REDIS_URL", None)
+    command = [sys.executable, "-m", "hpp.cli", "gateway"]
+    with process(command, env, f"http://127.0.0.1:{port}/readyz"):
+        headers = {"Content-Type": "application/json", "X-API-Key": BENCH_KEY}
+        yield "/v1/predict", json.dumps(HOUSE).encode(), headers
+
+
+@contextmanager
+def trial_server(
+    port: int, *, mode: str, redis_url: str, args: argparse.Namespace, tracking_uri: str
+) -> Served:
+    """``hpp gateway`` over Redis with a challenger, in one of the modes; the key may act for
+    end users (each request names one, so the A/B split sees many callers)."""
+    from core.settings import hash_api_key
+    from ml.registry import CHALLENGER, resolve_alias, set_alias
+
+    current = resolve_alias(tracking_uri=tracking_uri, name=args.model, alias=CHALLENGER)
+    if current != args.challenger:
+        set_alias(
+            tracking_uri=tracking_uri, name=args.model, alias=CHALLENGER, version=args.challenger
+        )
+    env = {
+        **os.environ,
+        "HPP_HOST": "127.0.0.1",
+        "HPP_PORT": str(port),
+        "HPP_WEB_WORKERS": str(args.workers),
+        "HPP_API_KEYS": json.dumps({"bench": hash_api_key(BENCH_KEY)}),
+        "HPP_DELEGATE_KEY_NAMES": '["bench"]',
+        "HPP_RATE_LIMIT_PER_MINUTE": str(10**9),
+        "HPP_RATE_LIMIT_PER_END_USER_PER_MINUTE": str(10**9),
+        "HPP_MLFLOW_TRACKING_URI": tracking_uri,
+        "HPP_REGISTERED_MODEL": args.model,
+        "HPP_REDIS_URL": redis_url,
+        "HPP_CHALLENGER_MODE": mode,
+        "HPP_AB_CHALLENGER_WEIGHT": str(args.ab_weight),
+        "HPP_LOG_FORMAT": "json",
+    }
     command = [sys.executable, "-m", "hpp.cli", "gateway"]
     with process(command, env, f"http://127.0.0.1:{port}/readyz"):
         headers = {"Content-Type": "application/json", "X-API-Key": BENCH_KEY}
@@ -289,10 +393,23 @@ def run_wrk(
     connections: int,
     threads: int,
     name: str = "warmup",
+    users: int = 0,
 ) -> Result:
-    """One wrk run with a POST body; parses throughput, latency percentiles and errors."""
+    """One wrk run with a POST body; parses throughput, latency percentiles and errors.
+
+    With ``users``, each request acts for the next of that many end users (X-On-Behalf-Of).
+    """
     lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(body.decode())}"]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    if users:
+        lines += [
+            "local n = 0",
+            "request = function()",
+            "  n = n + 1",
+            f'  wrk.headers["X-On-Behalf-Of"] = "user-" .. (n % {users})',
+            "  return wrk.format()",
+            "end",
+        ]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
     try:
@@ -371,6 +488,25 @@ def print_table(results: dict[str, Result], single_p50: dict[str, float]) -> Non
     stalled = [name for name, p50 in single_p50.items() if p50 >= 35]
     if stalled:
         print(f"WARNING: 1-connection p50 >= 35 ms (delayed-ACK stall, no TCP_NODELAY?): {stalled}")
+
+
+def print_trial_ratios(runs: dict[str, list[Result]]) -> None:
+    """Shadow and A/B against the plain gateway of the same rounds (target: within 10 %)."""
+    if "plain" not in runs or not runs["plain"]:
+        return
+    for name in ("shadow", "ab"):
+        if not runs.get(name):
+            continue
+        ratios = [
+            r.requests_per_second / p.requests_per_second
+            for r, p in zip(runs[name], runs["plain"], strict=True)
+        ]
+        ours, plain = median(runs[name]), median(runs["plain"])
+        print(
+            f"{name:6s} / plain req/s: {ours.requests_per_second / plain.requests_per_second:.0%} "
+            f"of medians, per round {', '.join(f'{r:.0%}' for r in ratios)} (target >= 90%); "
+            f"p99 {ours.p99_ms:.2f} ms vs {plain.p99_ms:.2f} ms"
+        )
 
 
 def free_port() -> int:

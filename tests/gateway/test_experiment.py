@@ -172,17 +172,19 @@ async def test_per_arm_live_metrics_add_up_to_the_whole(
         arm: counter("arm_predictions_total", arm=arm[0], model_version=arm[1]) for arm in arms
     }
     async with started(settings, versions) as (_app, http):
-        answered, accepted = [], 0
+        answered, accepted = [], {"champion": 0, "challenger": 0}
         for i, row in frame.iterrows():
             seller = as_seller(SELLERS[int(i) % len(SELLERS)])
-            answer = await http.post("/v1/predict", json=row[COLUMNS].to_dict(), headers=seller)
-            answered.append(answer.json()["model_version"])
-            item = {"prediction_id": answer.json()["prediction_id"], "actual_price": float(row["price"])}
+            answer = (
+                await http.post("/v1/predict", json=row[COLUMNS].to_dict(), headers=seller)
+            ).json()
+            answered.append(answer["model_version"])
+            arm = "challenger" if answer["model_version"] == CHALLENGER_VERSION else "champion"
+            item = {"prediction_id": answer["prediction_id"], "actual_price": float(row["price"])}
             feedback = await http.post("/v1/feedback", json={"items": [item]}, headers=seller)
-            accepted += feedback.json()["accepted"]
+            accepted[arm] += feedback.json()["accepted"]  # implausible prices are held
         report = (await http.get("/v1/monitoring", headers=USER)).json()
 
-    assert accepted == len(frame)
     delta = {
         arm: counter("arm_predictions_total", arm=arm[0], model_version=arm[1]) - before[arm]
         for arm in arms
@@ -192,9 +194,10 @@ async def test_per_arm_live_metrics_add_up_to_the_whole(
     served = {a["arm"]: a["served"] for a in report["experiment"]["arms"]}
     assert served == {"champion": delta[arms[0]], "challenger": delta[arms[1]]}
     live_n = {a["arm"]: a["live"]["n"] for a in report["experiment"]["arms"]}
-    assert live_n == served  # each arm's feedback window holds exactly its own answers
-    # Every house was also scored by the other version: all 60 are paired.
-    assert report["experiment"]["paired"]["n"] == len(frame)
+    assert live_n == accepted  # each arm's feedback window holds exactly its own answers
+    assert sum(live_n.values()) > len(frame) * 0.9
+    # Every house was also scored by the other version: each accepted price is paired.
+    assert report["experiment"]["paired"]["n"] == sum(accepted.values())
 
 
 async def test_shadow_never_changes_the_response_and_records_both_predictions(
