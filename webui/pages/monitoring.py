@@ -11,6 +11,7 @@ from webui.components.drift_chart import psi_options
 from webui.components.formatting import money
 from webui.components.house_form import LABELS
 from webui.components.marks import testid
+from webui.components.paired_chart import paired_error_options
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
 
@@ -70,6 +71,7 @@ class MonitoringView:
             _own_accuracy(data)
             _drift(data)
             _job_drift(job)
+            _experiment(data.get("experiment"))
             _challenger(data.get("challenger"))
 
     async def _latest_job_drift(self) -> dict[str, Any] | None:
@@ -245,6 +247,53 @@ def _drift_report(drift: dict[str, Any], *, subject: str, unit: str, mark: str) 
     ui.echart(psi_options(drift["features"], threshold=drift["threshold"], labels=LABELS)).classes(
         "w-full h-64"
     ).mark(f"{mark}-chart").props(testid(f"{mark}-chart"))
+
+
+MODES = {
+    "shadow": "shadow: the champion answers, the challenger prices the same houses unseen",
+    "ab": "A/B: a share of users is answered by the challenger",
+    "off": "off",
+}
+
+
+def _experiment(trial: dict[str, Any] | None) -> None:
+    """Champion vs challenger on the same houses: per-arm figures and paired errors."""
+    if not trial or not trial.get("challenger_version"):
+        return
+    with ui.card().classes("w-full").mark("experiment-card").props(testid("experiment-card")):
+        champion, challenger = trial["champion_version"], trial["challenger_version"]
+        ui.label(f"Champion v{champion} vs challenger v{challenger} on live traffic").classes(
+            "text-lg font-medium"
+        )
+        mode = MODES.get(trial["mode"], trial["mode"])
+        if trial["mode"] == "ab":
+            mode += f" ({trial['ab_challenger_weight']:.0%})"
+        _scope(f"All users; {mode}.", mark="experiment-scope")
+        for arm in trial.get("arms", []):
+            live = arm.get("live") or {}
+            mae = f", live MAE {money(live['mae'])}" if live.get("mae") is not None else ""
+            ui.label(
+                f"{arm['arm'].capitalize()} v{arm['model_version']}: answered "
+                f"{arm['served']:,} houses{mae}"
+            ).classes("text-sm text-gray-700")
+        paired = trial.get("paired") or {}
+        if not paired.get("n"):
+            ui.label("No sale prices yet for houses both versions priced.").classes(
+                "text-gray-600"
+            ).mark("paired-summary")
+            return
+        difference = paired["mean_paired_difference"]
+        word = "closer" if difference < 0 else "further"
+        ui.label(
+            f"On the same {paired['n']:,} houses: champion MAE {money(paired['champion_mae'])}, "
+            f"challenger MAE {money(paired['challenger_mae'])}; the challenger is on average "
+            f"{money(abs(difference))} {word} to the sale price."
+        ).classes("text-sm").mark("paired-summary").props(testid("paired-summary"))
+        ui.echart(
+            paired_error_options(
+                trial.get("paired_series") or [], champion=champion, challenger=challenger
+            )
+        ).classes("w-full h-64").mark("paired-chart").props(testid("paired-chart"))
 
 
 def _challenger(report: dict[str, Any] | None) -> None:
