@@ -152,6 +152,8 @@ def main() -> int:
                         f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
                         f"non-2xx {result.non_2xx}  socket errors {result.errors}"
                     )
+                    if name in trial:  # proof the shadow work was done, not skipped
+                        print(f"           {served_counts(port)}")
     print_table({name: median(results) for name, results in runs.items()}, single_p50)
     print_trial_ratios(runs)
     return 0
@@ -488,6 +490,19 @@ def print_table(results: dict[str, Result], single_p50: dict[str, float]) -> Non
     stalled = [name for name, p50 in single_p50.items() if p50 >= 35]
     if stalled:
         print(f"WARNING: 1-connection p50 >= 35 ms (delayed-ACK stall, no TCP_NODELAY?): {stalled}")
+
+
+def served_counts(port: int) -> str:
+    """Houses answered per arm and scored in shadow so far, from the gateway's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        for metric in ("arm_predictions_total", "shadow_predictions_total"):
+            if line.startswith(metric + "{"):
+                label = metric if metric.startswith("shadow") else line.split('arm="')[1][:10]
+                key = label.split('"')[0]
+                totals[key] = totals.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return ", ".join(f"{k} {v:,.0f}" for k, v in sorted(totals.items()))
 
 
 def print_trial_ratios(runs: dict[str, list[Result]]) -> None:

@@ -55,6 +55,7 @@ class PredictionLog:
         self._pending: list[Pending] = []
         self._gates: dict[str, str] = {}
         self._flush_task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
         self.dropped = 0
         self.refresh: Callable[[], Awaitable[Any]] | None = None
         self.sink: Any = None
@@ -118,19 +119,25 @@ class PredictionLog:
         return ids
 
     async def flush(self) -> int:
-        """Write what is buffered now; returns how many predictions were written."""
-        if self.store is None or not self._pending:
-            return 0
-        pending, self._pending = self._pending, []
-        gates, self._gates = self._gates, {}
-        batch = await score_shadows(pending)
-        try:
-            await self.store.save_predictions(batch, gates)
-        except Exception as exc:  # Redis down: the predictions were served; feedback is lost
-            logger.warning("prediction_log_flush_failed", error=repr(exc), dropped=len(batch))
-            self._gates.update(gates)
-            return 0
-        return len(batch)
+        """Write what is buffered now; returns how many predictions were written.
+
+        One flush at a time: a caller (feedback, monitoring) that flushes while another
+        flush scores its shadows waits for it, so every prediction made before the call
+        is in Redis when it returns.
+        """
+        async with self._flushing:
+            if self.store is None or not self._pending:
+                return 0
+            pending, self._pending = self._pending, []
+            gates, self._gates = self._gates, {}
+            batch = await score_shadows(pending)
+            try:
+                await self.store.save_predictions(batch, gates)
+            except Exception as exc:  # Redis down: the predictions were served; feedback lost
+                logger.warning("prediction_log_flush_failed", error=repr(exc), dropped=len(batch))
+                self._gates.update(gates)
+                return 0
+            return len(batch)
 
     def _schedule(self) -> None:
         if self._flush_task is not None and not self._flush_task.done():
@@ -140,6 +147,9 @@ class PredictionLog:
     async def _delayed_flush(self) -> None:
         await asyncio.sleep(FLUSH_DELAY_SECONDS)
         await self.flush()
+        while self._pending:  # what arrived during the flush (no task was scheduled for it)
+            await asyncio.sleep(FLUSH_DELAY_SECONDS)
+            await self.flush()
         if self.refresh is None or time.monotonic() - self._refreshed_at < REFRESH_SECONDS:
             return
         self._refreshed_at = time.monotonic()
