@@ -101,6 +101,7 @@ def main() -> int:
     }
     servers = {name: start for name, start in servers.items() if name in args.servers}
     runs: dict[str, list[Result]] = {name: [] for name in [*servers, *trial]}
+    cpu_us: dict[str, list[float]] = {name: [] for name in runs}
     single_p50: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         redis_url = stack.enter_context(embedded_redis()) if trial else ""
@@ -136,6 +137,7 @@ def main() -> int:
                             url, body, headers, seconds=3, connections=1, threads=1, users=users
                         )
                         single_p50[name] = single.p50_ms
+                    before = cpu_and_houses(port) if name in GATEWAYS else None
                     result = run_wrk(
                         url,
                         body,
@@ -146,6 +148,11 @@ def main() -> int:
                         name=name,
                         users=users,
                     )
+                    if before is not None:
+                        time.sleep(1)  # the last shadow flush
+                        after = cpu_and_houses(port)
+                        houses = max(after[1] - before[1], 1.0)
+                        cpu_us[name].append((after[0] - before[0]) / houses * 1e6)
                     runs[name].append(result)
                     print(
                         f"  {name:8s} {result.requests_per_second:9.0f} req/s  "
@@ -156,6 +163,7 @@ def main() -> int:
                         print(f"           {served_counts(port)}")
     print_table({name: median(results) for name, results in runs.items()}, single_p50)
     print_trial_ratios(runs)
+    print_cpu(cpu_us)
     return 0
 
 
@@ -490,6 +498,35 @@ def print_table(results: dict[str, Result], single_p50: dict[str, float]) -> Non
     stalled = [name for name, p50 in single_p50.items() if p50 >= 35]
     if stalled:
         print(f"WARNING: 1-connection p50 >= 35 ms (delayed-ACK stall, no TCP_NODELAY?): {stalled}")
+
+
+GATEWAYS = ("gateway", *TRIAL_MODES)
+
+
+def cpu_and_houses(port: int) -> tuple[float, float]:
+    """The gateway process's CPU seconds and houses priced so far (from its /metrics)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    cpu = houses = 0.0
+    for line in text.splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            cpu = float(line.split()[1])
+        elif line.startswith("predictions_total{"):
+            houses += float(line.rsplit(" ", 1)[1])
+    return cpu, houses
+
+
+def print_cpu(cpu_us: dict[str, list[float]]) -> None:
+    """CPU per house: far less sensitive to a busy machine than requests per second."""
+    measured = {name: sorted(v)[len(v) // 2] for name, v in cpu_us.items() if v}
+    if not measured:
+        return
+    print("\ngateway CPU per request (median of rounds; includes shadow work after responses):")
+    for name, value in measured.items():
+        print(f"  {name:8s} {value:7.0f} us")
+    plain = measured.get("plain")
+    for name in ("shadow", "ab"):
+        if plain and name in measured:
+            print(f"{name:6s} / plain CPU per request: {measured[name] / plain:.2f}x")
 
 
 def served_counts(port: int) -> str:

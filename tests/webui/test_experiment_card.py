@@ -85,7 +85,8 @@ async def test_monitoring_page_compares_both_versions_on_the_same_houses(
 
     await trial_user.open("/monitoring")
 
-    await trial_user.should_see("vs challenger v77 on live traffic")
+    # The page loads its data after opening: allow a busy machine some seconds.
+    await trial_user.should_see("vs challenger v77 on live traffic", retries=100)
     await trial_user.should_see(f"On the same {paired_n:,} houses")
     await trial_user.should_see(marker="paired-chart")
     assert paired_n >= 25  # a few implausible prices may be held
