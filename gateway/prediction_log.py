@@ -6,23 +6,20 @@ later in one pipeline, so the hot path never waits for Redis and a Redis outage 
 costs the feedback for those predictions (logged, counted, never raised).
 
 Shadow scoring happens there too: a prediction remembered with a ``shadow`` version (the
-challenger, or the champion under A/B) is priced by it in that flush, vectorised and in a
-worker thread, long after the response left, and both prices are kept under the one
-prediction id (``gateway.experiment``).
+challenger, or the champion under A/B) is priced by it in that flush (``gateway.shadow``),
+long after the response left, and both prices are kept under the one prediction id
+(``gateway.experiment``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import structlog
 from fastapi import FastAPI, Request
 
@@ -31,15 +28,14 @@ from gateway.deps import request_owner
 from gateway.experiment import CHAMPION, Assignment
 from gateway.live_quality import snapshot
 from gateway.monitoring_store import MonitoringStore, StoredPrediction
-from ml.contract import FEATURE_COLUMNS, HouseFeatures, Prediction
+from gateway.shadow import Pending, score_shadows
+from ml.contract import HouseFeatures, Prediction
 from ml.predict import Predictor
-from observability.metrics import record_shadow
 
 logger = structlog.get_logger("gateway.prediction_log")
 FLUSH_DELAY_SECONDS = 0.2
 MAX_BUFFER = 50_000
 REFRESH_SECONDS = 60.0  # live metrics are recomputed at most this often while traffic flows
-Pending = tuple[str, StoredPrediction, Predictor | None]  # id, prediction, shadow version
 
 
 def new_prediction_id() -> str:
@@ -83,7 +79,13 @@ class PredictionLog:
             for house, p in zip(features, predictions, strict=True)
         ]
         ids = self.remember_rows(
-            owner, predictions[0].model_version, rows, card=card, arm=arm, shadow=shadow
+            owner,
+            predictions[0].model_version,
+            rows,
+            card=card,
+            arm=arm,
+            shadow=shadow,
+            houses=features if shadow is not None else None,
         )
         for prediction, prediction_id in zip(predictions, ids, strict=True):
             prediction.prediction_id = prediction_id
@@ -97,20 +99,25 @@ class PredictionLog:
         card: dict[str, Any] | None = None,
         arm: str = CHAMPION,
         shadow: Predictor | None = None,
+        houses: list[HouseFeatures] | None = None,
     ) -> list[str]:
         """New ids for (house, price, low, high) rows, queued for Redis; returns the ids.
 
-        With ``shadow``, that version prices the same houses at the next flush.
+        With ``shadow``, that version prices the same houses at the next flush (from
+        ``houses``, the validated features, when given; else from the row dicts).
         """
         ids = [new_prediction_id() for _ in rows]
         if self.store is None or not rows:
             return ids
-        for prediction_id, (house, price, low, high) in zip(ids, rows, strict=True):
+        for index, (prediction_id, (house, price, low, high)) in enumerate(
+            zip(ids, rows, strict=True)
+        ):
             if len(self._pending) >= MAX_BUFFER:
                 self.dropped += 1
                 continue
             stored = StoredPrediction(owner, version, price, low, high, house, arm=arm)
-            self._pending.append((prediction_id, stored, shadow))
+            features = None if houses is None else houses[index]
+            self._pending.append((prediction_id, stored, shadow, features))
         if card is not None and version not in self._gates:
             self._gates[version] = json.dumps(
                 {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}
@@ -157,42 +164,6 @@ class PredictionLog:
             await self.refresh()
         except Exception as exc:
             logger.warning("live_metrics_refresh_failed", error=repr(exc))
-
-
-async def score_shadows(pending: list[Pending]) -> list[tuple[str, StoredPrediction]]:
-    """The pending predictions, those with a shadow version priced by it too.
-
-    One vectorised call per shadow version, in a worker thread; a failure costs only the
-    shadow prices (logged), never the predictions themselves.
-    """
-    batch = [(prediction_id, stored) for prediction_id, stored, _ in pending]
-    groups: dict[int, tuple[Predictor, list[int]]] = {}
-    for index, (_, _, shadow) in enumerate(pending):
-        if shadow is not None:
-            groups.setdefault(id(shadow), (shadow, []))[1].append(index)
-    for shadow, indexes in groups.values():
-        houses = [batch[i][1].features for i in indexes]
-        try:
-            prices = await asyncio.to_thread(shadow_prices, shadow, houses)
-        except Exception as exc:  # the challenger must never cost the champion's records
-            logger.warning("shadow_scoring_failed", version=str(shadow.version), error=repr(exc))
-            continue
-        version = str(shadow.version)
-        for i, price in zip(indexes, prices, strict=True):
-            if np.isfinite(price):
-                prediction_id, stored = batch[i]
-                priced = dataclasses.replace(
-                    stored, shadow_version=version, shadow_price=float(price)
-                )
-                batch[i] = (prediction_id, priced)
-        record_shadow(model_version=version, count=len(indexes))
-    return batch
-
-
-def shadow_prices(predictor: Predictor, houses: list[dict[str, Any]]) -> np.ndarray:
-    """The version's prices for already validated houses (NaN where it rejects one)."""
-    frame = pd.DataFrame(houses, columns=list(FEATURE_COLUMNS))
-    return predictor.predict_frame(frame)["predicted_price"].to_numpy(dtype=np.float64)
 
 
 def prediction_log(app: FastAPI) -> PredictionLog:
