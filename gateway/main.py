@@ -204,13 +204,12 @@ async def _lifespan(
             challenger.install(fixed_challenger)
     else:
         await holder.load_initial(settings.core.champion_uri())
-        followed = [holder]
-        if settings.gateway.challenger_mode != "off":
-            await challenger.refresh()
-            followed.append(challenger)
         seconds = settings.gateway.model_poll_seconds
         if seconds > 0:
-            pollers = [asyncio.create_task(each.poll(seconds)) for each in followed]
+            pollers.append(asyncio.create_task(holder.poll(seconds)))
+        if settings.gateway.challenger_mode != "off":
+            # In the background: the champion serves at once, a challenger joins when loaded.
+            pollers.append(asyncio.create_task(_follow_challenger(challenger, seconds)))
     app.state.redis = _redis_client(settings.core.redis_url)
     app.state.audit = open_audit_writer(settings.core)
     if app.state.audit is not None:
@@ -227,6 +226,16 @@ async def _lifespan(
                 await poller
         if app.state.redis is not None:
             await app.state.redis.aclose()
+
+
+async def _follow_challenger(holder: ModelHolder, poll_seconds: float) -> None:
+    """Load the challenger alias's version now, then follow the alias (if polling)."""
+    try:
+        await holder.refresh()
+    except Exception:  # a broken challenger must not take the gateway down
+        logger.exception("challenger_refresh_failed")
+    if poll_seconds > 0:
+        await holder.poll(poll_seconds)
 
 
 def _announce_access(policy: AccessPolicy, settings: AppSettings) -> None:
