@@ -43,12 +43,13 @@ def test_comparison_matches_the_errors_computed_directly() -> None:
     assert result.champion_mae == pytest.approx(champion.mean())
     assert result.challenger_mae == pytest.approx(challenger.mean())
     assert result.mean_paired_difference == pytest.approx((challenger - champion).mean())
+    assert result.challenger_mae is not None and result.champion_mae is not None
     assert result.mean_paired_difference == pytest.approx(
         result.challenger_mae - result.champion_mae
     )
     assert result.challenger_better_share == pytest.approx((challenger < champion).mean())
     assert result.champion_errors == pytest.approx(champion.tolist())
-    assert result.mean_paired_difference < 0  # the tighter challenger is better here
+    assert (result.mean_paired_difference or 0.0) < 0  # the tighter challenger is better here
 
 
 def test_comparison_orders_points_by_time_and_handles_none() -> None:
