@@ -43,7 +43,8 @@ def test_comparison_matches_the_errors_computed_directly() -> None:
     assert result.champion_mae == pytest.approx(champion.mean())
     assert result.challenger_mae == pytest.approx(challenger.mean())
     assert result.mean_paired_difference == pytest.approx((challenger - champion).mean())
-    assert result.challenger_mae is not None and result.champion_mae is not None
+    assert result.challenger_mae is not None
+    assert result.champion_mae is not None
     assert result.mean_paired_difference == pytest.approx(
         result.challenger_mae - result.champion_mae
     )
