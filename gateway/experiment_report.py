@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from core.experiment_keys import served_field
 from gateway.experiment import CHALLENGER, CHAMPION, Experiment
 from gateway.monitoring_store import FeedbackPoint, MonitoringStore
+from jobs.keys import served_field
 from ml.paired import PairedPoint, compare_paired, error_series
 
 SERIES_BUCKETS = 30

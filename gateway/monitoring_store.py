@@ -11,7 +11,7 @@
 - ``hpp:feedback:seen:{key}``: the actual price per reported prediction (a resend counts once).
 - ``hpp:monitor:gates``: the training gates and interval level per model version.
 - ``hpp:replay:latest``: the latest challenger report (written by ``hpp compare``).
-- Champion-vs-challenger keys (paired points, houses per arm): ``core.experiment_keys``.
+- Champion-vs-challenger keys (paired points, houses per arm): ``jobs.keys``.
 """
 
 from __future__ import annotations
@@ -21,16 +21,19 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core.experiment_keys import PAIRED_PAIRS_KEY, SERVED_KEY, paired_key, served_field
 from jobs.keys import (
     FEEDBACK_HELD_KEY,
     GATES_KEY,
+    PAIRED_PAIRS_KEY,
     PREDICTION_INDEX_KEY,
     REPLAY_KEY,
+    SERVED_KEY,
     feedback_key,
     feedback_versions_key,
+    paired_key,
     prediction_key,
     seen_key,
+    served_field,
     traffic_key,
 )
 from ml.paired import PairedPoint, decode_point, encode_point

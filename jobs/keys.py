@@ -147,6 +147,25 @@ def job_row_item(job_id: str, row: int | str) -> str:
     return f"job:{job_id}:{row}"
 
 
+# --- Champion vs challenger trials (gateway.monitoring_store, the promotion loop) --------
+
+# Pairs ``{champion}:{challenger}`` that have paired points.
+PAIRED_PAIRS_KEY = f"{PREFIX}:paired:pairs"
+# Hash ``{arm}:{version}`` -> live houses that arm answered (champion | challenger | pinned).
+SERVED_KEY = f"{PREFIX}:experiment:served"
+
+
+def paired_key(champion: str, challenger: str) -> str:
+    """The paired points (``ml.paired``, newest first, bounded by the feedback window) of
+    one champion version against one challenger: trusted sale prices of houses both priced."""
+    return f"{PREFIX}:paired:{champion}:{challenger}"
+
+
+def served_field(arm: str, version: str) -> str:
+    """The field of ``SERVED_KEY`` counting one arm's houses for one version."""
+    return f"{arm}:{version}"
+
+
 # --- Blob keys: a job's folder in the blob store ---------------------------------------
 
 JOBS_FOLDER = "jobs/"

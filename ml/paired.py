@@ -120,6 +120,6 @@ def decode_point(raw: bytes | str) -> PairedPoint:
 
 
 def read_paired(client: Any, key: str, *, limit: int = 10_000) -> list[PairedPoint]:
-    """The newest ``limit`` points under ``key`` (``core.experiment_keys.paired_key``),
+    """The newest ``limit`` points under ``key`` (``jobs.keys.paired_key``),
     read with a synchronous Redis client (the promotion loop's way in)."""
     return [decode_point(raw) for raw in client.lrange(key, 0, limit - 1)]

@@ -26,8 +26,8 @@ from prometheus_client import REGISTRY
 from core.settings import AppSettings, hash_api_key
 from gateway.experiment import in_challenger_arm
 from gateway.main import create_app
-from gateway.monitoring_store import prediction_key
 from gateway.prediction_log import prediction_log
+from jobs.keys import prediction_key
 from ml.contract import HouseFeatures
 from ml.predict import Predictor
 from ml.registry import CHALLENGER, delete_alias, set_alias

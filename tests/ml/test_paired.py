@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import redis
 
-from core.experiment_keys import paired_key
+from jobs.keys import paired_key
 from ml.paired import (
     PairedPoint,
     compare_paired,
