@@ -17,17 +17,13 @@ import httpx
 import pytest
 import redis
 
-from tests.fixtures.memory import peak_since_reset, reset_peak
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.workers.conftest import (
-    ALICE,
-    GatewayProcess,
-    houses_csv,
-    start_gateway,
-    stop_gateway,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.houses import houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.memory import peak_since_reset, reset_peak
+from tests.support.worker_process import StartWorker
 
 pytestmark = pytest.mark.slow
 MEMORY_DB = 14

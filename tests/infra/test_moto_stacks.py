@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from infra import deploy
-from tests.infra.conftest import STACKS, load_template
-from tests.infra.moto_compat import moto_compatible, moto_supported_types
+from tests.support.cloudformation import STACKS, load_template
+from tests.support.moto_compat import moto_compatible, moto_supported_types
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.conftest import ROOT, tool
+from tests.support.paths import ROOT
+from tests.support.tools import tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY = WORKFLOWS / "deploy.yml"

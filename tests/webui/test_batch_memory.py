@@ -18,10 +18,11 @@ import pytest
 import redis
 from playwright.sync_api import Page
 
-from tests.fixtures.memory import peak_since_reset, reset_peak
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.webui.browser import LAPTOP, chromium, shoot
-from tests.webui.system import ServiceProcess, gateway_process, ui_process
+from tests.support.batch_env import BatchEnv
+from tests.support.browser import LAPTOP, chromium, shoot
+from tests.support.memory import peak_since_reset, reset_peak
+from tests.support.service_process import ServiceProcess, gateway_process, ui_process
+from tests.support.worker_process import StartWorker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MEMORY_DB = 7

@@ -12,11 +12,10 @@ from nicegui import ui
 from nicegui.testing.user import User
 
 from ml.predict import Predictor
-from tests.fixtures.redis import WorkerProcess
-from tests.webui.data import houses_csv
-from tests.webui.servers import ThreadedServer, as_browser
-from tests.webui.test_batch_page import WAIT, upload
-from tests.webui.test_jobs_and_model_pages import ui_job_id
+from tests.support.simulated_ui import WAIT, as_browser, ui_job_id, upload
+from tests.support.threaded_server import ThreadedServer
+from tests.support.ui_csv import houses_csv
+from tests.support.worker_process import WorkerProcess
 from webui.routes import result_url
 
 pytestmark = pytest.mark.slow

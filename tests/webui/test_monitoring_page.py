@@ -29,11 +29,15 @@ from core.settings import (
     hash_api_key,
 )
 from hpp.replay import run_compare
-from tests.fixtures.model import DATA, ModelRegistry
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.webui.browser import CHROMIUM_ARGS, LAPTOP, PHONE
-from tests.webui.servers import UI_KEY, ThreadedServer, as_browser
-from tests.webui.system import ROOT, ServiceProcess, gateway_process, ui_process
+from tests.support.batch_env import BatchEnv
+from tests.support.browser import CHROMIUM_ARGS, LAPTOP, PHONE
+from tests.support.keys import UI_KEY
+from tests.support.model import ModelRegistry
+from tests.support.paths import DATA, ROOT
+from tests.support.service_process import ServiceProcess, gateway_process, ui_process
+from tests.support.simulated_ui import as_browser
+from tests.support.threaded_server import ThreadedServer
+from tests.support.worker_process import StartWorker
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 MONITOR_DB = 12

@@ -9,7 +9,9 @@ import json
 import httpx
 import pytest
 
-from tests.workers.conftest import ALICE, BOB, HEADER, houses_csv, submit, wait_final
+from tests.support.houses import HEADER, houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE, BOB
 
 
 def _result_rows(http: httpx.Client, job_id: str) -> list[dict[str, str]]:

@@ -24,9 +24,10 @@ from jobs.models import FINAL_STATES, JobRecord
 from jobs.store import JobStore, new_job_id
 from ml.predict import Predictor
 from ml.registry import resolve_alias, set_alias
-from tests.fixtures.model import ModelRegistry
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.workers.conftest import houses_csv
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import houses_csv
+from tests.support.model import ModelRegistry
+from tests.support.worker_process import StartWorker
 from workers.app import PLAN_TASK, create_celery
 
 

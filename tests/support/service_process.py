@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.settings import hash_api_key
-from tests.fixtures.redis import BatchEnv
-from tests.webui.servers import UI_KEY, free_port, wait_for_http
-
-ROOT = Path(__file__).resolve().parents[2]
+from hpp.redis_server import free_port
+from tests.support.batch_env import BatchEnv
+from tests.support.keys import UI_KEY
+from tests.support.paths import ROOT
+from tests.support.threaded_server import wait_for_http
 
 
 @dataclass
