@@ -49,7 +49,7 @@ def wait_final(
 def wait_for(
     http: httpx.Client,
     job_id: str,
-    predicate: Callable[[dict[str, Any]], bool],
+    predicate: Callable[..., bool],
     *,
     timeout: float = 300.0,
 ) -> dict[str, Any]:
