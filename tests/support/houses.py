@@ -8,16 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml.contract import EXAMPLE_HOUSE
 from tests.support.paths import DATA
 
-HOUSE: dict[str, Any] = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
+# The contract's example house (the first sale in the data), a location and condition the
+# test model knows. Copy it before changing a field.
+HOUSE: dict[str, Any] = dict(EXAMPLE_HOUSE)
 HEADER = "sqft,bedrooms,bathrooms,location,year_built,condition"
 ID_HEADER = "row_id," + HEADER
 LOCATIONS = ("North Ames", "College Creek", "Old Town", "Edwards", "Somerset")

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +99,24 @@ def ui_process(gateway: ServiceProcess, logs: Path) -> ServiceProcess:
         "HPP_LOG_LEVEL": "INFO",
     }
     return ServiceProcess("ui", port, environ, logs / "ui.log", health_path="/")
+
+
+@contextmanager
+def web_system(
+    env: BatchEnv, logs: Path, *, gateway_environ: dict[str, str] | None = None
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Gateway and UI processes on ``env`` (gateway environment amended), stopped at the end."""
+    gateway = gateway_process(env, logs)
+    gateway.environ |= gateway_environ or {}
+    gateway.start()
+    try:
+        ui = ui_process(gateway, logs).start()
+        try:
+            yield gateway, ui
+        finally:
+            ui.stop()
+    finally:
+        gateway.stop()
 
 
 def _clean(environ: dict[str, str]) -> dict[str, str]:

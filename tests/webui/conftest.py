@@ -21,7 +21,7 @@ from ml.predict import Predictor
 from tests.support.batch_env import BatchEnv
 from tests.support.browser import chromium
 from tests.support.model import ModelRegistry
-from tests.support.service_process import ServiceProcess, gateway_process, ui_process
+from tests.support.service_process import ServiceProcess, web_system
 from tests.support.simulated_ui import simulated_ui
 from tests.support.system_settings import build_settings
 from tests.support.threaded_server import ThreadedServer
@@ -74,12 +74,8 @@ def system(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     """Gateway and UI subprocesses on the session's Redis, worker and model."""
-    logs = tmp_path_factory.mktemp("e2e-logs")
-    gateway = gateway_process(batch_env, logs).start()
-    ui = ui_process(gateway, logs).start()
-    yield gateway, ui
-    ui.stop()
-    gateway.stop()
+    with web_system(batch_env, tmp_path_factory.mktemp("e2e-logs")) as processes:
+        yield processes
 
 
 @pytest.fixture(scope="module")
