@@ -12,13 +12,12 @@ often the sale fell inside the interval (coverage against its nominal level).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from audit.chain import parse_object
-from audit.job_rows import chunk_rows
 from audit.records import flatten
 from audit.store import AuditStore
 
@@ -31,8 +30,13 @@ BANDS: tuple[tuple[float, str], ...] = (
 )
 GROUPS = ("neighbourhood", "price_band", "model_version")
 
+# Reads a job chunk's rows back from its input and output payloads. The CSV format is the
+# workers' (``workers.audit_rows.chunk_rows``); the caller passes the reader in, so the
+# audit package stays below the workers that write into it.
+ChunkRows = Callable[..., list[dict[str, Any]]]
 
-async def logged_rows(store: AuditStore) -> list[dict[str, Any]]:
+
+async def logged_rows(store: AuditStore, *, chunk_rows: ChunkRows) -> list[dict[str, Any]]:
     """Every logged prediction row (one per feedback key; a redelivered chunk counts once).
 
     A job chunk's rows are read from its payloads; a chunk whose payloads are missing is
@@ -42,13 +46,15 @@ async def logged_rows(store: AuditStore) -> list[dict[str, Any]]:
     for stream in await store.streams():
         for segment in await store.segments(stream):
             for record in map(parse_object, segment.lines):
-                for row in await _rows(store, stream, record or {}):
+                for row in await _rows(store, stream, record or {}, chunk_rows):
                     row["model_version"] = (record or {}).get("model_version")
                     rows.setdefault(str(row["key"]), row)
     return list(rows.values())
 
 
-async def _rows(store: AuditStore, stream: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+async def _rows(
+    store: AuditStore, stream: str, record: dict[str, Any], chunk_rows: ChunkRows
+) -> list[dict[str, Any]]:
     if record.get("kind") != "job_chunk":
         return flatten(record)
     payloads = record.get("payloads") or {}

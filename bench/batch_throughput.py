@@ -31,6 +31,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import psutil
+from results import write_result
 
 from core.settings import AppSettings, hash_api_key
 from hpp.redis_server import embedded_redis, free_port
@@ -72,6 +73,18 @@ def main() -> None:
     after = measure_limit(small, model_uri, tracking_uri)
     print(f"limit again: {after:,.0f} rows/s", flush=True)
     print_table(args, (before + after) / 2, one, two, huge)
+    write_result(
+        "batch_throughput",
+        parameters={"rows": args.rows, "big_rows": args.big_rows, "chunk_rows": args.chunk_rows},
+        figures={
+            "limit_rows_per_s": [before, after],
+            "one_worker_rows_per_s": one.rate,
+            "two_workers_rows_per_s": two.rate,
+            "big_file_rows_per_s": huge.rate,
+            "peak_pss_mb": {"rows": one.peak_rss_mb, "big_rows": huge.peak_rss_mb},
+        },
+        note=args.note,
+    )
 
 
 @dataclass
@@ -290,6 +303,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--big-rows", type=int, default=5_000_000)
     parser.add_argument("--chunk-rows", type=int, default=50_000)
     parser.add_argument("--workdir", help="Where to keep the generated CSVs (reused).")
+    parser.add_argument("--note", default="", help="a remark kept with the results file")
     return parser.parse_args()
 
 

@@ -44,6 +44,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+from results import write_result
 
 from hpp.redis_server import embedded_redis
 from ml.contract import EXAMPLE_HOUSE
@@ -161,9 +162,25 @@ def main() -> int:
                     )
                     if name in trial:  # proof the shadow work was done, not skipped
                         print(f"           {served_counts(port)}")
-    print_table({name: median(results) for name, results in runs.items()}, single_p50)
+    medians = {name: median(results) for name, results in runs.items()}
+    print_table(medians, single_p50)
     print_trial_ratios(runs)
     print_cpu(cpu_us)
+    write_result(
+        "gateway_load",
+        parameters={k: v for k, v in vars(args).items() if k not in {"tracking_uri", "note"}},
+        figures={
+            name: {
+                "requests_per_second": result.requests_per_second,
+                "p50_ms": result.p50_ms,
+                "p99_ms": result.p99_ms,
+                "non_2xx": result.non_2xx + result.errors,
+                "one_connection_p50_ms": single_p50[name],
+            }
+            for name, result in medians.items()
+        },
+        note=args.note,
+    )
     return 0
 
 
@@ -177,6 +194,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="runs per server (median shown)")
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: .hpp/)")
     parser.add_argument("--model", default="house-price")
+    parser.add_argument("--note", default="", help="a remark kept with the results file")
     parser.add_argument("--version", default=None, help="registered version (default champion)")
     parser.add_argument(
         "--servers",

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+from results import write_result
 
 from core.settings import CoreSettings
 from ml.contract import FEATURE_COLUMNS, HouseFeatures, coerce_frame
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=2000)
     parser.add_argument("--frame-repeats", type=int, default=3)
+    parser.add_argument("--note", default="", help="a remark kept with the results file")
     args = parser.parse_args()
     core = CoreSettings()
     predictor = Predictor.load(core.champion_uri(), tracking_uri=core.resolved_tracking_uri())
@@ -97,6 +99,24 @@ def main() -> None:
     print(f"{'  whole call':<42}{whole:>8.2f} s{len(text) / whole:>14,.0f} rows/s")
     print(f"{'  of which the model alone':<42}{model:>8.2f} s{len(text) / model:>14,.0f} rows/s")
     print(f"{'  parsing, checks, features, warnings':<42}{whole - model:>8.2f} s")
+    write_result(
+        "predict_latency",
+        parameters={
+            "rows": args.rows,
+            "repeats": args.repeats,
+            "frame_repeats": args.frame_repeats,
+        },
+        figures={
+            "predict_one_us": results["Predictor.predict_one"],
+            "pipeline_predict_us": base,
+            "inplace_predict_us": results.get("booster.inplace_predict (encoded row)"),
+            "predict_frame_rows_per_s": len(text) / whole,
+            "model_seconds": model,
+            "overhead_seconds": whole - model,
+            "single_row_us": results,
+        },
+        note=args.note,
+    )
 
 
 def seconds(fn: Callable[[], object], repeats: int) -> float:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from results import write_result
 
 from ml.contract import EXAMPLE_HOUSE
 
@@ -67,6 +68,8 @@ def main() -> int:
         finally:
             _stop(up)
     _print(report)
+    parameters = {k: v for k, v in vars(args).items() if k not in {"json", "tracking_uri", "note"}}
+    write_result("soak", parameters=parameters, figures=report, note=args.note)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0 if report["errors"] == 0 else 1
@@ -289,6 +292,7 @@ def _parse() -> argparse.Namespace:
         "--tracking-uri", default=f"sqlite:///{ROOT / '.hpp' / 'mlflow.db'}", help="MLflow store"
     )
     parser.add_argument("--json", help="also write the report here")
+    parser.add_argument("--note", default="", help="a remark kept with bench/results/soak.json")
     return parser.parse_args()
 
 

@@ -32,12 +32,14 @@ _JSON_TYPES = ("application/json",)
 
 async def get_settings(request: Request) -> AppSettings:
     """The settings the app was built with."""
-    return request.app.state.settings
+    settings: AppSettings = request.app.state.settings
+    return settings
 
 
 async def get_holder(request: Request) -> ModelHolder:
     """The app's model holder."""
-    return request.app.state.predictor_holder
+    holder: ModelHolder = request.app.state.predictor_holder
+    return holder
 
 
 async def get_predictor(request: Request) -> Predictor:
@@ -47,7 +49,7 @@ async def get_predictor(request: Request) -> Predictor:
 
 def serving_predictor(request: Request) -> Predictor:
     """The current model (503 problem when none is loaded), noted for the request log."""
-    predictor = request.app.state.predictor_holder.current
+    predictor: Predictor | None = request.app.state.predictor_holder.current
     if predictor is None:
         raise ProblemError(
             503,

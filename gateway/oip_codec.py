@@ -103,7 +103,8 @@ class BinaryReader:
             raise ProtocolError(f"{name}: binary data of datatype {datatype!r} is not supported")
         if size != count * np.dtype(dtype).itemsize:
             raise ProtocolError(f"{name}: {size} bytes do not hold {count} {datatype} values")
-        return np.frombuffer(chunk, dtype=dtype).astype(np.float64).tolist()
+        values: list[Any] = np.frombuffer(chunk, dtype=dtype).astype(np.float64).tolist()
+        return values
 
     def check_used(self) -> None:
         """Refuse bytes that no input claimed (a client and server out of step)."""

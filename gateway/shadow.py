@@ -75,4 +75,7 @@ async def _prices(shadow: Predictor, entries: list[Pending]) -> list[float]:
 def frame_prices(predictor: Predictor, houses: list[dict[str, Any]]) -> np.ndarray:
     """The version's prices for already validated rows (NaN where it rejects one)."""
     frame = pd.DataFrame(houses, columns=list(FEATURE_COLUMNS))
-    return predictor.predict_frame(frame)["predicted_price"].to_numpy(dtype=np.float64)
+    prices: np.ndarray = predictor.predict_frame(frame)["predicted_price"].to_numpy(
+        dtype=np.float64
+    )
+    return prices

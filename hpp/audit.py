@@ -12,6 +12,7 @@ from audit.backtest import backtest, logged_rows, report_lines
 from audit.store import AuditStore, open_audit_store
 from audit.verify import VerifyReport, verify_store
 from core.settings import AppSettings
+from workers.audit_rows import chunk_rows
 
 
 def run_verify(settings: AppSettings, *, url: str | None = None) -> int:
@@ -54,7 +55,7 @@ async def _backtest(
     store = _store(settings, url)
     try:
         verdict = await verify_store(store, key=settings.core.audit_key_bytes())
-        rows = await logged_rows(store)
+        rows = await logged_rows(store, chunk_rows=chunk_rows)
     finally:
         await store.aclose()
     report = backtest(rows, await _actual_prices(settings), sample=sample, seed=seed)

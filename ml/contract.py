@@ -30,6 +30,8 @@ BEDROOMS_RANGE = (0, 50)
 BATHROOMS_RANGE = (0.0, 50.0)
 YEAR_BUILT_MIN = 1800
 MAX_CATEGORY_LENGTH = 64
+# A category seen fewer times than this in training gets a warning (the web form says so too).
+RARE_CATEGORY_COUNT = 5
 BATHROOM_STEP = 0.5
 # How far from a half step a bathroom count may be and still be that step (float noise,
 # e.g. 1.5000000000000002 or 49.99999999999); anything further is refused.

@@ -64,7 +64,8 @@ class IntervalModel(BaseModel):
             + np.interp(years, self.year_knots, self.year_effects)
             + conditions
         )
-        return self.scale * np.exp(log_sigma)
+        half_widths: np.ndarray = self.scale * np.exp(log_sigma)
+        return half_widths
 
     def condition_column_effects(self, columns: dict[str, int], width: int) -> np.ndarray:
         """A vector over encoded columns: each condition's one-hot column holds its effect."""

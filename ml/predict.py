@@ -326,7 +326,8 @@ class LinearScorer:
     intercept: float
 
     def margin(self, encoded: np.ndarray) -> np.ndarray:
-        return encoded @ self.coef + self.intercept
+        margins: np.ndarray = encoded @ self.coef + self.intercept
+        return margins
 
     def contributions(self, encoded: np.ndarray) -> np.ndarray | None:
         parts = encoded * self.coef

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.contract import CATEGORY_COLUMNS, NUMERIC_COLUMNS, coerce_frame
+from ml.contract import CATEGORY_COLUMNS, NUMERIC_COLUMNS, RARE_CATEGORY_COUNT, coerce_frame
 
 BINS = 10
-RARE_CATEGORY_COUNT = 5
 OTHER = "__other__"
 PSI_EPSILON = 1e-4
 PSI_THRESHOLD = 0.2

@@ -2,10 +2,13 @@
 """Bootstrap and run: the README's two commands.
 
     python3 scripts/dev.py up      # set up .venv on first use, then bring up the whole system
-    python3 scripts/dev.py test    # set up .venv on first use, then run the test suite
+    python3 scripts/dev.py test    # set up .venv on first use, static checks, then the tests
+    python3 scripts/dev.py check   # the static checks alone: ruff, ruff format, mypy
 
 Only the standard library is used here, so it runs on a fresh machine with Python 3.11+.
-Extra arguments after ``test`` go to pytest (e.g. ``-m "not slow"``).
+``test`` runs the static checks first and stops at the first that fails (they take seconds;
+the suite takes minutes). Extra arguments after ``test`` go to pytest (e.g.
+``-m "not slow"``); ``test --no-checks ...`` skips the static checks.
 """
 
 from __future__ import annotations
@@ -23,11 +26,17 @@ VENV = ROOT / ".venv"
 # the kserve SDK: pandas below 3) get a venv each; their tests skip when it is missing.
 TOOL_VENVS = {"checkov": ("checkov", "checkov"), "kserve": ("python", "kserve")}
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+# What CI checks besides the tests (the strict packages are listed in pyproject.toml).
+CHECKS: tuple[tuple[str, ...], ...] = (
+    ("ruff", "check", "."),
+    ("ruff", "format", "--check", "."),
+    ("mypy", "."),
+)
 
 
 def main(argv: list[str]) -> int:
     """Dispatch ``up`` / ``test`` after making sure the environment is current."""
-    if not argv or argv[0] not in {"up", "test", "setup"}:
+    if not argv or argv[0] not in {"up", "test", "check", "setup"}:
         print(__doc__)
         return 2
     ensure_venv()
@@ -36,9 +45,32 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "up":
         return become([str(BIN / "hpp"), "up", *rest])
+    if command == "check":
+        return run_checks()
+    if rest[:1] == ["--no-checks"]:
+        rest = rest[1:]
+    elif failed := run_checks():
+        return failed
     for name in TOOL_VENVS:
         ensure_tool_venv(name)
     return become([str(BIN / "python"), "-m", "pytest", *rest])
+
+
+def run_checks() -> int:
+    """Run ruff, ruff's format check and mypy in turn; the first failure's exit code, or 0."""
+    for check in CHECKS:
+        print(f"check: {' '.join(check)}", flush=True)
+        code = subprocess.call([str(BIN / check[0]), *check[1:]], cwd=ROOT)
+        if code != 0:
+            print(
+                f"\nstatic check failed: `{' '.join(check)}` (exit {code}); the tests did not run."
+                "\nFix what it reports above (`ruff check --fix .` and `ruff format .` fix most"
+                " lint and format findings), then run the command again.",
+                file=sys.stderr,
+                flush=True,
+            )
+            return code
+    return 0
 
 
 def become(argv: list[str]) -> int:

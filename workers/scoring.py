@@ -169,9 +169,10 @@ def _render_frame(frame: pd.DataFrame, scored: pd.DataFrame, errors: pd.Series) 
     # and readers (Excel among them) start a new row there: a cell '"x\r=cmd()"' became a row
     # beginning with a live formula. Quote every cell of a chunk that holds a CR.
     quoting = csv.QUOTE_ALL if _has_cr(frame) else csv.QUOTE_MINIMAL
-    return out.to_csv(
+    text: str = out.to_csv(
         header=False, index=False, float_format="%.2f", lineterminator="\n", quoting=quoting
     )
+    return text
 
 
 def _has_cr(frame: pd.DataFrame) -> bool:

@@ -18,8 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.redis import ROOT, BatchEnv, StartWorker
-from tests.workers.conftest import ALICE, start_gateway, stop_gateway, submit, wait_final
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import start_gateway, stop_gateway
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.paths import ROOT
+from tests.support.worker_process import StartWorker
 
 pytestmark = pytest.mark.slow
 AUDIT_DB = 14

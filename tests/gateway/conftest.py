@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,56 +11,15 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from core.settings import (
-    AppSettings,
-    CoreSettings,
-    GatewaySettings,
-    ObservabilitySettings,
-    UISettings,
-    WorkerSettings,
-    hash_api_key,
-)
+from core.settings import AppSettings
 from gateway.main import create_app
-from tests.fixtures.model import ModelRegistry
-from tests.fixtures.redis import BatchEnv, WorkerProcess
-from tests.workers.conftest import GatewayProcess, start_gateway, stop_gateway
-
-USER_KEY = "user-key-0123456789"
-ADMIN_KEY = "admin-key-9876543210"
-USER = {"X-API-Key": USER_KEY}
-ADMIN = {"X-API-Key": ADMIN_KEY}
-
-HOUSE: dict[str, Any] = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
-
-SettingsFactory = Callable[..., AppSettings]
-
-
-def build_settings(
-    state_dir: Path, *, tracking_uri: str, name: str = "house-price", **gateway: Any
-) -> AppSettings:
-    """Settings for a test gateway: two keys (one admin), the given registry, no Redis."""
-    options: dict[str, Any] = {
-        "api_keys": {"client": hash_api_key(USER_KEY), "ops": hash_api_key(ADMIN_KEY)},
-        "admin_key_names": ["ops"],
-        "model_poll_seconds": 0,
-        **gateway,
-    }
-    return AppSettings(
-        core=CoreSettings(
-            state_dir=state_dir, mlflow_tracking_uri=tracking_uri, registered_model=name
-        ),
-        gateway=GatewaySettings(**options),
-        worker=WorkerSettings(),
-        ui=UISettings(),
-        observability=ObservabilitySettings(log_format="json", log_level="WARNING"),
-    )
+from tests.support.asgi import asgi_client
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.gateway_settings import SettingsFactory, build_settings
+from tests.support.houses import HOUSE
+from tests.support.model import ModelRegistry
+from tests.support.worker_process import WorkerProcess
 
 
 @pytest.fixture
@@ -88,12 +47,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client speaking to the app in-process."""
     async with asgi_client(app) as http:
         yield http
-
-
-def asgi_client(app: Any) -> httpx.AsyncClient:
-    """An httpx client bound to an ASGI app (server errors come back as 500 responses)."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 @pytest.fixture

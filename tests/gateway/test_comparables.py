@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import USER
+from tests.support.keys import USER
+from tests.support.model import ModelRegistry
 
 
 async def test_comparables_are_off_by_default(

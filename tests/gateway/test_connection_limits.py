@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fixtures.redis import BatchEnv
-from tests.gateway.conftest import HOUSE
-from tests.workers.conftest import ALICE, GatewayProcess, start_gateway, stop_gateway
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.houses import HOUSE
+from tests.support.keys import ALICE
 
 FLOOD_DB = 3
 MAX_CONNECTIONS = 100

@@ -22,9 +22,11 @@ from pydantic import ValidationError
 
 from ml.contract import FEATURE_COLUMNS, HouseFeatures, max_year_built
 from ml.predict import Predictor
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import HOUSE
-from tests.workers.conftest import ALICE, GatewayProcess, submit, wait_final
+from tests.support.gateway_process import GatewayProcess
+from tests.support.houses import HOUSE
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.model import ModelRegistry
 
 pytestmark = pytest.mark.slow  # a real gateway and worker, and one job
 

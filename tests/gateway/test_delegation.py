@@ -8,8 +8,10 @@ import time
 import httpx
 import pytest
 
-from tests.gateway.conftest import HOUSE
-from tests.workers.conftest import ALICE, BOB, GatewayProcess, houses_csv, submit, wait_final
+from tests.support.gateway_process import GatewayProcess
+from tests.support.houses import HOUSE, houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE, BOB
 
 ANN = {**ALICE, "X-On-Behalf-Of": "ann-4f1c9e"}
 BEN = {**ALICE, "X-On-Behalf-Of": "ben_77d0a2"}

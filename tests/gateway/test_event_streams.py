@@ -16,16 +16,11 @@ import httpx
 import pytest
 import redis
 
-from tests.fixtures.redis import BatchEnv
-from tests.workers.conftest import (
-    ALICE,
-    BOB,
-    GatewayProcess,
-    houses_csv,
-    start_gateway,
-    stop_gateway,
-    submit,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.houses import houses_csv
+from tests.support.jobs import submit
+from tests.support.keys import ALICE, BOB
 
 STREAMS_DB = 7
 END_USERS = 60

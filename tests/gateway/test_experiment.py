@@ -31,8 +31,11 @@ from jobs.keys import prediction_key
 from ml.contract import HouseFeatures
 from ml.predict import Predictor
 from ml.registry import CHALLENGER, delete_alias, set_alias
-from tests.fixtures.model import DATA, ModelRegistry
-from tests.gateway.conftest import ADMIN, USER, asgi_client, build_settings
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import build_settings
+from tests.support.keys import ADMIN, USER
+from tests.support.model import ModelRegistry
+from tests.support.paths import DATA
 
 EXPERIMENT_DB = 9
 DELEGATE_KEY = "delegate-key-5555555555"

@@ -15,19 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import redis
 
-from tests.fixtures.memory import peak_since_reset, reset_peak
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.workers.conftest import (
-    ALICE,
-    GatewayProcess,
-    houses_csv,
-    start_gateway,
-    stop_gateway,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.houses import houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.memory import peak_since_reset, reset_peak
+from tests.support.private_database import worker_on_database
+from tests.support.worker_process import StartWorker
 
 pytestmark = pytest.mark.slow
 MEMORY_DB = 14
@@ -42,13 +38,10 @@ def large_job_gateway(
     batch_env: BatchEnv, start_worker: StartWorker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
     """A gateway and a worker (50,000-row chunks) on a Redis database of their own."""
-    env = batch_env.with_database(MEMORY_DB, chunk_rows=50_000)
-    redis.Redis.from_url(env.redis_url).flushdb()
-    worker = start_worker(env)
-    gateway = start_gateway(env, tmp_path_factory.mktemp("feedback-memory") / "gateway.log")
-    yield gateway
-    stop_gateway(gateway)
-    worker.stop()  # a worker left on this database would take later modules' messages
+    with worker_on_database(batch_env, start_worker, MEMORY_DB, chunk_rows=50_000) as env:
+        gateway = start_gateway(env, tmp_path_factory.mktemp("feedback-memory") / "gateway.log")
+        yield gateway
+        stop_gateway(gateway)
 
 
 def large_csv() -> bytes:

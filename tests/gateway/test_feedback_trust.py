@@ -20,9 +20,11 @@ from asgi_lifespan import LifespanManager
 
 from core.settings import AppSettings
 from gateway.main import create_app
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import ADMIN, USER, asgi_client, build_settings
-from tests.gateway.test_monitoring import houses, rows_of
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import build_settings
+from tests.support.houses import houses, rows_of
+from tests.support.keys import ADMIN, USER
+from tests.support.model import ModelRegistry
 
 TRUST_DB = 13
 END_USER = {**ADMIN, "X-On-Behalf-Of": "mallory"}

@@ -8,8 +8,9 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import SettingsFactory, asgi_client
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import SettingsFactory
+from tests.support.model import ModelRegistry
 
 
 async def test_healthz_is_ok(client: httpx.AsyncClient) -> None:

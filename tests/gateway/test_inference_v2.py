@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import HOUSE, USER
+from tests.support.houses import HOUSE
+from tests.support.keys import USER
+from tests.support.model import ModelRegistry
 
 SECOND = {**HOUSE, "sqft": 2400, "bedrooms": 4, "location": "College Creek", "year_built": 2004}
 

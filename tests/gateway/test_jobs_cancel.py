@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
-import redis
 
-from tests.fixtures.redis import BatchEnv
-from tests.workers.conftest import ALICE, BOB, houses_csv, submit, wait_final
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import houses_csv
+from tests.support.jobs import submit, wait_final, wait_for
+from tests.support.keys import ALICE, BOB
+from tests.support.redis_state import wait_until_idle
 
 PROBLEM = "application/problem+json"
 
@@ -17,7 +17,9 @@ def test_a_cancelled_running_job_stays_listed_and_its_workers_stop(
     jobs_client: httpx.Client, batch_env: BatchEnv
 ) -> None:
     job = submit(jobs_client, houses_csv(60_000, seed=8), filename="to-cancel.csv").json()
-    running = _wait_running(jobs_client, job["id"])
+    running = wait_for(
+        jobs_client, job["id"], lambda j: j["status"] == "running" and j["rows_done"] > 0
+    )
 
     response = jobs_client.post(f"/v1/jobs/{job['id']}/cancel", headers=ALICE)
 
@@ -26,8 +28,7 @@ def test_a_cancelled_running_job_stays_listed_and_its_workers_stop(
     assert cancelled["status"] == "cancelled"
     assert cancelled["finished_at"] is not None
     assert running["rows_done"] <= cancelled["rows_done"] < 60_000
-    _wait_queue_drained(batch_env.redis_url)
-    time.sleep(1.0)  # and the chunk a worker held when the job was cancelled
+    wait_until_idle(batch_env.redis_url)  # its steps are dropped or done, none is held
     again = jobs_client.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()
     assert again["status"] == "cancelled"
     assert again["rows_done"] == cancelled["rows_done"]  # no chunk was counted after
@@ -72,22 +73,3 @@ def test_a_second_cancel_is_409(jobs_client: httpx.Client) -> None:
     assert "cancelled" in second.json()["detail"]
     assert jobs_client.delete(f"/v1/jobs/{job['id']}", headers=ALICE).status_code == 204
     assert jobs_client.get(f"/v1/jobs/{job['id']}", headers=ALICE).status_code == 404
-
-
-def _wait_running(http: httpx.Client, job_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict = http.get(f"/v1/jobs/{job_id}", headers=ALICE).json()
-        if job["status"] == "running" and job["rows_done"] > 0:
-            return job
-        assert job["status"] in ("queued", "running"), job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not start within {timeout}s")
-
-
-def _wait_queue_drained(redis_url: str, timeout: float = 120.0) -> None:
-    broker = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + timeout
-    while broker.llen("jobs") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    broker.close()

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.json_depth import json_depth
-from tests.gateway.conftest import USER
-from tests.gateway.test_problems import assert_problem
+from tests.support.keys import USER
+from tests.support.problems import assert_problem
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 

@@ -16,8 +16,10 @@ from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from ml.registry import set_alias
-from tests.fixtures.model import ModelRegistry, quick_config, train_and_register
-from tests.gateway.conftest import ADMIN, USER, SettingsFactory, asgi_client, build_settings
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import SettingsFactory, build_settings
+from tests.support.keys import ADMIN, USER
+from tests.support.model import ModelRegistry, quick_config, train_and_register
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pandas as pd
@@ -17,8 +16,11 @@ from asgi_lifespan import LifespanManager
 from core.settings import AppSettings
 from gateway.main import create_app
 from ml.evaluate import interval_coverage, regression_metrics
-from tests.fixtures.model import DATA, ModelRegistry
-from tests.gateway.conftest import ADMIN, USER, asgi_client, build_settings
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import build_settings
+from tests.support.houses import houses, rows_of
+from tests.support.keys import ADMIN, USER
+from tests.support.model import ModelRegistry
 
 MONITOR_DB = 11
 
@@ -45,16 +47,6 @@ async def monitored(monitored_settings: AppSettings) -> AsyncIterator[httpx.Asyn
     app = create_app(monitored_settings)
     async with LifespanManager(app), asgi_client(app) as http:
         yield http
-
-
-def houses(count: int, *, seed: int = 3) -> pd.DataFrame:
-    """Real houses with their sale prices."""
-    return pd.read_csv(DATA).sample(count, random_state=seed).reset_index(drop=True)
-
-
-def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    columns = ["sqft", "bedrooms", "bathrooms", "location", "year_built", "condition"]
-    return frame[columns].to_dict(orient="records")
 
 
 async def test_every_prediction_gets_an_id(client: httpx.AsyncClient, house: dict) -> None:

@@ -17,9 +17,10 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import HOUSE
-from tests.workers.conftest import ALICE, GatewayProcess
+from tests.support.gateway_process import GatewayProcess
+from tests.support.houses import HOUSE
+from tests.support.keys import ALICE
+from tests.support.model import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 KSERVE_VENV = ROOT / ".venv-kserve"

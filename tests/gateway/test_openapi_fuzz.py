@@ -21,9 +21,10 @@ from schemathesis.core.parameters import ParameterLocation
 
 from gateway.connections import GuardedHttpProtocol
 from gateway.main import create_app
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import ADMIN, build_settings
-from tests.gateway.test_server import free_port
+from hpp.redis_server import free_port
+from tests.support.gateway_settings import build_settings
+from tests.support.keys import ADMIN
+from tests.support.model import ModelRegistry
 
 # Bounded per operation and mode; raise it locally to fuzz harder (HPP_FUZZ_EXAMPLES=500).
 MAX_EXAMPLES = int(os.environ.get("HPP_FUZZ_EXAMPLES", "30"))

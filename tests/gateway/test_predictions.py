@@ -8,8 +8,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import USER, SettingsFactory, asgi_client
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import SettingsFactory
+from tests.support.keys import USER
+from tests.support.model import ModelRegistry
 
 
 async def test_predict_returns_price_interval_and_version(

@@ -13,22 +13,11 @@ from asgi_lifespan import LifespanManager
 from gateway.main import create_app
 from ml.contract import max_year_built
 from ml.predict import Predictor
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import USER, SettingsFactory, asgi_client
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is a problem document with this status; returns its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["type"]
-    assert body["instance"] == response.request.url.path
-    return body
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import SettingsFactory
+from tests.support.keys import USER
+from tests.support.model import ModelRegistry
+from tests.support.problems import assert_problem
 
 
 async def test_missing_field_is_named(client: httpx.AsyncClient, house: dict[str, Any]) -> None:

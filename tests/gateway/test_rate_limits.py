@@ -9,7 +9,9 @@ from fastapi import FastAPI
 
 from gateway.main import create_app
 from gateway.ratelimit import PRUNE_ABOVE, CallerLimits, RateLimiter
-from tests.gateway.conftest import ADMIN, USER, SettingsFactory, asgi_client
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import SettingsFactory
+from tests.support.keys import ADMIN, USER
 
 
 def as_user(end_user: str) -> dict[str, str]:

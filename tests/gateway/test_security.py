@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from gateway.main import create_app
 from gateway.ratelimit import RateLimiter
 from gateway.security import InsecureConfigError
-from tests.gateway.conftest import ADMIN, USER, SettingsFactory, asgi_client
+from tests.support.asgi import asgi_client
+from tests.support.gateway_settings import SettingsFactory
+from tests.support.keys import ADMIN, USER
 
 PROTECTED = [
     ("POST", "/v1/predict"),

@@ -19,17 +19,11 @@ import pytest
 
 from core.settings import hash_api_key
 from gateway.connections import set_nodelay
-from tests.fixtures.model import ModelRegistry
-from tests.gateway.conftest import USER, USER_KEY
+from hpp.redis_server import free_port
+from tests.support.keys import USER, USER_KEY
+from tests.support.model import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

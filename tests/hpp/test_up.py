@@ -6,30 +6,15 @@ import json
 from pathlib import Path
 
 from core.settings import (
-    AppSettings,
-    CoreSettings,
-    GatewaySettings,
-    ObservabilitySettings,
-    UISettings,
-    WorkerSettings,
     hash_api_key,
 )
 from hpp.up import LOCAL_KEY_NAME, UI_KEY_NAME, _child_environment
-
-
-def _settings(state: Path) -> AppSettings:
-    return AppSettings(
-        core=CoreSettings(state_dir=state, mlflow_tracking_uri=f"sqlite:///{state}/mlflow.db"),
-        gateway=GatewaySettings(api_keys={}, allow_open_access=False),
-        worker=WorkerSettings(),
-        ui=UISettings(ui_storage_secret=None),
-        observability=ObservabilitySettings(),
-    )
+from tests.support.up_settings import up_settings
 
 
 def test_the_ui_key_acts_for_browsers_and_their_ids_survive_a_restart(tmp_path: Path) -> None:
-    env = _child_environment(_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
-    again = _child_environment(_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
+    env = _child_environment(up_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
+    again = _child_environment(up_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
 
     keys = json.loads(env["HPP_API_KEYS"])
     assert json.loads(env["HPP_DELEGATE_KEY_NAMES"]) == [UI_KEY_NAME]
@@ -41,7 +26,7 @@ def test_the_ui_key_acts_for_browsers_and_their_ids_survive_a_restart(tmp_path: 
 
 
 def test_the_local_key_is_trusted_for_feedback_and_the_ui_key_is_not(tmp_path: Path) -> None:
-    env = _child_environment(_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
+    env = _child_environment(up_settings(tmp_path), redis_url="redis://r:6379/0", state=tmp_path)
 
     assert json.loads(env["HPP_FEEDBACK_KEY_NAMES"]) == [LOCAL_KEY_NAME]
     assert LOCAL_KEY_NAME in json.loads(env["HPP_API_KEYS"])

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.model import ModelRegistry
-from tests.webui.servers import free_port
-from tests.webui.system import ServiceProcess
+from hpp.redis_server import free_port
+from tests.support.model import ModelRegistry
+from tests.support.service_process import ServiceProcess
 
 pytestmark = pytest.mark.slow
 UP_TIMEOUT_SECONDS = 180.0

@@ -13,18 +13,20 @@ import httpx
 import pytest
 import redis
 
+from hpp.redis_server import free_port
 from hpp.up import ALL_SECRETS, CHILD_SECRETS, _child_environment, own_secrets_only
-from tests.fixtures.model import ModelRegistry
-from tests.hpp.test_up import _settings
-from tests.webui.servers import free_port
-from tests.webui.system import ServiceProcess
+from tests.support.model import ModelRegistry
+from tests.support.service_process import ServiceProcess
+from tests.support.up_settings import up_settings
 
 
 def test_each_child_gets_only_its_own_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HPP_UI_API_KEY", "from-the-operators-shell")
-    env = _child_environment(_settings(tmp_path), redis_url="redis://:pw@r:6379/0", state=tmp_path)
+    env = _child_environment(
+        up_settings(tmp_path), redis_url="redis://:pw@r:6379/0", state=tmp_path
+    )
 
     worker, gateway, ui = (own_secrets_only(env, c) for c in ("worker", "gateway", "ui"))
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import CFN_DIR, CHECKOV, ROOT
+from tests.support.cloudformation import CFN_DIR
+from tests.support.paths import ROOT
+from tests.support.tools import CHECKOV
 
 CUSTOM_CHECKS = {"CKV_HPP_1", "CKV_HPP_2", "CKV_HPP_3", "CKV_HPP_4", "CKV_HPP_5"}
 INSECURE = Path(__file__).parent / "data" / "insecure_ecs.yaml"

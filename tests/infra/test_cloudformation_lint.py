@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.infra.conftest import CFN_DIR, STACKS, tool
+from tests.support.cloudformation import CFN_DIR, STACKS
+from tests.support.tools import tool
 
 pytestmark = pytest.mark.slow  # cfn-lint takes a few seconds per template
 

@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from core.settings import environment_names, hash_api_key
-from tests.infra.conftest import ROOT, tool
-from tests.infra.test_task_definitions import SECRET_SETTINGS, cli_commands
+from tests.support.cloudformation import SECRET_SETTINGS
+from tests.support.hpp_cli import cli_commands
+from tests.support.paths import ROOT
+from tests.support.tools import tool
 
 COMPOSE = ROOT / "compose.yaml"
 OUR_IMAGE = "house-price-predictor:local"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import ROOT, tool
-from tests.infra.test_task_definitions import cli_commands
+from tests.support.hpp_cli import cli_commands
+from tests.support.paths import ROOT
+from tests.support.tools import tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 PROBE = ROOT / "infra" / "docker" / "healthcheck.py"

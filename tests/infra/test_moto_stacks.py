@@ -1,7 +1,7 @@
 """The four stacks created in a moto server, in deploy order, to check the wiring.
 
 moto lacks some resource types (see MOTO_SKIPPED_TYPES); those are dropped and references to
-them replaced by placeholders (tests/infra/moto_compat.py). Everything else is created for
+them replaced by placeholders (tests/support/moto_compat.py). Everything else is created for
 real, so exports, imports, references and parameters must line up across the stacks.
 """
 
@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from infra import deploy
-from tests.infra.conftest import STACKS, load_template
-from tests.infra.moto_compat import moto_compatible, moto_supported_types
+from tests.support.cloudformation import STACKS, load_template
+from tests.support.moto_compat import moto_compatible, moto_supported_types
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra import deploy
-from tests.infra.conftest import STACKS
+from tests.support.cloudformation import STACKS
 
 ENVIRONMENTS = ("staging", "production")
 DEPLOY_TIME = {

@@ -6,7 +6,7 @@ import json
 
 from infra import render
 from observability import dashboards
-from tests.infra.conftest import resources_of_type
+from tests.support.cloudformation import resources_of_type
 
 
 def test_committed_monitoring_template_equals_a_fresh_rendering() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.settings import GatewaySettings
-from tests.infra.conftest import resources_of_type
+from tests.support.cloudformation import resources_of_type
 
 STAR_ALLOWED = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 

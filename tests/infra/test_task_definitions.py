@@ -8,27 +8,10 @@ from typing import Any
 
 from core.settings import environment_names
 from observability import dashboards
-from tests.infra.conftest import resources_of_type
+from tests.support.cloudformation import SECRET_SETTINGS, resources_of_type
+from tests.support.hpp_cli import cli_commands
 
-SECRET_SETTINGS = {
-    "HPP_REDIS_URL",
-    "HPP_API_KEYS",
-    "HPP_UI_API_KEY",
-    "HPP_UI_STORAGE_SECRET",
-    "HPP_AUDIT_KEY",
-}
 LOG_GROUPS = {"inference-api": "/ecs/inference-api", "ui": "/ecs/ui", "worker": "/ecs/worker"}
-
-
-def cli_commands() -> set[str]:
-    """The commands the ``hpp`` console script registers."""
-    from hpp.cli import app
-
-    return {
-        info.name or info.callback.__name__.replace("_", "-")
-        for info in app.registered_commands
-        if info.callback is not None
-    }
 
 
 def containers(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.infra.conftest import ROOT, tool
+from tests.support.paths import ROOT
+from tests.support.tools import tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY = WORKFLOWS / "deploy.yml"
@@ -87,3 +91,46 @@ def test_aws_access_is_oidc_role_assumption_only(deploy) -> None:
             assert all("role-to-assume" in s["with"] for s in uses_aws), name
         else:
             assert "id-token" not in job.get("permissions", {}), name
+
+
+def test_ci_runs_the_static_checks_before_the_tests_through_the_readme_command() -> None:
+    ci = yaml.safe_load((WORKFLOWS / "ci.yml").read_text())
+    runs = [step.get("run", "") for step in ci["jobs"]["test"]["steps"]]
+    assert "bash .ci/run" in runs
+    assert "python3 scripts/dev.py test" in (ROOT / ".ci" / "run").read_text()
+    dev = _dev_module()
+    assert dev.CHECKS == (
+        ("ruff", "check", "."),
+        ("ruff", "format", "--check", "."),
+        ("mypy", "."),
+    )
+
+
+def test_the_first_failing_check_stops_the_run_with_its_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = _dev_module()
+    marker = tmp_path / "second-check-ran"
+    monkeypatch.setattr(dev, "BIN", Path(sys.executable).parent)
+    monkeypatch.setattr(
+        dev,
+        "CHECKS",
+        (
+            ("python", "-c", "raise SystemExit(3)"),
+            ("python", "-c", f"open({str(marker)!r}, 'w')"),
+        ),
+    )
+
+    assert dev.run_checks() == 3
+    assert not marker.exists()
+    assert "the tests did not run" in capsys.readouterr().err
+
+
+def _dev_module() -> ModuleType:
+    """``scripts/dev.py`` imported as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "scripts" / "dev.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -22,7 +22,7 @@ from ml.features import CONDITION_SCORE
 from ml.predict import Predictor
 from ml.registry import log_and_register
 from ml.train import TrainingResult, train
-from tests.fixtures.model import DATA
+from tests.support.paths import DATA
 
 SMALL_ROWS = 400
 pytestmark = pytest.mark.slow  # the module trains and registers its own small model (~1 min)

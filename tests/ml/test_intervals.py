@@ -11,7 +11,7 @@ from ml.card import interval_section
 from ml.contract import FEATURE_COLUMNS, HouseFeatures
 from ml.intervals import IntervalModel, _interp_one, calibrate
 from ml.predict import Predictor, interval_model
-from tests.fixtures.model import ModelRegistry
+from tests.support.model import ModelRegistry
 
 NOISE = {"Fair": 0.40, "Average": 0.10, "Good": 0.05}  # log-price error scale per condition
 

@@ -13,7 +13,7 @@ import pytest
 from ml.contract import FEATURE_COLUMNS, HouseFeatures
 from ml.features import CONDITION_ORDER
 from ml.predict import Predictor
-from tests.fixtures.model import ModelRegistry
+from tests.support.model import ModelRegistry
 
 HOUSE = HouseFeatures(
     sqft=1656,

@@ -9,7 +9,8 @@ from ml.contract import EXAMPLE_HOUSE, HouseFeatures
 from ml.monitoring import check_gates, live_metrics
 from ml.predict import Predictor
 from ml.profile import PSI_THRESHOLD, build_profile, frame_drift, psi
-from tests.fixtures.model import DATA, ModelRegistry
+from tests.support.model import ModelRegistry
+from tests.support.paths import DATA
 
 HOUSE = dict(EXAMPLE_HOUSE)
 

@@ -10,7 +10,7 @@ import pytest
 
 from ml.predict import Predictor
 from ml.registry import parse_model_uri, resolve_alias
-from tests.fixtures.model import ModelRegistry, quick_config, train_and_register
+from tests.support.model import ModelRegistry, quick_config, train_and_register
 
 
 def test_parse_model_uri_accepts_alias_and_version_forms() -> None:

@@ -21,7 +21,7 @@ from hpp.replay import run_compare, run_promote
 from ml.config import PromotionLimits
 from ml.registry import resolve_alias
 from ml.replay import compare, render_markdown
-from tests.fixtures.model import ModelRegistry, quick_config, train_and_register
+from tests.support.model import ModelRegistry, quick_config, train_and_register
 
 CONFIG = Path(__file__).resolve().parents[2] / "ml" / "config.yaml"
 

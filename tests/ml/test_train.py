@@ -14,7 +14,8 @@ from ml.config import Gates, TrainConfig
 from ml.data import load_training_data
 from ml.registry import resolve_alias
 from ml.train import train
-from tests.fixtures.model import DATA, QUICK_CANDIDATES, quick_config, train_and_register
+from tests.support.model import QUICK_CANDIDATES, quick_config, train_and_register
+from tests.support.paths import DATA
 
 
 def settings_for(tmp_path: Path) -> AppSettings:

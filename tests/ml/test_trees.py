@@ -6,7 +6,7 @@ import numpy as np
 
 from ml.contract import coerce_frame
 from ml.predict import BoosterScorer, Predictor
-from tests.fixtures.model import ModelRegistry
+from tests.support.model import ModelRegistry
 
 
 def test_compiled_trees_equal_inplace_predict_on_every_holdout_row(

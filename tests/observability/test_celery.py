@@ -14,8 +14,7 @@ from core.settings import ObservabilitySettings
 from observability import celery as instrumentation
 from observability.celery import BacklogSource, instrument_celery, process_sink
 from observability.emf import EmfSink
-
-from .conftest import LogCapture
+from tests.support.logs import LogCapture
 
 SETTINGS = ObservabilitySettings(
     log_format="json", metrics_backend="emf", metrics_flush_seconds=3600

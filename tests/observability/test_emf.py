@@ -13,8 +13,7 @@ import pytest
 
 from observability.emf import EmfSink, render_emf
 from observability.sink import start_sink_in_thread
-
-from .conftest import LogCapture
+from tests.support.logs import LogCapture
 
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 UNITS = [

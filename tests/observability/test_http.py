@@ -17,8 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from observability.http import ObservabilityMiddleware, current_traceparent
 from observability.sink import MemorySink
-
-from .conftest import LogCapture
+from tests.support.logs import LogCapture
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

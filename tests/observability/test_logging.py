@@ -11,8 +11,7 @@ import structlog
 
 from core.settings import ObservabilitySettings
 from observability.logging import REDACTED, configure_logging, get_logger
-
-from .conftest import LogCapture
+from tests.support.logs import LogCapture
 
 
 def test_log_lines_are_json_with_timestamp_level_service_and_bound_ids(logs: LogCapture) -> None:

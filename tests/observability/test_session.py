@@ -16,25 +16,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from observability.metrics import multiprocess_env
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.workers.conftest import (
-    ALICE,
-    GatewayProcess,
-    houses_csv,
-    start_gateway,
-    stop_gateway,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.houses import HOUSE, houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.worker_process import StartWorker
 
-HOUSE = {
-    "sqft": 1656,
-    "bedrooms": 3,
-    "bathrooms": 1.5,
-    "location": "North Ames",
-    "year_built": 1960,
-    "condition": "Average",
-}
 JOB_ROWS, INVALID_EVERY = 2_500, 250
 
 

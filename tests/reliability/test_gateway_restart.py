@@ -18,9 +18,11 @@ import pytest
 import redis
 
 from jobs.keys import job_key, upload_mark_key
-from tests.fixtures.redis import BatchEnv
-from tests.reliability.conftest import flush
-from tests.workers.conftest import ALICE, HEADER, start_gateway, stop_gateway
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import start_gateway, stop_gateway
+from tests.support.houses import HEADER
+from tests.support.keys import ALICE
+from tests.support.redis_state import flush
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -15,13 +15,13 @@ import httpx
 import pytest
 import redis
 
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.reliability.conftest import account_rows, flush, numbered_houses
-from tests.workers.conftest import (
-    ALICE,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import numbered_houses
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.redis_state import flush
+from tests.support.row_accounting import account_rows
+from tests.support.worker_process import StartWorker
 from workers.app import QUEUE
 
 pytestmark = [pytest.mark.reliability]

@@ -15,15 +15,11 @@ import pytest
 import redis
 
 from jobs.keys import job_key
-from tests.fixtures.redis import BatchEnv, StartWorker, WorkerProcess
-from tests.reliability.conftest import (
-    broker_state,
-    flush,
-    numbered_houses,
-    queue_drained,
-    run_clean,
-)
-from tests.workers.conftest import submit, wait_final
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import numbered_houses
+from tests.support.jobs import run_clean, submit, wait_final
+from tests.support.redis_state import broker_state, flush, queue_drained
+from tests.support.worker_process import StartWorker, WorkerProcess
 from workers.scoring import CRASH_MARKER_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]

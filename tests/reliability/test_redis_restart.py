@@ -19,16 +19,15 @@ import pytest
 
 from hpp.redis_server import free_port, redis_server_binary
 from ml.contract import EXAMPLE_HOUSE
-from tests.fixtures.model import ModelRegistry
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.reliability.conftest import (
-    account_rows,
-    broker_state,
-    numbered_houses,
-    run_clean,
-    wait_for,
-)
-from tests.workers.conftest import ALICE, HEADER, start_gateway, stop_gateway, submit, wait_final
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import start_gateway, stop_gateway
+from tests.support.houses import HEADER, numbered_houses
+from tests.support.jobs import run_clean, submit, wait_final, wait_for
+from tests.support.keys import ALICE
+from tests.support.model import ModelRegistry
+from tests.support.redis_state import broker_state
+from tests.support.row_accounting import account_rows
+from tests.support.worker_process import StartWorker
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -16,9 +16,13 @@ import pytest
 import redis
 
 from jobs.keys import SWEEP_LOCK_KEY
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.reliability.conftest import flush, numbered_houses, run_clean
-from tests.workers.conftest import ALICE, start_gateway, stop_gateway
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import start_gateway, stop_gateway
+from tests.support.houses import numbered_houses
+from tests.support.jobs import run_clean
+from tests.support.keys import ALICE
+from tests.support.redis_state import flush
+from tests.support.worker_process import StartWorker
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -17,21 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.redis import BatchEnv, StartWorker, WorkerProcess
-from tests.reliability.conftest import (
-    account_rows,
-    broker_state,
-    flush,
-    numbered_houses,
-    queue_drained,
-    run_clean,
-    wait_for,
-)
-from tests.workers.conftest import (
-    ALICE,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import numbered_houses
+from tests.support.jobs import run_clean, submit, wait_final, wait_for
+from tests.support.keys import ALICE
+from tests.support.redis_state import broker_state, flush, queue_drained
+from tests.support.row_accounting import account_rows
+from tests.support.worker_process import StartWorker, WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

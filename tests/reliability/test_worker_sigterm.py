@@ -14,20 +14,13 @@ import time
 import httpx
 import pytest
 
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.reliability.conftest import (
-    account_rows,
-    broker_state,
-    flush,
-    numbered_houses,
-    run_clean,
-    wait_for,
-)
-from tests.workers.conftest import (
-    ALICE,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import numbered_houses
+from tests.support.jobs import run_clean, submit, wait_final, wait_for
+from tests.support.keys import ALICE
+from tests.support.redis_state import broker_state, flush
+from tests.support.row_accounting import account_rows
+from tests.support.worker_process import StartWorker
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

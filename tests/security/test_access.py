@@ -16,9 +16,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from gateway.main import create_app
-from tests.fixtures.model import ModelRegistry
-from tests.security.conftest import OPEN_PATHS, fill, route_table, security_settings
-from tests.workers.conftest import ALICE, BOB, HEADER
+from tests.support.gateway_settings import security_settings
+from tests.support.houses import HEADER
+from tests.support.keys import ALICE, BOB
+from tests.support.model import ModelRegistry
+from tests.support.routes import OPEN_PATHS, fill, route_table
 
 BAD_KEYS = [
     {},

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.conftest import ALICE, GatewayProcess
+from tests.support.gateway_process import GatewayProcess
+from tests.support.keys import ALICE
 
 MAX_EXAMPLES = 25
 

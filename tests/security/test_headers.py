@@ -9,9 +9,10 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from gateway.main import create_app
-from tests.fixtures.model import ModelRegistry
-from tests.security.conftest import fill, route_table, security_settings
-from tests.workers.conftest import ALICE
+from tests.support.gateway_settings import security_settings
+from tests.support.keys import ALICE
+from tests.support.model import ModelRegistry
+from tests.support.routes import fill, route_table
 
 REQUIRED = {
     "x-content-type-options": "nosniff",

@@ -29,7 +29,9 @@ import re
 import httpx
 import pytest
 
-from tests.workers.conftest import ALICE, HEADER, submit, wait_final
+from tests.support.houses import HEADER
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
 from workers.chunking import InputLimits
 from workers.scoring import FORMULA_PREFIXES, PLAIN_NUMBER
 

@@ -20,7 +20,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, rule
 
-from tests.workers.conftest import ALICE, BOB, GatewayProcess, houses_csv, submit, wait_final
+from tests.support.gateway_process import GatewayProcess
+from tests.support.houses import houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE, BOB
 
 ORDER = {"queued": 0, "running": 1, "succeeded": 2, "failed": 2, "cancelled": 2}
 

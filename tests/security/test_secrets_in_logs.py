@@ -16,9 +16,14 @@ import httpx
 import pytest
 
 from hpp.redis_server import free_port
-from tests.fixtures.redis import ROOT, BatchEnv, StartWorker
-from tests.reliability.conftest import flush, numbered_houses, run_clean
-from tests.workers.conftest import ALICE, BOB, start_gateway, stop_gateway
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import start_gateway, stop_gateway
+from tests.support.houses import numbered_houses
+from tests.support.jobs import run_clean
+from tests.support.keys import ALICE, BOB
+from tests.support.paths import ROOT
+from tests.support.redis_state import flush
+from tests.support.worker_process import StartWorker
 
 STORAGE_SECRET = "storage-secret-5b1e0c9a7d3f"
 WRONG_KEY = "wrong-key-d41d8cd98f00b204"

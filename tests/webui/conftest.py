@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from nicegui import app, core, ui
-from nicegui.functions.download import download
-from nicegui.functions.navigate import Navigate
-from nicegui.functions.notify import notify
+from nicegui import app, core
 from nicegui.storage import Storage
-from nicegui.testing.general import nicegui_reset_globals
 from nicegui.testing.user import User
 from playwright.sync_api import Browser
 
 from core.settings import AppSettings
 from gateway.main import create_app
+from hpp.redis_server import free_port
 from ml.predict import Predictor
-from tests.fixtures.model import ModelRegistry
-from tests.fixtures.redis import BatchEnv
-from tests.webui.browser import chromium
-from tests.webui.servers import ThreadedServer, build_settings, free_port
+from tests.support.batch_env import BatchEnv
+from tests.support.browser import chromium
+from tests.support.model import ModelRegistry
+from tests.support.service_process import ServiceProcess, web_system
+from tests.support.simulated_ui import simulated_ui
+from tests.support.system_settings import build_settings
+from tests.support.threaded_server import ThreadedServer
+from tests.support.worker_process import WorkerProcess
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -70,29 +68,21 @@ def gateway(gateway_settings: AppSettings, predictor: Predictor) -> Iterator[Thr
 
 
 @pytest.fixture(scope="module")
+def system(
+    batch_env: BatchEnv,
+    celery_worker: WorkerProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Gateway and UI subprocesses on the session's Redis, worker and model."""
+    with web_system(batch_env, tmp_path_factory.mktemp("e2e-logs")) as processes:
+        yield processes
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's chromium driven by Playwright (skipped when chromium is not installed)."""
     with chromium() as instance:
         yield instance
-
-
-@asynccontextmanager
-async def simulated_ui(settings: AppSettings) -> AsyncIterator[User]:
-    """The web app built by ``webui.main.run_ui`` with a simulated user (no browser)."""
-    with nicegui_reset_globals():
-        os.environ["NICEGUI_USER_SIMULATION"] = "true"
-        try:
-            # Imported fresh: the reset above drops the page modules from sys.modules.
-            importlib.import_module("webui.main").start_ui(settings)
-            async with core.app.router.lifespan_context(core.app):
-                transport = httpx.ASGITransport(core.app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                    yield User(client)
-        finally:
-            os.environ.pop("NICEGUI_USER_SIMULATION", None)
-            ui.navigate = Navigate()
-            ui.notify = notify
-            ui.download = download
 
 
 @pytest.fixture

@@ -15,13 +15,14 @@ from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
-import redis
 from playwright.sync_api import Page
 
-from tests.fixtures.memory import peak_since_reset, reset_peak
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.webui.browser import LAPTOP, chromium, shoot
-from tests.webui.system import ServiceProcess, gateway_process, ui_process
+from tests.support.batch_env import BatchEnv
+from tests.support.browser import LAPTOP, chromium, shoot
+from tests.support.memory import peak_since_reset, reset_peak
+from tests.support.private_database import worker_on_database
+from tests.support.service_process import ServiceProcess, web_system
+from tests.support.worker_process import StartWorker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MEMORY_DB = 7
@@ -36,16 +37,12 @@ def large_system(
     batch_env: BatchEnv, start_worker: StartWorker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess, BatchEnv]]:
     """Gateway, worker (50,000-row chunks) and UI processes on a Redis database of their own."""
-    env = batch_env.with_database(MEMORY_DB, chunk_rows=50_000)
-    redis.Redis.from_url(env.redis_url).flushdb()
-    worker = start_worker(env)
     logs = tmp_path_factory.mktemp("batch-memory-logs")
-    gateway = gateway_process(env, logs).start()
-    ui = ui_process(gateway, logs).start()
-    yield gateway, ui, env
-    ui.stop()
-    gateway.stop()
-    worker.stop()  # a worker left on this database would take later modules' messages
+    with (
+        worker_on_database(batch_env, start_worker, MEMORY_DB, chunk_rows=50_000) as env,
+        web_system(env, logs) as (gateway, ui),
+    ):
+        yield gateway, ui, env
 
 
 def large_csv(path: Path) -> Path:

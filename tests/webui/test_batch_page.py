@@ -10,25 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from nicegui import ui
-from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing.user import User
 
 from jobs.keys import summary_key
 from ml.contract import FEATURE_COLUMNS
 from ml.predict import Predictor
-from tests.fixtures.redis import BatchEnv, WorkerProcess
-from tests.webui.data import houses_csv, read_csv
-from tests.webui.servers import ThreadedServer, as_browser
+from tests.support.batch_env import BatchEnv
+from tests.support.simulated_ui import WAIT, as_browser, upload
+from tests.support.threaded_server import ThreadedServer
+from tests.support.ui_csv import houses_csv, read_csv
+from tests.support.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.slow
-WAIT = 1200  # retries of 0.1 s: a cold worker may take a while to load the model
-
-
-async def upload(user: User, name: str, content: bytes) -> None:
-    """Drop a file on the page's uploader, as the browser would."""
-    element = user.find(marker="batch-upload").elements.pop()
-    assert isinstance(element, ui.upload)
-    await element.handle_uploads([SmallFileUpload(name, "text/csv", content)])
 
 
 async def test_sample_csv_has_the_contract_columns_and_model_categories(

@@ -15,32 +15,16 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from ml.predict import Predictor
-from tests.fixtures.redis import BatchEnv, WorkerProcess
-from tests.webui.browser import LAPTOP, shoot
-from tests.webui.data import houses_csv, read_csv
-from tests.webui.servers import UI_KEY
-from tests.webui.system import ServiceProcess, gateway_process, ui_process
+from tests.support.browser import LAPTOP, shoot
+from tests.support.keys import UI_KEY
+from tests.support.service_process import ServiceProcess
+from tests.support.ui_csv import houses_csv, read_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 System = tuple[ServiceProcess, ServiceProcess]
 JOB_TIMEOUT_MS = 180_000
 BANNER_TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def system(
-    batch_env: BatchEnv,
-    celery_worker: WorkerProcess,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    """Gateway and UI subprocesses on the session's Redis, worker and model."""
-    logs = tmp_path_factory.mktemp("e2e-logs")
-    gateway = gateway_process(batch_env, logs).start()
-    ui = ui_process(gateway, logs).start()
-    yield gateway, ui
-    ui.stop()
-    gateway.stop()
 
 
 @pytest.fixture

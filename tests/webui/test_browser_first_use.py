@@ -12,9 +12,9 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from ml.predict import Predictor
-from tests.fixtures.redis import BatchEnv
-from tests.webui.browser import LAPTOP, PHONE, shoot, shot_path
-from tests.webui.system import ServiceProcess, gateway_process, ui_process
+from tests.support.batch_env import BatchEnv
+from tests.support.browser import LAPTOP, PHONE, shoot, shot_path
+from tests.support.service_process import ServiceProcess, gateway_process, ui_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -14,11 +14,14 @@ from nicegui.testing.user import User
 
 from core.settings import AppSettings, hash_api_key
 from gateway.main import create_app
+from hpp.redis_server import free_port
 from ml.predict import Predictor
-from tests.fixtures.model import DATA, ModelRegistry
-from tests.fixtures.redis import BatchEnv
-from tests.webui.conftest import simulated_ui
-from tests.webui.servers import ThreadedServer, build_settings, free_port
+from tests.support.batch_env import BatchEnv
+from tests.support.model import ModelRegistry
+from tests.support.paths import DATA
+from tests.support.simulated_ui import simulated_ui
+from tests.support.system_settings import build_settings
+from tests.support.threaded_server import ThreadedServer
 from webui.components.paired_chart import paired_error_options
 
 TRIAL_DB = 8

@@ -10,10 +10,12 @@ from nicegui import ui
 
 from core.settings import AppSettings
 from gateway.main import create_app
+from hpp.redis_server import free_port
 from ml.predict import Predictor
-from tests.fixtures.model import ModelRegistry
-from tests.webui.conftest import simulated_ui
-from tests.webui.servers import ThreadedServer, build_settings, free_port
+from tests.support.model import ModelRegistry
+from tests.support.simulated_ui import simulated_ui
+from tests.support.system_settings import build_settings
+from tests.support.threaded_server import ThreadedServer
 
 pytestmark = pytest.mark.slow
 BANNER_WAIT = 100  # retries of 0.1 s; the banner polls the gateway every 3 s

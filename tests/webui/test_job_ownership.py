@@ -11,12 +11,13 @@ import pytest
 from nicegui import ui
 from nicegui.testing.user import User
 
+from core.settings import AppSettings
 from ml.predict import Predictor
-from tests.fixtures.redis import WorkerProcess
-from tests.webui.data import houses_csv
-from tests.webui.servers import ThreadedServer, as_browser
-from tests.webui.test_batch_page import WAIT, upload
-from tests.webui.test_jobs_and_model_pages import ui_job_id
+from tests.support.redis_state import wait_until_idle
+from tests.support.simulated_ui import WAIT, as_browser, ui_job_id, upload
+from tests.support.threaded_server import ThreadedServer
+from tests.support.ui_csv import houses_csv
+from tests.support.worker_process import WorkerProcess
 from webui.routes import result_url
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,11 @@ START_SECONDS = 180.0  # a cold worker may take a while to load the model
 
 
 async def test_cancel_on_the_batch_page_keeps_the_job_as_cancelled(
-    user: User, celery_worker: WorkerProcess, predictor: Predictor, gateway: ThreadedServer
+    user: User,
+    celery_worker: WorkerProcess,
+    predictor: Predictor,
+    gateway: ThreadedServer,
+    gateway_settings: AppSettings,
 ) -> None:
     await user.open("/batch")
     await upload(user, "to-cancel.csv", houses_csv(BIG, categories=predictor.card["categories"]))
@@ -43,7 +48,8 @@ async def test_cancel_on_the_batch_page_keeps_the_job_as_cancelled(
     await user.should_not_see(marker="batch-cancel")
     job = await _job(gateway, user, job_id)
     assert job["status"] == "cancelled"
-    await asyncio.sleep(2.0)  # a worker would have counted more chunks by now
+    # Every step of the job dropped or finished, none held by a worker: counts are final.
+    await asyncio.to_thread(wait_until_idle, str(gateway_settings.core.redis_url))
     assert (await _job(gateway, user, job_id))["rows_done"] == job["rows_done"] < BIG
 
     await user.open("/jobs")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from nicegui import ui
 from nicegui.testing.user import User
 
 from ml.predict import Predictor
-from tests.fixtures.redis import WorkerProcess
-from tests.webui.data import houses_csv, read_csv
-from tests.webui.servers import ThreadedServer, as_browser
-from tests.webui.test_batch_page import WAIT, upload
+from tests.support.simulated_ui import WAIT, ui_job_id, upload
+from tests.support.threaded_server import ThreadedServer
+from tests.support.ui_csv import houses_csv, read_csv
+from tests.support.worker_process import WorkerProcess
 
 
 @pytest.mark.slow
@@ -43,19 +42,6 @@ async def test_jobs_page_lists_downloads_and_deletes_a_job(
         user.find(marker="job-delete").click()
     await user.should_not_see(marker=f"job-{job_id}", retries=50)
     assert ui_job_id(gateway, user, "for-jobs.csv", missing_ok=True) is None
-
-
-def ui_job_id(
-    gateway: ThreadedServer, user: User, filename: str, *, missing_ok: bool = False
-) -> str | None:
-    """The id of this browser's newest job for ``filename``, asked of the gateway directly."""
-    response = httpx.get(f"{gateway.url}/v1/jobs", headers=as_browser(user), timeout=10)
-    response.raise_for_status()
-    ids = [job["id"] for job in response.json()["jobs"] if job["filename"] == filename]
-    if not ids:
-        assert missing_ok, f"no job for {filename}"
-        return None
-    return ids[0]
 
 
 async def test_model_page_shows_the_card_against_the_gates(

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-import redis
 from nicegui import ui
 from nicegui.testing.user import User
 from playwright.sync_api import sync_playwright
@@ -29,11 +28,16 @@ from core.settings import (
     hash_api_key,
 )
 from hpp.replay import run_compare
-from tests.fixtures.model import DATA, ModelRegistry
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.webui.browser import CHROMIUM_ARGS, LAPTOP, PHONE
-from tests.webui.servers import UI_KEY, ThreadedServer, as_browser
-from tests.webui.system import ROOT, ServiceProcess, gateway_process, ui_process
+from tests.support.batch_env import BatchEnv
+from tests.support.browser import CHROMIUM_ARGS, LAPTOP, PHONE
+from tests.support.keys import UI_KEY
+from tests.support.model import ModelRegistry
+from tests.support.paths import DATA, ROOT
+from tests.support.private_database import worker_on_database
+from tests.support.service_process import ServiceProcess, web_system
+from tests.support.simulated_ui import as_browser
+from tests.support.threaded_server import ThreadedServer
+from tests.support.worker_process import StartWorker
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 MONITOR_DB = 12
@@ -102,22 +106,14 @@ def monitored_system(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess, Path]]:
     """Gateway, worker and UI processes on a Redis database of their own."""
-    env = batch_env.with_database(MONITOR_DB)
-    redis.Redis.from_url(env.redis_url).flushdb()
-    worker = start_worker(env)
     logs = tmp_path_factory.mktemp("monitoring-logs")
-    gateway = gateway_process(env, logs)
-    keys = {**json.loads(gateway.environ["HPP_API_KEYS"]), "ops": hash_api_key(OPS_KEY)}
-    gateway.environ |= {
-        "HPP_API_KEYS": json.dumps(keys),
-        "HPP_FEEDBACK_KEY_NAMES": json.dumps(["ops"]),
-    }
-    gateway.start()
-    ui = ui_process(gateway, logs).start()
-    yield gateway, ui, logs
-    ui.stop()
-    gateway.stop()
-    worker.stop()  # a worker left on this database would take later modules' messages
+    keys = {"webui": hash_api_key(UI_KEY), "ops": hash_api_key(OPS_KEY)}
+    extra = {"HPP_API_KEYS": json.dumps(keys), "HPP_FEEDBACK_KEY_NAMES": json.dumps(["ops"])}
+    with (
+        worker_on_database(batch_env, start_worker, MONITOR_DB) as env,
+        web_system(env, logs, gateway_environ=extra) as (gateway, ui),
+    ):
+        yield gateway, ui, logs
 
 
 def feed_traffic_and_prices(gateway: ServiceProcess) -> int:

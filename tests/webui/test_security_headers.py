@@ -12,10 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from tests.webui.system import ServiceProcess, ui_process
-from tests.webui.test_browser_e2e import system
-
-__all__ = ["system"]  # the end-to-end module's fixture, shared
+from tests.support.service_process import ServiceProcess, ui_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

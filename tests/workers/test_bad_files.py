@@ -25,7 +25,9 @@ import io
 import httpx
 import pytest
 
-from tests.workers.conftest import ALICE, HEADER, houses_csv, submit, wait_final
+from tests.support.houses import HEADER, houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
 from workers.chunking import InputLimits
 
 GOOD_ROW = "1656,3,1.5,North Ames,1960,Average"

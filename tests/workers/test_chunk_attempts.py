@@ -19,8 +19,9 @@ from jobs.blobs import open_blob_store
 from jobs.keys import attempts_key, input_key
 from jobs.models import FINAL_STATES, JobRecord
 from jobs.store import JobStore, new_job_id
-from tests.fixtures.redis import BatchEnv, WorkerProcess
-from tests.workers.conftest import houses_csv
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import houses_csv
+from tests.support.worker_process import WorkerProcess
 from workers.app import PLAN_TASK, create_celery
 
 

@@ -23,9 +23,10 @@ from core.settings import (
 from hpp.replay import run_compare
 from jobs.keys import feedback_key
 from ml.evaluate import interval_coverage, regression_metrics
-from tests.fixtures.model import DATA
-from tests.fixtures.redis import BatchEnv
-from tests.workers.conftest import ALICE, BOB, submit, wait_final
+from tests.support.batch_env import BatchEnv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE, BOB
+from tests.support.paths import DATA
 
 pytestmark = pytest.mark.slow
 

@@ -26,18 +26,13 @@ import httpx
 import psutil
 import pytest
 
-from tests.fixtures.redis import BatchEnv, StartWorker, WorkerProcess
-from tests.reliability.conftest import flush
-from tests.workers.conftest import (
-    ALICE,
-    HEADER,
-    GatewayProcess,
-    houses_csv,
-    start_gateway,
-    stop_gateway,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.houses import HEADER, houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.redis_state import flush
+from tests.support.worker_process import StartWorker, WorkerProcess
 from workers.scoring import DEAF_SUFFIX, HANG_MARKER_ENV
 
 GOOD = "1656,3,1.5,North Ames,1960,Average"

@@ -11,8 +11,10 @@ import pytest
 from ml.comparables import comparable_column_names
 from ml.contract import HouseFeatures
 from ml.predict import Predictor
-from tests.fixtures.model import ModelRegistry
-from tests.workers.conftest import ALICE, HEADER, houses_csv, wait_final
+from tests.support.houses import HEADER, houses_csv
+from tests.support.jobs import wait_final
+from tests.support.keys import ALICE
+from tests.support.model import ModelRegistry
 
 
 @pytest.fixture(scope="module")

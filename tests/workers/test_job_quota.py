@@ -16,17 +16,14 @@ import httpx
 import pytest
 
 from core.settings import hash_api_key
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.reliability.conftest import account_rows, flush, numbered_houses
-from tests.workers.conftest import (
-    ALICE,
-    BOB,
-    houses_csv,
-    start_gateway,
-    stop_gateway,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import start_gateway, stop_gateway
+from tests.support.houses import houses_csv, numbered_houses
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE, BOB
+from tests.support.redis_state import flush
+from tests.support.row_accounting import account_rows
+from tests.support.worker_process import StartWorker
 
 PER_OWNER, PER_KEY = 5, 8
 WEBUI_KEY = "webui-key-0123456789"

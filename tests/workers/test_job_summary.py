@@ -16,8 +16,10 @@ import pytest
 import redis
 
 from jobs.keys import feedback_key
-from tests.fixtures.redis import BatchEnv
-from tests.workers.conftest import ALICE, BOB, houses_csv, submit, wait_final
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE, BOB
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,10 @@ import json
 import httpx
 import pytest
 
-from tests.workers.conftest import ALICE, BOB, HEADER, houses_csv, submit, wait_final
+from tests.support.houses import HEADER, houses_csv
+from tests.support.jobs import submit, wait_final, wait_for
+from tests.support.keys import ALICE, BOB
+from tests.support.redis_state import wait_until_idle
 
 
 def _result_rows(http: httpx.Client, job_id: str) -> list[dict[str, str]]:
@@ -233,20 +236,12 @@ def test_a_broken_multipart_body_is_a_clear_400(client: httpx.Client, body: byte
 def test_delete_while_running_stops_the_job_and_leaves_no_files(
     client: httpx.Client, batch_env
 ) -> None:
-    import time
-
-    import redis
-
     job = submit(client, houses_csv(30_000, seed=5)).json()
     folder = batch_env.state_dir / "blobs" / "jobs" / job["id"]
-    while client.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()["rows_done"] == 0:
-        time.sleep(0.05)
+    wait_for(client, job["id"], lambda j: j["rows_done"] > 0, timeout=120)
 
     assert client.delete(f"/v1/jobs/{job['id']}", headers=ALICE).status_code == 204
 
-    broker = redis.Redis.from_url(batch_env.redis_url)
-    while broker.llen("jobs"):  # let the worker drain the job's remaining chunks
-        time.sleep(0.1)
-    time.sleep(1.0)  # and finish the chunk it held when the job was deleted
+    wait_until_idle(batch_env.redis_url)  # the chunk a worker held has finished, no step waits
     assert not folder.exists()
     assert client.get(f"/v1/jobs/{job['id']}", headers=ALICE).status_code == 404

@@ -24,9 +24,10 @@ from jobs.models import FINAL_STATES, JobRecord
 from jobs.store import JobStore, new_job_id
 from ml.predict import Predictor
 from ml.registry import resolve_alias, set_alias
-from tests.fixtures.model import ModelRegistry
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.workers.conftest import houses_csv
+from tests.support.batch_env import BatchEnv
+from tests.support.houses import houses_csv
+from tests.support.model import ModelRegistry
+from tests.support.worker_process import StartWorker
 from workers.app import PLAN_TASK, create_celery
 
 
@@ -76,7 +77,9 @@ def test_job_uses_its_pinned_version_after_champion_moves(
         create_celery(settings).send_task(PLAN_TASK, args=[job_id])
         worker = start_worker(env)
         store = JobStore.from_url(env.redis_url, ttl_seconds=600)
+        deadline = time.monotonic() + 180
         while (record := store.get(job_id)) is None or record.status not in FINAL_STATES:
+            assert time.monotonic() < deadline, f"job not final in 180 s: {record}"
             time.sleep(0.2)
         assert record.status == "succeeded"
         store.close()

@@ -20,8 +20,9 @@ from core.settings import (
 from gateway.main import create_app
 from hpp.redis_server import EmbeddedRedis
 from ml.contract import EXAMPLE_HOUSE
-from tests.fixtures.model import ModelRegistry
-from tests.workers.conftest import ALICE, HEADER
+from tests.support.houses import HEADER
+from tests.support.keys import ALICE
+from tests.support.model import ModelRegistry
 
 HOUSE = dict(EXAMPLE_HOUSE)
 

@@ -13,16 +13,12 @@ import httpx
 import pytest
 from aiobotocore.session import get_session
 
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.workers.conftest import (
-    ALICE,
-    GatewayProcess,
-    houses_csv,
-    start_gateway,
-    stop_gateway,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.houses import houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.worker_process import StartWorker
 
 
 async def _make_bucket(endpoint: str, bucket: str) -> None:

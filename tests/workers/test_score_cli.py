@@ -9,7 +9,9 @@ import pytest
 
 from core.settings import AppSettings
 from hpp.score import run_score
-from tests.workers.conftest import ALICE, GatewayProcess, houses_csv
+from tests.support.gateway_process import GatewayProcess
+from tests.support.houses import houses_csv
+from tests.support.keys import ALICE
 
 
 def _settings() -> AppSettings:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ml.predict import Predictor
-from tests.fixtures.model import ModelRegistry
+from tests.support.model import ModelRegistry
 from workers.scoring import neutralise, read_chunk, result_header, score_chunk
 
 COLUMNS = ["sqft", "bedrooms", "bathrooms", "location", "year_built", "condition", "note"]

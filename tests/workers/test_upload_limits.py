@@ -10,7 +10,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.workers.conftest import ALICE, HEADER, UPLOAD_LIMIT, GatewayProcess
+from tests.support.gateway_process import UPLOAD_LIMIT, GatewayProcess
+from tests.support.houses import HEADER
+from tests.support.keys import ALICE
 
 BLOCK = b"9" * (1 << 20)
 

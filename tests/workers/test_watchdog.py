@@ -24,8 +24,8 @@ from jobs.keys import (
 )
 from jobs.models import RUNNING, SUCCEEDED
 from jobs.store import JobStore
-from tests.fixtures.redis import BatchEnv
-from tests.reliability.conftest import flush
+from tests.support.batch_env import BatchEnv
+from tests.support.redis_state import flush
 from workers.app import (
     CHUNK_TASK,
     FINALIZE_TASK,

@@ -8,16 +8,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fixtures.redis import BatchEnv, StartWorker
-from tests.workers.conftest import (
-    ALICE,
-    GatewayProcess,
-    houses_csv,
-    start_gateway,
-    stop_gateway,
-    submit,
-    wait_final,
-)
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
+from tests.support.houses import houses_csv
+from tests.support.jobs import submit, wait_final
+from tests.support.keys import ALICE
+from tests.support.worker_process import StartWorker
 
 ROWS = 200_000
 CHUNK_ROWS = 10_000

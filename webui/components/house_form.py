@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from ml.contract import (
     CATEGORY_COLUMNS,
     FEATURE_COLUMNS,
+    RARE_CATEGORY_COUNT,
     HouseFeatures,
     error_message,
     max_year_built,
 )
-from ml.profile import RARE_CATEGORY_COUNT
 from webui.components.marks import testid
 from webui.schemas import ModelCard
 

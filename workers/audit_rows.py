@@ -1,4 +1,7 @@
-"""A job chunk's rows read back from its payloads, with the workers' own CSV reader.
+"""A job chunk's rows read back from its audit payloads, with the workers' own CSV reader.
+
+It lives with the workers (their CSV format) and is handed to ``audit.backtest.logged_rows``
+by ``hpp audit``, so the audit package imports nothing of the workers.
 
 The input payload is the chunk's bytes as uploaded (every column the caller sent); its
 six feature cells, normalised as the model saw them, come from there. The output payload

@@ -7,14 +7,17 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.settings import hash_api_key
-from tests.fixtures.redis import BatchEnv
-from tests.webui.servers import UI_KEY, free_port, wait_for_http
-
-ROOT = Path(__file__).resolve().parents[2]
+from hpp.redis_server import free_port
+from tests.support.batch_env import BatchEnv
+from tests.support.keys import UI_KEY
+from tests.support.paths import ROOT
+from tests.support.threaded_server import wait_for_http
 
 
 @dataclass
@@ -96,6 +99,24 @@ def ui_process(gateway: ServiceProcess, logs: Path) -> ServiceProcess:
         "HPP_LOG_LEVEL": "INFO",
     }
     return ServiceProcess("ui", port, environ, logs / "ui.log", health_path="/")
+
+
+@contextmanager
+def web_system(
+    env: BatchEnv, logs: Path, *, gateway_environ: dict[str, str] | None = None
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Gateway and UI processes on ``env`` (gateway environment amended), stopped at the end."""
+    gateway = gateway_process(env, logs)
+    gateway.environ |= gateway_environ or {}
+    gateway.start()
+    try:
+        ui = ui_process(gateway, logs).start()
+        try:
+            yield gateway, ui
+        finally:
+            ui.stop()
+    finally:
+        gateway.stop()
 
 
 def _clean(environ: dict[str, str]) -> dict[str, str]:

@@ -9,9 +9,8 @@ from contextlib import contextmanager
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
-from tests.webui.system import ROOT
+from tests.support.paths import SHOTS
 
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",

@@ -1,0 +1,179 @@
+"""Render the README's benchmark and soak figures from ``bench/results/*.json``.
+
+The README marks each rendered figure with ``<!-- bench:NAME -->...<!-- /bench:NAME -->``;
+this script replaces what stands between the marks with what ``BLOCKS[NAME]`` renders from
+the results file it names. A benchmark writes its file when it runs; render, then commit
+both. ``tests/bench/test_render_readme.py`` fails when the README and the files disagree.
+
+    .venv/bin/python bench/render_readme.py           # rewrite README.md
+    .venv/bin/python bench/render_readme.py --check   # exit 1 if README.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "README.md"
+BLOCK = re.compile(r"<!-- bench:(?P<name>[a-z_]+) -->(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S)
+
+Result = dict[str, Any]
+
+
+def render_predict_latency(result: Result) -> str:
+    """The single-row and frame figures of ``bench/predict_latency.py``."""
+    f, rows = result["figures"], result["parameters"]["rows"]
+    one, pipeline, inplace = f["predict_one_us"], f["pipeline_predict_us"], f["inplace_predict_us"]
+    return (
+        f"`predict_one` {one:.1f} µs vs the pipeline's {pipeline / 1000:.2f} ms "
+        f"(**~{round(pipeline / one, -1):.0f}×**) and `inplace_predict`'s {inplace:.0f} µs "
+        f"({pipeline / inplace:.0f}×); `predict_frame` {f['predict_frame_rows_per_s'] / 1000:.0f}k "
+        f"rows/s on {rows / 1e6:g}M rows (median of {result['parameters']['frame_repeats']}; the "
+        f"booster alone {f['model_seconds']:.2f} s, parsing, checks, features and warnings "
+        f"{f['overhead_seconds']:.2f} s)" + _tail(result)
+    )
+
+
+def render_gateway_load(result: Result) -> str:
+    """The three servers side by side, and the ratios, of ``bench/gateway_load.py``."""
+    f, p = result["figures"], result["parameters"]
+    bare, ours, mlflow = f["bare"], f["gateway"], f["mlflow"]
+    rps = ours["requests_per_second"]
+    stall = ours["one_connection_p50_ms"]
+    return (
+        f"median of {p['repeat']} × {p['seconds']} s: bare {bare['requests_per_second']:,.0f} "
+        f"req/s (p99 {_ms(bare['p99_ms'])}), **gateway {rps:,.0f} req/s (p50 "
+        f"{_ms(ours['p50_ms'])}, p99 {_ms(ours['p99_ms'])})**, `mlflow models serve` "
+        f"{mlflow['requests_per_second']:,.0f} req/s (p99 {_ms(mlflow['p99_ms'])}): gateway = "
+        f"**{rps / mlflow['requests_per_second']:.0f}× MLflow**, "
+        f"**{100 * rps / bare['requests_per_second']:.0f} % of the bare floor**; one-connection "
+        f"p50 {stall:.2f} ms{', no 44 ms stall' if stall < 35 else ' (the 44 ms stall)'}"
+        + _tail(result)
+    )
+
+
+def render_batch_throughput(result: Result) -> str:
+    """The single-process limit against whole jobs, and memory, of ``bench/batch_throughput.py``."""
+    f, p = result["figures"], result["parameters"]
+    before, after = f["limit_rows_per_s"]
+    limit = (before + after) / 2
+    one, two, big = (
+        f["one_worker_rows_per_s"],
+        f["two_workers_rows_per_s"],
+        f["big_file_rows_per_s"],
+    )
+    memory = f["peak_pss_mb"]
+    return (
+        f"limit {limit:,.0f} rows/s (two measurements, {before:,.0f} and {after:,.0f}); 1 worker "
+        f"{one:,.0f} rows/s ({100 * one / limit:.0f} % of the limit), 2 workers {two:,.0f} rows/s "
+        f"({100 * two / limit:.0f} %, {two / one:.2f}× one worker); {p['big_rows'] / 1e6:g}M rows "
+        f"on 1 worker {big:,.0f} rows/s; worker memory {p['big_rows'] / 1e6:g}M/"
+        f"{p['rows'] / 1e6:g}M rows = {memory['big_rows'] / memory['rows']:.2f} "
+        f"({memory['big_rows']:.0f} vs {memory['rows']:.0f} MB PSS)" + _tail(result)
+    )
+
+
+def render_soak_summary(result: Result) -> str:
+    """The soak run in one table cell."""
+    p = result["parameters"]
+    return (
+        f"{p['minutes']:g} min at {p['rate']:g} predictions/s: {_soak_figures(result)}; RSS growth "
+        f"{_growth(result)}" + _source(result)
+    )
+
+
+def render_soak(result: Result) -> str:
+    """The soak run as the Load section tells it."""
+    p = result["parameters"]
+    return (
+        f"A {p['minutes']:g}-minute run ({p['rate']:g} predictions/s): {_soak_figures(result)}; "
+        f"RSS from the end of a {p['warmup']:g} s warm-up to the end: {_growth(result)}"
+        + _tail(result)
+    )
+
+
+BLOCKS: dict[str, tuple[str, Callable[[Result], str]]] = {
+    "predict_latency": ("predict_latency", render_predict_latency),
+    "gateway_load": ("gateway_load", render_gateway_load),
+    "batch_throughput": ("batch_throughput", render_batch_throughput),
+    "soak_summary": ("soak", render_soak_summary),
+    "soak": ("soak", render_soak),
+}
+
+
+def render(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every marked block rendered again from the results files."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in BLOCKS:
+            raise KeyError(f"README block bench:{name} has no renderer in bench/render_readme.py")
+        benchmark, renderer = BLOCKS[name]
+        result = json.loads((results / f"{benchmark}.json").read_text())
+        return f"<!-- bench:{name} -->{renderer(result)}<!-- /bench:{name} -->"
+
+    return BLOCK.sub(replace, text)
+
+
+def main() -> int:
+    """Rewrite README.md, or with ``--check`` say whether it is current."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    args = parser.parse_args()
+    text = README.read_text()
+    rendered = render(text)
+    if args.check:
+        if rendered != text:
+            print("README.md's benchmark figures differ from bench/results: run", file=sys.stderr)
+            print("  .venv/bin/python bench/render_readme.py", file=sys.stderr)
+            return 1
+        return 0
+    if rendered != text:
+        README.write_text(rendered)
+        print("README.md updated from bench/results")
+    return 0
+
+
+def _soak_figures(result: Result) -> str:
+    f = result["figures"]
+    return (
+        f"{f['predictions']:,} predictions, p50 {_ms(f['p50_ms'])}, p99 {_ms(f['p99_ms'])}, "
+        f"{f['jobs']:,} jobs ({f['rows_scored'] / 1e6:.1f} M rows), {f['errors']:,} errors"
+    )
+
+
+def _growth(result: Result) -> str:
+    parts = []
+    for name, figures in result["figures"]["processes"].items():
+        label = re.sub(r" \(\d+\)$", "", name)  # the pid a run adds
+        start, end = figures.get("rss_mb_after_warmup"), figures.get("rss_mb_end")
+        sizes = f" ({start:g} → {end:g} MB)" if start is not None and end is not None else ""
+        parts.append(f"{label} {figures['growth_percent']:+.1f} %{sizes}")
+    return ", ".join(parts)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def _tail(result: Result) -> str:
+    note = f"; {result['note']}" if result.get("note") else ""
+    return note + _source(result)
+
+
+def _source(result: Result) -> str:
+    date = str(result["date"])[:10]
+    return f" (`bench/results/{result['benchmark']}.json`, {date})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
