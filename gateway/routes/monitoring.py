@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from gateway.deps import CallerDep, get_caller
 from gateway.errors import ProblemError
 from gateway.live_quality import own_quality, snapshot
+from gateway.loop_hooks import after_drift, trigger_history
 from gateway.openapi import problem_responses
 from gateway.prediction_log import monitoring_store, prediction_log
 
@@ -44,10 +45,18 @@ async def get_monitoring(request: Request, caller: CallerDep) -> dict[str, Any]:
         )
         own = [] if trusted else await own_quality(store, caller.owner, card=card)
         held = await store.held_count()
+        triggers = await trigger_history(store.client)
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
+    after_drift(request.app, version=shared["model_version"], report=shared.get("drift"))
     scope = "shared" if trusted else "own"
-    return {**shared, "feedback_scope": scope, "own_accuracy": own, "held_feedback": held}
+    return {
+        **shared,
+        "feedback_scope": scope,
+        "own_accuracy": own,
+        "held_feedback": held,
+        "triggers": triggers,
+    }
 
 
 @router.get("/jobs/{job_id}", summary="A job's drift against the training data")

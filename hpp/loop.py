@@ -1,0 +1,78 @@
+"""``hpp retrain``: the loop once, in this process (the schedule's command on AWS too).
+
+Train on the shipped data plus accepted feedback, apply the gates, point ``challenger`` at
+the new version when they pass (never ``champion``), then run the promotion/rollback check
+once. The trigger history records the run like a triggered one (kind ``schedule``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+from core.settings import AppSettings
+
+
+def run_retrain(
+    settings: AppSettings, *, data: Path | None, config: Path | None, check: bool
+) -> int:
+    """0 when a challenger was made (or the check moved an alias), 1 when the gates failed."""
+    from workers import lifecycle
+
+    core = settings.core.model_copy(
+        update={
+            "training_data": data or settings.core.training_data,
+            "training_config": config or settings.core.training_config,
+        }
+    )
+    settings = dataclasses.replace(settings, core=core)
+    reason = "scheduled run (hpp retrain)"
+    _trigger(settings, "started", reason, None)
+    outcome = lifecycle.retrain(settings, kind="schedule", reason=reason)
+    _trigger(settings, "finished", reason, outcome.version)
+    print(
+        f"version {outcome.version}: "
+        + ("every gate passed, now 'challenger'" if outcome.passed else "gates failed")
+    )
+    for gate in outcome.gates:
+        print(f"  {gate}")
+    print(
+        f"  data: {outcome.data_version['rows_by_source']} sha256 {outcome.data_version['sha256'][:12]}"
+    )
+    if check:
+        event = lifecycle.check(settings)
+        print(
+            "check: " + ("no alias moved" if event is None else f"{event.action}: {event.reason}")
+        )
+    return 0 if outcome.passed else 1
+
+
+def _trigger(
+    settings: AppSettings,
+    action: Literal["started", "finished"],
+    reason: str,
+    version: str | None,
+) -> None:
+    if not settings.core.redis_url:
+        return
+    import redis
+
+    from workers.triggers import TriggerEvent, record
+
+    try:
+        with redis.Redis.from_url(settings.core.redis_url, socket_timeout=5) as client:
+            record(
+                client,
+                TriggerEvent(
+                    at=time.time(),
+                    kind="schedule",
+                    action=action,
+                    reason=reason,
+                    model_version=version,
+                ),
+            )
+    except (redis.RedisError, OSError) as exc:
+        print(f"warning: trigger history not recorded: {exc}", file=sys.stderr)
