@@ -39,9 +39,8 @@ def run_retrain(
     )
     for gate in outcome.gates:
         print(f"  {gate}")
-    print(
-        f"  data: {outcome.data_version['rows_by_source']} sha256 {outcome.data_version['sha256'][:12]}"
-    )
+    data_version = outcome.data_version
+    print(f"  data: {data_version['rows_by_source']} sha256 {data_version['sha256'][:12]}")
     if check:
         event = lifecycle.check(settings)
         print(
