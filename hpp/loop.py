@@ -17,7 +17,12 @@ from core.settings import AppSettings
 
 
 def run_retrain(
-    settings: AppSettings, *, data: Path | None, config: Path | None, check: bool
+    settings: AppSettings,
+    *,
+    data: Path | None,
+    config: Path | None,
+    check: bool,
+    kind: str = "schedule",
 ) -> int:
     """0 when a challenger was made (or the check moved an alias), 1 when the gates failed."""
     from workers import lifecycle
@@ -29,10 +34,10 @@ def run_retrain(
         }
     )
     settings = dataclasses.replace(settings, core=core)
-    reason = "scheduled run (hpp retrain)"
-    _trigger(settings, "started", reason, None)
-    outcome = lifecycle.retrain(settings, kind="schedule", reason=reason)
-    _trigger(settings, "finished", reason, outcome.version)
+    reason = f"hpp retrain ({kind})"
+    _trigger(settings, kind, "started", reason, None)
+    outcome = lifecycle.retrain(settings, kind=kind, reason=reason)
+    _trigger(settings, kind, "finished", reason, outcome.version)
     print(
         f"version {outcome.version}: "
         + ("every gate passed, now 'challenger'" if outcome.passed else "gates failed")
@@ -49,8 +54,18 @@ def run_retrain(
     return 0 if outcome.passed else 1
 
 
+def run_loop_check(settings: AppSettings) -> int:
+    """The promotion/rollback check once (the hourly schedule on AWS); 0 whatever it decided."""
+    from workers import lifecycle
+
+    event = lifecycle.check(settings)
+    print("check: " + ("no alias moved" if event is None else f"{event.action}: {event.reason}"))
+    return 0
+
+
 def _trigger(
     settings: AppSettings,
+    kind: str,
     action: Literal["started", "finished"],
     reason: str,
     version: str | None,
@@ -67,7 +82,7 @@ def _trigger(
                 client,
                 TriggerEvent(
                     at=time.time(),
-                    kind="schedule",
+                    kind=kind,
                     action=action,
                     reason=reason,
                     model_version=version,
