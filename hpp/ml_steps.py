@@ -66,4 +66,13 @@ def run_train(
         f"registered {name} version {registered.version} and moved "
         f"'{settings.core.model_alias}' to it (run {registered.run_id})"
     )
+    from workers.lifecycle import record_manual_move
+
+    record_manual_move(
+        settings,
+        alias=settings.core.model_alias,
+        version=registered.version,
+        previous=None,
+        reason="hpp train" + (" --with-feedback" if with_feedback else "") + ": every gate passed",
+    )
     return 0

@@ -96,7 +96,7 @@ def retrain(
     if result.passed:
         _record(
             settings,
-            config,
+            config.registered_model,
             action="challenger",
             alias=CHALLENGER,
             version=version,
@@ -110,7 +110,7 @@ def retrain(
         failed = ", ".join(g.name for g in result.gates if not g.passed)
         _record(
             settings,
-            config,
+            config.registered_model,
             action="rejected",
             alias=None,
             version=version,
@@ -169,10 +169,9 @@ def record_manual_move(
     settings: AppSettings, *, alias: str, version: str, previous: str | None, reason: str
 ) -> AliasEvent:
     """Record a move made by a person (``hpp promote``, ``hpp train``)."""
-    config = load_config(settings.core.training_config)
     return _record(
         settings,
-        config,
+        settings.core.registered_model,
         action="manual",
         alias=alias,
         version=version,
@@ -285,7 +284,7 @@ def _move(
         delete_alias(tracking_uri=tracking_uri, name=name, alias=PREVIOUS)
     return _record(
         settings,
-        config,
+        config.registered_model,
         action=action,
         alias=CHAMPION,
         version=target,
@@ -299,7 +298,7 @@ def _move(
 
 def _record(
     settings: AppSettings,
-    config: TrainConfig,
+    name: str,
     *,
     action: Action,
     alias: str | None,
@@ -312,7 +311,7 @@ def _record(
 ) -> AliasEvent:
     event = record_alias_event(
         tracking_uri=settings.core.resolved_tracking_uri(),
-        name=config.registered_model,
+        name=name,
         event=AliasEvent(
             at=datetime.now(UTC).isoformat(),
             action=action,
