@@ -87,7 +87,9 @@ class Loop:
         answer = self.http.post("/v1/feedback", json={"items": items})
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
-        assert body["accepted"] == len(items), body
+        # A rare extreme sale (an $11K house) lands far outside its interval: held, not counted.
+        assert body["accepted"] + len(body["held"]) == len(items), body
+        assert len(body["held"]) <= 2, body["held"]
         return body
 
     def serving(self) -> str:
