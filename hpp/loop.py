@@ -7,13 +7,17 @@ once. The trigger history records the run like a triggered one (kind ``schedule`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 from core.settings import AppSettings
+from observability.metrics import record_retrain_requested
+from observability.sink import MetricsSink, build_sink, start_sink_in_thread
 
 
 def run_retrain(
@@ -36,8 +40,10 @@ def run_retrain(
     settings = dataclasses.replace(settings, core=core)
     reason = f"hpp retrain ({kind})"
     _trigger(settings, kind, "started", reason, None)
-    outcome = lifecycle.retrain(settings, kind=kind, reason=reason)
-    _trigger(settings, kind, "finished", reason, outcome.version)
+    with _metrics(settings) as sink:
+        record_retrain_requested(kind, sink=sink)
+        outcome = lifecycle.retrain(settings, kind=kind, reason=reason, sink=sink)
+        _trigger(settings, kind, "finished", reason, outcome.version)
     print(
         f"version {outcome.version}: "
         + ("every gate passed, now 'challenger'" if outcome.passed else "gates failed")
@@ -58,9 +64,24 @@ def run_loop_check(settings: AppSettings) -> int:
     """The promotion/rollback check once (the hourly schedule on AWS); 0 whatever it decided."""
     from workers import lifecycle
 
-    event = lifecycle.check(settings)
+    with _metrics(settings) as sink:
+        event = lifecycle.check(settings, sink=sink)
     print("check: " + ("no alias moved" if event is None else f"{event.action}: {event.reason}"))
     return 0
+
+
+@contextlib.contextmanager
+def _metrics(settings: AppSettings) -> Iterator[MetricsSink]:
+    """A metrics sink for this one-shot process, flushed on the way out (the rollback alarm
+    counts ModelRollbacks from here on AWS)."""
+    sink = build_sink(
+        settings.observability, service="worker", environment=settings.core.environment
+    )
+    stop = start_sink_in_thread(sink)
+    try:
+        yield sink
+    finally:
+        stop()
 
 
 def _trigger(

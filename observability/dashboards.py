@@ -144,7 +144,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         "Continuous training: retrains, promotions, rollbacks",
         (
-            Metric(cw.RETRAINS_REQUESTED, "Sum", label="retrains requested"),
+            Metric(cw.RETRAINS_REQUESTED, "Sum", service=WORKER, label="retrains started"),
             Metric(cw.MODEL_PROMOTIONS, "Sum", service=WORKER, label="promotions"),
             Metric(cw.MODEL_ROLLBACKS, "Sum", service=WORKER, label="rollbacks"),
         ),
