@@ -12,6 +12,7 @@ move with its reason; the loop's event log (triggers and moves) is printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -144,18 +145,15 @@ def loop(
     lifecycle.record_manual_move(
         settings, alias="champion", version=first, previous=None, reason="first model (test)"
     )
-    scorer = start_worker(env)
-    trainer = start_trainer(env, state / "trainer.log")
-    gateway = start_gateway(env, state / "gateway.log", HPP_MODEL_POLL_SECONDS="1")
-    try:
+    with contextlib.ExitStack() as stack:  # whatever started is stopped, even on a failed start
+        stack.callback(client.close)
+        stack.callback(client.flushdb)
+        stack.callback(print_event_log, env, client)
+        stack.callback(start_worker(env).stop)
+        stack.callback(start_trainer(env, state / "trainer.log").stop)
+        gateway = start_gateway(env, state / "gateway.log", HPP_MODEL_POLL_SECONDS="1")
+        stack.callback(stop_gateway, gateway)
         yield Loop(env, settings, gateway)
-    finally:
-        stop_gateway(gateway)
-        trainer.stop()
-        scorer.stop()
-        print_event_log(env, client)
-        client.flushdb()
-        client.close()
 
 
 def loop_settings(env: BatchEnv, config_path: Path) -> AppSettings:
@@ -186,7 +184,11 @@ def start_trainer(env: BatchEnv, log_path: Path) -> WorkerProcess:
             start_new_session=True,
         )
     trainer = WorkerProcess(process, log_path)
-    wait_for_worker(trainer, env.redis_url)
+    try:
+        wait_for_worker(trainer, env.redis_url)
+    except BaseException:
+        trainer.kill()
+        raise
     return trainer
 
 
