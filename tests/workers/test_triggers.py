@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 import redis
 
-from workers.triggers import RETRAIN_TASK, history, observe_accuracy, observe_drift
+from workers.triggers import (
+    DRIFT_STREAK_KEY,
+    DRIFT_WINDOW_KEY,
+    EPISODE_PREFIX,
+    RETRAIN_TASK,
+    TRIGGERS_KEY,
+    history,
+    observe_accuracy,
+    observe_drift,
+)
 
 TRIGGERS_DB = 2
 BREACHED = {"status": "breached", "breached": ["mae_max"]}
@@ -19,9 +28,16 @@ OK = {"status": "ok", "breached": []}
 def client(redis_url: str) -> Iterator[redis.Redis]:
     url = redis_url.rsplit("/", 1)[0] + f"/{TRIGGERS_DB}"
     with redis.Redis.from_url(url) as connection:
-        connection.flushdb()
+        clear(connection)
         yield connection
-        connection.flushdb()
+        clear(connection)
+
+
+def clear(connection: redis.Redis) -> None:
+    """Remove the trigger keys (and only those)."""
+    keys = [TRIGGERS_KEY, DRIFT_STREAK_KEY, DRIFT_WINDOW_KEY]
+    keys += list(connection.scan_iter(match=f"{EPISODE_PREFIX}:*"))
+    connection.delete(*keys)
 
 
 class Outbox:
