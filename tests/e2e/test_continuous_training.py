@@ -151,7 +151,10 @@ def loop(
         stack.callback(print_event_log, env, client)
         stack.callback(start_worker(env).stop)
         stack.callback(start_trainer(env, state / "trainer.log").stop)
-        gateway = start_gateway(env, state / "gateway.log", HPP_MODEL_POLL_SECONDS="1")
+        # A generous start: the other services and training share two cores with it.
+        gateway = start_gateway(
+            env, state / "gateway.log", ready_seconds=600, HPP_MODEL_POLL_SECONDS="1"
+        )
         stack.callback(stop_gateway, gateway)
         yield Loop(env, settings, gateway)
 

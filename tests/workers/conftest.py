@@ -36,7 +36,9 @@ class GatewayProcess:
     log_path: Path
 
 
-def start_gateway(env: BatchEnv, log_path: Path, **extra: str) -> GatewayProcess:
+def start_gateway(
+    env: BatchEnv, log_path: Path, *, ready_seconds: float = 90.0, **extra: str
+) -> GatewayProcess:
     """Run ``hpp gateway`` on a free port with two API keys and wait until it is ready."""
     port = free_port()
     keys = {"alice": hash_api_key(ALICE["X-API-Key"]), "bob": hash_api_key(BOB["X-API-Key"])}
@@ -59,7 +61,7 @@ def start_gateway(env: BatchEnv, log_path: Path, **extra: str) -> GatewayProcess
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + ready_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gateway exited:\n{log_path.read_text()[-4000:]}")
