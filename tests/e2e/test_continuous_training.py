@@ -40,7 +40,7 @@ from ml.contract import FEATURE_COLUMNS
 from ml.registry import alias_history, resolve_alias
 from tests.fixtures.model import DATA
 from tests.fixtures.redis import ROOT, BatchEnv, StartWorker, WorkerProcess, wait_for_worker
-from tests.workers.conftest import ALICE, GatewayProcess, start_gateway, stop_gateway
+from tests.workers.conftest import ALICE, GatewayProcess, start_gateway_within, stop_gateway
 from workers import lifecycle
 from workers.training import train_version
 from workers.triggers import history as trigger_history
@@ -152,8 +152,8 @@ def loop(
         stack.callback(start_worker(env).stop)
         stack.callback(start_trainer(env, state / "trainer.log").stop)
         # A generous start: the other services and training share two cores with it.
-        gateway = start_gateway(
-            env, state / "gateway.log", ready_seconds=600, HPP_MODEL_POLL_SECONDS="1"
+        gateway = start_gateway_within(
+            env, state / "gateway.log", ready_seconds=600, extra={"HPP_MODEL_POLL_SECONDS": "1"}
         )
         stack.callback(stop_gateway, gateway)
         yield Loop(env, settings, gateway)

@@ -36,10 +36,15 @@ class GatewayProcess:
     log_path: Path
 
 
-def start_gateway(
-    env: BatchEnv, log_path: Path, *, ready_seconds: float = 90.0, **extra: str
-) -> GatewayProcess:
+def start_gateway(env: BatchEnv, log_path: Path, **extra: str) -> GatewayProcess:
     """Run ``hpp gateway`` on a free port with two API keys and wait until it is ready."""
+    return start_gateway_within(env, log_path, ready_seconds=90.0, extra=extra)
+
+
+def start_gateway_within(
+    env: BatchEnv, log_path: Path, *, ready_seconds: float, extra: dict[str, str]
+) -> GatewayProcess:
+    """``start_gateway`` with its own readiness deadline (a loaded machine starts slowly)."""
     port = free_port()
     keys = {"alice": hash_api_key(ALICE["X-API-Key"]), "bob": hash_api_key(BOB["X-API-Key"])}
     environ = {
