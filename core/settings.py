@@ -49,6 +49,16 @@ class CoreSettings(BaseSettings):
     feedback_window: int = 2_000
     drift_window: int = 5_000
     drift_psi_threshold: float = 0.2
+    # Continuous training (workers/lifecycle.py): a retrain is requested when live PSI stays
+    # above the threshold for retrain_drift_windows consecutive windows of
+    # retrain_window_seconds, or when live accuracy breaks a gate; one request per episode
+    # (an episode ends when the condition clears, or after retrain_episode_seconds).
+    loop_enabled: bool = True
+    retrain_drift_windows: int = Field(default=3, ge=1)
+    retrain_window_seconds: float = Field(default=3600.0, gt=0)
+    retrain_episode_seconds: int = Field(default=24 * 3600, ge=1)
+    training_data: Path = Path("data/house_data.csv")
+    training_config: Path = Path("ml/config.yaml")
     # Audit trail: every prediction in a hash chain (audit/); heads signed with audit_key.
     audit_enabled: bool = True
     audit_url: str | None = None

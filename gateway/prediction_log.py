@@ -27,6 +27,7 @@ from gateway.audit_log import audit_request
 from gateway.deps import request_owner
 from gateway.experiment import CHAMPION, Assignment
 from gateway.live_quality import snapshot
+from gateway.loop_hooks import after_drift
 from gateway.monitoring_store import MonitoringStore, StoredPrediction
 from gateway.shadow import Pending, score_shadows
 from ml.contract import HouseFeatures, Prediction
@@ -183,13 +184,16 @@ def _refresher(
 ) -> Callable[[], Awaitable[Any]]:
     async def refresh() -> Any:
         predictor = app.state.predictor_holder.current
-        return await snapshot(
+        version = None if predictor is None else str(predictor.version)
+        shared = await snapshot(
             store,
-            version=None if predictor is None else str(predictor.version),
+            version=version,
             card=None if predictor is None else predictor.card,
             threshold=app.state.settings.core.drift_psi_threshold,
             sink=log.sink,
         )
+        after_drift(app, version=version, report=shared.get("drift"))
+        return shared
 
     return refresh
 

@@ -35,11 +35,18 @@ def validate_data(path: Annotated[Path, typer.Argument(help="CSV to check.")]) -
 def train(
     data: Annotated[Path, typer.Option(help="Training CSV.")] = DEFAULT_DATA,
     config: Annotated[Path, typer.Option(help="Training config (YAML).")] = DEFAULT_CONFIG,
+    with_feedback: Annotated[
+        bool, typer.Option(help="Add the accepted sale prices from POST /v1/feedback (Redis).")
+    ] = False,
 ) -> None:
     """Validate, train the candidates, apply the quality gates, register in MLflow."""
     from hpp.ml_steps import run_train
 
-    raise typer.Exit(run_train(data=data, config=config, settings=AppSettings.from_env()))
+    raise typer.Exit(
+        run_train(
+            data=data, config=config, settings=AppSettings.from_env(), with_feedback=with_feedback
+        )
+    )
 
 
 @app.command("derive-data")
@@ -66,6 +73,26 @@ def worker() -> None:
     from workers.runner import run_worker
 
     run_worker(AppSettings.from_env())
+
+
+@app.command()
+def trainer() -> None:
+    """Run the loop's Celery worker: the training queue (retrains, promotion checks) only."""
+    from workers.runner import run_worker
+
+    run_worker(AppSettings.from_env(), training=True)
+
+
+@app.command()
+def retrain(
+    data: Annotated[Path | None, typer.Option(help="Shipped training CSV.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Training config (YAML).")] = None,
+    check: Annotated[bool, typer.Option(help="Then run the promotion/rollback check once.")] = True,
+) -> None:
+    """Run the loop once: train on data incl. feedback, gates, challenger, promotion check."""
+    from hpp.loop import run_retrain
+
+    raise typer.Exit(run_retrain(AppSettings.from_env(), data=data, config=config, check=check))
 
 
 @app.command()

@@ -6,11 +6,8 @@ import sys
 from pathlib import Path
 
 from core.settings import AppSettings
-from ml.card import build_card
 from ml.config import load_config
-from ml.data import DataError, file_sha256, load_training_data, validate_file
-from ml.registry import log_and_register
-from ml.train import train
+from ml.data import DataError, validate_file
 
 
 def run_validate_data(path: Path) -> int:
@@ -25,35 +22,37 @@ def run_validate_data(path: Path) -> int:
     return 0
 
 
-def run_train(*, data: Path, config: Path, settings: AppSettings) -> int:
-    """Validate, train, gate, log and register. 0 when every gate passed and champion moved."""
+def run_train(
+    *, data: Path, config: Path, settings: AppSettings, with_feedback: bool = False
+) -> int:
+    """Validate, train, gate, log and register. 0 when every gate passed and champion moved.
+
+    ``with_feedback`` adds the accepted sale prices reported through ``POST /v1/feedback``
+    (read from Redis) to the shipped data; the run records its data version either way.
+    """
+    from workers.training import train_version
+
     train_config = load_config(config)
-    print(f"[1/4] validating {data}", flush=True)
+    print(f"[1/3] validating {data}" + (" and the accepted feedback" if with_feedback else ""))
+    print(f"[2/3] training {len(train_config.candidates)} candidates", flush=True)
     try:
-        frame = load_training_data(data)
+        trained = train_version(
+            data=data,
+            config=train_config,
+            config_path=config,
+            settings=settings,
+            with_feedback=with_feedback,
+            alias=settings.core.model_alias,
+            progress=lambda line: print(line, flush=True),
+        )
     except DataError as exc:
         for problem in exc.problems:
             print(f"{data}: {problem}", file=sys.stderr)
         return 1
-    print(
-        f"[2/4] training {len(train_config.candidates)} candidates on {len(frame):,} rows",
-        flush=True,
-    )
-    result = train(frame, train_config, progress=lambda line: print(line, flush=True))
-    print("[3/4] quality gates on the hold-out", flush=True)
+    result, registered = trained.result, trained.registered
+    print("[3/3] quality gates on the hold-out, logged to MLflow", flush=True)
     for gate in result.gates:
         print(f"  {gate}", flush=True)
-    card = build_card(result, data_path=data, data_sha256=file_sha256(data))
-    tracking_uri = settings.core.resolved_tracking_uri()
-    _ensure_local_store(tracking_uri)
-    print(f"[4/4] logging to MLflow at {tracking_uri}", flush=True)
-    registered = log_and_register(
-        result,
-        card,
-        tracking_uri=tracking_uri,
-        config_path=config,
-        alias=settings.core.model_alias,
-    )
     name = train_config.registered_model
     if not registered.promoted:
         failed = ", ".join(g.name for g in result.gates if not g.passed)
@@ -67,9 +66,13 @@ def run_train(*, data: Path, config: Path, settings: AppSettings) -> int:
         f"registered {name} version {registered.version} and moved "
         f"'{settings.core.model_alias}' to it (run {registered.run_id})"
     )
+    from workers.lifecycle import record_manual_move
+
+    record_manual_move(
+        settings,
+        alias=settings.core.model_alias,
+        version=registered.version,
+        previous=None,
+        reason="hpp train" + (" --with-feedback" if with_feedback else "") + ": every gate passed",
+    )
     return 0
-
-
-def _ensure_local_store(tracking_uri: str) -> None:
-    if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

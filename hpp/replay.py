@@ -111,6 +111,12 @@ def run_promote(
         version=version,
     )
     print(f"'{core.model_alias}' now points at version {version} (was {current})")
+    from workers.lifecycle import record_manual_move
+
+    why = "hpp promote" + (" --force despite: " + "; ".join(problems) if problems else "")
+    record_manual_move(
+        settings, alias=core.model_alias, version=version, previous=current, reason=why
+    )
     return 0
 
 

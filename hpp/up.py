@@ -2,7 +2,8 @@
 
 Redis (an embedded server unless ``HPP_REDIS_URL`` is set), MLflow on a SQLite file and
 blobs in a folder under the state directory, a model (trained on first start when the
-registry has no ``champion``), then a worker, the gateway and the UI as child processes.
+registry has no ``champion``), then a worker, the loop's trainer (the training queue), the
+gateway and the UI as child processes.
 API keys for the local user and the UI are generated once and kept (mode 600) in the
 state directory; the gateway only ever sees their hashes. The UI's key is a delegate (it
 acts for each browser), and the secret signing the browsers' ids is kept there too, as is
@@ -37,6 +38,7 @@ KEYS_FILE = "api-keys.json"
 # Which child may see which secret (the Redis URL carries the Redis password).
 CHILD_SECRETS: dict[str, frozenset[str]] = {
     "worker": frozenset({"HPP_REDIS_URL"}),
+    "trainer": frozenset({"HPP_REDIS_URL"}),
     "gateway": frozenset({"HPP_REDIS_URL", "HPP_API_KEYS"}),
     "ui": frozenset({"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"}),
 }
@@ -118,7 +120,14 @@ def run_up(settings: AppSettings) -> int:
 
 
 def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
-    children = [Child("worker", "worker"), Child("gateway", "gateway"), Child("ui", "ui")]
+    # The trainer takes only the training queue (retrains, promotion checks): scoring
+    # workers and the gateway stay responsive while a retrain runs.
+    children = [
+        Child("worker", "worker"),
+        Child("trainer", "trainer"),
+        Child("gateway", "gateway"),
+        Child("ui", "ui"),
+    ]
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -130,7 +139,7 @@ def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
     ui = f"http://{settings.ui.ui_host}:{settings.ui.ui_port}"
     # The UI starts once the gateway serves a model: a page opened any earlier could only
     # say that the service is starting.
-    stages = ((children[:2], f"{gateway}/readyz"), (children[2:], f"{ui}/"))
+    stages = ((children[:3], f"{gateway}/readyz"), (children[3:], f"{ui}/"))
     try:
         for group, ready_url in stages:
             for child in group:
@@ -144,7 +153,7 @@ def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
                 print(f"{', '.join(dead)} stopped unexpectedly; shutting down", file=sys.stderr)
                 return 1
             time.sleep(0.5)
-        print("\nstopping: ui, gateway, worker ...", flush=True)
+        print("\nstopping: ui, gateway, trainer, worker ...", flush=True)
         return 0
     finally:
         for child in reversed(children):

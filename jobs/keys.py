@@ -166,6 +166,18 @@ def served_field(arm: str, version: str) -> str:
     return f"{arm}:{version}"
 
 
+# --- Continuous training (workers.triggers, workers.feedback_rows, the trainer) ----------
+
+# Hash: prediction key -> JSON labelled row (trusted sale price + the prediction's features).
+FEEDBACK_ROWS_KEY = f"{PREFIX}:training:feedback"
+CHECK_LOCK_KEY = f"{PREFIX}:loop:check:lock"  # one promotion/rollback check at a time
+TRIGGERS_KEY = f"{PREFIX}:loop:triggers"  # the trigger history, newest first (bounded)
+EPISODE_PREFIX = f"{PREFIX}:loop:episode"  # one key per trigger kind and serving version
+DRIFT_STREAK_KEY = f"{PREFIX}:loop:drift:streak"
+DRIFT_WINDOW_KEY = f"{PREFIX}:loop:drift:window"
+CHECK_PENDING_KEY = f"{PREFIX}:loop:check:pending"  # a promotion check is on its way
+
+
 # --- Blob keys: a job's folder in the blob store ---------------------------------------
 
 JOBS_FOLDER = "jobs/"

@@ -34,6 +34,24 @@ class PromotionLimits(BaseModel):
     max_rmse_increase: float = Field(default=0.05, ge=0.0)  # where actual prices are known
 
 
+class AutoPromotion(BaseModel):
+    """When the loop moves ``champion`` by itself, and when it moves it back.
+
+    A challenger is promoted when at least ``min_paired`` houses with sale prices it never
+    trained on show its absolute errors smaller than the champion's (one-sided Wilcoxon
+    signed-rank, ``alpha``) and its replay report keeps within ``promotion`` limits. After
+    a promotion, ``min_rollback_actuals`` new sale prices that break a training gate, or show
+    the previous champion better (same test), bring the previous champion back.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    min_paired: int = Field(default=30, ge=5)
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    min_rollback_actuals: int = Field(default=30, ge=5)
+
+
 def _all_candidates_untuned() -> dict[str, dict[str, list[Any]]]:
     """Every candidate with an empty search grid: its default hyper-parameters only."""
     return {name: {} for name in CANDIDATE_NAMES}
@@ -54,6 +72,7 @@ class TrainConfig(BaseModel):
     experiment: str = "house-price"
     gates: Gates = Field(default_factory=Gates)
     promotion: PromotionLimits = Field(default_factory=PromotionLimits)
+    auto_promotion: AutoPromotion = Field(default_factory=AutoPromotion)
     candidates: dict[str, dict[str, list[Any]]] = Field(default_factory=_all_candidates_untuned)
     n_jobs: int = 1
 

@@ -12,6 +12,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
+from ml.alias_history import AliasEvent, parse_tags, tag_name
 from ml.comparables import training_sales
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
 from ml.train import TrainingResult
@@ -41,8 +42,13 @@ def log_and_register(
     tracking_uri: str,
     config_path: Path | None,
     alias: str = CHAMPION,
+    data_version: dict[str, Any] | None = None,
 ) -> Registered:
-    """Log params, metrics, plots and the pipeline; register it; move ``alias`` if gates pass."""
+    """Log params, metrics, plots and the pipeline; register it; move ``alias`` if gates pass.
+
+    ``data_version`` (``ml.data_version.DataVersion`` as a dict) is logged as tags and
+    params, so the run names the rows it was fitted on.
+    """
     import mlflow
     from mlflow.models import infer_signature
 
@@ -51,6 +57,8 @@ def log_and_register(
     name = result.config.registered_model
     with mlflow.start_run(run_name=f"train-{result.best.name}") as run:
         _log_params_and_metrics(mlflow, result)
+        if data_version is not None:
+            _log_data_version(mlflow, data_version)
         example = result.test_frame.head(5)
         info = mlflow.sklearn.log_model(
             result.best.estimator,
@@ -161,6 +169,29 @@ def delete_alias(*, tracking_uri: str, name: str, alias: str) -> bool:
     return True
 
 
+def record_alias_event(*, tracking_uri: str, name: str, event: AliasEvent) -> AliasEvent:
+    """Append ``event`` to the model's alias history (numbered after the last one)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    past = parse_tags(dict(client.get_registered_model(name).tags))
+    numbered = event.model_copy(update={"seq": (past[-1].seq if past else 0) + 1})
+    client.set_registered_model_tag(name, tag_name(numbered.seq), numbered.model_dump_json())
+    return numbered
+
+
+def alias_history(*, tracking_uri: str, name: str) -> list[AliasEvent]:
+    """Every recorded alias move of the model, oldest first (empty when none or no model)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = dict(MlflowClient(tracking_uri=tracking_uri).get_registered_model(name).tags)
+    except MlflowException:
+        return []
+    return parse_tags(tags)
+
+
 def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
     """Split ``models:/name@alias`` or ``models:/name/3`` into (name, alias, version)."""
     match = _URI.match(model_uri)
@@ -208,6 +239,19 @@ def _log_params_and_metrics(mlflow: Any, result: TrainingResult) -> None:
         metrics[f"gate.{gate.name}.margin"] = gate.margin
     mlflow.log_metrics(metrics)
     mlflow.set_tags({"gates_passed": str(result.passed).lower(), "model_type": result.best.name})
+
+
+def _log_data_version(mlflow: Any, version: dict[str, Any]) -> None:
+    by_source = version.get("rows_by_source", {})
+    mlflow.log_params({f"data.rows_{source}": rows for source, rows in by_source.items()})
+    mlflow.set_tags(
+        {
+            "data.sha256": version.get("sha256", ""),
+            "data.feedback_first": version.get("feedback_first") or "",
+            "data.feedback_last": version.get("feedback_last") or "",
+        }
+    )
+    mlflow.log_dict(version, "data/version.json")
 
 
 def _log_artifacts(

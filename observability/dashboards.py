@@ -142,6 +142,14 @@ PANELS: tuple[Panel, ...] = (
         ),
     ),
     Panel(
+        "Continuous training: retrains, promotions, rollbacks",
+        (
+            Metric(cw.RETRAINS_REQUESTED, "Sum", service=WORKER, label="retrains started"),
+            Metric(cw.MODEL_PROMOTIONS, "Sum", service=WORKER, label="promotions"),
+            Metric(cw.MODEL_ROLLBACKS, "Sum", service=WORKER, label="rollbacks"),
+        ),
+    ),
+    Panel(
         "Unhealthy ALB targets",
         (
             Metric(
@@ -205,6 +213,23 @@ ALARMS: tuple[Alarm, ...] = (
         threshold=0,
         evaluation_periods=3,
         datapoints_to_alarm=2,
+    ),
+    Alarm(
+        "LiveDriftHigh",
+        "Live traffic's largest feature PSI above 0.2 for 3 consecutive periods "
+        "(requests a retrain through EventBridge).",
+        (Metric(cw.DRIFT_MAX_PSI, "Maximum"),),
+        threshold=0.2,
+        evaluation_periods=3,
+        datapoints_to_alarm=3,
+    ),
+    Alarm(
+        "ModelRolledBack",
+        "The loop rolled the champion back to the previous version.",
+        (Metric(cw.MODEL_ROLLBACKS, "Sum", service=WORKER),),
+        threshold=0,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
     ),
     Alarm(
         "GatewayUnhealthyTargets",

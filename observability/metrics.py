@@ -112,6 +112,18 @@ FEATURE_PSI = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+ALIAS_MOVES = Counter(
+    "model_alias_moves_total",
+    "Registry alias moves by the loop or a person (action: challenger, promotion, rollback, "
+    "manual).",
+    ["action"],
+)
+RETRAINS = Counter(
+    "retrains_requested_total",
+    "Retrains requested, by trigger (accuracy, drift, schedule, manual).",
+    ["trigger"],
+)
+
 _served_versions: set[str] = set()
 _prediction_children: dict[tuple[str, str], Counter] = {}
 _arm_children: dict[tuple[str, str], Counter] = {}
@@ -219,6 +231,24 @@ def record_drift(
     scores = [v for v in psi.values() if v is not None]
     if sink is not None and scores:
         sink.record(cw.DRIFT_MAX_PSI, max(scores), "None")
+
+
+def record_alias_move(action: str, *, sink: MetricsSink | None = None) -> None:
+    """Count one alias move; promotions and rollbacks also go to CloudWatch (rollback alarm)."""
+    ALIAS_MOVES.labels(action).inc()
+    if sink is None:
+        return
+    if action == "rollback":
+        sink.record(cw.MODEL_ROLLBACKS, 1, "Count")
+    elif action == "promotion":
+        sink.record(cw.MODEL_PROMOTIONS, 1, "Count")
+
+
+def record_retrain_requested(trigger: str, *, sink: MetricsSink | None = None) -> None:
+    """Count one retrain request (after debouncing: one per episode)."""
+    RETRAINS.labels(trigger).inc()
+    if sink is not None:
+        sink.record(cw.RETRAINS_REQUESTED, 1, "Count")
 
 
 def set_model_version(version: str) -> None:

@@ -35,6 +35,9 @@ LIVE_R2 = "LiveR2"
 LIVE_COVERAGE = "LiveIntervalCoverage"
 LIVE_GATE_BREACHED = "LiveGateBreached"
 DRIFT_MAX_PSI = "DriftMaxPSI"
+MODEL_ROLLBACKS = "ModelRollbacks"
+MODEL_PROMOTIONS = "ModelPromotions"
+RETRAINS_REQUESTED = "RetrainsRequested"
 
 
 @runtime_checkable

@@ -125,6 +125,11 @@ class GatewayClient:
         """The serving model's card."""
         return _parse(ModelCard, await self._json("GET", "/v1/model"))
 
+    async def model_history(self) -> list[dict[str, Any]]:
+        """Every alias move of the registered model (the version timeline), oldest first."""
+        history: list[dict[str, Any]] = await self._json("GET", "/v1/model/history")
+        return history
+
     async def monitoring(self) -> dict[str, Any]:
         """Live accuracy per model version, drift, and the latest challenger report."""
         return await self._json("GET", "/v1/monitoring")

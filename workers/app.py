@@ -21,6 +21,9 @@ from celery import Celery
 from core.settings import AppSettings
 
 QUEUE = "jobs"
+TRAINING_QUEUE = "training"
+RETRAIN_TASK, LOOP_CHECK_TASK = "hpp.retrain", "hpp.loop_check"
+TRAINING_TASKS = (RETRAIN_TASK, LOOP_CHECK_TASK)
 SOFT_SHUTDOWN_SECONDS = 25.0
 # A new pool process loads the model before it reports up (seconds on a busy machine);
 # Celery's default of 4 s killed it again and again after a process had died.
@@ -49,7 +52,7 @@ def create_celery(settings: AppSettings) -> Celery:
     url = settings.core.redis_url
     if not url:
         raise RuntimeError("HPP_REDIS_URL is not set: batch jobs need Redis")
-    app = Celery("hpp", broker=url, include=["workers.tasks"])
+    app = Celery("hpp", broker=url, include=["workers.tasks", "workers.training_tasks"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -60,6 +63,8 @@ def create_celery(settings: AppSettings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
         task_default_queue=QUEUE,
+        # The loop's tasks go to a worker of their own (hpp trainer), never a scoring one.
+        task_routes={name: {"queue": TRAINING_QUEUE} for name in TRAINING_TASKS},
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],

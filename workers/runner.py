@@ -11,29 +11,37 @@ from core.settings import AppSettings
 from jobs.keys import WORKER_ALIVE_PREFIX, worker_alive_key
 from observability.celery import BacklogSource, instrument_celery
 from observability.logging import configure_logging
-from workers.app import QUEUE, create_celery
+from workers.app import QUEUE, TRAINING_QUEUE, create_celery
 from workers.fairqueue import waiting_steps
 
 ALIVE_SECONDS = 60
 
 
-def run_worker(settings: AppSettings) -> None:
-    """Run a worker in the foreground until SIGTERM/SIGINT (soft shutdown)."""
-    configure_logging("worker", settings.observability)
+def run_worker(settings: AppSettings, *, training: bool = False) -> None:
+    """Run a worker in the foreground until SIGTERM/SIGINT (soft shutdown).
+
+    ``training``: the loop's worker (``hpp trainer``): the training queue only, one process,
+    so a retrain never holds a scoring worker and two retrains never compete for the cores.
+    """
+    configure_logging("trainer" if training else "worker", settings.observability)
     app = create_celery(settings)
-    hostname = f"hpp-worker-{os.getpid()}@{socket.gethostname()}"
+    role = "trainer" if training else "worker"
+    hostname = f"hpp-{role}-{os.getpid()}@{socket.gethostname()}"
     instrument_celery(
         settings=settings.observability,
         environment=settings.core.environment,
-        backlog=backlog_source(str(settings.core.redis_url), hostname=hostname),
+        # The trainer reads no job queue: it must not count as a worker in BacklogPerWorker.
+        backlog=None
+        if training
+        else backlog_source(str(settings.core.redis_url), hostname=hostname),
     )
     app.worker_main(
         [
             "--quiet",  # no banner: the same facts are in the JSON log lines
             "worker",
             f"--loglevel={settings.observability.log_level}",
-            f"--concurrency={settings.worker.worker_concurrency}",
-            f"--queues={QUEUE}",
+            f"--concurrency={1 if training else settings.worker.worker_concurrency}",
+            f"--queues={TRAINING_QUEUE if training else QUEUE}",
             f"--hostname={hostname}",
             "--without-gossip",
             "--without-mingle",

@@ -23,6 +23,7 @@ from gateway.feedback_items import FeedbackItem, parse_csv, parse_json
 from gateway.feedback_trust import FeedbackPolicy
 from gateway.job_rows import RowPrices, job_row_prices
 from gateway.live_quality import card_gates, version_quality
+from gateway.loop_hooks import after_feedback, keep_training_rows
 from gateway.monitoring_store import FeedbackPoint, MonitoringStore
 from gateway.openapi import problem_responses
 from gateway.prediction_log import prediction_log
@@ -98,15 +99,21 @@ async def post_feedback(
     scope = None if policy.trusts(caller) else caller.owner  # None: the shared figures
     await prediction_log(request.app).flush()
     try:
-        points, unknown = await _resolve(request, store, caller.owner, items)
+        points, unknown, features = await _resolve(request, store, caller.owner, items)
         points, held = _screen(policy, points)
         await store.hold_feedback(held, owner=caller.owner)
         accepted, duplicates = await store.add_feedback(points, owner=scope)
         if scope is None:  # champion vs challenger is judged on trusted prices only
             await record_pairs(store, points, duplicates)
+        if scope is None:  # trusted and plausible: the sale prices become training rows
+            repeated = set(duplicates)
+            fresh = [p for p in points if p.key not in repeated]
+            await keep_training_rows(store.client, fresh, features)
         live = await _live(request, store, points, scope)
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
+    if scope is None and accepted:
+        _feed_the_loop(request, live)
     return {
         "accepted": accepted,
         "duplicates": duplicates,
@@ -116,6 +123,16 @@ async def post_feedback(
         "scope": "shared" if scope is None else "own",
         "live": live,
     }
+
+
+def _feed_the_loop(request: Request, live: dict[str, Any]) -> None:
+    """The serving version's verdict to the retrain trigger; a promotion check requested."""
+    predictor = request.app.state.predictor_holder.current
+    version = None if predictor is None else str(predictor.version)
+    quality = live.get(version) if version is not None else None
+    after_feedback(
+        request.app, version=version, verdict=None if quality is None else quality["gates"]
+    )
 
 
 def _screen(
@@ -164,9 +181,11 @@ def _parse(
 
 async def _resolve(
     request: Request, store: MonitoringStore, owner: str, items: list[FeedbackItem]
-) -> tuple[list[FeedbackPoint], list[str]]:
+) -> tuple[list[FeedbackPoint], list[str], dict[str, dict[str, Any]]]:
+    """The points found, the keys not found, and the features of each predicted house."""
     points: list[FeedbackPoint] = []
     unknown: list[str] = []
+    features: dict[str, dict[str, Any]] = {}
     by_id = [i for i in items if i.prediction_id]
     stored = await store.get_predictions([i.prediction_id or "" for i in by_id])
     for item, found in zip(by_id, stored, strict=True):
@@ -176,6 +195,7 @@ async def _resolve(
         points.append(
             FeedbackPoint(item.key, found.version, item.actual, found.price, found.low, found.high)
         )
+        features[item.key] = found.features
     jobs: dict[str, list[FeedbackItem]] = {}
     for item in items:
         if item.job_id:
@@ -188,7 +208,7 @@ async def _resolve(
                 unknown.append(item.key)
                 continue
             points.append(FeedbackPoint(item.key, version, item.actual, *row))
-    return points, unknown
+    return points, unknown, features
 
 
 async def _job_predictions(

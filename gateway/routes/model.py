@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 from gateway.deps import AdminDep, HolderDep, PredictorDep, get_caller
 from gateway.experiment import Experiment
 from gateway.openapi import problem_responses
+from ml.alias_history import AliasEvent
 
 router = APIRouter(
     prefix="/v1/model",
@@ -32,6 +34,21 @@ class ReloadResult(BaseModel):
 async def model_card(predictor: PredictorDep) -> dict[str, Any]:
     """Version, training date, data, metrics against the gates, categories, importances."""
     return {**predictor.card, "version": str(predictor.version)}
+
+
+@router.get("/history", summary="Every alias move: challengers, promotions, rollbacks")
+async def model_history(request: Request) -> list[AliasEvent]:
+    """The alias history (oldest first): what moved, when, why, by which rule or person.
+
+    Versions the gates rejected are listed too (they move no alias). Read from the MLflow
+    registry, where the aliases live.
+    """
+    from ml.registry import alias_history
+
+    core = request.app.state.settings.core
+    return await asyncio.to_thread(
+        alias_history, tracking_uri=core.resolved_tracking_uri(), name=core.registered_model
+    )
 
 
 @router.post(

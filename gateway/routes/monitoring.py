@@ -11,6 +11,7 @@ from gateway.deps import CallerDep, get_caller
 from gateway.errors import ProblemError
 from gateway.experiment_report import experiment_section
 from gateway.live_quality import own_quality, snapshot
+from gateway.loop_hooks import after_drift, trigger_history
 from gateway.openapi import problem_responses
 from gateway.prediction_log import monitoring_store, prediction_log
 
@@ -50,8 +51,10 @@ async def get_monitoring(request: Request, caller: CallerDep) -> dict[str, Any]:
         experiment = await experiment_section(
             store, request.app.state.experiment, accuracy=shared["accuracy"]
         )
+        triggers = await trigger_history(store.client)
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
+    after_drift(request.app, version=shared["model_version"], report=shared.get("drift"))
     scope = "shared" if trusted else "own"
     return {
         **shared,
@@ -59,6 +62,7 @@ async def get_monitoring(request: Request, caller: CallerDep) -> dict[str, Any]:
         "own_accuracy": own,
         "held_feedback": held,
         "experiment": experiment,
+        "triggers": triggers,
     }
 
 

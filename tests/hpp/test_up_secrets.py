@@ -34,7 +34,7 @@ def test_each_child_gets_only_its_own_secrets(
     assert ALL_SECRETS & set(gateway) == {"HPP_REDIS_URL", "HPP_API_KEYS"}
     assert ALL_SECRETS & set(ui) == {"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"}
     assert ui["HPP_UI_API_KEY"] != "from-the-operators-shell"  # the generated delegate key
-    assert set(CHILD_SECRETS) == {"worker", "gateway", "ui"}
+    assert set(CHILD_SECRETS) == {"worker", "trainer", "gateway", "ui"}
 
 
 @dataclass

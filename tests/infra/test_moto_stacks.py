@@ -37,6 +37,7 @@ MOTO_SKIPPED_TYPES = {
     "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::CloudWatch::Alarm",
     "AWS::SNS::Subscription",
+    "AWS::Scheduler::Schedule",  # the loop's weekly retrain and hourly check
 }
 
 
@@ -57,6 +58,7 @@ def aws(moto_server: str) -> dict[str, Any]:
         "sns",
         "kms",
         "acm",
+        "events",
     )
     return {name: boto3.client(name, **kwargs) for name in names}
 
@@ -206,3 +208,22 @@ def test_monitoring_puts_the_dashboard_for_this_environment(created, aws) -> Non
     topic = created["outputs"]["monitoring"]["AlarmTopicArn"]
     assert topic.startswith(f"arn:aws:sns:{REGION}:")
     assert {w["properties"]["region"] for w in body["widgets"]} == {REGION}
+
+
+def test_the_live_alarms_start_the_trainer_task(created, aws) -> None:
+    rules = {
+        rule["Name"]: rule
+        for rule in aws["events"].list_rules(NamePrefix=f"hpp-{ENVIRONMENT}-retrain")["Rules"]
+    }
+    assert set(rules) == {
+        f"hpp-{ENVIRONMENT}-retrain-on-accuracy",
+        f"hpp-{ENVIRONMENT}-retrain-on-drift",
+    }
+    for name, rule in rules.items():
+        pattern = json.loads(rule["EventPattern"])
+        assert pattern["detail"]["state"] == {"value": ["ALARM"]}
+        (target,) = aws["events"].list_targets_by_rule(Rule=name)["Targets"]
+        family = target["EcsParameters"]["TaskDefinitionArn"].rsplit("/", 1)[1]
+        assert family.startswith(f"hpp-{ENVIRONMENT}-trainer")
+        command = json.loads(target["Input"])["containerOverrides"][0]["command"]
+        assert command[:2] == ["retrain", "--kind"]

@@ -11,7 +11,12 @@ from observability import dashboards
 from tests.support.cloudformation import SECRET_SETTINGS, resources_of_type
 from tests.support.hpp_cli import cli_commands
 
-LOG_GROUPS = {"inference-api": "/ecs/inference-api", "ui": "/ecs/ui", "worker": "/ecs/worker"}
+LOG_GROUPS = {
+    "inference-api": "/ecs/inference-api",
+    "ui": "/ecs/ui",
+    "worker": "/ecs/worker",
+    "trainer": "/ecs/trainer",
+}
 
 
 def containers(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -54,13 +59,14 @@ def test_each_service_gets_only_the_secrets_it_needs(templates) -> None:
         "inference-api": {"HPP_REDIS_URL", "HPP_API_KEYS", "HPP_AUDIT_KEY"},
         "ui": {"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"},
         "worker": {"HPP_REDIS_URL", "HPP_AUDIT_KEY"},
+        "trainer": {"HPP_REDIS_URL"},  # feedback rows; writes no audit records
     }
 
 
 def test_image_commands_exist_in_the_hpp_cli(templates) -> None:
     commands = cli_commands()
     used = {container["Command"][0] for container in containers(templates["services"]).values()}
-    assert used == {"gateway", "ui", "worker"}
+    assert used == {"gateway", "ui", "worker", "retrain"}
     assert used <= commands
 
 
@@ -76,7 +82,8 @@ def test_containers_are_hardened_and_log_to_their_groups(templates) -> None:
         options = container["LogConfiguration"]["Options"]
         assert container["LogConfiguration"]["LogDriver"] == "awslogs"
         assert groups[options["awslogs-group"]["Ref"]] == LOG_GROUPS[name]
-        assert container["HealthCheck"]["Command"][:2] == ["CMD", "hpp-healthcheck"]
+        if name != "trainer":  # a run-to-completion task (RunTask), not a service to replace
+            assert container["HealthCheck"]["Command"][:2] == ["CMD", "hpp-healthcheck"]
     for group in resources_of_type(services, "AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
@@ -102,7 +109,7 @@ def test_execution_and_task_roles_are_separate_per_service(templates) -> None:
         task_role = task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
         assert execution != task_role
         roles += [execution, task_role]
-    assert len(set(roles)) == len(roles) == 6
+    assert len(set(roles)) == len(roles) == 8
 
 
 def test_services_run_private_and_workers_on_spot_with_an_on_demand_base(templates) -> None:

@@ -92,6 +92,9 @@ async def emitted_metric_names() -> set[str]:
         sink=sink,
     )
     metrics.record_drift({"sqft": 0.3}, source="live", sink=sink)
+    metrics.record_retrain_requested("accuracy", sink=sink)
+    metrics.record_alias_move("promotion", sink=sink)
+    metrics.record_alias_move("rollback", sink=sink)
     return sink.names()
 
 

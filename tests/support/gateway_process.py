@@ -31,6 +31,13 @@ class GatewayProcess:
 
 def start_gateway(env: BatchEnv, log_path: Path, **extra: str) -> GatewayProcess:
     """Run ``hpp gateway`` on a free port with two API keys and wait until it is ready."""
+    return start_gateway_within(env, log_path, ready_seconds=90.0, extra=extra)
+
+
+def start_gateway_within(
+    env: BatchEnv, log_path: Path, *, ready_seconds: float, extra: dict[str, str]
+) -> GatewayProcess:
+    """``start_gateway`` with its own readiness deadline (a loaded machine starts slowly)."""
     port = free_port()
     keys = {"alice": hash_api_key(ALICE["X-API-Key"]), "bob": hash_api_key(BOB["X-API-Key"])}
     environ = {
@@ -52,7 +59,7 @@ def start_gateway(env: BatchEnv, log_path: Path, **extra: str) -> GatewayProcess
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + ready_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gateway exited:\n{log_path.read_text()[-4000:]}")

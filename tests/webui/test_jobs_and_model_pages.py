@@ -72,3 +72,5 @@ async def test_model_page_shows_the_card_against_the_gates(
     importance = user.find(marker="importance-chart").elements.pop()
     assert isinstance(importance, ui.echart)
     assert len(importance.options["series"][0]["data"]) == len(card["feature_importances"])
+    await user.should_see("Version timeline")
+    await user.should_see(marker="version-timeline")

@@ -58,6 +58,8 @@ async def test_monitoring_page_shows_the_sections(user: User) -> None:
     assert isinstance(none_yet, ui.markdown)
     await user.should_see("Drift of the latest batch job")
     await user.should_see(marker="nav-monitoring")
+    await user.should_see("Retraining triggers")
+    await user.should_see(marker="trigger-history")
 
 
 async def test_monitoring_page_says_whose_figures_each_section_shows(

@@ -12,6 +12,7 @@ from webui.components.charts import (
 )
 from webui.components.formatting import money
 from webui.components.house_form import LABELS
+from webui.components.loop_history import version_timeline
 from webui.components.marks import testid
 from webui.components.tables import table_column
 from webui.deps import UIDeps
@@ -50,6 +51,7 @@ class ModelView:
         """Fetch the card and show it."""
         try:
             card = await self._shell.api.model_card()
+            history = await self._shell.api.model_history()
         except (GatewayError, GatewayUnavailableError) as exc:
             self._shell.banner.report(exc)
             self.body.clear()
@@ -61,6 +63,7 @@ class ModelView:
             _overview(card)
             _quality(card)
             _intervals(card.interval)
+            version_timeline(history)
             _plots(card)
 
 

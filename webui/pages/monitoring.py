@@ -10,6 +10,7 @@ from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.drift_chart import psi_options
 from webui.components.formatting import money
 from webui.components.house_form import LABELS
+from webui.components.loop_history import trigger_history
 from webui.components.marks import testid
 from webui.components.paired_chart import paired_error_options
 from webui.deps import UIDeps
@@ -73,6 +74,7 @@ class MonitoringView:
             _job_drift(job)
             _experiment(data.get("experiment"))
             _challenger(data.get("challenger"))
+            trigger_history(data.get("triggers") or [])
 
     async def _latest_job_drift(self) -> dict[str, Any] | None:
         """The drift of the caller's newest succeeded job, if any (None when unavailable)."""
