@@ -26,6 +26,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.fault_injection import DEAF_SUFFIX, armed
 from tests.fixtures.redis import BatchEnv, StartWorker, WorkerProcess
 from tests.reliability.conftest import flush
 from tests.workers.conftest import (
@@ -38,7 +39,6 @@ from tests.workers.conftest import (
     submit,
     wait_final,
 )
-from workers.scoring import DEAF_SUFFIX, HANG_MARKER_ENV
 
 GOOD = "1656,3,1.5,North Ames,1960,Average"
 ROW_LIMIT = 2 << 20
@@ -69,7 +69,7 @@ def stack(
             "HPP_MAX_RECORD_BYTES": str(ROW_LIMIT),
             "HPP_TASK_SOFT_TIME_LIMIT_SECONDS": str(SOFT_SECONDS),
             "HPP_TASK_TIME_LIMIT_SECONDS": str(HARD_SECONDS),
-            HANG_MARKER_ENV: HANG,
+            **armed(hang=HANG),
         },
     )
     flush(env.redis_url)
