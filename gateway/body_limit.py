@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import ProblemError, send_problem
+from gateway.errors import ProblemError, TrackedSend, send_problem
 
 
 class BodyTooLargeError(ProblemError):
@@ -54,7 +54,6 @@ class BodyLimitMiddleware:
             )
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -65,17 +64,12 @@ class BodyLimitMiddleware:
                     raise BodyTooLargeError(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLargeError as error:
             # Raised where no exception handler saw it (e.g. read in a middleware).
-            if started:
+            if tracked.started:
                 raise
             await send_problem(
                 scope, receive, send, 413, detail=error.detail, kind=error.kind, title=error.title

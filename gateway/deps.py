@@ -13,7 +13,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from core.settings import AppSettings
 from gateway.errors import ProblemError
 from gateway.model_holder import ModelHolder
 from gateway.ratelimit import CallerLimits, retry_after_header
@@ -28,12 +27,6 @@ from gateway.security import (
 from ml.predict import Predictor
 
 _JSON_TYPES = ("application/json",)
-
-
-async def get_settings(request: Request) -> AppSettings:
-    """The settings the app was built with."""
-    settings: AppSettings = request.app.state.settings
-    return settings
 
 
 async def get_holder(request: Request) -> ModelHolder:
@@ -172,7 +165,6 @@ def reject_unknown_query(request: Request, allowed: frozenset[str] | None = None
         )
 
 
-SettingsDep = Annotated[AppSettings, Depends(get_settings)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -115,6 +115,24 @@ async def send_problem(scope: Scope, receive: Receive, send: Send, status: int, 
     await response(scope, receive, send)
 
 
+class TrackedSend:
+    """An ASGI ``send`` that remembers whether the response has started.
+
+    Middleware that answers an exception with a problem can only do so before the
+    response started; after that the exception must go on up.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        """Pass the message on, noting the response's start."""
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render HTTP errors, validation errors and unexpected exceptions as problem details."""
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
@@ -210,21 +228,14 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
             logger.error(
                 "unhandled_error", method=scope.get("method"), path=scope.get("path"), exc_info=exc
             )
-            if started:
+            if tracked.started:
                 raise
             await send_problem(scope, receive, send, 500, **_INTERNAL)
 

@@ -26,6 +26,7 @@ from gateway.json_depth import JsonDepthMiddleware
 from gateway.model_holder import ModelHolder
 from gateway.model_versions import ModelVersions
 from gateway.openapi import install_openapi
+from gateway.prediction_log import open_prediction_log
 from gateway.ratelimit import CallerLimits, RateLimiter
 from gateway.routes import feedback, health, inference_v2, jobs, model, monitoring, predictions
 from gateway.security import API_KEY_HEADER, AccessPolicy
@@ -33,7 +34,7 @@ from ml.predict import Predictor
 from ml.registry import resolve_alias
 from observability.http import ObservabilityMiddleware
 from observability.metrics import set_model_version
-from observability.sink import build_sink
+from observability.sink import MetricsSink, build_sink
 
 logger = structlog.get_logger("gateway")
 
@@ -67,11 +68,16 @@ def create_app(
     """
     policy = AccessPolicy.from_settings(settings.gateway)
     docs = settings.gateway.docs_enabled
+    sink = build_sink(
+        settings.observability, service="gateway", environment=settings.core.environment
+    )
     app = FastAPI(
         title="House Price Predictor",
         version="1.0.0",
         description=API_DESCRIPTION,
-        lifespan=partial(_lifespan, fixed_predictor=predictor, fixed_challenger=challenger),
+        lifespan=partial(
+            _lifespan, fixed_predictor=predictor, fixed_challenger=challenger, sink=sink
+        ),
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -102,7 +108,7 @@ def create_app(
     install_error_handlers(app)
     _include_routers(app)
     install_openapi(app)
-    _add_middleware(app, settings)
+    _add_middleware(app, settings, sink)
     return app
 
 
@@ -118,7 +124,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(inference_v2.health_router)
 
 
-def _add_middleware(app: FastAPI, settings: AppSettings) -> None:
+def _add_middleware(app: FastAPI, settings: AppSettings, sink: MetricsSink) -> None:
     # Added innermost first: the last one added sees the request first.
     gateway = settings.gateway
     app.add_middleware(UnhandledErrorMiddleware)
@@ -138,9 +144,7 @@ def _add_middleware(app: FastAPI, settings: AppSettings) -> None:
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    sink = build_sink(
-        settings.observability, service="gateway", environment=settings.core.environment
-    )
+    # It starts and stops the sink with the app (the prediction log records on it too).
     app.add_middleware(ObservabilityMiddleware, service="gateway", sink=sink)
 
 
@@ -191,7 +195,11 @@ def _resolver(settings: AppSettings, alias: str) -> Callable[[], str | None]:
 
 @asynccontextmanager
 async def _lifespan(
-    app: FastAPI, *, fixed_predictor: Predictor | None, fixed_challenger: Predictor | None
+    app: FastAPI,
+    *,
+    fixed_predictor: Predictor | None,
+    fixed_challenger: Predictor | None,
+    sink: MetricsSink,
 ) -> AsyncIterator[None]:
     settings: AppSettings = app.state.settings
     holder: ModelHolder = app.state.predictor_holder
@@ -211,6 +219,7 @@ async def _lifespan(
             # In the background: the champion serves at once, a challenger joins when loaded.
             pollers.append(asyncio.create_task(_follow_challenger(challenger, seconds)))
     app.state.redis = _redis_client(settings.core.redis_url)
+    app.state.prediction_log = open_prediction_log(app, sink)
     app.state.audit = open_audit_writer(settings.core)
     if app.state.audit is not None:
         app.state.audit.start()

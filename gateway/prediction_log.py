@@ -32,6 +32,7 @@ from gateway.monitoring_store import MonitoringStore, StoredPrediction
 from gateway.shadow import Pending, score_shadows
 from ml.contract import HouseFeatures, Prediction
 from ml.predict import Predictor
+from observability.sink import MetricsSink
 
 logger = structlog.get_logger("gateway.prediction_log")
 FLUSH_DELAY_SECONDS = 0.2
@@ -47,7 +48,7 @@ def new_prediction_id() -> str:
 class PredictionLog:
     """Buffers predictions made on this process and flushes them to the monitoring store."""
 
-    def __init__(self, store: MonitoringStore | None) -> None:
+    def __init__(self, store: MonitoringStore | None, *, sink: MetricsSink | None = None) -> None:
         self.store = store
         self._pending: list[Pending] = []
         self._gates: dict[str, str] = {}
@@ -55,7 +56,7 @@ class PredictionLog:
         self._flushing = asyncio.Lock()
         self.dropped = 0
         self.refresh: Callable[[], Awaitable[Any]] | None = None
-        self.sink: Any = None
+        self.sink = sink
         self._refreshed_at = 0.0
 
     def remember(
@@ -167,15 +168,18 @@ class PredictionLog:
             logger.warning("live_metrics_refresh_failed", error=repr(exc))
 
 
+def open_prediction_log(app: FastAPI, sink: MetricsSink | None) -> PredictionLog:
+    """The app's prediction log over its Redis client; the lifespan opens it once Redis is."""
+    store = monitoring_store(app)
+    log = PredictionLog(store, sink=sink)
+    if store is not None:
+        log.refresh = _refresher(app, store, log)
+    return log
+
+
 def prediction_log(app: FastAPI) -> PredictionLog:
-    """The app's prediction log, created on first use over the app's Redis client."""
-    log: PredictionLog | None = getattr(app.state, "prediction_log", None)
-    if log is None:
-        store = monitoring_store(app)
-        log = PredictionLog(store)
-        if store is not None:
-            log.refresh = _refresher(app, store, log)
-        app.state.prediction_log = log
+    """The app's prediction log (opened by the app's lifespan)."""
+    log: PredictionLog = app.state.prediction_log
     return log
 
 
@@ -223,10 +227,7 @@ def remember_predictions(
 ) -> None:
     """Id, keep and audit the predictions of one request (the /v1 predict routes' hook)."""
     owner = request_owner(request)
-    log = prediction_log(request.app)
-    if log.sink is None:
-        log.sink = getattr(request.state, "metrics_sink", None)
-    log.remember(
+    prediction_log(request.app).remember(
         owner,
         features,
         predictions,

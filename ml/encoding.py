@@ -8,7 +8,6 @@ exactly the matrix the pipeline's own ``transform`` would.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +16,7 @@ from sklearn.compose import ColumnTransformer
 
 from ml.features import (
     CATEGORICAL_FEATURES,
-    CONDITION_SCORE,
-    NUMERIC_FEATURES,
-    RAW_NUMERIC,
-    REFERENCE_YEAR,
+    Factorized,
     FeatureBuilder,
     feature_groups,
 )
@@ -43,7 +39,7 @@ class FastEncoder:
     def from_steps(cls, features: FeatureBuilder, preprocessor: ColumnTransformer) -> FastEncoder:
         """Read the fitted statistics out of the pipeline's feature and preprocessing steps."""
         numeric = preprocessor.named_transformers_["num"]
-        n_numeric = len(NUMERIC_FEATURES)
+        n_numeric = len(features.numeric_features)
         if numeric == "passthrough":
             mean, scale = np.zeros(n_numeric), np.ones(n_numeric)
         else:
@@ -97,35 +93,15 @@ class FastEncoder:
     def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Encoded rows for a frame of valid, typed contract columns (float32, C order).
 
-        The numpy twin of ``FeatureBuilder.transform`` and the fitted ColumnTransformer:
-        each category column is factorized once, every lookup is done on its few distinct
-        values, and every feature is computed on whole arrays. XGBoost reads features as
-        float32, so the matrix is float32 (half the memory, the same predictions).
+        The features come from ``FeatureBuilder.numeric_columns``, as in training; the
+        scaling and one-hot are the fitted ColumnTransformer's, done on whole arrays. Each
+        category column is factorized once, for the lookups and the one-hot alike. XGBoost
+        reads features as float32, so the matrix is float32 (half the memory, the same
+        predictions).
         """
-        sqft, bedrooms, bathrooms, year = (
-            frame[column].to_numpy(dtype=np.float64) for column in RAW_NUMERIC
-        )
-        location = _Factorized(frame["location"])
-        condition = _Factorized(frame["condition"])
-        builder = self.features
-        default_sqft, default_year = builder.default_
-        average = CONDITION_SCORE["Average"]
-        median_sqft = location.lookup(lambda v: builder.sqft_medians_.get(v, default_sqft))
-        median_year = location.lookup(lambda v: builder.year_medians_.get(v, default_year))
-        numeric = (
-            sqft,
-            bedrooms,
-            bathrooms,
-            year,
-            REFERENCE_YEAR - year,
-            bedrooms / np.maximum(bathrooms, 0.5),
-            condition.lookup(lambda v: CONDITION_SCORE.get(v, average)),
-            sqft / (bedrooms + bathrooms + 1.0),
-            median_sqft,
-            median_year,
-            sqft / median_sqft,
-            year - median_year,
-        )
+        location = Factorized(frame["location"])
+        condition = Factorized(frame["condition"])
+        numeric = self.features.numeric_columns(frame, location, condition)
         matrix = np.zeros((len(frame), self.width), dtype=np.float32)
         # Block by rows: writing one column of a wide matrix touches every row's cache
         # line, so each block of rows gets all its columns while it is still in cache.
@@ -139,22 +115,3 @@ class FastEncoder:
             hit = target >= 0
             matrix[rows[hit], target[hit]] = 1.0
         return matrix
-
-
-class _Factorized:
-    """A category column as codes into its distinct values (missing values: code -1)."""
-
-    def __init__(self, values: pd.Series) -> None:
-        codes, uniques = pd.factorize(values)  # Arrow strings: dictionary-encoded in Arrow
-        self.codes = np.asarray(codes, dtype=np.int64)
-        self.uniques = [str(u) for u in uniques]
-
-    def lookup(self, table: Callable[[str], float]) -> np.ndarray:
-        """``table(value)`` for each row (NaN where the value is missing)."""
-        per_value = [table(u) for u in self.uniques] + [np.nan]
-        return np.asarray(per_value, dtype=np.float64)[self.codes]
-
-    def positions(self, columns: dict[str, int]) -> np.ndarray:
-        """Each row's one-hot column (-1 where the value is unseen or missing)."""
-        per_value = [columns.get(u, -1) for u in self.uniques] + [-1]
-        return np.asarray(per_value, dtype=np.int64)[self.codes]

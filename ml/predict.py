@@ -32,8 +32,6 @@ from ml.intervals import IntervalModel
 from ml.profile import DomainCheck
 from ml.trees import TreeEnsemble, compile_booster
 
-RESULT_COLUMNS = ("predicted_price", "price_low", "price_high", "error", "warning")
-
 
 class Scorer(Protocol):
     """Log-price scoring of encoded rows, the estimator-specific part of serving."""

@@ -1,4 +1,5 @@
-"""Celery wiring in one call: our logging, a metrics sink per process, the metrics port, backlog.
+"""Celery wiring in one call: our logging, the main process's metrics sink, the metrics port,
+backlog.
 
 ``instrument_celery(settings=..., environment=...)`` connects Celery's signals:
 
@@ -9,10 +10,11 @@
   multiprocess mode;
 - ``worker_ready`` / ``worker_shutdown`` (main process): a sink and, when ``backlog`` is
   given, a ``BacklogProbe`` publishing QueueDepth and BacklogPerWorker;
-- ``worker_process_init`` / ``worker_process_shutdown`` (each pool process): a sink of its
-  own, flushed on exit, and the process's Prometheus files marked dead.
+- ``worker_process_shutdown`` (each pool process): the process's Prometheus files marked
+  dead.
 
-Tasks pass ``process_sink()`` to the ``observability.metrics`` helpers.
+A pool process's own sink belongs to what the tasks run with (``workers.context``), built
+when the process starts, so tasks are handed it instead of looking it up.
 """
 
 from __future__ import annotations
@@ -48,8 +50,6 @@ class _Running:
     probe: BacklogProbe | None = None
 
 
-_main = _Running()
-_pool = _Running()
 _handlers: list[Callable[..., None]] = []  # Celery holds receivers weakly
 
 
@@ -60,8 +60,9 @@ def instrument_celery(
     service: str = "worker",
     backlog: BacklogSource | None = None,
 ) -> None:
-    """Connect Celery's worker signals to our logging, metrics sinks and backlog probe."""
+    """Connect Celery's worker signals to our logging, metrics sink and backlog probe."""
     _disconnect()
+    main = _Running()
 
     def on_setup_logging(**_: Any) -> None:
         configure_logging(service, settings)
@@ -71,27 +72,23 @@ def instrument_celery(
             start_worker_metrics_server(settings.worker_metrics_port)
 
     def on_worker_ready(**_: Any) -> None:
-        _start(_main, build_sink(settings, service=service, environment=environment))
+        _start(main, build_sink(settings, service=service, environment=environment))
         if backlog is not None:
-            _main.probe = BacklogProbe(
+            main.probe = BacklogProbe(
                 queue=backlog.queue,
                 depth=backlog.depth,
                 workers=backlog.workers,
-                sink=_main.sink,
+                sink=main.sink,
                 interval_seconds=backlog.interval_seconds,
             )
-            _main.probe.start()
+            main.probe.start()
 
     def on_worker_shutdown(**_: Any) -> None:
-        if _main.probe is not None:
-            _main.probe.stop()
-        _stop(_main)
-
-    def on_process_init(**_: Any) -> None:
-        _start(_pool, build_sink(settings, service=service, environment=environment))
+        if main.probe is not None:
+            main.probe.stop()
+        _stop(main)
 
     def on_process_shutdown(pid: int | None = None, **_: Any) -> None:
-        _stop(_pool)
         mark_process_dead(pid or os.getpid())
 
     for signal, handler in (
@@ -99,16 +96,10 @@ def instrument_celery(
         (signals.worker_init, on_worker_init),
         (signals.worker_ready, on_worker_ready),
         (signals.worker_shutdown, on_worker_shutdown),
-        (signals.worker_process_init, on_process_init),
         (signals.worker_process_shutdown, on_process_shutdown),
     ):
         signal.connect(handler, weak=False)
         _handlers.append(handler)
-
-
-def process_sink() -> MetricsSink | None:
-    """This process's sink: the pool process's, else the main process's (solo pool)."""
-    return _pool.sink or _main.sink
 
 
 def _start(running: _Running, sink: MetricsSink) -> None:
@@ -128,7 +119,6 @@ def _disconnect() -> None:
         signals.worker_init,
         signals.worker_ready,
         signals.worker_shutdown,
-        signals.worker_process_init,
         signals.worker_process_shutdown,
     ):
         for handler in _handlers:

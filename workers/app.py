@@ -8,7 +8,9 @@ longer than the slowest chunk). Every task has a soft and a hard time limit, so 
 can hold a worker process for longer. On SIGTERM a worker finishes its task within the soft
 shutdown window and otherwise hands it back to the queue.
 
-``celery -A workers.app worker`` builds the app from the environment on first access.
+Importing this module builds nothing: entry points call ``create_celery`` with their
+settings (``hpp worker`` in ``workers.runner``, the gateway for sending), and
+``celery -A workers.main worker`` builds it from the environment in ``workers.main``.
 """
 
 from __future__ import annotations
@@ -77,9 +79,12 @@ def create_celery(settings: AppSettings) -> Celery:
         worker_redirect_stdouts=False,
     )
     app.hpp_settings = settings
-    from workers.watchdog import WatchdogStep  # it builds on this module's names
+    # Only a worker runs these: each of its processes gets its own context as it starts
+    # (named, so an app built only to send tasks does not import the tasks), and the main
+    # process the watchdog (it builds on this module's names).
+    from workers.watchdog import WatchdogStep
 
-    app.steps["worker"].add(WatchdogStep)
+    app.steps["worker"].update({"workers.tasks:ContextStep", WatchdogStep})
     return app
 
 
@@ -91,16 +96,3 @@ def _transport_options(visibility_timeout: int) -> dict[str, Any]:
         "unacked_restore_interval": max(1, min(10, visibility_timeout // 2)),
         "unacked_restore_throttle": 1,
     }
-
-
-_default: Celery | None = None
-
-
-def __getattr__(name: str) -> Any:
-    # ``celery -A workers.app`` looks up ``app``: build it from the environment then.
-    global _default
-    if name in {"app", "celery"}:
-        if _default is None:
-            _default = create_celery(AppSettings.from_env())
-        return _default
-    raise AttributeError(name)

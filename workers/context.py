@@ -1,8 +1,13 @@
-"""What a worker process holds for its lifetime: settings, stores and loaded models."""
+"""What a worker process holds for its lifetime: settings, stores, its metrics sink, models.
+
+Each worker process builds its own when it starts (``WorkerContext.start``, from the
+``worker_process_init`` signal that ``workers.tasks.ContextStep`` connects for the app) and
+hands it to the app's step tasks; nothing reaches for it through a module global.
+"""
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,21 +15,24 @@ from audit.writer import AuditTrail, open_trail
 from core.settings import AppSettings
 from jobs.store import JobStore
 from jobs.sync_blobs import SyncBlobStore
+from observability.sink import MetricsSink, build_sink, start_sink_in_thread
 
 
 @dataclass
 class WorkerContext:
-    """Per-process state: the job store, the blob store and predictors by version."""
+    """Per-process state: the stores, the metrics sink and predictors by version."""
 
     settings: AppSettings
     jobs: JobStore
     blobs: SyncBlobStore
     predictors: dict[str, Any] = field(default_factory=dict)
     audit: AuditTrail | None = None
+    sink: MetricsSink | None = None  # None: metrics go to Prometheus only
+    _stop_sink: Callable[[], None] | None = None
 
     @classmethod
     def open(cls, settings: AppSettings) -> WorkerContext:
-        """Connect to Redis (lazily, on first command) and the blob store."""
+        """Connect to Redis (lazily, on first command) and the blob store; no metrics sink."""
         if not settings.core.redis_url:
             raise RuntimeError("HPP_REDIS_URL is not set: workers need Redis")
         jobs = JobStore.from_url(
@@ -32,6 +40,16 @@ class WorkerContext:
         )
         blobs = SyncBlobStore.open(settings.core.resolved_blob_url())
         return cls(settings=settings, jobs=jobs, blobs=blobs, audit=_open_audit(settings))
+
+    @classmethod
+    def start(cls, settings: AppSettings) -> WorkerContext:
+        """A worker process's context: ``open``, plus a metrics sink running in a thread."""
+        ctx = cls.open(settings)
+        ctx.sink = build_sink(
+            settings.observability, service="worker", environment=settings.core.environment
+        )
+        ctx._stop_sink = start_sink_in_thread(ctx.sink)
+        return ctx
 
     def predictor(self, version: str) -> Any:
         """The model of ``version``, loaded once per process."""
@@ -60,9 +78,12 @@ class WorkerContext:
         return version
 
     def close(self) -> None:
-        """Release connections (the audit stream is marked closed)."""
+        """Release connections (the audit stream is marked closed, the sink flushed)."""
         if self.audit is not None:
             self.blobs.run(self.audit.close())
+        if self._stop_sink is not None:
+            self._stop_sink()
+            self._stop_sink = None
         self.blobs.close()
         self.jobs.close()
 
@@ -77,16 +98,3 @@ def _open_audit(settings: AppSettings) -> AuditTrail | None:
         key=core.audit_key_bytes(),
         rotate_bytes=core.audit_rotate_bytes,
     )
-
-
-_lock = threading.Lock()
-_current: WorkerContext | None = None
-
-
-def get_context(settings: AppSettings) -> WorkerContext:
-    """This process's context, opened on first use (after the pool forked)."""
-    global _current
-    with _lock:
-        if _current is None:
-            _current = WorkerContext.open(settings)
-        return _current

@@ -37,7 +37,7 @@ def record_job_drift(ctx: WorkerContext, job_id: str, record: JobRecord, key: st
         return
     ctx.jobs.save_drift(job_id, report)
     psi = {feature: value["psi"] for feature, value in report["features"].items()}
-    metrics.record_drift(psi, source="job", sink=_sink())
+    metrics.record_drift(psi, source="job", sink=ctx.sink)
     log.info("job_drift", job_id=job_id, max_psi=report["max_psi"], drifted=report["drifted"])
 
 
@@ -92,9 +92,3 @@ class _IterReader(io.RawIOBase):
         buffer[:size] = self._rest[:size]
         self._rest = self._rest[size:]
         return size
-
-
-def _sink() -> Any:
-    from observability.celery import process_sink
-
-    return process_sink()

@@ -25,7 +25,6 @@ from jobs.keys import JOBS_FOLDER, input_key, job_prefix, part_key, parts_prefix
 from jobs.models import FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord
 from ml.comparables import comparable_column_names
 from observability import metrics
-from observability.celery import process_sink
 from observability.logging import get_logger
 from workers.app import QUEUE
 from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
@@ -122,13 +121,12 @@ def score_chunk_job(
         ctx.blobs.delete_prefix(job_prefix(job_id))
         return "dropped"
     metrics.observe_chunk(time.perf_counter() - started)
-    sink = process_sink()
-    metrics.record_rows(ok=scored.rows - scored.failed, rejected=scored.failed, sink=sink)
+    metrics.record_rows(ok=scored.rows - scored.failed, rejected=scored.failed, sink=ctx.sink)
     metrics.record_prediction(
         model_version=record.model_version,
         source="job",
         count=scored.rows - scored.failed,
-        sink=sink,
+        sink=ctx.sink,
     )
     jobs.publish(job_id, "progress")
     metrics.record_backlog(queue=QUEUE, depth=waiting_steps(jobs.client), workers=1)
@@ -191,7 +189,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
     fresh = jobs.get(job_id) or record
     moved = jobs.succeed(job_id, rows_total=fresh.rows_done)
     if moved:
-        metrics.record_job_finished(SUCCEEDED, sink=process_sink())
+        metrics.record_job_finished(SUCCEEDED, sink=ctx.sink)
         log.info(
             "job_succeeded",
             job_id=job_id,
@@ -208,7 +206,7 @@ def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
     reason = clip(reason)
     moved = ctx.jobs.fail(job_id, reason)
     if moved:
-        metrics.record_job_finished(FAILED, sink=process_sink())
+        metrics.record_job_finished(FAILED, sink=ctx.sink)
         log.warning("job_failed", job_id=job_id, error=reason)
         ctx.blobs.delete_prefix(parts_prefix(job_id))
     return moved

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import signal
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,16 +29,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = ("predicted_price", "price_low", "price_high",
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
 _PLAIN_NUMBER = re.compile(PLAIN_NUMBER)
-_RISKY_CELL = re.compile(r"(?:^|,)[=+\-@\t\r]", re.MULTILINE)
-# Fault-injection hooks for the reliability tests (tests/reliability): when this environment
-# variable is set, a worker process that reads a chunk containing its text dies on the spot,
-# as a poison input would. Unset (always, outside those tests) it costs one dict lookup.
-CRASH_MARKER_ENV = "HPP_FAULT_CRASH_MARKER"
-# The same for the time limits: a chunk holding this text hangs; holding it followed by
-# DEAF_SUFFIX it also blocks the soft limit's signal first, as a parser stuck in C code is
-# deaf to it, so only the hard limit can end it.
-HANG_MARKER_ENV = "HPP_FAULT_HANG_MARKER"
-DEAF_SUFFIX = "-deaf"
+# A cell that may need escaping (a quick test on whole lines before ``escape_formula``).
+_RISKY_CELL = re.compile(f"(?:^|,)[{re.escape(''.join(FORMULA_PREFIXES))}]", re.MULTILINE)
 
 
 class FramePredictor(Protocol):
@@ -73,7 +62,6 @@ def score_chunk(
 
     With ``comparables`` = k, each row also gets its k nearest training sales' columns.
     """
-    _inject_faults(data)
     frame, parse_errors = read_chunk(data, width=len(columns))
     features = pd.DataFrame(
         {name: frame[feature_positions[name]] for name in FEATURE_COLUMNS}, index=frame.index
@@ -129,15 +117,25 @@ def read_chunk(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series | No
         return _read_chunk_slowly(data, width=width)
 
 
+def escape_formula(cell: str) -> str:
+    """The cell with a leading ``'`` when a spreadsheet would run it as a formula.
+
+    A cell starting with ``= + - @``, tab or CR is one, unless it is a plain number such
+    as ``-3.5``. The one rule for every cell and column name the result holds.
+    """
+    if cell.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would evaluate as a formula, prefixed with ``'``."""
+    """Text cells that a spreadsheet would evaluate as a formula, escaped (``escape_formula``)."""
     out = pd.DataFrame(index=frame.index)
     for column in frame.columns:
         values = frame[column].astype(str)
-        risky = values.str.startswith(FORMULA_PREFIXES)
+        risky = values.str.startswith(FORMULA_PREFIXES)  # few or none: only those are looked at
         if risky.any():
-            risky &= ~values.str.fullmatch(PLAIN_NUMBER)
-            values = values.where(~risky, "'" + values)
+            values = values.where(~risky, values[risky].map(escape_formula))
         out[column] = values
     return out
 
@@ -147,7 +145,7 @@ def result_header(columns: list[str], extra: Sequence[str] = ()) -> bytes:
 
     ``extra`` names output columns after the standard ones (the comparables' columns).
     """
-    names = [("'" + c) if c.startswith(FORMULA_PREFIXES) else c for c in columns]
+    names = [escape_formula(c) for c in columns]
     buffer = io.StringIO()
     quote_all = any("\r" in c for c in names)
     csv.writer(
@@ -232,11 +230,7 @@ def _neutralise_line(line: str, width: int) -> str:
         line += "," * missing
     if not _RISKY_CELL.search(line):
         return line
-    cells = line.split(",")
-    for i, cell in enumerate(cells):
-        if cell.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(cell):
-            cells[i] = "'" + cell
-    return ",".join(cells)
+    return ",".join(escape_formula(cell) for cell in line.split(","))
 
 
 def _csv_cell(value: object) -> str:
@@ -275,17 +269,6 @@ def _clipped(notes: pd.Series) -> pd.Series:
     notes = notes.copy()
     notes[long.index] = long.map(clip)
     return notes
-
-
-def _inject_faults(data: bytes) -> None:
-    marker = os.environ.get(CRASH_MARKER_ENV)
-    if marker and marker.encode() in data:
-        os._exit(70)  # the fault-injection hook above: die as a segfaulting parser would
-    hang = os.environ.get(HANG_MARKER_ENV)
-    if hang and hang.encode() in data:
-        if (hang + DEAF_SUFFIX).encode() in data:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-        time.sleep(3600)
 
 
 def _empty_scores(extra: list[str]) -> pd.DataFrame:

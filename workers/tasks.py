@@ -1,10 +1,16 @@
-"""Celery tasks: thin wrappers that decode ids and call ``workers.pipeline``."""
+"""Celery tasks: thin wrappers that decode ids and call ``workers.pipeline``.
+
+Each step task runs with its worker process's ``WorkerContext``: ``ContextStep`` (added to
+the app's worker by ``workers.app.create_celery``) builds one as each pool process starts
+and binds it to the app's ``StepTask`` instances, which log with their job and task ids.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery, Task, shared_task
+import structlog
+from celery import Celery, Task, bootsteps, shared_task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celery.signals import task_prerun, worker_process_init, worker_process_shutdown
 from celery.worker.request import Request
@@ -14,12 +20,39 @@ from redis.exceptions import RedisError
 from observability.logging import get_logger
 from workers import pipeline
 from workers.app import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK, parse_step_task_id, step_task_id
-from workers.context import WorkerContext, get_context
+from workers.context import WorkerContext
 from workers.fairqueue import FairQueue, Step
 
 log = get_logger("workers.tasks")
 MAX_RETRY_DELAY_SECONDS = 30
 STEP_TASKS = frozenset({PLAN_TASK, CHUNK_TASK, FINALIZE_TASK})
+
+
+class ContextTask(Task):
+    """A task that runs with its worker process's context (bound when the process started)."""
+
+    _context: WorkerContext | None = None
+
+    @property
+    def ctx(self) -> WorkerContext:
+        """The worker process's context (bound when the process started)."""
+        if self._context is None:
+            raise RuntimeError("no worker context: this task runs in a worker process")
+        return self._context
+
+    def use_context(self, ctx: WorkerContext | None) -> None:
+        """Run with ``ctx`` from now on (None: unbind, as the process stops)."""
+        self._context = ctx
+
+
+class StepTask(ContextTask):
+    """A step of a batch job: runs with its process's context and logs its ids on every line."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task with its job id (the first argument) and task id bound to the logs."""
+        job_id = args[0] if args else kwargs.get("job_id")
+        with structlog.contextvars.bound_contextvars(job_id=job_id, task_id=self.request.id):
+            return super().__call__(*args, **kwargs)
 
 
 class StepRequest(Request):
@@ -37,10 +70,10 @@ class StepRequest(Request):
             _fail_timed_out(self.task.app, self.id, timeout)
 
 
-@shared_task(bind=True, name=PLAN_TASK, Request=StepRequest)
-def plan_job(self: Task, job_id: str) -> None:
+@shared_task(bind=True, name=PLAN_TASK, base=StepTask, Request=StepRequest)
+def plan_job(self: StepTask, job_id: str) -> None:
     """Plan a job and enqueue its chunks."""
-    ctx = _context(self)
+    ctx = self.ctx
     try:
         pipeline.plan_job(
             ctx,
@@ -54,10 +87,10 @@ def plan_job(self: Task, job_id: str) -> None:
         _retry_or_fail(self, ctx, job_id, "plan", exc)
 
 
-@shared_task(bind=True, name=CHUNK_TASK, Request=StepRequest)
-def score_chunk(self: Task, job_id: str, index: int, start: int, end: int) -> str:
+@shared_task(bind=True, name=CHUNK_TASK, base=StepTask, Request=StepRequest)
+def score_chunk(self: StepTask, job_id: str, index: int, start: int, end: int) -> str:
     """Score one chunk of a job."""
-    ctx = _context(self)
+    ctx = self.ctx
     task = pipeline.ChunkTask(job_id, index, start, end)
     try:
         return pipeline.score_chunk_job(ctx, task, enqueue_finalize=_enqueue_finalize(self))
@@ -69,10 +102,10 @@ def score_chunk(self: Task, job_id: str, index: int, start: int, end: int) -> st
         return "retrying"
 
 
-@shared_task(bind=True, name=FINALIZE_TASK, Request=StepRequest)
-def finalize_job(self: Task, job_id: str) -> str:
+@shared_task(bind=True, name=FINALIZE_TASK, base=StepTask, Request=StepRequest)
+def finalize_job(self: StepTask, job_id: str) -> str:
     """Join a job's parts into its result."""
-    ctx = _context(self)
+    ctx = self.ctx
     try:
         return pipeline.finalize_job(ctx, job_id)
     except SoftTimeLimitExceeded:
@@ -86,39 +119,58 @@ def finalize_job(self: Task, job_id: str) -> str:
 @task_prerun.connect
 def _top_up_broker(sender: Task | None = None, **_: Any) -> None:
     # A worker took a message, so the broker has room: send the next steps, owner by owner.
-    if sender is None or sender.name not in STEP_TASKS:
+    if not isinstance(sender, StepTask) or sender.name not in STEP_TASKS:
         return
-    FairQueue.for_app(sender.app, _context(sender).jobs.client).dispatch()
+    FairQueue.for_app(sender.app, sender.ctx.jobs.client).dispatch()
 
 
-@worker_process_init.connect
-def _load_model(**_: Any) -> None:
-    # Load the champion once per worker process, before the first chunk asks for it.
-    from celery import current_app
+class ContextStep(bootsteps.Step):
+    """Gives each process of this app's worker its own ``WorkerContext`` as it starts.
 
-    settings = getattr(current_app, "hpp_settings", None)
-    if settings is None:
-        return
+    Created in the worker's main process before the pool starts; the handlers it connects
+    run in each pool process (in the main process with the solo pool): the context is
+    built, bound to the app's step tasks, and the champion is loaded before the first
+    chunk asks for it. On the process's exit the context is closed (its sink flushed).
+    """
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        app, hostname = worker.app, worker.hostname
+        self.context: WorkerContext | None = None
+
+        def on_process_init(sender: object = None, **_: Any) -> None:
+            if sender in (None, hostname):
+                self.context = _start_process(app)
+
+        def on_process_shutdown(**_: Any) -> None:
+            if self.context is not None:
+                _bind(app, None)
+                self.context.close()
+                self.context = None
+
+        self._handlers = (on_process_init, on_process_shutdown)  # signals hold them weakly
+        worker_process_init.connect(on_process_init)
+        worker_process_shutdown.connect(on_process_shutdown)
+
+
+def _start_process(app: Celery) -> WorkerContext:
+    ctx = WorkerContext.start(app.hpp_settings)
+    _bind(app, ctx)
     try:
-        version = get_context(settings).preload_champion()
+        version = ctx.preload_champion()
         log.info("worker_model_loaded", model_version=version)
     except Exception as exc:  # a missing model must not stop the worker from starting
         log.warning("worker_model_not_loaded", error=str(exc))
+    return ctx
 
 
-@worker_process_shutdown.connect
-def _close(**_: Any) -> None:
-    from workers import context
-
-    if context._current is not None:
-        context._current.close()
+def _bind(app: Celery, ctx: WorkerContext | None) -> None:
+    for task in list(app.tasks.values()):
+        if isinstance(task, ContextTask):  # the job steps and the training queue's tasks
+            task.use_context(ctx)
 
 
-def _context(task: Task) -> WorkerContext:
-    return get_context(task.app.hpp_settings)
-
-
-def _enqueue_chunks(task: Task) -> pipeline.EnqueueChunks:
+def _enqueue_chunks(task: StepTask) -> pipeline.EnqueueChunks:
     def enqueue(owner: str, chunks: list[pipeline.ChunkTask]) -> None:
         steps = [
             Step(
@@ -128,7 +180,7 @@ def _enqueue_chunks(task: Task) -> pipeline.EnqueueChunks:
             )
             for chunk in chunks
         ]
-        FairQueue.for_app(task.app, _context(task).jobs.client).submit(owner, steps)
+        FairQueue.for_app(task.app, task.ctx.jobs.client).submit(owner, steps)
 
     return enqueue
 

@@ -13,13 +13,13 @@ import time
 from typing import Any
 
 import redis
-from celery import Task, shared_task
+from celery import shared_task
 
 from jobs.keys import CHECK_LOCK_KEY
-from observability.celery import process_sink
 from observability.logging import get_logger
 from observability.metrics import record_retrain_requested
 from workers import lifecycle
+from workers.tasks import ContextTask
 from workers.triggers import CHECK_PENDING_KEY, LOOP_CHECK_TASK, RETRAIN_TASK, TriggerEvent, record
 
 log = get_logger("workers.training_tasks")
@@ -28,19 +28,20 @@ TRAINING_SOFT_LIMIT_SECONDS = 3 * 3600
 
 @shared_task(
     bind=True,
+    base=ContextTask,
     name=RETRAIN_TASK,
     acks_late=False,
     soft_time_limit=TRAINING_SOFT_LIMIT_SECONDS,
     time_limit=TRAINING_SOFT_LIMIT_SECONDS + 60,
 )
-def retrain(self: Task, kind: str, reason: str) -> dict[str, Any]:
+def retrain(self: ContextTask, kind: str, reason: str) -> dict[str, Any]:
     """Train on the data including feedback; the version becomes challenger if it passes."""
     settings = self.app.hpp_settings
     client = redis.Redis.from_url(settings.core.redis_url, socket_timeout=10)
-    record_retrain_requested(kind, sink=process_sink())
+    record_retrain_requested(kind, sink=self.ctx.sink)
     record(client, TriggerEvent(at=time.time(), kind=kind, action="started", reason=reason))
     try:
-        outcome = lifecycle.retrain(settings, kind=kind, reason=reason, sink=process_sink())
+        outcome = lifecycle.retrain(settings, kind=kind, reason=reason, sink=self.ctx.sink)
     except Exception as exc:
         record(
             client,
@@ -54,8 +55,8 @@ def retrain(self: Task, kind: str, reason: str) -> dict[str, Any]:
     return outcome.model_dump()
 
 
-@shared_task(bind=True, name=LOOP_CHECK_TASK, acks_late=False)
-def loop_check(self: Task) -> str | None:
+@shared_task(bind=True, base=ContextTask, name=LOOP_CHECK_TASK, acks_late=False)
+def loop_check(self: ContextTask) -> str | None:
     """Promote a proven challenger or roll back a failing champion (one check at a time)."""
     settings = self.app.hpp_settings
     client = redis.Redis.from_url(settings.core.redis_url, socket_timeout=10)
@@ -64,7 +65,7 @@ def loop_check(self: Task) -> str | None:
         if not client.set(CHECK_LOCK_KEY, "1", nx=True, ex=600):
             return None
         try:
-            event = lifecycle.check(settings, sink=process_sink())
+            event = lifecycle.check(settings, sink=self.ctx.sink)
         finally:
             client.delete(CHECK_LOCK_KEY)
     finally:

@@ -8,6 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gateway.prediction_log import PredictionLog
+from observability.http import ObservabilityMiddleware
 from tests.support.asgi import asgi_client
 from tests.support.gateway_settings import SettingsFactory
 from tests.support.keys import USER
@@ -25,6 +27,13 @@ async def test_predict_returns_price_interval_and_version(
     assert 0 < body["interval"]["level"] < 1
     assert body["warnings"] == []
     assert body["contributions"] is None
+
+
+async def test_the_prediction_log_is_open_from_startup_with_the_apps_sink(app: FastAPI) -> None:
+    log = app.state.prediction_log  # before any request
+    (observability,) = [m for m in app.user_middleware if m.cls is ObservabilityMiddleware]
+    assert isinstance(log, PredictionLog)
+    assert log.sink is observability.kwargs["sink"]
 
 
 async def test_predict_explain_adds_contributions_summing_to_price(

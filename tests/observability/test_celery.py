@@ -1,10 +1,12 @@
-"""instrument_celery: Celery's signals drive our logging, sinks and backlog probe."""
+"""instrument_celery: Celery's signals drive our logging, the main sink and backlog probe.
+
+A pool process's sink is its worker context's (tests/workers/test_tasks.py).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,8 +14,7 @@ from celery import signals
 
 from core.settings import ObservabilitySettings
 from observability import celery as instrumentation
-from observability.celery import BacklogSource, instrument_celery, process_sink
-from observability.emf import EmfSink
+from observability.celery import BacklogSource, instrument_celery
 from tests.support.logs import LogCapture
 
 SETTINGS = ObservabilitySettings(
@@ -42,20 +43,6 @@ def test_setup_logging_signal_configures_our_json_logging(
     assert line["event"] == "Connected to redis"
 
 
-def test_each_pool_process_gets_a_sink_flushed_on_exit(logs: LogCapture) -> None:
-    instrument_celery(settings=SETTINGS, environment="test")
-
-    signals.worker_process_init.send(sender=None)
-    sink = process_sink()
-    assert isinstance(sink, EmfSink)
-    sink.record("RowsScored", 1234)
-    signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
-
-    assert process_sink() is None
-    (line,) = [line for line in logs.lines() if "_aws" in line]
-    assert (line["RowsScored"], line["Service"], line["Environment"]) == (1234, "worker", "test")
-
-
 def test_worker_ready_starts_the_backlog_probe(logs: LogCapture) -> None:
     depth_asked = []
 
@@ -67,7 +54,6 @@ def test_worker_ready_starts_the_backlog_probe(logs: LogCapture) -> None:
     instrument_celery(settings=SETTINGS, environment="test", backlog=backlog)
 
     signals.worker_ready.send(sender=None)
-    assert isinstance(process_sink(), EmfSink)
     signals.worker_shutdown.send(sender=None)
 
     assert depth_asked  # probed at once on start

@@ -1,8 +1,8 @@
 """A chunk that kills every worker process that reads it: retried to the cap, then the job fails.
 
-The poison is the fault-injection hook in ``workers.scoring`` (``HPP_FAULT_CRASH_MARKER``):
-a worker process reading a chunk that holds the marker exits on the spot, as a crash in
-native parsing code would. Celery rejects the lost task back to the queue
+The poison is the test-only fault-injection seam (``tests.support.fault_injection``, armed in the
+worker's environment): a worker process reading a chunk that holds the marker exits on the
+spot, as a crash in native parsing code would. Celery rejects the lost task back to the queue
 (``task_reject_on_worker_lost``), each delivery is counted in Redis, and the delivery past
 ``max_chunk_attempts`` fails the job with the reason. The worker survives (its pool
 replaces the dead process) and scores the next job.
@@ -16,11 +16,11 @@ import redis
 
 from jobs.keys import job_key
 from tests.support.batch_env import BatchEnv
+from tests.support.fault_injection import CRASH_EXIT_CODE, armed
 from tests.support.houses import numbered_houses
 from tests.support.jobs import run_clean, submit, wait_final
 from tests.support.redis_state import broker_state, flush, queue_drained
 from tests.support.worker_process import StartWorker, WorkerProcess
-from workers.scoring import CRASH_MARKER_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -36,7 +36,7 @@ def env(batch_env: BatchEnv) -> BatchEnv:
     env = batch_env.with_database(
         7,
         chunk_rows=CHUNK_ROWS,
-        extra={CRASH_MARKER_ENV: MARKER, "HPP_MAX_CHUNK_ATTEMPTS": str(ATTEMPTS)},
+        extra={**armed(crash=MARKER), "HPP_MAX_CHUNK_ATTEMPTS": str(ATTEMPTS)},
     )
     flush(env.redis_url)
     return env
@@ -63,7 +63,7 @@ def test_poison_chunk_fails_the_job_after_the_retry_cap(
         _, after = run_clean(http, numbered_houses(2_000, seed=5))
 
     next_rows = len(after.splitlines()) - 1
-    deaths = worker.log().count("exited with 'exitcode 70'")
+    deaths = worker.log().count(f"exited with 'exitcode {CRASH_EXIT_CODE}'")
     print(
         f"\npoison chunk: rows={ROWS:,} chunks={ROWS // CHUNK_ROWS} status={final['status']} "
         f"deliveries of chunk 1={state['attempts'].get('1')} worker process deaths seen={deaths} "

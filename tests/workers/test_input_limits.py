@@ -27,13 +27,13 @@ import psutil
 import pytest
 
 from tests.support.batch_env import BatchEnv
+from tests.support.fault_injection import DEAF_SUFFIX, armed
 from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
 from tests.support.houses import HEADER, houses_csv
 from tests.support.jobs import submit, wait_final
 from tests.support.keys import ALICE
 from tests.support.redis_state import flush
 from tests.support.worker_process import StartWorker, WorkerProcess
-from workers.scoring import DEAF_SUFFIX, HANG_MARKER_ENV
 
 GOOD = "1656,3,1.5,North Ames,1960,Average"
 ROW_LIMIT = 2 << 20
@@ -64,7 +64,7 @@ def stack(
             "HPP_MAX_RECORD_BYTES": str(ROW_LIMIT),
             "HPP_TASK_SOFT_TIME_LIMIT_SECONDS": str(SOFT_SECONDS),
             "HPP_TASK_TIME_LIMIT_SECONDS": str(HARD_SECONDS),
-            HANG_MARKER_ENV: HANG,
+            **armed(hang=HANG),
         },
     )
     flush(env.redis_url)
