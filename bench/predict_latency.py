@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from core.settings import CoreSettings
-from ml.contract import FEATURE_COLUMNS, HouseFeatures, coerce_frame
+from ml.contract import FEATURE_COLUMNS, HouseFeatures
+from ml.frame_rules import coerce_frame
 from ml.predict import BoosterScorer, Predictor
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "house_data.csv"

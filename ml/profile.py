@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.contract import CATEGORY_COLUMNS, NUMERIC_COLUMNS, coerce_frame
+from ml.categories import RARE_CATEGORY_COUNT
+from ml.contract import CATEGORY_COLUMNS, NUMERIC_COLUMNS
+from ml.frame_rules import coerce_frame
 
 BINS = 10
-RARE_CATEGORY_COUNT = 5
 OTHER = "__other__"
 PSI_EPSILON = 1e-4
 PSI_THRESHOLD = 0.2
