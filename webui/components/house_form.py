@@ -37,6 +37,7 @@ LABELS: dict[str, str] = {
 }
 UNITS: dict[str, str] = {"sqft": "sq ft"}
 HINTS: dict[str, str] = {"bathrooms": "Half baths count 0.5"}
+CATEGORY_HINT = "Type to search; other spellings (North_Ames, NAmes) are read as the name"
 
 
 @dataclass(frozen=True)
@@ -213,22 +214,21 @@ class HouseForm:
         return check
 
     def _read_spelling(self, name: str) -> None:
-        """Show another spelling of a known name as that name (``north_ames``: North Ames)."""
+        """Show another spelling of a known name as that name (``north_ames``: North Ames),
+        saying so under the field."""
         select = self.inputs[name]
-        canonical = self.canonical(name, select.value)
-        if canonical == select.value:
+        sent = select.value
+        canonical = self.canonical(name, sent)
+        select.props["hint"] = CATEGORY_HINT
+        if canonical == sent:
             return
         options = select.options
-        if (
-            isinstance(options, dict)
-            and select.value in options
-            and select.value not in (self.matcher.aliases.canonical_names(name))
-        ):
-            options = {k: v for k, v in options.items() if k != select.value}
-            if canonical not in options:
-                options[canonical] = canonical
+        if isinstance(options, dict) and sent in options:  # added as typed: offer the name
+            options = {k: v for k, v in options.items() if k != sent}
+            options.setdefault(canonical, canonical)
             select.set_options(options)
         select.set_value(canonical)
+        select.props["hint"] = f"Read '{sent}' as {canonical}"
 
     def on_change(self, callback: Any) -> None:
         """Call ``callback`` whenever any input changes."""
@@ -260,7 +260,7 @@ class HouseForm:
             new_value_mode="add-unique",
             validation=_validator(name),
         )
-        element.props('hint="Type to search; North_Ames or NAmes read as North Ames"')
+        element.props["hint"] = CATEGORY_HINT
         element.on_value_change(lambda _: self._read_spelling(name))
         return element.classes("w-full").mark(f"input-{name}").props(testid(f"input-{name}"))
 
