@@ -43,6 +43,7 @@ RARE_CATEGORY_COUNT = 5
 UnknownCategories = Literal["warn", "error"]
 UNKNOWN_CATEGORY_MODES: tuple[str, ...] = ("warn", "error")
 
+_LENGTH_FACTOR = NEAR_MISS_CUTOFF / (2 - NEAR_MISS_CUTOFF)
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
 
@@ -199,9 +200,11 @@ class CategoryMatcher:
         if name is not None:
             kind = MatchKind.EXACT if name == value else MatchKind.REWRITTEN
             return CategoryMatch(kind, name)
-        close = difflib.get_close_matches(
-            key, self._suggestable[column], n=1, cutoff=NEAR_MISS_CUTOFF
-        )
+        # A ratio of at least the cutoff needs lengths within a factor of cutoff/(2-cutoff):
+        # compare only those (a file of many distinct unknown names stays cheap).
+        low, high = len(key) * _LENGTH_FACTOR, len(key) / _LENGTH_FACTOR
+        alike = [k for k in self._suggestable[column] if low <= len(k) <= high]
+        close = difflib.get_close_matches(key, alike, n=1, cutoff=NEAR_MISS_CUTOFF)
         if close:
             return CategoryMatch(MatchKind.NEAR_MISS, value, suggestion=keys[close[0]])
         return CategoryMatch(MatchKind.UNKNOWN, value)
