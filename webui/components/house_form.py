@@ -37,7 +37,7 @@ LABELS: dict[str, str] = {
 }
 UNITS: dict[str, str] = {"sqft": "sq ft"}
 HINTS: dict[str, str] = {"bathrooms": "Half baths count 0.5"}
-CATEGORY_HINT = "Type to search; other spellings (North_Ames, NAmes) are read as the name"
+CATEGORY_HINT = "Type to search; North_Ames or NAmes work too"
 
 
 @dataclass(frozen=True)
