@@ -141,6 +141,7 @@ async def test_the_form_reads_an_underscored_location_as_the_name(
     await user.should_see(f"Serving model version {predictor.version}", retries=100)
     select = user.find(marker="input-location").elements.pop()
     assert isinstance(select, ui.select)
+    assert isinstance(select.options, dict)
     select.set_options({**select.options, "North_Ames": "North_Ames"}, value="North_Ames")
 
     assert select.value == "North Ames"
@@ -166,6 +167,7 @@ async def test_the_form_flags_a_near_miss_with_its_suggestion(
     await user.should_see(f"Serving model version {predictor.version}", retries=100)
     select = user.find(marker="input-location").elements.pop()
     assert isinstance(select, ui.select)
+    assert isinstance(select.options, dict)
     select.set_options({**select.options, "Nrth Ames": "Nrth Ames"}, value="Nrth Ames")
 
     user.find(marker="predict-button").click()
