@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ml.contract import FEATURE_COLUMNS, HouseFeatures, Prediction, coerce_frame
+from ml.contract import FEATURE_COLUMNS, HouseFeatures, Prediction
+from ml.frame_rules import coerce_frame
 
 
 def request_record(

@@ -22,7 +22,8 @@ import pandas as pd
 from results import write_result
 
 from core.settings import CoreSettings
-from ml.contract import FEATURE_COLUMNS, HouseFeatures, coerce_frame
+from ml.contract import FEATURE_COLUMNS, HouseFeatures
+from ml.frame_rules import coerce_frame
 from ml.predict import BoosterScorer, Predictor
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "house_data.csv"

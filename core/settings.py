@@ -40,6 +40,10 @@ class CoreSettings(BaseSettings):
         validation_alias=AliasChoices("HPP_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
     )
     registered_model: str = "house-price"
+    # A category like no name the model knows: priced as unknown with a warning ("warn")
+    # or refused ("error"); a request (?unknown_categories=) or a job may choose otherwise.
+    # Near misses of a known name are refused either way.
+    unknown_categories: Literal["warn", "error"] = "warn"
     model_alias: str = "champion"
     # A version on trial: scored in shadow on live traffic, or answering a share of it (A/B).
     challenger_alias: str = "challenger"

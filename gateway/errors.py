@@ -35,6 +35,9 @@ class FieldError(BaseModel):
 
     field: str | None = Field(description="Dotted path of the field, e.g. 'rows.3.sqft'.")
     message: str
+    suggestion: str | None = Field(
+        default=None, description="The known name a near-miss category was probably meant as."
+    )
 
 
 class Problem(BaseModel):

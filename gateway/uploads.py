@@ -2,7 +2,8 @@
 
 A ``text/csv`` (or ``application/octet-stream``) body is the file itself; a
 ``multipart/form-data`` body is parsed incrementally and the ``file`` field's bytes are
-passed on as they arrive.
+passed on as they arrive. Small option fields named in ``FORM_FIELDS`` (such as
+``unknown_categories``) are kept for after the stream; any other field is dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from gateway.errors import ProblemError
 
 RAW_TYPES = ("text/csv", "application/csv", "application/octet-stream", "text/plain")
+FORM_FIELDS = frozenset({"unknown_categories"})
+MAX_FORM_FIELD_BYTES = 64
 
 
 class Upload:
@@ -27,6 +30,7 @@ class Upload:
         media_type, options = parse_options_header(request.headers.get("content-type", ""))
         self.media_type = media_type.decode("latin-1").lower()
         self.filename: str | None = request.query_params.get("filename")
+        self.fields: dict[str, str] = {}  # the FORM_FIELDS sent, once the stream has ended
         self._boundary = options.get(b"boundary")
         if self.media_type == "multipart/form-data" and not self._boundary:
             raise _bad_upload("The multipart body has no boundary.")
@@ -65,6 +69,9 @@ class Upload:
             raise _bad_upload("The multipart body ends before its closing boundary.")
         if not part.found:
             raise _bad_upload("The multipart body has no 'file' field.")
+        self.fields = {
+            name: bytes(value).decode("utf-8", "replace") for name, value in part.fields.items()
+        }
 
 
 class _FilePart:
@@ -78,6 +85,8 @@ class _FilePart:
         self._value = bytearray()
         self._disposition = b""
         self._in_file = False
+        self.fields: dict[str, bytearray] = {}
+        self._option: bytearray | None = None
 
     def callbacks(self) -> dict[str, Any]:
         return {
@@ -101,6 +110,9 @@ class _FilePart:
 
     def _headers_done(self) -> None:
         _, options = parse_options_header(self._disposition)
+        field = options.get(b"name", b"").decode("latin-1")
+        if field in FORM_FIELDS and b"filename" not in options:
+            self._option = self.fields.setdefault(field, bytearray())
         if options.get(b"name") == b"file" and not self.found:
             self.found = self._in_file = True
             name = options.get(b"filename")
@@ -109,9 +121,14 @@ class _FilePart:
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
             self.pending.append(bytes(data[start:end]))
+        elif self._option is not None:
+            if len(self._option) + end - start > MAX_FORM_FIELD_BYTES:
+                raise FormParserError("an option field is longer than 64 bytes")
+            self._option.extend(data[start:end])
 
     def _end(self) -> None:
         self._in_file = False
+        self._option = None
 
 
 def _bad_upload(detail: str) -> ProblemError:

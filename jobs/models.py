@@ -18,6 +18,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ml.categories import CategoryRewrite
+
 QUEUED: Final = "queued"
 RUNNING: Final = "running"
 SUCCEEDED: Final = "succeeded"
@@ -54,6 +56,9 @@ class Job(_Lenient):
     model_version: str | None = Field(None, description="the version scoring every row")
     error: str | None = Field(None, description="why the job failed")
     comparables: int = Field(0, description="comparable sales' columns per row (0-3)")
+    unknown_categories: Literal["warn", "error"] = Field(
+        "warn", description="rows with a category like no known name: warned or rejected"
+    )
     links: dict[str, str] = Field(
         default_factory=dict, description="self, events and result, relative to the host"
     )
@@ -104,6 +109,7 @@ class JobRecord(BaseModel):
     input_key: str = ""
     input_bytes: int = 0
     comparables: int = Field(0, description="comparable sales' columns per row (0-3)")
+    unknown_categories: Literal["warn", "error"] = "warn"
     plan: str | None = None
     columns: list[str] | None = None
     feature_positions: dict[str, int] | None = None
@@ -151,6 +157,7 @@ class JobRecord(BaseModel):
             model_version=self.model_version or None,
             error=self.error or None,
             comparables=self.comparables,
+            unknown_categories=self.unknown_categories,
             links=links or {},
         )
 
@@ -222,4 +229,9 @@ class JobSummary(_Lenient):
     preview: list[SummaryRow] = Field(default_factory=list, description="the result's first rows")
     rejected_preview: list[SummaryRow] = Field(
         default_factory=list, description="the first rejected rows"
+    )
+    rewrites: list[CategoryRewrite] = Field(
+        default_factory=list,
+        description="category spellings read as a canonical name, with their row counts "
+        "(e.g. North_Ames -> North Ames), most rows first",
     )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from ml.categories import load_aliases
 from ml.coverage import GroupCoverage, coverage_by_group
 from ml.intervals import METHOD, IntervalModel
 from ml.profile import build_profile
@@ -48,6 +49,9 @@ def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> 
         },
         "categories": categories,
         "untrained_categories": _untrained_categories(result, categories),
+        # The spellings read as each category (ml/aliases.yaml as trained with), so a
+        # version keeps its own table when the file changes later.
+        "aliases": load_aliases().columns,
         "feature_importances": result.importances,
         "interval": interval_section(result).model_dump(),
         "holdout_sample": sample,

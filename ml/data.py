@@ -13,9 +13,9 @@ from ml.contract import (
     FEATURE_COLUMNS,
     NUMERIC_COLUMNS,
     TARGET_COLUMN,
-    range_rules,
 )
 from ml.features import CONDITION_ORDER
+from ml.frame_rules import range_rules
 
 REQUIRED_COLUMNS: tuple[str, ...] = (TARGET_COLUMN, *FEATURE_COLUMNS)
 MIN_ROWS = 50

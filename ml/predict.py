@@ -16,6 +16,17 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import TransformedTargetRegressor
 
+from ml.categories import (
+    AliasTable,
+    CategoryError,
+    CategoryMatcher,
+    CategoryProblem,
+    CategoryRewrite,
+    MatchKind,
+    UnknownCategories,
+    load_aliases,
+)
+from ml.category_frame import match_frame, merge_errors
 from ml.comparables import SalesIndex, comparable_columns
 from ml.contract import (
     CATEGORY_COLUMNS,
@@ -23,14 +34,22 @@ from ml.contract import (
     HouseFeatures,
     Prediction,
     PredictionInterval,
-    coerce_frame,
     unseen_category_warning,
-    validate_frame,
 )
 from ml.encoding import FastEncoder
+from ml.frame_rules import coerce_frame, validate_frame
 from ml.intervals import IntervalModel
 from ml.profile import DomainCheck
 from ml.trees import TreeEnsemble, compile_booster
+
+
+@dataclass(frozen=True)
+class ScoredFrame:
+    """``predict_frame``'s table, and how many rows each category spelling was read as."""
+
+    table: pd.DataFrame
+    rewrites: list[CategoryRewrite]
+    categories: pd.DataFrame  # the category columns as read (canonical where matched)
 
 
 class Scorer(Protocol):
@@ -53,10 +72,12 @@ class Predictor:
     intervals: IntervalModel
     domain: DomainCheck | None = None  # None for cards trained before profiles existed
     sales: SalesIndex | None = None  # None for versions trained before sales were stored
+    matcher: CategoryMatcher = field(init=False, repr=False)
     _condition_columns: slice = field(init=False, repr=False)
     _condition_effects: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.matcher = category_matcher(self.card, self.encoder.categories)
         # The condition's one-hot columns are adjacent: a view of them times each one's effect.
         columns = self.encoder.categories["condition"]
         self._condition_columns = slice(min(columns.values()), max(columns.values()) + 1)
@@ -99,10 +120,20 @@ class Predictor:
         )
 
     def predict_one(
-        self, features: HouseFeatures, *, explain: bool = False, comparables: int = 0
+        self,
+        features: HouseFeatures,
+        *,
+        explain: bool = False,
+        comparables: int = 0,
+        unknown_categories: UnknownCategories = "warn",
     ) -> Prediction:
         """Price one house, with its interval, warnings and (on request) contributions and
-        its ``comparables`` most similar training sales."""
+        its ``comparables`` most similar training sales.
+
+        Categories are read as their canonical names first (``canonical_house``, which
+        raises ``CategoryError`` for a near miss, or an unknown name when strict).
+        """
+        features = self.canonical_house(features, unknown_categories=unknown_categories)
         encoded = self.encoder.encode_one(
             sqft=features.sqft,
             bedrooms=features.bedrooms,
@@ -120,12 +151,43 @@ class Predictor:
             self._add_comparables(prediction, features, comparables)
         return prediction
 
+    def canonical_house(
+        self, features: HouseFeatures, *, unknown_categories: UnknownCategories = "warn"
+    ) -> HouseFeatures:
+        """The house with its categories as canonical names (itself if they already are).
+
+        Raises ``CategoryError`` naming each near miss with its suggestion and, when
+        ``unknown_categories`` is ``error``, each name the model would score as unknown.
+        """
+        matcher = self.matcher
+        location = matcher.match("location", features.location)
+        condition = matcher.match("condition", features.condition)
+        strict = unknown_categories == "error"
+        if location.kind is MatchKind.EXACT and condition.kind is MatchKind.EXACT and not strict:
+            return features  # the common case: two dict lookups
+        problems = [
+            CategoryProblem(field=column, message=message, suggestion=found.suggestion)
+            for column, found in (("location", location), ("condition", condition))
+            if (message := matcher.problem(column, found, strict=strict)) is not None
+        ]
+        if problems:
+            raise CategoryError(problems)
+        if features.location == location.name and features.condition == condition.name:
+            return features
+        return features.model_copy(update={"location": location.name, "condition": condition.name})
+
     def predict_batch(
-        self, rows: list[HouseFeatures], *, explain: bool = False
+        self,
+        rows: list[HouseFeatures],
+        *,
+        explain: bool = False,
+        unknown_categories: UnknownCategories = "warn",
     ) -> list[Prediction]:
-        """Price many validated houses in one vectorised call."""
+        """Price many validated houses in one vectorised call (categories read as in
+        ``canonical_house``; a refusal names each row's field as ``rows.<i>.<field>``)."""
         if not rows:
             return []
+        rows = self.canonical_rows(rows, unknown_categories=unknown_categories)
         frame = pd.DataFrame([r.model_dump() for r in rows], columns=list(FEATURE_COLUMNS))
         encoded = self.encoder.encode_frame(coerce_frame(frame))
         margins = self.scorer.margin(encoded)
@@ -139,18 +201,59 @@ class Predictor:
                 self._explain(prediction, encoded[i : i + 1], float(margins[i]))
         return predictions
 
-    def predict_frame(self, frame: pd.DataFrame, *, comparables: int = 0) -> pd.DataFrame:
+    def canonical_rows(
+        self, rows: list[HouseFeatures], *, unknown_categories: UnknownCategories = "warn"
+    ) -> list[HouseFeatures]:
+        """``canonical_house`` of each row; one ``CategoryError`` naming every bad row."""
+        out: list[HouseFeatures] = []
+        problems: list[CategoryProblem] = []
+        for index, row in enumerate(rows):
+            try:
+                out.append(self.canonical_house(row, unknown_categories=unknown_categories))
+            except CategoryError as exc:
+                problems += [
+                    p.model_copy(update={"field": f"rows.{index}.{p.field}"}) for p in exc.problems
+                ]
+        if problems:
+            raise CategoryError(problems)
+        return out
+
+    def predict_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        comparables: int = 0,
+        unknown_categories: UnknownCategories = "warn",
+    ) -> pd.DataFrame:
         """Score raw rows (CSV strings fine): prices and bounds, or a reason per bad row.
 
         With ``comparables`` = k, k more column triples follow (``comp{i}_price``,
         ``comp{i}_adjusted``, ``comp{i}_distance``), empty on bad rows.
         """
+        return self.score_frame(
+            frame, comparables=comparables, unknown_categories=unknown_categories
+        ).table
+
+    def score_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        comparables: int = 0,
+        unknown_categories: UnknownCategories = "warn",
+    ) -> ScoredFrame:
+        """``predict_frame``'s table and the category rewrites made to score it.
+
+        Categories are read as canonical names, each distinct spelling once; a near miss
+        (or, when ``unknown_categories`` is ``error``, an unknown name) is the row's error.
+        """
         result = pd.DataFrame(index=frame.index)
         missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
         if missing:
             raise KeyError(f"missing required columns: {', '.join(missing)}")
-        coerced = coerce_frame(frame)
-        errors = validate_frame(frame, coerced)
+        as_sent = coerce_frame(frame)
+        matched = match_frame(self.matcher, as_sent, strict=unknown_categories == "error")
+        errors = merge_errors(validate_frame(frame, as_sent), matched.errors)
+        coerced = matched.frame
         valid = errors.isna().to_numpy()
         prices, radii = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
         if valid.any():
@@ -169,7 +272,7 @@ class Predictor:
             houses = coerced.loc[valid].assign(predicted_price=prices[valid])
             found = comparable_columns(self.sales, houses, comparables)
             result = result.join(found.reindex(result.index))
-        return result
+        return ScoredFrame(result, matched.rewrites, coerced[list(CATEGORY_COLUMNS)])
 
     def pipeline_predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The fitted pipeline's own predict (the slow reference the fast paths must equal)."""
@@ -252,6 +355,16 @@ class Predictor:
         prediction.contributions, prediction.baseline = dollar_contributions(
             contributions[0], self.encoder.groups, margin
         )
+
+
+def category_matcher(card: dict[str, Any], trained: dict[str, dict[str, int]]) -> CategoryMatcher:
+    """The version's matcher: its trained categories, the data's untrained ones, and the
+    alias table stored with it (the packaged table for versions trained before)."""
+    untrained = card.get("untrained_categories") or {}
+    names = {column: [*known, *(untrained.get(column) or {})] for column, known in trained.items()}
+    stored = card.get("aliases")
+    aliases = AliasTable(columns=stored) if stored else load_aliases()
+    return CategoryMatcher(names, aliases, trained=trained)
 
 
 def interval_model(section: dict[str, Any]) -> IntervalModel:

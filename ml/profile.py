@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.contract import CATEGORY_COLUMNS, NUMERIC_COLUMNS, RARE_CATEGORY_COUNT, coerce_frame
+from ml.categories import RARE_CATEGORY_COUNT
+from ml.contract import CATEGORY_COLUMNS, NUMERIC_COLUMNS
+from ml.frame_rules import coerce_frame
 
 BINS = 10
 OTHER = "__other__"

@@ -13,6 +13,7 @@ import joblib
 import pandas as pd
 
 from ml.alias_history import AliasEvent, parse_tags, tag_name
+from ml.categories import ALIASES_PATH
 from ml.comparables import training_sales
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
 from ml.train import TrainingResult
@@ -263,6 +264,7 @@ def _log_artifacts(
         folder = Path(tmp)
         (folder / CARD_ARTIFACT).write_text(json.dumps(card, indent=2, default=str))
         mlflow.log_artifact(str(folder / CARD_ARTIFACT))
+        mlflow.log_artifact(str(ALIASES_PATH), artifact_path="categories")
         preprocessor = result.best.estimator.regressor_.named_steps["preprocess"]
         joblib.dump(preprocessor, folder / "preprocessor.joblib")
         mlflow.log_artifact(str(folder / "preprocessor.joblib"), artifact_path="preprocessor")

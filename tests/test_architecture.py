@@ -27,7 +27,14 @@ LEAVES = {"core": set(), "ml": set(), "observability": {"core"}}
 # The web app shares definitions, never behaviour: the contract, the model card, the shared
 # models of jobs (and of the monitoring report, once it has its module), the settings. And
 # observability.logging, which every entry point calls to configure its logs.
-WEBUI_MAY_IMPORT = ("core", "ml.contract", "ml.card", "jobs.models", "observability.logging")
+WEBUI_MAY_IMPORT = (
+    "core",
+    "ml.contract",
+    "ml.categories",
+    "ml.card",
+    "jobs.models",
+    "observability.logging",
+)
 
 
 def _from(package: str) -> list[Import]:

@@ -60,6 +60,7 @@ class ModelCard(_Lenient):
     candidates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     categories: dict[str, list[str]] = Field(default_factory=dict)
     untrained_categories: dict[str, dict[str, int]] = Field(default_factory=dict)
+    aliases: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
     profile: dict[str, Any] | None = None
     feature_importances: dict[str, float] = Field(default_factory=dict)
     interval: IntervalCard = Field(default_factory=IntervalCard)
@@ -71,6 +72,7 @@ class FieldProblem(_Lenient):
 
     field: str | None = None
     message: str = "invalid"
+    suggestion: str | None = None
 
 
 class Problem(_Lenient):

@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 from jobs.keys import job_row_item
-from ml.contract import FEATURE_COLUMNS, coerce_frame
+from ml.contract import FEATURE_COLUMNS
+from ml.frame_rules import coerce_frame
 from workers.scoring import OUTPUT_COLUMNS, read_chunk
 
 

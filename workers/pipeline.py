@@ -112,6 +112,7 @@ def score_chunk_job(
         feature_positions=_feature_positions(record),
         predictor=ctx.predictor(record.model_version),
         comparables=record.comparables,
+        unknown_categories=record.unknown_categories,
     )
     audit_chunk(ctx, task, record, data, scored)  # before counting: a chunk counted is audited
     ctx.blobs.put_bytes(part_key(job_id, task.index), scored.data)

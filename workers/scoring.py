@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 
 from core.text import MAX_ECHO_CHARS, clip
+from ml.categories import CategoryRewrite, UnknownCategories
 from ml.comparables import comparable_column_names
 from ml.contract import FEATURE_COLUMNS
+from ml.predict import ScoredFrame
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("predicted_price", "price_low", "price_high", "error", "warning")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -36,7 +38,13 @@ _RISKY_CELL = re.compile(f"(?:^|,)[{re.escape(''.join(FORMULA_PREFIXES))}]", re.
 class FramePredictor(Protocol):
     """The part of ``ml.predict.Predictor`` a chunk needs."""
 
-    def predict_frame(self, frame: pd.DataFrame, *, comparables: int = 0) -> pd.DataFrame: ...
+    def score_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        comparables: int = 0,
+        unknown_categories: UnknownCategories = "warn",
+    ) -> ScoredFrame: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class ScoredChunk:
     failed: int
     prices: np.ndarray  # (rows, 3): price, low, high as written (NaN where rejected)
     errors: pd.Series  # the error per row (NA where none)
+    rewrites: tuple[CategoryRewrite, ...] = ()  # category spellings read as canonical names
 
 
 def score_chunk(
@@ -57,17 +66,23 @@ def score_chunk(
     feature_positions: dict[str, int],
     predictor: FramePredictor,
     comparables: int = 0,
+    unknown_categories: UnknownCategories = "warn",
 ) -> ScoredChunk:
     """Parse, validate, score and render one chunk of input bytes.
 
-    With ``comparables`` = k, each row also gets its k nearest training sales' columns.
+    With ``comparables`` = k, each row also gets its k nearest training sales' columns;
+    ``unknown_categories`` = ``error`` rejects rows whose categories the model never saw.
     """
     frame, parse_errors = read_chunk(data, width=len(columns))
     features = pd.DataFrame(
         {name: frame[feature_positions[name]] for name in FEATURE_COLUMNS}, index=frame.index
     )
+    rewrites: list[CategoryRewrite] = []
     if len(frame):
-        scored = predictor.predict_frame(features, comparables=comparables)
+        result = predictor.score_frame(
+            features, comparables=comparables, unknown_categories=unknown_categories
+        )
+        scored, rewrites = result.table, result.rewrites
     else:
         scored = _empty_scores(comparable_column_names(comparables))
     errors = scored["error"].astype(object)
@@ -86,6 +101,7 @@ def score_chunk(
         failed=int(errors.notna().sum()),
         prices=prices,
         errors=errors.reset_index(drop=True),
+        rewrites=tuple(rewrites),
     )
 
 

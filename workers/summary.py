@@ -18,11 +18,12 @@ from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from jobs.keys import part_prices_key, part_stats_key, prices_key, summary_key
 from jobs.models import JobRecord, JobSummary, PriceBin, RejectionReason, SummaryRow
 from jobs.row_index import PRICE_DTYPE
+from ml.categories import CategoryRewrite
 from observability.logging import get_logger
 from workers.context import WorkerContext
 from workers.scoring import OUTPUT_COLUMNS, ScoredChunk, result_header
@@ -35,6 +36,19 @@ HISTOGRAM_BINS = 20
 MAX_CELL_CHARS = 100
 MAX_INPUT_COLUMNS = 50  # of the input's columns, the preview shows the first ones
 ELLIPSIS = "…"
+MAX_REWRITES = 100  # distinct spellings listed (a file has few; a hostile one may not)
+
+
+def merged_rewrites(groups: list[list[CategoryRewrite]]) -> list[CategoryRewrite]:
+    """Rewrites of several chunks summed per (column, spelling), most rows first."""
+    rows: Counter[tuple[str, str, str]] = Counter()
+    for group in groups:
+        for r in group:
+            rows[(r.column, r.sent, r.canonical)] += r.rows
+    return [
+        CategoryRewrite(column=column, sent=sent, canonical=canonical, rows=count)
+        for (column, sent, canonical), count in rows.most_common(MAX_REWRITES)
+    ]
 
 
 class ChunkStats(BaseModel):
@@ -47,6 +61,7 @@ class ChunkStats(BaseModel):
     reasons: dict[str, int]
     head: list[SummaryRow]
     rejected_rows: list[SummaryRow]
+    rewrites: list[CategoryRewrite] = Field(default_factory=list)
 
 
 def save_chunk_extras(
@@ -75,6 +90,7 @@ def chunk_stats(scored: ScoredChunk, *, width: int) -> ChunkStats:
         reasons={_cut(str(k)): int(v) for k, v in reasons.items()},
         head=head,
         rejected_rows=[r for r in picked if r.row in wanted],
+        rewrites=merged_rewrites([list(scored.rewrites)]),
     )
 
 
@@ -116,6 +132,7 @@ def merge_stats(
         reasons=[RejectionReason(reason=r, count=c) for r, c in reasons.most_common(TOP_REASONS)],
         preview=_numbered(stats, offsets, "head"),
         rejected_preview=_numbered(stats, offsets, "rejected_rows"),
+        rewrites=merged_rewrites([s.rewrites for s in stats]),
     )
 
 

@@ -13,6 +13,7 @@ protocol's ``error`` member (``gateway.errors``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from typing import Any
 
@@ -35,8 +36,9 @@ from gateway.oip_codec import (
 )
 from gateway.openapi import problem_responses
 from gateway.prediction_log import prediction_log
+from ml.categories import UnknownCategories, parse_mode
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
-from ml.predict import Predictor
+from ml.predict import Predictor, ScoredFrame
 from observability.metrics import record_prediction
 
 router = APIRouter(
@@ -223,7 +225,11 @@ async def _infer(
         decoded = decode_request(await request.body(), request.headers, limit=limit)
         body = decoded.body
         frame, wanted = _frame(body, BinaryReader(decoded.binary))
-        scored = await asyncio.to_thread(predictor.predict_frame, frame)
+        mode = _unknown_categories(body, request.app.state.settings.core.unknown_categories)
+        scored_frame = await asyncio.to_thread(
+            functools.partial(predictor.score_frame, frame, unknown_categories=mode)
+        )
+        scored = scored_frame.table
         _reject_bad_rows(scored)
     except ProtocolError as exc:
         return _bad_request(request, exc)
@@ -231,7 +237,7 @@ async def _infer(
     record_prediction(model_version=version, source="v2", count=len(frame))
     if assignment is not None:
         count_arm(assignment, len(frame))
-    ids = _remember(request, frame, scored, version, predictor.card, assignment)
+    ids = _remember(request, frame, scored_frame, version, predictor.card, assignment)
     outputs = [
         (output, "FP64", scored[output].astype(float).tolist())
         for output in OUTPUTS
@@ -256,14 +262,17 @@ async def _infer(
 def _remember(
     request: Request,
     frame: pd.DataFrame,
-    scored: pd.DataFrame,
+    scored_frame: ScoredFrame,
     version: str,
     card: Any,
     assignment: Assignment | None,
 ) -> list[str]:
-    """Ids for the rows, kept for feedback and the live drift window like /v1 predictions."""
+    """Ids for the rows, kept for feedback and the live drift window like /v1 predictions
+    (under the category names read, as /v1 keeps them; the audit keeps what was sent)."""
     owner = request_owner(request)
-    houses = frame.astype(object).to_dict(orient="records")
+    scored = scored_frame.table
+    read = frame.assign(**{c: scored_frame.categories[c] for c in CATEGORY_COLUMNS})
+    houses = read.astype(object).to_dict(orient="records")
     prices = scored[list(OUTPUTS)].to_numpy(dtype=float).tolist()
     rows = [(house, p, lo, hi) for house, (p, lo, hi) in zip(houses, prices, strict=True)]
     ids = prediction_log(request.app).remember_rows(
@@ -276,6 +285,18 @@ def _remember(
     )
     audit_frame(request, frame=frame, scored=scored, version=version, card=card, prediction_ids=ids)
     return ids
+
+
+def _unknown_categories(body: dict[str, Any], default: UnknownCategories) -> UnknownCategories:
+    """The request's ``parameters.unknown_categories`` (``warn`` or ``error``), else the default."""
+    parameters = body.get("parameters")
+    value = parameters.get("unknown_categories") if isinstance(parameters, dict) else None
+    if value is None:
+        return default
+    try:
+        return parse_mode(str(value))
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 def _check_name(request: Request, name: str) -> None:

@@ -40,6 +40,7 @@ from jobs.blobs import BlobNotFoundError, BlobStore, BlobTooLargeError, open_blo
 from jobs.keys import input_key, job_prefix, result_key, summary_key
 from jobs.models import CANCELLED, FAILED, SUCCEEDED, Job, JobPage, JobRecord, JobSummary
 from jobs.store import new_job_id
+from ml.categories import UNKNOWN_CATEGORY_MODES, UnknownCategories, parse_mode
 from ml.comparables import MAX_JOB_COMPARABLES
 from observability import metrics
 from observability.logging import get_logger
@@ -139,7 +140,14 @@ _UPLOAD_BODY = {
         "multipart/form-data": {
             "schema": {
                 "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "unknown_categories": {
+                        "type": "string",
+                        "enum": list(UNKNOWN_CATEGORY_MODES),
+                        "description": "As the query parameter of the same name.",
+                    },
+                },
                 "required": ["file"],
             }
         },
@@ -169,6 +177,15 @@ async def submit_job(
             le=MAX_JOB_COMPARABLES,
             description="Add the k most similar training sales to every row as columns "
             "comp{i}_price, comp{i}_adjusted, comp{i}_distance (i = 1..k).",
+        ),
+    ] = None,
+    unknown_categories: Annotated[
+        UnknownCategories | None,
+        Query(
+            description="Rows whose location or condition is like no name the model knows: "
+            "'warn' prices them as unknown with a warning, 'error' rejects them (their error "
+            "cell says why). Also accepted as a multipart form field. Default: the gateway's "
+            "HPP_UNKNOWN_CATEGORIES. Near misses of a known name are rejected either way."
         ),
     ] = None,
 ) -> JSONResponse:
@@ -202,6 +219,11 @@ async def submit_job(
     except BaseException:
         await _discard_upload(jobs, job_id)
         raise
+    try:
+        mode = _job_mode(unknown_categories, upload, jobs.settings.core.unknown_categories)
+    except ProblemError:
+        await jobs.blobs.delete_prefix(job_prefix(job_id))
+        raise
     if idempotency_key:
         replay = await _replay(jobs, caller.owner, idempotency_key, digest.hexdigest(), job_id)
         if replay is not None:
@@ -216,6 +238,7 @@ async def submit_job(
         input_bytes=size,
         model_version=version,
         comparables=comparables or 0,
+        unknown_categories=mode,
     )
     admission = await jobs.store.admit(**_quota_args(jobs, caller), record=record)
     if not admission.admitted:
@@ -532,6 +555,27 @@ def _job_response(record: JobRecord, *, status: int, replayed: bool = False) -> 
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(job.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _job_mode(
+    query: UnknownCategories | None, upload: Upload, default: UnknownCategories
+) -> UnknownCategories:
+    """``unknown_categories`` from the query, else the form, else the gateway's setting."""
+    if query is not None:
+        return query
+    sent = upload.fields.get("unknown_categories")
+    if sent is None:
+        return default
+    try:
+        return parse_mode(sent.strip())
+    except ValueError as exc:
+        raise ProblemError(
+            422,
+            str(exc),
+            kind="validation",
+            title="Invalid request",
+            errors=[{"field": "unknown_categories", "message": str(exc)}],
+        ) from None
 
 
 def _safe_name(filename: str | None) -> str:

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from ml.categories import CategoryError
 from ml.contract import FEATURE_COLUMNS, HouseFeatures, max_year_built
 from ml.predict import Predictor
 from tests.support.gateway_process import GatewayProcess
@@ -39,6 +40,7 @@ class Case:
     changes: dict[str, Any]
     refused: frozenset[str] = frozenset()  # the fields blamed; empty: accepted
     warnings: int = 0  # how many warnings an accepted house carries
+    same_as_ordinary: bool = False  # another spelling of the ordinary house: the same price
     house: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +76,16 @@ CASES = [
     Case("location-64-after-trimming", {"location": " " + "x" * 64 + "  "}, warnings=1),
     Case("location-65", {"location": "x" * 65}, refused("location")),
     Case("location-blank", {"location": "   "}, refused("location")),
+    # Spellings: read as the canonical name (priced as the ordinary house), or refused.
+    Case("location-lower-case", {"location": "north ames"}, same_as_ordinary=True),
+    Case("location-underscores", {"location": "North_Ames"}, same_as_ordinary=True),
+    Case("location-hyphen-and-spaces", {"location": " north-ames  "}, same_as_ordinary=True),
+    Case("location-repeated-spaces", {"location": "North    Ames"}, same_as_ordinary=True),
+    Case("location-ames-code", {"location": "NAmes"}, same_as_ordinary=True),
+    Case("condition-ames-grade", {"condition": "TA"}, same_as_ordinary=True),
+    Case("condition-upper-case", {"condition": "AVERAGE"}, same_as_ordinary=True),
+    Case("location-near-miss", {"location": "Nrth Ames"}, refused("location")),
+    Case("condition-near-miss", {"condition": "Averge"}, refused("condition")),
     Case("unseen-condition-and-huge", {"condition": "Palatial", "sqft": 9000}, warnings=2),
     Case(
         "several-bad-cells",
@@ -129,7 +141,10 @@ def via_predict_one(predictor: Predictor, case: Case) -> Answer:
         house = HouseFeatures.model_validate(case.house)
     except ValidationError as exc:
         return _refused(str(e["loc"][0]) for e in exc.errors())
-    prediction = predictor.predict_one(house)
+    try:
+        prediction = predictor.predict_one(house)
+    except CategoryError as exc:
+        return _refused(p.field for p in exc.problems)
     return Answer(prediction.predicted_price, "; ".join(prediction.warnings), frozenset())
 
 
@@ -245,3 +260,6 @@ def test_every_path_gives_the_same_answer(
         assert answer.price == pytest.approx(reference.price, rel=1e-6, abs=0.01), path
         assert answer.warnings == reference.warnings, path
     assert len([w for w in reference.warnings.split("; ") if w]) == case.warnings, reference
+    if case.same_as_ordinary:
+        ordinary = via_predict_one(predictor, CASES[0])
+        assert reference.price == ordinary.price

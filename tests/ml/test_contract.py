@@ -13,14 +13,12 @@ from pydantic import ValidationError
 from ml.contract import (
     EXAMPLE_HOUSE,
     HouseFeatures,
-    coerce_frame,
     describe_errors,
     error_message,
     max_year_built,
     parse_number,
-    to_float,
-    validate_frame,
 )
+from ml.frame_rules import coerce_frame, to_float, validate_frame
 
 HOUSE = dict(EXAMPLE_HOUSE)
 

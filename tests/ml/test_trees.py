@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.contract import coerce_frame
+from ml.frame_rules import coerce_frame
 from ml.predict import BoosterScorer, Predictor
 from tests.support.model import ModelRegistry
 

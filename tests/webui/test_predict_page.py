@@ -132,3 +132,46 @@ async def test_every_page_has_a_title_a_favicon_and_labelled_inputs(user: User) 
     await user.open("/")
     for element in user.find(kind=ui.number).elements | user.find(kind=ui.select).elements:
         assert element.props.get("label"), element
+
+
+async def test_the_form_reads_an_underscored_location_as_the_name(
+    user: User, predictor: Predictor
+) -> None:
+    await user.open("/")
+    await user.should_see(f"Serving model version {predictor.version}", retries=100)
+    select = user.find(marker="input-location").elements.pop()
+    assert isinstance(select, ui.select)
+    assert isinstance(select.options, dict)
+    select.set_options({**select.options, "North_Ames": "North_Ames"}, value="North_Ames")
+
+    assert select.value == "North Ames"
+    assert "North_Ames" not in select.options
+    assert select.props["hint"] == "Read 'North_Ames' as North Ames"
+    user.find(marker="predict-button").click()
+    await user.should_see(marker="contributions-chart", retries=100)
+    house = HouseFeatures(
+        sqft=1656,
+        bedrooms=3,
+        bathrooms=1.5,
+        location="North Ames",
+        year_built=1960,
+        condition="Average",
+    )
+    await user.should_see(money(predictor.predict_one(house).predicted_price))
+
+
+async def test_the_form_flags_a_near_miss_with_its_suggestion(
+    user: User, predictor: Predictor
+) -> None:
+    await user.open("/")
+    await user.should_see(f"Serving model version {predictor.version}", retries=100)
+    select = user.find(marker="input-location").elements.pop()
+    assert isinstance(select, ui.select)
+    assert isinstance(select.options, dict)
+    select.set_options({**select.options, "Nrth Ames": "Nrth Ames"}, value="Nrth Ames")
+
+    user.find(marker="predict-button").click()
+
+    await user.should_see("Please fix the highlighted fields.")
+    assert select.error == "'Nrth Ames' is not a known location, did you mean 'North Ames'?"
+    await user.should_not_see(marker="predicted-price")

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.predict import Predictor
+from ml.categories import UnknownCategories
+from ml.predict import Predictor, ScoredFrame
 from tests.support.model import ModelRegistry
 from workers.scoring import neutralise, read_chunk, result_header, score_chunk
 
@@ -62,10 +63,17 @@ def test_fast_and_general_paths_give_the_same_bytes(predictor: Predictor) -> Non
 class _QuotingPredictor:
     """Rules that quote a row's location in its error and warning (as a careless rule might)."""
 
-    def predict_frame(self, frame: pd.DataFrame, *, comparables: int = 0) -> pd.DataFrame:
+    def score_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        comparables: int = 0,
+        unknown_categories: UnknownCategories = "warn",
+    ) -> ScoredFrame:
         text = "location: " + frame["location"].astype(str)
         prices = {name: np.nan for name in ("predicted_price", "price_low", "price_high")}
-        return pd.DataFrame({**prices, "error": text, "warning": text}, index=frame.index)
+        table = pd.DataFrame({**prices, "error": text, "warning": text}, index=frame.index)
+        return ScoredFrame(table, [], frame[["location", "condition"]])
 
 
 @pytest.mark.parametrize("quoted", [False, True], ids=["fast-path", "general-path"])

@@ -9,10 +9,17 @@ from typing import Any
 from nicegui import ui
 from pydantic import ValidationError
 
+from ml.categories import (
+    RARE_CATEGORY_COUNT,
+    AliasTable,
+    CategoryMatcher,
+    MatchKind,
+    load_aliases,
+    near_miss_message,
+)
 from ml.contract import (
     CATEGORY_COLUMNS,
     FEATURE_COLUMNS,
-    RARE_CATEGORY_COUNT,
     HouseFeatures,
     error_message,
     max_year_built,
@@ -30,6 +37,7 @@ LABELS: dict[str, str] = {
 }
 UNITS: dict[str, str] = {"sqft": "sq ft"}
 HINTS: dict[str, str] = {"bathrooms": "Half baths count 0.5"}
+CATEGORY_HINT = "Type to search; North_Ames or NAmes work too"
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,9 @@ class HouseForm:
     def __init__(self) -> None:
         example = example_house()
         self.inputs: dict[str, Any] = {}
+        # Reads what is typed as the model's names (North_Ames, NAmes -> North Ames), as the
+        # gateway does; the packaged table until the model card brings its own.
+        self.matcher = CategoryMatcher({}, load_aliases())
         with ui.element("div").classes("grid grid-cols-1 sm:grid-cols-2 gap-x-4 gap-y-1 w-full"):
             for spec in number_specs():
                 self.inputs[spec.name] = self._number(spec, example.get(spec.name))
@@ -123,11 +134,21 @@ class HouseForm:
                 self.inputs[name] = self._select(name, example.get(name))
 
     def set_categories(
-        self, categories: dict[str, list[str]], *, notes: dict[str, dict[str, str]] | None = None
+        self,
+        categories: dict[str, list[str]],
+        *,
+        notes: dict[str, dict[str, str]] | None = None,
+        untrained: dict[str, dict[str, int]] | None = None,
+        aliases: dict[str, dict[str, list[str]]] | None = None,
     ) -> None:
-        """Offer the categories the serving model was trained on (``notes`` label the others)."""
+        """Offer the categories the serving model was trained on (``notes`` label the others)
+        and read other spellings as they are (``aliases``: the card's table)."""
         example = example_house()
+        names = {c: [*v, *(untrained or {}).get(c, {})] for c, v in categories.items()}
+        table = AliasTable(columns=aliases) if aliases else load_aliases()
+        self.matcher = CategoryMatcher(names, table, trained=categories)
         for name in CATEGORY_COLUMNS:
+            self.inputs[name].validation = self._category_validator(name)
             noted = (notes or {}).get(name, {})
             options = {value: noted.get(value, value) for value in categories.get(name, [])}
             options |= {
@@ -148,6 +169,8 @@ class HouseForm:
         if not self.validate():
             return None
         values = {name: element.value for name, element in self.inputs.items()}
+        for name in CATEGORY_COLUMNS:
+            values[name] = self.canonical(name, values[name])
         for spec in number_specs():
             if spec.integer and values[spec.name] is not None:
                 values[spec.name] = int(values[spec.name])
@@ -170,6 +193,42 @@ class HouseForm:
             else:
                 element.error = str(error.get("message"))
         return unplaced
+
+    def canonical(self, name: str, value: Any) -> Any:
+        """A category as the model names it (``value`` itself when it is not another
+        spelling of a known name)."""
+        if not isinstance(value, str):
+            return value
+        found = self.matcher.match(name, value.strip())
+        return found.name if found.kind is MatchKind.REWRITTEN else value
+
+    def _category_validator(self, name: str) -> Callable[[Any], str | None]:
+        def check(value: Any) -> str | None:
+            problem = field_error(name, value)
+            if problem is None and isinstance(value, str):
+                found = self.matcher.match(name, value.strip())
+                if found.kind is MatchKind.NEAR_MISS and found.suggestion is not None:
+                    return near_miss_message(name, found.name, found.suggestion)
+            return problem
+
+        return check
+
+    def _read_spelling(self, name: str) -> None:
+        """Show another spelling of a known name as that name (``north_ames``: North Ames),
+        saying so under the field."""
+        select = self.inputs[name]
+        sent = select.value
+        canonical = self.canonical(name, sent)
+        select.props["hint"] = CATEGORY_HINT
+        if canonical == sent:
+            return
+        options = select.options
+        if isinstance(options, dict) and sent in options:  # added as typed: offer the name
+            options = {k: v for k, v in options.items() if k != sent}
+            options.setdefault(canonical, canonical)
+            select.set_options(options)
+        select.set_value(canonical)
+        select.props["hint"] = f"Read '{sent}' as {canonical}"
 
     def on_change(self, callback: Any) -> None:
         """Call ``callback`` whenever any input changes."""
@@ -201,7 +260,8 @@ class HouseForm:
             new_value_mode="add-unique",
             validation=_validator(name),
         )
-        element.props('hint="Type to search; new values get a warning"')
+        element.props["hint"] = CATEGORY_HINT
+        element.on_value_change(lambda _: self._read_spelling(name))
         return element.classes("w-full").mark(f"input-{name}").props(testid(f"input-{name}"))
 
 

@@ -216,6 +216,7 @@ def _result_view(job: Job, summary: JobSummary) -> None:
             ).classes("text-lg font-medium").mark("batch-summary").props(testid("batch-summary"))
             _download_button(job)
         _rejections(summary)
+        _rewrites(summary)
     if summary.price_histogram:
         with ui.card().classes("w-full"):
             ui.label("Predicted prices").classes("font-medium")
@@ -303,6 +304,24 @@ def _rejections(summary: JobSummary) -> None:
             _rows_table(summary, summary.rejected_preview, numbered=True).mark(
                 "batch-rejected-rows"
             ).props(testid("batch-rejected-rows"))
+
+
+def _rewrites(summary: JobSummary) -> None:
+    """The category spellings read as the model's names (``North_Ames -> North Ames``)."""
+    if not summary.rewrites:
+        return
+    total = sum(r.rows for r in summary.rewrites)
+    ui.label(
+        f"Read {len(summary.rewrites):,} spelling{'s' if len(summary.rewrites) != 1 else ''} "
+        f"as the model's names ({total:,} cells):"
+    ).classes("text-gray-800")
+    with (
+        ui.column().classes("gap-0 text-sm").mark("batch-rewrites").props(testid("batch-rewrites"))
+    ):
+        for r in summary.rewrites:
+            ui.label(
+                f"{r.column}: {r.sent} -> {r.canonical}: {r.rows:,} row{'s' if r.rows != 1 else ''}"
+            )
 
 
 def _problem_text(exc: GatewayError) -> str:

@@ -69,7 +69,12 @@ class PredictView:
         except (GatewayUnavailableError, GatewayError) as exc:
             self._shell.banner.report(exc)
             return
-        self.form.set_categories(card.categories, notes=category_notes(card))
+        self.form.set_categories(
+            card.categories,
+            notes=category_notes(card),
+            untrained=card.untrained_categories,
+            aliases=card.aliases,
+        )
         self.card_version.set_text(f"Serving model version {card.version}")
         self._card_loaded = True
 
