@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from core.settings import AppSettings
-from ml.card import build_card
+from ml.card_builder import build_card
 from ml.config import load_config
 from ml.data import DataError, file_sha256, load_training_data, validate_file
 from ml.registry import log_and_register

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
+from ml.card import ModelCard
 from ml.comparables import training_sales
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
 from ml.train import TrainingResult
@@ -36,7 +36,7 @@ class Registered:
 
 def log_and_register(
     result: TrainingResult,
-    card: dict[str, Any],
+    card: ModelCard,
     *,
     tracking_uri: str,
     config_path: Path | None,
@@ -61,14 +61,14 @@ def log_and_register(
             registered_model_name=name,
         )
         version = str(info.registered_model_version)
-        card = {**card, "version": version, "run_id": run.info.run_id}
+        card = card.model_copy(update={"version": version, "run_id": run.info.run_id})
         _log_artifacts(mlflow, result, card, config_path)
     if result.passed:
         set_alias(tracking_uri=tracking_uri, name=name, alias=alias, version=version)
     return Registered(run.info.run_id, version, result.passed)
 
 
-def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, dict[str, Any]]:
+def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, ModelCard]:
     """The fitted pipeline and the model card of a registered version."""
     import mlflow
     from mlflow import MlflowClient
@@ -90,8 +90,10 @@ def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, d
             dst_path=tmp,
             tracking_uri=tracking_uri,
         )
-        card = json.loads(Path(path).read_text())
-    card.update(version=str(details.version), run_id=details.run_id, name=name)
+        card = ModelCard.model_validate_json(Path(path).read_text())
+    card = card.model_copy(
+        update={"version": str(details.version), "run_id": details.run_id, "name": name}
+    )
     return pipeline, card
 
 
@@ -211,13 +213,13 @@ def _log_params_and_metrics(mlflow: Any, result: TrainingResult) -> None:
 
 
 def _log_artifacts(
-    mlflow: Any, result: TrainingResult, card: dict[str, Any], config_path: Path | None
+    mlflow: Any, result: TrainingResult, card: ModelCard, config_path: Path | None
 ) -> None:
     from ml.plots import save_plots
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / CARD_ARTIFACT).write_text(json.dumps(card, indent=2, default=str))
+        (folder / CARD_ARTIFACT).write_text(card.model_dump_json(indent=2))
         mlflow.log_artifact(str(folder / CARD_ARTIFACT))
         preprocessor = result.best.estimator.regressor_.named_steps["preprocess"]
         joblib.dump(preprocessor, folder / "preprocessor.joblib")

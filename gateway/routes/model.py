@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from gateway.deps import AdminDep, HolderDep, PredictorDep, get_caller
 from gateway.experiment import Experiment
 from gateway.openapi import problem_responses
+from ml.card import ModelCard
 
 router = APIRouter(
     prefix="/v1/model",
@@ -29,9 +28,9 @@ class ReloadResult(BaseModel):
 
 
 @router.get("", summary="The serving model's card")
-async def model_card(predictor: PredictorDep) -> dict[str, Any]:
+async def model_card(predictor: PredictorDep) -> ModelCard:
     """Version, training date, data, metrics against the gates, categories, importances."""
-    return {**predictor.card, "version": str(predictor.version)}
+    return predictor.card
 
 
 @router.post(

@@ -9,6 +9,7 @@ from typing import Any
 from nicegui import ui
 from pydantic import ValidationError
 
+from ml.card import ModelCard
 from ml.contract import (
     CATEGORY_COLUMNS,
     FEATURE_COLUMNS,
@@ -18,7 +19,6 @@ from ml.contract import (
     max_year_built,
 )
 from webui.components.marks import testid
-from webui.schemas import ModelCard
 
 LABELS: dict[str, str] = {
     "sqft": "Living area",
