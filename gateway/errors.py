@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -14,7 +15,6 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.problem import FieldError, Problem
@@ -111,8 +111,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if not isinstance(exc, ProblemError):
         headers = exc.headers
-        if exc.status_code == 405:
-            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        allowed = allowed_methods(request) if exc.status_code == 405 else []
+        if allowed:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         return problem_response(
             exc.status_code, detail=detail, instance=request.url.path, headers=headers
         )
@@ -128,17 +129,24 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at the request's path.
+    """Every method the OpenAPI document names for the request's path (HEAD with GET).
 
     Starlette's 405 names only the first route whose path matched, but one path is often
     served by several routes (``GET`` and ``DELETE /v1/jobs/{id}``): ``Allow`` lists all.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allow_table", None
+    )
+    if table is None:
+        table = [
+            (re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path))), set(item))
+            for path, item in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.allow_table = table
+    methods = {
+        m.upper() for pattern, item in table if pattern.fullmatch(request.url.path) for m in item
+    }
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,6 +4,8 @@
 ``{"job_id", "row", "actual_price"}`` items), or a CSV (``text/csv``) with
 ``actual_price`` and ``prediction_id`` or ``job_id``/``row`` columns (``?job_id=`` names
 the job for all rows). Rows of a job count from 1, the first data row of its file.
+JSON is all or nothing (an item that breaks the schema is a 422 naming it); a CSV is judged
+row by row (bad rows are listed in ``errors``, the others kept).
 Only the caller's own predictions and jobs are found; a repeated report counts once.
 Who may move the shared figures, and which prices are held, is ``gateway.feedback_trust``;
 a job's rows are read from its row index (``gateway.job_rows``), never the whole result.
@@ -53,7 +55,10 @@ _ITEM = {
         "actual_price": {"type": "number", "exclusiveMinimum": 0},
     },
     "oneOf": [
-        {"required": ["prediction_id", "actual_price"], "not": {"required": ["job_id"]}},
+        {
+            "required": ["prediction_id", "actual_price"],
+            "not": {"anyOf": [{"required": ["job_id"]}, {"required": ["row"]}]},
+        },
         {"required": ["job_id", "row", "actual_price"], "not": {"required": ["prediction_id"]}},
     ],
 }

@@ -167,8 +167,19 @@ INFER_BODY = {
                         },
                         "outputs": {
                             "type": "array",
-                            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                            "items": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {
+                                        "type": "string",
+                                        "enum": [*OUTPUTS, WARNING_OUTPUT],
+                                    },
+                                    "parameters": {"type": "object"},
+                                },
+                            },
                         },
+                        "parameters": {"type": "object"},
                     },
                 },
                 "example": {
@@ -387,6 +398,8 @@ def _wanted(body: dict[str, Any]) -> set[str]:
     listed = [o.get("name") if isinstance(o, dict) else None for o in requested]
     if not all(isinstance(n, str) for n in listed):  # e.g. {"name": {}}: unhashable, was a 500
         raise ProtocolError("each requested output must be an object with a string 'name'")
+    if not all(isinstance(o.get("parameters", {}), dict) for o in requested):
+        raise ProtocolError("a requested output's 'parameters' must be an object")
     names = set(listed)
     unknown = names - {*OUTPUTS, WARNING_OUTPUT}
     if unknown:

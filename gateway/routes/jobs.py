@@ -132,10 +132,20 @@ _JOB_LINKS = {
         "DeleteJob": "delete_job_v1_jobs__job_id__delete",
     }.items()
 }
+# One Server-Sent Event: its name, and the job as JSON in its data.
+_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["progress", "end"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 _UPLOAD_BODY = {
     "required": True,
     "content": {
-        "text/csv": {"schema": {"type": "string"}},
+        # Any bytes are taken: a file that is not a readable CSV fails its job, saying why.
+        "text/csv": {"schema": {"description": "The CSV file's bytes"}},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
@@ -275,7 +285,7 @@ async def get_job(request: Request, caller: CallerDep, job_id: str) -> Job:
         200: {
             "description": "`event: progress` with the Job JSON on every change, "
             "`event: end` at a final state",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _EVENT}},
         },
         **problem_responses(503),
     },
