@@ -1,7 +1,7 @@
 """The UI's only way to the model: an async HTTP client of the gateway.
 
 Every call returns the contract's or the shared models (``ml.card``, ``ml.monitoring_report``,
-``core.problem``; jobs from ``webui.schemas``) and raises
+``core.problem``, ``jobs.models``) and raises
 ``GatewayUnavailableError`` when the gateway cannot be reached, ``GatewayError`` (carrying the
 RFC 9457 problem) when it answers with an error. The API key is sent, never logged.
 Pages use ``acting_for(user_id)``: the same connection pool, with ``X-On-Behalf-Of`` on
