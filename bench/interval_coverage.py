@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.card import GroupCoverage
 from ml.config import TrainConfig
-from ml.coverage import GroupCoverage, coverage_by_group
+from ml.coverage import coverage_by_group
 from ml.data import load_training_data
 from ml.train import TrainingResult, interval_bounds, train
 

@@ -79,7 +79,7 @@ def main() -> None:
                 partial(predictor.predict_one, house, comparables=k), max(args.repeats // 4, 50)
             )
 
-    print(f"model {predictor.card['name']} v{predictor.version} ({predictor.card['model_type']})")
+    print(f"model {predictor.card.name} v{predictor.version} ({predictor.card.model_type})")
     base = results["pipeline.predict (1-row DataFrame)"]
     print(f"{'single row':<42}{'µs/row':>10}{'vs pipeline':>14}")
     for name, us in results.items():

@@ -57,7 +57,7 @@ def main() -> None:
     data = pd.read_csv(DATA)
     houses = data[list(FEATURE_COLUMNS)].astype(str)
     actual = data["price"].to_numpy(dtype=np.float64)
-    print(f"model {predictor.card.get('name')} v{predictor.version}, {len(data):,} sales")
+    print(f"model {predictor.card.name} v{predictor.version}, {len(data):,} sales")
     print("| spelling | MAE | priced | rejected | warned |")
     print("|---|---:|---:|---:|---:|")
     for name, spell in spellings().items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import Any
 
 import pandas as pd
 from fastapi import Request
@@ -18,6 +17,7 @@ from audit.records import frame_record, request_record
 from audit.writer import AuditWriter, open_trail
 from core.settings import CoreSettings
 from gateway.deps import request_owner
+from ml.card import ModelCard
 from ml.contract import HouseFeatures, Prediction
 
 
@@ -65,7 +65,7 @@ def audit_frame(
     frame: pd.DataFrame,
     scored: pd.DataFrame,
     version: str,
-    card: dict[str, Any],
+    card: ModelCard,
     prediction_ids: list[str],
 ) -> None:
     """Queue the record of rows scored as a frame (/v2 infer)."""
@@ -79,7 +79,7 @@ def audit_frame(
             owner=request_owner(request),
             at=time.time(),
             version=version,
-            level=card.get("interval", {}).get("level"),
+            level=card.interval.level,
             frame=frame,
             scored=scored,
             prediction_ids=prediction_ids,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -11,12 +12,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.problem import FieldError, Problem
 from core.text import clip
 from ml.contract import describe_errors
 
@@ -28,27 +29,6 @@ INFERENCE_PROTOCOL_PREFIX = "/v2"
 CLIENT_CLOSED_REQUEST = 499
 
 logger = structlog.get_logger("gateway.errors")
-
-
-class FieldError(BaseModel):
-    """One field that broke the contract."""
-
-    field: str | None = Field(description="Dotted path of the field, e.g. 'rows.3.sqft'.")
-    message: str
-    suggestion: str | None = Field(
-        default=None, description="The known name a near-miss category was probably meant as."
-    )
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem details document."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    errors: list[FieldError] | None = None
 
 
 class ProblemError(StarletteHTTPException):
@@ -93,17 +73,17 @@ def problem_response(
     Protocol's routes it also carries the protocol's ``error`` member and is sent as
     ``application/json``.
     """
-    body: dict[str, Any] = {
-        "type": f"{PROBLEM_TYPE_BASE}{kind}" if kind else "about:blank",
-        "title": title or _phrase(status),
-        "status": status,
-        "detail": clip(detail) if detail is not None else None,
-        "instance": clip(instance) if instance is not None else None,
-    }
-    if errors is not None:
-        body["errors"] = [_clipped(error) for error in errors]
+    problem = Problem(
+        type=f"{PROBLEM_TYPE_BASE}{kind}" if kind else "about:blank",
+        title=title or _phrase(status),
+        status=status,
+        detail=clip(detail) if detail is not None else None,
+        instance=clip(instance) if instance is not None else None,
+        errors=[FieldError.model_validate(_clipped(error)) for error in errors or []],
+    )
+    body = problem.model_dump(exclude=None if errors is not None else {"errors"})
     if instance is not None and _inference_protocol(instance):
-        body["error"] = detail or body["title"]
+        body["error"] = detail or problem.title
         return JSONResponse(body, status_code=status, headers=headers)
     return ProblemResponse(body, status_code=status, headers=headers)
 
@@ -148,8 +128,12 @@ def install_error_handlers(app: FastAPI) -> None:
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if not isinstance(exc, ProblemError):
+        headers = exc.headers
+        allowed = allowed_methods(request) if exc.status_code == 405 else []
+        if allowed:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         return problem_response(
-            exc.status_code, detail=detail, instance=request.url.path, headers=exc.headers
+            exc.status_code, detail=detail, instance=request.url.path, headers=headers
         )
     return problem_response(
         exc.status_code,
@@ -160,6 +144,27 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
         errors=exc.errors,
         headers=exc.headers,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI document names for the request's path (HEAD with GET).
+
+    Starlette's 405 names only the first route whose path matched, but one path is often
+    served by several routes (``GET`` and ``DELETE /v1/jobs/{id}``): ``Allow`` lists all.
+    """
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allow_table", None
+    )
+    if table is None:
+        table = [
+            (re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path))), set(item))
+            for path, item in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.allow_table = table
+    methods = {
+        m.upper() for pattern, item in table if pattern.fullmatch(request.url.path) for m in item
+    }
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

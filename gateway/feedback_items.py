@@ -30,7 +30,11 @@ class FeedbackItem:
 
 
 def parse_json(body: bytes) -> tuple[list[FeedbackItem], list[dict[str, Any]]]:
-    """Items of ``{"items": [{"prediction_id"| "job_id"+"row", "actual_price"}]}``."""
+    """Items of ``{"items": [{"prediction_id"| "job_id"+"row", "actual_price"}]}``.
+
+    All or nothing, as the OpenAPI schema states it: one item that breaks it (a wrong
+    type, an unknown property, both ids) and no item is taken (each bad one is named).
+    """
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -38,7 +42,13 @@ def parse_json(body: bytes) -> tuple[list[FeedbackItem], list[dict[str, Any]]]:
     items = data.get("items") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items:
         return [], [{"field": "items", "message": "a non-empty list of items is required"}]
-    return _check([(f"items.{i}", item) for i, item in enumerate(items)])
+    raw = [(f"items.{i}", item) for i, item in enumerate(items)]
+    errors = [
+        {"field": where, "message": problem}
+        for where, item in raw
+        if (problem := _json_item_problem(item)) is not None
+    ]
+    return ([], errors) if errors else _check(raw)
 
 
 def parse_csv(
@@ -83,6 +93,31 @@ def _check(raw: list[tuple[str, Any]]) -> tuple[list[FeedbackItem], list[dict[st
         else:
             items.append(parsed)
     return items, errors
+
+
+JSON_FIELDS = frozenset({"prediction_id", "job_id", "row", "actual_price"})
+
+
+def _json_item_problem(item: Any) -> str | None:
+    """What makes a JSON item break the schema (JSON types, not text as in a CSV cell)."""
+    if not isinstance(item, dict):
+        return "must be an object"
+    unknown = sorted(set(item) - JSON_FIELDS)
+    if unknown:
+        return f"unknown properties: {', '.join(map(repr, unknown))[:200]}"
+    if "prediction_id" in item and ("job_id" in item or "row" in item):
+        return "give prediction_id, or job_id and row, not both"
+    price = item.get("actual_price")
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        return "actual_price must be a positive number"
+    row = item.get("row")
+    if row is not None and (isinstance(row, bool) or not isinstance(row, int | float)):
+        return "row must be a whole number from 1 (the first data row of the job's file)"
+    for name in ("prediction_id", "job_id"):
+        value = item.get(name)
+        if value is not None and (not isinstance(value, str) or not value):
+            return f"{name} must be a non-empty string"
+    return None
 
 
 def _item(item: Any) -> FeedbackItem | str:

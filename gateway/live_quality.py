@@ -1,7 +1,8 @@
 """The live monitoring picture: accuracy per model version against its gates, and drift.
 
 Reads the windows in ``MonitoringStore``, computes with the pure functions of
-``ml.monitoring`` and ``ml.profile``, and publishes the results as Prometheus gauges and to
+``ml.monitoring`` and ``ml.profile``, builds the report models of ``ml.monitoring_report``
+(what GET /v1/monitoring answers), and publishes the results as Prometheus gauges and to
 the CloudWatch sink, so whoever asks (GET /v1/monitoring, a feedback post) also refreshes
 the metrics.
 """
@@ -15,8 +16,19 @@ import pandas as pd
 
 from gateway.monitoring_store import MonitoringStore
 from jobs.models import iso_time
+from ml.card import ModelCard
 from ml.contract import FEATURE_COLUMNS
 from ml.monitoring import check_gates, coverage_check, live_metrics
+from ml.monitoring_report import (
+    DriftReport,
+    GateThresholds,
+    GateVerdict,
+    LiveMetrics,
+    MonitoringReport,
+    Scope,
+    VersionGates,
+    VersionQuality,
+)
 from ml.profile import frame_drift
 from observability.metrics import record_drift, record_live_quality
 from observability.sink import MetricsSink
@@ -26,10 +38,10 @@ async def version_quality(
     store: MonitoringStore,
     version: str,
     *,
-    fallback: dict[str, Any] | None,
+    fallback: VersionGates | None,
     sink: MetricsSink | None = None,
     owner: str | None = None,
-) -> dict[str, Any]:
+) -> VersionQuality:
     """Live metrics of one version's feedback window, judged against its training gates.
 
     The shared window (``owner`` None) also feeds the gauges and CloudWatch; an owner's own
@@ -38,9 +50,9 @@ async def version_quality(
     entries = await store.feedback_window_of(version, owner)
     columns: list[list[float]] = [[e[i] for e in entries] for i in range(4)]
     metrics = live_metrics(*columns)
-    known = (await store.gates_of()).get(version) or fallback or {}
-    verdict = check_gates(metrics, known.get("gates"))
-    level = known.get("level")
+    known = (await store.gates_of()).get(version) or fallback or VersionGates()
+    verdict = check_gates(metrics, None if known.gates is None else known.gates.model_dump())
+    level = known.level
     if owner is None:
         record_live_quality(
             model_version=version,
@@ -48,22 +60,22 @@ async def version_quality(
             breached={name: r["status"] == "breached" for name, r in verdict["gates"].items()},
             sink=sink,
         )
-    return {
-        "model_version": version,
-        "scope": "shared" if owner is None else "own",
-        "window": store.feedback_window,
-        "metrics": metrics,
-        "gates": verdict,
-        "interval_level": level,
-        "coverage_status": coverage_check(metrics, level),
-        "newest_at": iso_time(entries[0][4]) if entries else None,
-        "oldest_at": iso_time(entries[-1][4]) if entries else None,
-    }
+    return VersionQuality(
+        model_version=version,
+        scope="shared" if owner is None else "own",
+        window=store.feedback_window,
+        metrics=LiveMetrics.model_validate(metrics),
+        gates=GateVerdict.model_validate(verdict),
+        interval_level=level,
+        coverage_status=coverage_check(metrics, level),
+        newest_at=iso_time(entries[0][4]) if entries else None,
+        oldest_at=iso_time(entries[-1][4]) if entries else None,
+    )
 
 
 async def own_quality(
-    store: MonitoringStore, owner: str, *, card: dict[str, Any] | None
-) -> list[dict[str, Any]]:
+    store: MonitoringStore, owner: str, *, card: ModelCard | None
+) -> list[VersionQuality]:
     """Live accuracy of one owner's own feedback, per model version (nothing is published)."""
     fallback = card_gates(card)
     return [
@@ -79,28 +91,32 @@ async def live_drift(
     *,
     threshold: float,
     sink: MetricsSink | None = None,
-) -> dict[str, Any] | None:
+) -> DriftReport | None:
     """PSI per feature of the live-traffic window against the training profile."""
     if not profile:
         return None
     houses = await store.traffic_window_of(version)
     if not houses:
-        return {"threshold": threshold, "rows": 0, "max_psi": None, "drifted": [], "features": {}}
+        return DriftReport(threshold=threshold, rows=0, enough_rows=False)
     frame = pd.DataFrame(houses, columns=list(FEATURE_COLUMNS))
     report = await asyncio.to_thread(frame_drift, profile, frame, threshold=threshold)
     record_drift({f: v["psi"] for f, v in report["features"].items()}, source="live", sink=sink)
-    return report
+    return DriftReport.model_validate(report)
 
 
 async def snapshot(
     store: MonitoringStore,
     *,
     version: str | None,
-    card: dict[str, Any] | None,
+    card: ModelCard | None,
     threshold: float,
+    scope: Scope,
+    own: list[VersionQuality],
+    held: int,
     sink: MetricsSink | None = None,
-) -> dict[str, Any]:
-    """Everything GET /v1/monitoring shows: accuracy per version, drift, the latest replay."""
+) -> MonitoringReport:
+    """Everything GET /v1/monitoring shows: accuracy per version, drift, the latest replay,
+    with the caller's feedback ``scope``, their ``own`` accuracy and the ``held`` count."""
     fallback = card_gates(card)
     versions = await store.feedback_versions()
     if version is not None and version not in versions:
@@ -109,23 +125,27 @@ async def snapshot(
         await version_quality(store, v, fallback=fallback if v == version else None, sink=sink)
         for v in versions
     ]
-    profile = card.get("profile") if card else None
+    profile = card.profile if card else None
     drift = (
         await live_drift(store, version, profile, threshold=threshold, sink=sink)
         if version
         else None
     )
-    return {
-        "model_version": version,
-        "accuracy": quality,
-        "drift": drift,
-        "drift_available": bool(profile),
-        "challenger": await store.latest_replay(),
-    }
+    return MonitoringReport(
+        model_version=version,
+        accuracy=quality,
+        drift=drift,
+        drift_available=bool(profile),
+        challenger=await store.latest_replay(),
+        feedback_scope=scope,
+        own_accuracy=own,
+        held_feedback=held,
+    )
 
 
-def card_gates(card: dict[str, Any] | None) -> dict[str, Any] | None:
+def card_gates(card: ModelCard | None) -> VersionGates | None:
     """The serving model's gates and interval level, for versions not recorded yet."""
     if card is None:
         return None
-    return {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}
+    thresholds = GateThresholds.model_validate(card.gates.model_dump())
+    return VersionGates(gates=thresholds, level=card.interval.level)

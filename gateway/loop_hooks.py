@@ -55,10 +55,10 @@ async def keep_training_rows(
     return len(mapping)
 
 
-async def trigger_history(client: Any, *, limit: int = 50) -> list[dict[str, Any]]:
+async def trigger_history(client: Any, *, limit: int = 50) -> list[TriggerEvent]:
     """The newest retrain triggers, starts and outcomes (for GET /v1/monitoring)."""
     raw = await client.lrange(TRIGGERS_KEY, 0, limit - 1)
-    return [TriggerEvent.model_validate_json(e).model_dump() for e in raw]
+    return [TriggerEvent.model_validate_json(e) for e in raw]
 
 
 def after_feedback(app: FastAPI, *, version: str | None, verdict: dict[str, Any] | None) -> None:

@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from jobs.keys import (
     FEEDBACK_HELD_KEY,
     GATES_KEY,
@@ -36,6 +38,7 @@ from jobs.keys import (
     served_field,
     traffic_key,
 )
+from ml.monitoring_report import ChallengerReport, VersionGates
 from ml.paired import PairedPoint, decode_point, encode_point
 
 MAX_HELD = 10_000
@@ -96,7 +99,7 @@ class MonitoringStore:
         self.drift_window = drift_window
 
     async def save_predictions(
-        self, records: list[tuple[str, StoredPrediction]], gates: dict[str, str]
+        self, records: list[tuple[str, StoredPrediction]], gates: dict[str, VersionGates]
     ) -> None:
         """Keep predictions for feedback, add their houses to the traffic window, bound both."""
         now = time.time()
@@ -116,7 +119,7 @@ class MonitoringStore:
                 pipe.ltrim(traffic_key(version), 0, self.drift_window - 1)
                 pipe.expire(traffic_key(version), self.ttl_seconds)
             if gates:
-                pipe.hset(GATES_KEY, mapping=gates)
+                pipe.hset(GATES_KEY, mapping={v: g.model_dump_json() for v, g in gates.items()})
             pipe.zcard(PREDICTION_INDEX_KEY)
             results = await pipe.execute()
         overflow = int(results[-1]) - self.max_predictions
@@ -209,10 +212,10 @@ class MonitoringStore:
         entries = await self.client.lrange(traffic_key(version), 0, self.drift_window - 1)
         return [json.loads(e) for e in entries]
 
-    async def gates_of(self) -> dict[str, dict[str, Any]]:
+    async def gates_of(self) -> dict[str, VersionGates]:
         """Training gates and interval level per version, as recorded by the gateway."""
         raw = await self.client.hgetall(GATES_KEY)
-        return {_text(k): json.loads(v) for k, v in raw.items()}
+        return {_text(k): VersionGates.model_validate_json(v) for k, v in raw.items()}
 
     async def add_pairs(self, pairs: list[tuple[str, str, PairedPoint]]) -> None:
         """Keep (champion, challenger, point) triples of trusted feedback, bounded per pair."""
@@ -238,10 +241,15 @@ class MonitoringStore:
         raw = await self.client.hgetall(SERVED_KEY)
         return {_text(k): int(v) for k, v in raw.items()}
 
-    async def latest_replay(self) -> dict[str, Any] | None:
-        """The latest challenger report, if ``hpp compare`` stored one."""
+    async def latest_replay(self) -> ChallengerReport | None:
+        """The latest challenger report, if ``hpp compare`` stored one readable by this version."""
         raw = await self.client.get(REPLAY_KEY)
-        return None if raw is None else json.loads(raw)
+        if raw is None:
+            return None
+        try:
+            return ChallengerReport.model_validate_json(raw)
+        except ValidationError:  # written by another version of ``hpp compare``: not shown
+            return None
 
 
 def _encode(stored: StoredPrediction) -> str:

@@ -80,6 +80,12 @@ def json_body(raw: bytes) -> dict[str, Any]:
         raise ProtocolError(f"the body is not valid JSON: {SEND_JSON}") from None
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
         raise ProtocolError("the body must be an object with an 'inputs' list")
+    if not isinstance(body.get("id", ""), str):
+        raise ProtocolError("the request's 'id' must be a string")
+    if not isinstance(body.get("outputs", []), list):
+        raise ProtocolError("'outputs' must be a list of the outputs wanted")
+    if not isinstance(body.get("parameters", {}), dict):
+        raise ProtocolError("'parameters' must be an object")
     return body
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from gateway.errors import INFERENCE_PROTOCOL_PREFIX, PROBLEM_MEDIA_TYPE, Problem
+from core.problem import Problem
+from gateway.errors import INFERENCE_PROTOCOL_PREFIX, PROBLEM_MEDIA_TYPE
 from gateway.security import API_KEY_HEADER
 from ml.contract import CATEGORY_COLUMNS, max_year_built
 

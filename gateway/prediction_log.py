@@ -14,7 +14,6 @@ long after the response left, and both prices are kept under the one prediction 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -26,11 +25,13 @@ from fastapi import FastAPI, Request
 from gateway.audit_log import audit_request
 from gateway.deps import request_owner
 from gateway.experiment import CHAMPION, Assignment
-from gateway.live_quality import snapshot
+from gateway.live_quality import card_gates, snapshot
 from gateway.loop_hooks import after_drift
 from gateway.monitoring_store import MonitoringStore, StoredPrediction
 from gateway.shadow import Pending, score_shadows
+from ml.card import ModelCard
 from ml.contract import HouseFeatures, Prediction
+from ml.monitoring_report import VersionGates
 from ml.predict import Predictor
 from observability.sink import MetricsSink
 
@@ -51,7 +52,7 @@ class PredictionLog:
     def __init__(self, store: MonitoringStore | None, *, sink: MetricsSink | None = None) -> None:
         self.store = store
         self._pending: list[Pending] = []
-        self._gates: dict[str, str] = {}
+        self._gates: dict[str, VersionGates] = {}
         self._flush_task: asyncio.Task[None] | None = None
         self._flushing = asyncio.Lock()
         self.dropped = 0
@@ -65,7 +66,7 @@ class PredictionLog:
         features: list[HouseFeatures],
         predictions: list[Prediction],
         *,
-        card: dict[str, Any] | None = None,
+        card: ModelCard | None = None,
         arm: str = CHAMPION,
         shadow: Predictor | None = None,
     ) -> None:
@@ -98,7 +99,7 @@ class PredictionLog:
         version: str,
         rows: list[tuple[dict[str, Any], float, float, float]],
         *,
-        card: dict[str, Any] | None = None,
+        card: ModelCard | None = None,
         arm: str = CHAMPION,
         shadow: Predictor | None = None,
         houses: list[HouseFeatures] | None = None,
@@ -120,10 +121,9 @@ class PredictionLog:
             stored = StoredPrediction(owner, version, price, low, high, house, arm=arm)
             features = None if houses is None else houses[index]
             self._pending.append((prediction_id, stored, shadow, features))
-        if card is not None and version not in self._gates:
-            self._gates[version] = json.dumps(
-                {"gates": card.get("gates"), "level": card.get("interval", {}).get("level")}
-            )
+        gates = card_gates(card)
+        if gates is not None and version not in self._gates:
+            self._gates[version] = gates
         self._schedule()
         return ids
 
@@ -195,8 +195,13 @@ def _refresher(
             card=None if predictor is None else predictor.card,
             threshold=app.state.settings.core.drift_psi_threshold,
             sink=log.sink,
+            # Only the gauges and CloudWatch matter here: nobody reads this report.
+            scope="shared",
+            own=[],
+            held=0,
         )
-        after_drift(app, version=version, report=shared.get("drift"))
+        drift = None if shared.drift is None else shared.drift.model_dump()
+        after_drift(app, version=version, report=drift)
         return shared
 
     return refresh

@@ -1,119 +1,132 @@
-"""The model card: what a served model is, how good it is, and what it knows."""
+"""The model card: what a served model is, how good it is, and what it knows.
+
+One definition for everyone: training builds it (``ml.card_builder``), the registry stores it
+as JSON beside the model, the ``Predictor`` holds it, ``GET /v1/model`` answers with it and
+the web app reads it. This module imports only pydantic, the interval model and the gate
+thresholds (no pandas, no scikit-learn), so the web app reads a card without loading the
+training stack.
+
+Cards stored by older versions lack some sections (profile, per-house intervals, untrained
+categories); those fields are optional, so every registered version still loads.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from ml.categories import load_aliases
-from ml.coverage import GroupCoverage, coverage_by_group
-from ml.intervals import METHOD, IntervalModel
-from ml.profile import build_profile
-from ml.train import TrainingResult, interval_bounds
-
-HOLDOUT_SAMPLE_SIZE = 600
+from ml.intervals import IntervalModel
+from ml.monitoring_report import GateThresholds
 
 
-def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> dict[str, Any]:
-    """A JSON-ready model card for a training result (the version is added on load)."""
-    best = result.best
-    frame = result.test_frame
-    categories = _categories(result)
-    sample = _holdout_sample(result.test_actual, result.test_predicted, result.config.seed)
-    return {
-        "version": None,
-        "run_id": None,
-        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "model_type": best.name,
-        "params": best.params,
-        "data": {
-            "path": str(data_path),
-            "rows": result.rows,
-            "sha256": data_sha256,
-            "holdout_rows": len(frame),
-        },
-        "metrics": result.metrics,
-        "gates": {
-            **result.config.gates.model_dump(),
-            "passed": result.passed,
-            "results": [g.__dict__ for g in result.gates],
-            "failures": [str(g) for g in result.gates if not g.passed],
-        },
-        "candidates": {
-            c.name: {"cv_rmse": c.cv_rmse, **c.holdout, "params": c.params}
-            for c in result.candidates
-        },
-        "categories": categories,
-        "untrained_categories": _untrained_categories(result, categories),
-        # The spellings read as each category (ml/aliases.yaml as trained with), so a
-        # version keeps its own table when the file changes later.
-        "aliases": load_aliases().columns,
-        "feature_importances": result.importances,
-        "interval": interval_section(result).model_dump(),
-        "holdout_sample": sample,
-        "profile": build_profile(result.train_frame) if len(result.train_frame) else None,
-    }
+class _Section(BaseModel):
+    # Fields named model_* are the card's own words, not pydantic's.
+    model_config = ConfigDict(protected_namespaces=())
 
 
-class IntervalCard(BaseModel):
-    """The card's interval section: how intervals are made and how they held on the hold-out."""
+class DataSection(_Section):
+    """The data a version was trained on."""
 
-    method: str
-    level: float
+    path: str | None = None
+    rows: int | None = None
+    sha256: str | None = None
+    holdout_rows: int | None = None
+    version: dict[str, Any] | None = Field(
+        default=None,
+        description="The data version (ml.data_version.DataVersion): hash, rows by source, "
+        "the feedback's date range; None for versions trained before it was recorded.",
+    )
+
+
+class GateResult(_Section):
+    """One hold-out gate: the value, its threshold, and by how much it passed (or failed)."""
+
+    name: str
+    value: float
+    threshold: float
+    passed: bool
+    margin: float
+
+
+class GatesSection(GateThresholds):
+    """The quality gates the model was held to, and whether it passed them."""
+
+    passed: bool | None = None
+    results: list[GateResult] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+
+
+class Candidate(_Section):
+    """One candidate estimator after its search: CV score, hold-out metrics, parameters."""
+
+    cv_rmse: float | None = None
+    r2: float | None = None
+    mae: float | None = None
+    rmse: float | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class GroupCoverage(_Section):
+    """The share of actual prices inside their intervals, and the intervals' mean width."""
+
+    partition: str
+    group: str
+    houses: int
     coverage: float
-    mean_width: float
-    single_log_radius: float  # what one radius for every house would have been
-    model: IntervalModel
-    by_group: list[GroupCoverage]
+    mean_width: float  # (high - low) / predicted price
 
 
-def interval_section(result: TrainingResult) -> IntervalCard:
-    """The fitted interval model with its hold-out coverage and width, overall and by group."""
-    low, high = interval_bounds(result.intervals, result.test_frame, result.test_predicted)
-    groups = coverage_by_group(
-        result.test_frame,
-        actual=result.test_actual,
-        predicted=result.test_predicted,
-        low=low,
-        high=high,
+class IntervalCard(_Section):
+    """How intervals are made and how they held on the hold-out, overall and by group.
+
+    Versions trained before per-house intervals have one ``log_radius`` and no ``model``.
+    """
+
+    level: float
+    method: str | None = None
+    coverage: float | None = None
+    mean_width: float | None = None
+    single_log_radius: float | None = None  # what one radius for every house would have been
+    log_radius: float | None = None
+    model: IntervalModel | None = None
+    by_group: list[GroupCoverage] = Field(default_factory=list)
+
+
+class HoldoutPoint(_Section):
+    """One held-out house: its sale price and what the model predicted."""
+
+    actual: float
+    predicted: float
+
+
+class ModelCard(_Section):
+    """The card of one model version (``GET /v1/model``)."""
+
+    version: str | None = None  # None until the registry gives the version its number
+    run_id: str | None = None
+    name: str | None = None  # the registered model's name, set on load
+    trained_at: str | None = None
+    model_type: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    data: DataSection = Field(default_factory=DataSection)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    gates: GatesSection = Field(default_factory=GatesSection)
+    candidates: dict[str, Candidate] = Field(default_factory=dict)
+    categories: dict[str, list[str]] = Field(default_factory=dict)
+    untrained_categories: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Categories of the data that the training split lacks, with their counts.",
     )
-    return IntervalCard(
-        method=METHOD,
-        level=result.intervals.level,
-        coverage=result.interval_coverage,
-        mean_width=groups[0].mean_width,
-        single_log_radius=result.single_log_radius,
-        model=result.intervals,
-        by_group=groups,
+    aliases: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description="The spellings read as each category (ml/aliases.yaml as trained with).",
     )
-
-
-def _categories(result: TrainingResult) -> dict[str, list[str]]:
-    steps = result.best.estimator.regressor_.named_steps
-    encoder = steps["preprocess"].named_transformers_["cat"]
-    return {
-        column: sorted(str(v) for v in values)
-        for column, values in zip(("location", "condition"), encoder.categories_, strict=True)
-    }
-
-
-def _untrained_categories(
-    result: TrainingResult, categories: dict[str, list[str]]
-) -> dict[str, dict[str, int]]:
-    """Categories in the data that the training split lacks (all in the hold-out), with counts."""
-    untrained: dict[str, dict[str, int]] = {}
-    for column, known in categories.items():
-        counts = result.test_frame[column].astype(str).value_counts()
-        untrained[column] = {str(k): int(v) for k, v in counts.items() if k not in set(known)}
-    return untrained
-
-
-def _holdout_sample(actual: np.ndarray, predicted: np.ndarray, seed: int) -> list[dict[str, float]]:
-    rng = np.random.default_rng(seed)
-    size = min(HOLDOUT_SAMPLE_SIZE, len(actual))
-    picks = np.sort(rng.choice(len(actual), size=size, replace=False))
-    return [{"actual": float(actual[i]), "predicted": round(float(predicted[i]), 2)} for i in picks]
+    feature_importances: dict[str, float] = Field(default_factory=dict)
+    interval: IntervalCard
+    holdout_sample: list[HoldoutPoint] = Field(default_factory=list)
+    profile: dict[str, Any] | None = Field(
+        default=None,
+        description="The training profile (ranges, bins, category counts; see ml.profile); "
+        "None for versions trained before profiles, which then get no drift checks.",
+    )

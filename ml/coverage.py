@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
+from ml.card import GroupCoverage
 from ml.features import CONDITION_SCORE
 
 AGE_BANDS = ((1940, "before 1940"), (1980, "1940-79"), (2000, "1980-99"), (None, "2000 on"))
 QUINTILES = ("cheapest fifth", "2nd fifth", "middle fifth", "4th fifth", "dearest fifth")
 # Conditions at the ends of the scale are rare: grouped so that each group has houses enough.
 WORST_GROUP, BEST_GROUP = "Below Average or worse", "Very Good or better"
-
-
-class GroupCoverage(BaseModel):
-    """The share of actual prices inside their intervals, and the intervals' mean width."""
-
-    partition: str
-    group: str
-    houses: int
-    coverage: float
-    mean_width: float  # (high - low) / predicted price
 
 
 def coverage_by_group(

@@ -15,11 +15,14 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from sklearn.linear_model import GammaRegressor
-from sklearn.model_selection import KFold
+
+if TYPE_CHECKING:  # fitting needs scikit-learn; the card (read by the web app) only this model
+    from sklearn.linear_model import GammaRegressor
+    from sklearn.model_selection import KFold
 
 METHOD = (
     "normalised split-conformal on out-of-fold log-price residuals "
@@ -155,6 +158,8 @@ def _hat_basis(values: np.ndarray, knots: tuple[float, ...]) -> np.ndarray:
 
 
 def _fit(design: np.ndarray, errors: np.ndarray) -> GammaRegressor:
+    from sklearn.linear_model import GammaRegressor  # only training fits; serving never does
+
     # A Gamma GLM needs positive targets; an exact prediction is as easy as it gets.
     return GammaRegressor(alpha=RIDGE, max_iter=1000).fit(design, np.maximum(errors, 1e-6))
 

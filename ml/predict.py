@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import TransformedTargetRegressor
 
+from ml.card import IntervalCard, ModelCard
 from ml.categories import (
     AliasTable,
     CategoryError,
@@ -65,7 +66,7 @@ class Predictor:
     """A loaded model version: fast single-row and vectorised scoring with intervals."""
 
     version: str
-    card: dict[str, Any]
+    card: ModelCard
     pipeline: TransformedTargetRegressor
     encoder: FastEncoder
     scorer: Scorer
@@ -95,27 +96,28 @@ class Predictor:
         from ml.registry import load_registered, load_training_sales
 
         pipeline, card = load_registered(model_uri, tracking_uri=tracking_uri)
-        sales = load_training_sales(tracking_uri=tracking_uri, run_id=str(card["run_id"]))
+        sales = load_training_sales(tracking_uri=tracking_uri, run_id=str(card.run_id))
         return cls.from_pipeline(pipeline, card, sales=sales)
 
     @classmethod
     def from_pipeline(
         cls,
         pipeline: TransformedTargetRegressor,
-        card: dict[str, Any],
+        card: ModelCard,
         *,
         sales: pd.DataFrame | None = None,
     ) -> Predictor:
         """Build from a fitted pipeline, its model card and (optionally) its training sales."""
         steps = pipeline.regressor_.named_steps
+        version = card.version or "unregistered"
         return cls(
-            version=str(card.get("version", "unregistered")),
-            card=card,
+            version=version,
+            card=card.model_copy(update={"version": version}),  # what /v1/model answers
             pipeline=pipeline,
             encoder=FastEncoder.from_steps(steps["features"], steps["preprocess"]),
             scorer=make_scorer(steps["model"]),
-            intervals=interval_model(card["interval"]),
-            domain=DomainCheck.from_profile(card.get("profile")),
+            intervals=interval_model(card.interval),
+            domain=DomainCheck.from_profile(card.profile),
             sales=None if sales is None else SalesIndex.from_sales(sales),
         )
 
@@ -315,7 +317,7 @@ class Predictor:
 
     def _untrained(self, column: str) -> dict[str, int]:
         """Categories of the data absent from the training split (cards since they are kept)."""
-        return dict((self.card.get("untrained_categories") or {}).get(column) or {})
+        return dict(self.card.untrained_categories.get(column) or {})
 
     def _frame_warnings(self, categories: pd.DataFrame, valid: np.ndarray) -> pd.Series:
         warnings = pd.Series([None] * len(categories), index=categories.index, dtype=object)
@@ -357,21 +359,23 @@ class Predictor:
         )
 
 
-def category_matcher(card: dict[str, Any], trained: dict[str, dict[str, int]]) -> CategoryMatcher:
+def category_matcher(card: ModelCard, trained: dict[str, dict[str, int]]) -> CategoryMatcher:
     """The version's matcher: its trained categories, the data's untrained ones, and the
     alias table stored with it (the packaged table for versions trained before)."""
-    untrained = card.get("untrained_categories") or {}
+    untrained = card.untrained_categories
     names = {column: [*known, *(untrained.get(column) or {})] for column, known in trained.items()}
-    stored = card.get("aliases")
+    stored = card.aliases
     aliases = AliasTable(columns=stored) if stored else load_aliases()
     return CategoryMatcher(names, aliases, trained=trained)
 
 
-def interval_model(section: dict[str, Any]) -> IntervalModel:
+def interval_model(section: IntervalCard) -> IntervalModel:
     """The card's interval model; one radius for versions trained before per-house intervals."""
-    if "model" in section:
-        return IntervalModel.model_validate(section["model"])
-    return IntervalModel.constant(float(section["level"]), float(section["log_radius"]))
+    if section.model is not None:
+        return section.model
+    if section.log_radius is None:
+        raise ValueError("the card's interval section has neither a model nor a log radius")
+    return IntervalModel.constant(section.level, section.log_radius)
 
 
 def dollar_contributions(

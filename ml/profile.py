@@ -4,7 +4,7 @@
 bins (with the share of training rows in each), category counts. ``bin_counts`` puts new
 rows into the same bins, ``psi`` compares the shares, and ``DomainCheck`` words the
 out-of-domain warnings a prediction carries. The profile is a JSON-ready dict stored in
-the model card (``card["profile"]``); a card without one simply means no drift checks.
+the model card (``ModelCard.profile``); a card without one simply means no drift checks.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ import pandas as pd
 from ml.categories import RARE_CATEGORY_COUNT
 from ml.contract import CATEGORY_COLUMNS, NUMERIC_COLUMNS
 from ml.frame_rules import coerce_frame
+from ml.monitoring_report import MIN_DRIFT_ROWS
 
 BINS = 10
 OTHER = "__other__"
 PSI_EPSILON = 1e-4
 PSI_THRESHOLD = 0.2
-# Below this many rows a PSI measures the sample's noise, not the population: a single
-# house lands in one bin per feature and "drifts" everything. Reported, never flagged.
-MIN_DRIFT_ROWS = 100
 
 
 def build_profile(frame: pd.DataFrame, *, bins: int = BINS) -> dict[str, Any]:

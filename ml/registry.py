@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import joblib
 import pandas as pd
 
 from ml.alias_history import AliasEvent, parse_tags, tag_name
+from ml.card import ModelCard
 from ml.categories import ALIASES_PATH
 from ml.comparables import training_sales
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
@@ -38,7 +38,7 @@ class Registered:
 
 def log_and_register(
     result: TrainingResult,
-    card: dict[str, Any],
+    card: ModelCard,
     *,
     tracking_uri: str,
     config_path: Path | None,
@@ -70,14 +70,14 @@ def log_and_register(
             registered_model_name=name,
         )
         version = str(info.registered_model_version)
-        card = {**card, "version": version, "run_id": run.info.run_id}
+        card = card.model_copy(update={"version": version, "run_id": run.info.run_id})
         _log_artifacts(mlflow, result, card, config_path)
     if result.passed:
         set_alias(tracking_uri=tracking_uri, name=name, alias=alias, version=version)
     return Registered(run.info.run_id, version, result.passed)
 
 
-def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, dict[str, Any]]:
+def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, ModelCard]:
     """The fitted pipeline and the model card of a registered version."""
     import mlflow
     from mlflow import MlflowClient
@@ -99,8 +99,10 @@ def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, d
             dst_path=tmp,
             tracking_uri=tracking_uri,
         )
-        card = json.loads(Path(path).read_text())
-    card.update(version=str(details.version), run_id=details.run_id, name=name)
+        card = ModelCard.model_validate_json(Path(path).read_text())
+    card = card.model_copy(
+        update={"version": str(details.version), "run_id": details.run_id, "name": name}
+    )
     return pipeline, card
 
 
@@ -256,13 +258,13 @@ def _log_data_version(mlflow: Any, version: dict[str, Any]) -> None:
 
 
 def _log_artifacts(
-    mlflow: Any, result: TrainingResult, card: dict[str, Any], config_path: Path | None
+    mlflow: Any, result: TrainingResult, card: ModelCard, config_path: Path | None
 ) -> None:
     from ml.plots import save_plots
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / CARD_ARTIFACT).write_text(json.dumps(card, indent=2, default=str))
+        (folder / CARD_ARTIFACT).write_text(card.model_dump_json(indent=2))
         mlflow.log_artifact(str(folder / CARD_ARTIFACT))
         mlflow.log_artifact(str(ALIASES_PATH), artifact_path="categories")
         preprocessor = result.best.estimator.regressor_.named_steps["preprocess"]

@@ -1,6 +1,7 @@
 """The UI's only way to the model: an async HTTP client of the gateway.
 
-Every call returns the contract's models (or the lenient job and card models) and raises
+Every call returns the contract's or the shared models (``ml.card``, ``ml.monitoring_report``,
+``core.problem``, ``jobs.models``) and raises
 ``GatewayUnavailableError`` when the gateway cannot be reached, ``GatewayError`` (carrying the
 RFC 9457 problem) when it answers with an error. The API key is sent, never logged.
 Pages use ``acting_for(user_id)``: the same connection pool, with ``X-On-Behalf-Of`` on
@@ -21,9 +22,11 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from core.problem import Problem
 from jobs.models import Job, JobPage, JobSummary
+from ml.card import ModelCard
 from ml.contract import HouseFeatures, Prediction, error_message
-from webui.schemas import ModelCard, Problem
+from ml.monitoring_report import JobDrift, MonitoringReport
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -130,13 +133,14 @@ class GatewayClient:
         history: list[dict[str, Any]] = await self._json("GET", "/v1/model/history")
         return history
 
-    async def monitoring(self) -> dict[str, Any]:
+    async def monitoring(self) -> MonitoringReport:
         """Live accuracy per model version, drift, and the latest challenger report."""
-        return await self._json("GET", "/v1/monitoring")
+        return _parse(MonitoringReport, await self._json("GET", "/v1/monitoring"))
 
-    async def job_drift(self, job_id: str) -> dict[str, Any]:
+    async def job_drift(self, job_id: str) -> JobDrift:
         """PSI per feature of one of the caller's jobs (computed when it finished)."""
-        return await self._json("GET", f"/v1/monitoring/jobs/{_checked(job_id)}")
+        path = f"/v1/monitoring/jobs/{_checked(job_id)}"
+        return _parse(JobDrift, await self._json("GET", path))
 
     async def predict(
         self, features: HouseFeatures, *, explain: bool = False, comparables: int = 0
@@ -266,6 +270,7 @@ def _problem(response: httpx.Response) -> Problem:
         body = None
     if isinstance(body, dict):
         body.setdefault("status", response.status_code)
+        body.setdefault("title", response.reason_phrase or "Error")
         if isinstance(body.get("detail"), list):  # FastAPI's default 422 shape
             body["errors"] = [
                 {"field": ".".join(map(str, e.get("loc", []))), "message": e.get("msg", "")}

@@ -43,7 +43,7 @@ def record_job_drift(ctx: WorkerContext, job_id: str, record: JobRecord, key: st
 
 def job_drift(ctx: WorkerContext, record: JobRecord, key: str) -> dict[str, Any] | None:
     """PSI per feature of the result's valid rows, or None when the model has no profile."""
-    profile = ctx.predictor(record.model_version).card.get("profile")
+    profile = ctx.predictor(record.model_version).card.profile
     if not profile or record.columns is None or record.feature_positions is None:
         return None
     columns, positions = record.columns, record.feature_positions

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import getpass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,10 @@ from workers.training import feedback_rows, train_version
 
 log = get_logger("workers.lifecycle")
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
-_predictors: dict[str, Any] = {}
+if TYPE_CHECKING:
+    from ml.predict import Predictor
+
+_predictors: dict[str, Predictor] = {}
 
 
 class RetrainOutcome(BaseModel):
@@ -229,7 +232,8 @@ def _rollback_decision(
     settings: AppSettings, config: TrainConfig, paired: PairedPrices, champion: str, previous: str
 ) -> Decision:
     card = _predictor(settings, champion).card
-    gates = {k: card["gates"][k] for k in ("r2_min", "mae_max", "rmse_max") if k in card["gates"]}
+    thresholds = card.gates.model_dump(include={"r2_min", "mae_max", "rmse_max"})
+    gates = {k: v for k, v in thresholds.items() if v is not None}
     return decide_rollback(
         np.asarray(paired.actual),
         np.asarray(paired.candidate),
@@ -345,7 +349,7 @@ def _since(history: list[AliasEvent], action: str, version: str) -> float:
     return float("inf")  # no record of how it got there: nothing is known to be unseen
 
 
-def _predictor(settings: AppSettings, version: str) -> Any:
+def _predictor(settings: AppSettings, version: str) -> Predictor:
     if version not in _predictors:
         from ml.predict import Predictor
 

@@ -158,7 +158,7 @@ def audit_chunk(
         owner=record.owner,
         at=time.time(),
         version=version,
-        level=ctx.predictor(version).card.get("interval", {}).get("level"),
+        level=ctx.predictor(version).card.interval.level,
         job=job,
         payloads=digests,
     )

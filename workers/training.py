@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.settings import AppSettings
-from ml.card import build_card
+from ml.card_builder import build_card
 from ml.config import TrainConfig
 from ml.data import file_sha256, load_training_data
 from ml.data_version import DataVersion, merge_feedback, shipped_version
@@ -80,7 +80,7 @@ def train_version(
     )
     result = train(frame, config, progress=progress)
     card = build_card(result, data_path=data, data_sha256=file_sha256(data))
-    card["data"]["version"] = version.model_dump()
+    card.data.version = version.model_dump()
     tracking_uri = settings.core.resolved_tracking_uri()
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from jobs.keys import (
     CHECK_PENDING_KEY,
     DRIFT_STREAK_KEY,
@@ -26,6 +24,7 @@ from jobs.keys import (
     EPISODE_PREFIX,
     TRIGGERS_KEY,
 )
+from ml.monitoring_report import TriggerEvent
 from workers.app import LOOP_CHECK_TASK, RETRAIN_TASK
 
 __all__ = [
@@ -41,17 +40,6 @@ MAX_EVENTS = 500
 
 Kind = Literal["accuracy", "drift", "schedule", "manual"]
 Send = Callable[[str, list[Any]], None]  # (task name, args): sends to the training queue
-
-
-class TriggerEvent(BaseModel):
-    """One line of the trigger history."""
-
-    at: float
-    kind: str
-    action: Literal["requested", "started", "finished", "failed", "episode_ended"]
-    reason: str
-    model_version: str | None = None
-    outcome: dict[str, Any] | None = None
 
 
 def record(client: Any, event: TriggerEvent) -> None:

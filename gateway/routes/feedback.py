@@ -4,6 +4,8 @@
 ``{"job_id", "row", "actual_price"}`` items), or a CSV (``text/csv``) with
 ``actual_price`` and ``prediction_id`` or ``job_id``/``row`` columns (``?job_id=`` names
 the job for all rows). Rows of a job count from 1, the first data row of its file.
+JSON is all or nothing (an item that breaks the schema is a 422 naming it); a CSV is judged
+row by row (bad rows are listed in ``errors``, the others kept).
 Only the caller's own predictions and jobs are found; a repeated report counts once.
 Who may move the shared figures, and which prices are held, is ``gateway.feedback_trust``;
 a job's rows are read from its row index (``gateway.job_rows``), never the whole result.
@@ -14,8 +16,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from core.problem import FieldError
 from gateway.deps import CallerDep, get_caller
 from gateway.errors import ProblemError
 from gateway.experiment_report import record_pairs
@@ -32,6 +36,7 @@ from gateway.routes.monitoring import require_store, unavailable
 from jobs.blobs import BlobNotFoundError, BlobStore
 from jobs.keys import result_key
 from jobs.models import SUCCEEDED
+from ml.monitoring_report import Scope, VersionQuality
 
 router = APIRouter(
     prefix="/v1/feedback",
@@ -51,7 +56,10 @@ _ITEM = {
         "actual_price": {"type": "number", "exclusiveMinimum": 0},
     },
     "oneOf": [
-        {"required": ["prediction_id", "actual_price"], "not": {"required": ["job_id"]}},
+        {
+            "required": ["prediction_id", "actual_price"],
+            "not": {"anyOf": [{"required": ["job_id"]}, {"required": ["row"]}]},
+        },
         {"required": ["job_id", "row", "actual_price"], "not": {"required": ["prediction_id"]}},
     ],
 }
@@ -73,12 +81,34 @@ BODY = {
 }
 
 
+class HeldPrice(BaseModel):
+    """A reported price held for review (implausible), counted nowhere."""
+
+    key: str
+    actual_price: float
+    reason: str
+
+
+class FeedbackReceipt(BaseModel):
+    """What a feedback post did: accepted, repeated, unknown, held and invalid items."""
+
+    accepted: int
+    duplicates: list[str]
+    unknown: list[str]
+    held: list[HeldPrice]
+    errors: list[FieldError]
+    scope: Scope
+    live: dict[str, VersionQuality] = Field(
+        description="The live accuracy of every version the accepted prices touch."
+    )
+
+
 @router.post("", summary="Report actual sale prices of earlier predictions", openapi_extra=BODY)
 async def post_feedback(
     request: Request,
     caller: CallerDep,
     job_id: Annotated[str | None, Query(max_length=128)] = None,
-) -> dict[str, Any]:
+) -> FeedbackReceipt:
     """Add the prices to the live windows; answers what was accepted and the live accuracy.
 
     A key named in HPP_FEEDBACK_KEY_NAMES (acting for no end user) moves the shared figures
@@ -114,15 +144,15 @@ async def post_feedback(
         raise unavailable() from exc
     if scope is None and accepted:
         _feed_the_loop(request, live)
-    return {
-        "accepted": accepted,
-        "duplicates": duplicates,
-        "unknown": unknown,
-        "held": [{"key": p.key, "actual_price": p.actual, "reason": why} for p, why in held],
-        "errors": errors,
-        "scope": "shared" if scope is None else "own",
-        "live": live,
-    }
+    return FeedbackReceipt(
+        accepted=accepted,
+        duplicates=duplicates,
+        unknown=unknown,
+        held=[HeldPrice(key=p.key, actual_price=p.actual, reason=why) for p, why in held],
+        errors=[FieldError.model_validate(e) for e in errors],
+        scope="shared" if scope is None else "own",
+        live=live,
+    )
 
 
 def _feed_the_loop(request: Request, live: dict[str, Any]) -> None:
@@ -152,7 +182,7 @@ def _screen(
 
 async def _live(
     request: Request, store: MonitoringStore, points: list[FeedbackPoint], owner: str | None
-) -> dict[str, Any]:
+) -> dict[str, VersionQuality]:
     """The live accuracy, in the scope the points went to, of every version they touch."""
     predictor = request.app.state.predictor_holder.current
     fallback = card_gates(None if predictor is None else predictor.card)

@@ -26,6 +26,16 @@ from gateway.audit_log import audit_frame
 from gateway.deps import get_caller, request_owner, serving_predictor
 from gateway.errors import ProblemError, problem_response
 from gateway.experiment import Assignment, Experiment, count_arm
+from gateway.inference_models import (
+    INFER_RESPONSES,
+    Datatype,
+    ModelMetadata,
+    ModelReady,
+    ServerLive,
+    ServerMetadata,
+    ServerReady,
+    TensorMetadata,
+)
 from gateway.oip_codec import (
     NUMERIC_DTYPES,
     BinaryReader,
@@ -36,6 +46,7 @@ from gateway.oip_codec import (
 )
 from gateway.openapi import problem_responses
 from gateway.prediction_log import prediction_log
+from ml.card import ModelCard
 from ml.categories import UnknownCategories, parse_mode
 from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS
 from ml.predict import Predictor, ScoredFrame
@@ -56,48 +67,46 @@ MAX_ROWS = 10_000
 
 
 @health_router.get("/live", summary="Whether the server is live (Open Inference Protocol)")
-async def server_live() -> dict[str, bool]:
+async def server_live() -> ServerLive:
     """Always 200 while the process answers."""
-    return {"live": True}
+    return ServerLive(live=True)
 
 
 @health_router.get("/ready", summary="Whether the server is ready (Open Inference Protocol)")
-async def server_ready(request: Request) -> Any:
+async def server_ready(request: Request) -> ServerReady:
     """200 when a model is loaded, else 503 with the protocol's ``error``."""
     serving_predictor(request)
-    return {"ready": True}
+    return ServerReady(ready=True)
 
 
 @router.get("", summary="Server metadata (Open Inference Protocol)")
-async def server_metadata() -> dict[str, Any]:
+async def server_metadata() -> ServerMetadata:
     """The server's name, version and protocol extensions."""
-    return {
-        "name": "house-price-predictor",
-        "version": "1.0.0",
-        "extensions": ["binary_tensor_data"],
-    }
+    return ServerMetadata(
+        name="house-price-predictor", version="1.0.0", extensions=["binary_tensor_data"]
+    )
 
 
 @router.get("/models/{name}/ready", summary="Whether the served model is ready")
-async def model_ready(request: Request, name: str) -> Any:
+async def model_ready(request: Request, name: str) -> ModelReady:
     """200 with ``ready: true`` when the model is loaded; otherwise a 503."""
     return _ready(name, _served(request, name))
 
 
 @router.get("/models/{name}/versions/{version}/ready", summary="Whether a version is ready")
-async def version_ready(request: Request, name: str, version: str) -> Any:
+async def version_ready(request: Request, name: str, version: str) -> ModelReady:
     """200 with ``ready: true`` once the version is loaded (it is loaded on first use)."""
     return _ready(name, await _version(request, name, version))
 
 
 @router.get("/models/{name}", summary="Model metadata (the served version)")
-async def model_metadata(request: Request, name: str) -> Any:
+async def model_metadata(request: Request, name: str) -> ModelMetadata:
     """Name, versions, platform and the input and output tensors."""
     return _metadata(name, _served(request, name))
 
 
 @router.get("/models/{name}/versions/{version}", summary="Model metadata of a version")
-async def version_metadata(request: Request, name: str, version: str) -> Any:
+async def version_metadata(request: Request, name: str, version: str) -> ModelMetadata:
     """The same metadata for any registered version."""
     return _metadata(name, await _version(request, name, version))
 
@@ -114,24 +123,24 @@ async def _version(request: Request, name: str, version: str) -> Predictor:
     return predictor
 
 
-def _ready(name: str, predictor: Predictor) -> dict[str, Any]:
-    return {"name": name, "ready": True, "version": str(predictor.version)}
+def _ready(name: str, predictor: Predictor) -> ModelReady:
+    return ModelReady(name=name, ready=True, version=str(predictor.version))
 
 
-def _metadata(name: str, predictor: Predictor) -> dict[str, Any]:
-    return {
-        "name": name,
-        "versions": [str(predictor.version)],
-        "platform": f"mlflow_sklearn_{predictor.card.get('model_type', 'model')}",
-        "inputs": [
-            {"name": column, "datatype": _datatype(column), "shape": [-1]}
+def _metadata(name: str, predictor: Predictor) -> ModelMetadata:
+    return ModelMetadata(
+        name=name,
+        versions=[str(predictor.version)],
+        platform=f"mlflow_sklearn_{predictor.card.model_type or 'model'}",
+        inputs=[
+            TensorMetadata(name=column, datatype=_datatype(column), shape=[-1])
             for column in FEATURE_COLUMNS
         ],
-        "outputs": [
-            *({"name": output, "datatype": "FP64", "shape": [-1]} for output in OUTPUTS),
-            {"name": WARNING_OUTPUT, "datatype": "BYTES", "shape": [-1]},
+        outputs=[
+            *(TensorMetadata(name=output, datatype="FP64", shape=[-1]) for output in OUTPUTS),
+            TensorMetadata(name=WARNING_OUTPUT, datatype="BYTES", shape=[-1]),
         ],
-    }
+    )
 
 
 INFER_BODY = {
@@ -160,8 +169,19 @@ INFER_BODY = {
                         },
                         "outputs": {
                             "type": "array",
-                            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                            "items": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {
+                                        "type": "string",
+                                        "enum": [*OUTPUTS, WARNING_OUTPUT],
+                                    },
+                                    "parameters": {"type": "object"},
+                                },
+                            },
                         },
+                        "parameters": {"type": "object"},
                     },
                 },
                 "example": {
@@ -194,6 +214,7 @@ INFER_BODY = {
     "/models/{name}/infer",
     summary="Score houses given as named tensors",
     openapi_extra=INFER_BODY,
+    responses=INFER_RESPONSES,
 )
 async def infer(request: Request, name: str) -> Response:
     """Open Inference Protocol inference with the served version: prices out.
@@ -211,6 +232,7 @@ async def infer(request: Request, name: str) -> Response:
     "/models/{name}/versions/{version}/infer",
     summary="Score houses with a given registered version",
     openapi_extra=INFER_BODY,
+    responses=INFER_RESPONSES,
 )
 async def infer_version(request: Request, name: str, version: str) -> Response:
     """The same inference with any registered version (no A/B, no shadow)."""
@@ -264,7 +286,7 @@ def _remember(
     frame: pd.DataFrame,
     scored_frame: ScoredFrame,
     version: str,
-    card: Any,
+    card: ModelCard,
     assignment: Assignment | None,
 ) -> list[str]:
     """Ids for the rows, kept for feedback and the live drift window like /v1 predictions
@@ -397,6 +419,8 @@ def _wanted(body: dict[str, Any]) -> set[str]:
     listed = [o.get("name") if isinstance(o, dict) else None for o in requested]
     if not all(isinstance(n, str) for n in listed):  # e.g. {"name": {}}: unhashable, was a 500
         raise ProtocolError("each requested output must be an object with a string 'name'")
+    if not all(isinstance(o.get("parameters", {}), dict) for o in requested):
+        raise ProtocolError("a requested output's 'parameters' must be an object")
     names = set(listed)
     unknown = names - {*OUTPUTS, WARNING_OUTPUT}
     if unknown:
@@ -415,7 +439,7 @@ def _reject_bad_rows(scored: pd.DataFrame) -> None:
     raise ProtocolError(f"{int(bad.sum())} row(s) break the model's input contract", errors)
 
 
-def _datatype(column: str) -> str:
+def _datatype(column: str) -> Datatype:
     if column in CATEGORY_COLUMNS:
         return "BYTES"
     return "INT64" if column in INTEGER_COLUMNS else "FP64"

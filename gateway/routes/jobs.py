@@ -133,10 +133,20 @@ _JOB_LINKS = {
         "DeleteJob": "delete_job_v1_jobs__job_id__delete",
     }.items()
 }
+# One Server-Sent Event: its name, and the job as JSON in its data.
+_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["progress", "end"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 _UPLOAD_BODY = {
     "required": True,
     "content": {
-        "text/csv": {"schema": {"type": "string"}},
+        # Any bytes are taken: a file that is not a readable CSV fails its job, saying why.
+        "text/csv": {"schema": {"description": "The CSV file's bytes"}},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
@@ -290,7 +300,19 @@ async def get_job(request: Request, caller: CallerDep, job_id: str) -> Job:
     return _job(await _owned(jobs, job_id, caller.owner))
 
 
-@router.get("/{job_id}/events", summary="Progress as Server-Sent Events")
+@router.get(
+    "/{job_id}/events",
+    summary="Progress as Server-Sent Events",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "`event: progress` with the Job JSON on every change, "
+            "`event: end` at a final state",
+            "content": {"text/event-stream": {"schema": _EVENT}},
+        },
+        **problem_responses(503),
+    },
+)
 async def job_events(request: Request, caller: CallerDep, job_id: str) -> StreamingResponse:
     """``event: progress`` with the Job JSON on every change; ``event: end`` at a final state."""
     jobs = await _runtime(request)
@@ -319,7 +341,18 @@ class _CountedStream(StreamingResponse):
             self._release()
 
 
-@router.get("/{job_id}/result", summary="The scored CSV")
+@router.get(
+    "/{job_id}/result",
+    summary="The scored CSV",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The input's rows in order with the prediction columns",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(409),
+    },
+)
 async def job_result(request: Request, caller: CallerDep, job_id: str) -> StreamingResponse:
     """The input's rows in order with predicted_price, price_low, price_high, error, warning."""
     jobs = await _runtime(request)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
@@ -12,6 +11,7 @@ from gateway.deps import AdminDep, HolderDep, PredictorDep, get_caller
 from gateway.experiment import Experiment
 from gateway.openapi import problem_responses
 from ml.alias_history import AliasEvent
+from ml.card import ModelCard
 
 router = APIRouter(
     prefix="/v1/model",
@@ -31,9 +31,9 @@ class ReloadResult(BaseModel):
 
 
 @router.get("", summary="The serving model's card")
-async def model_card(predictor: PredictorDep) -> dict[str, Any]:
+async def model_card(predictor: PredictorDep) -> ModelCard:
     """Version, training date, data, metrics against the gates, categories, importances."""
-    return {**predictor.card, "version": str(predictor.version)}
+    return predictor.card
 
 
 @router.get("/history", summary="Every alias move: challengers, promotions, rollbacks")

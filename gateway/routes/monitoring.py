@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from redis.exceptions import RedisError
 
@@ -12,8 +10,10 @@ from gateway.errors import ProblemError
 from gateway.experiment_report import experiment_section
 from gateway.live_quality import own_quality, snapshot
 from gateway.loop_hooks import after_drift, trigger_history
+from gateway.monitoring_store import MonitoringStore
 from gateway.openapi import problem_responses
 from gateway.prediction_log import monitoring_store, prediction_log
+from ml.monitoring_report import DriftReport, JobDrift, MonitoringReport
 
 router = APIRouter(
     prefix="/v1/monitoring",
@@ -24,7 +24,7 @@ router = APIRouter(
 
 
 @router.get("", summary="Live accuracy, interval coverage and drift")
-async def get_monitoring(request: Request, caller: CallerDep) -> dict[str, Any]:
+async def get_monitoring(request: Request, caller: CallerDep) -> MonitoringReport:
     """Live MAE/RMSE/R²/coverage per model version vs its gates, PSI of live traffic.
 
     `accuracy` and `drift` are system-wide (`accuracy` from trusted feedback only);
@@ -39,35 +39,35 @@ async def get_monitoring(request: Request, caller: CallerDep) -> dict[str, Any]:
     trusted = request.app.state.feedback_policy.trusts(caller)
     await prediction_log(request.app).flush()
     try:
-        shared = await snapshot(
+        report = await snapshot(
             store,
             version=None if predictor is None else str(predictor.version),
             card=card,
             threshold=request.app.state.settings.core.drift_psi_threshold,
             sink=getattr(request.state, "metrics_sink", None),
+            scope="shared" if trusted else "own",
+            own=[] if trusted else await own_quality(store, caller.owner, card=card),
+            held=await store.held_count(),
         )
-        own = [] if trusted else await own_quality(store, caller.owner, card=card)
-        held = await store.held_count()
-        experiment = await experiment_section(
-            store, request.app.state.experiment, accuracy=shared["accuracy"]
+        report.experiment = await experiment_section(
+            store,
+            request.app.state.experiment,
+            accuracy=[q.model_dump() for q in report.accuracy],
         )
         triggers = await trigger_history(store.client)
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
-    after_drift(request.app, version=shared["model_version"], report=shared.get("drift"))
-    scope = "shared" if trusted else "own"
-    return {
-        **shared,
-        "feedback_scope": scope,
-        "own_accuracy": own,
-        "held_feedback": held,
-        "experiment": experiment,
-        "triggers": triggers,
-    }
+    report.triggers = triggers
+    after_drift(
+        request.app,
+        version=report.model_version,
+        report=None if report.drift is None else report.drift.model_dump(),
+    )
+    return report
 
 
 @router.get("/jobs/{job_id}", summary="A job's drift against the training data")
-async def job_drift(request: Request, caller: CallerDep, job_id: str) -> dict[str, Any]:
+async def job_drift(request: Request, caller: CallerDep, job_id: str) -> JobDrift:
     """PSI per feature of the job's rows (computed by the worker when the job finished)."""
     jobs = getattr(request.app.state, "jobs", None)
     if jobs is None:
@@ -78,15 +78,15 @@ async def job_drift(request: Request, caller: CallerDep, job_id: str) -> dict[st
         raise unavailable() from exc
     if record is None:
         raise ProblemError(404, f"No job {job_id!r} for this API key.", kind="not-found")
-    return {
-        "job_id": job_id,
-        "status": record.status,
-        "model_version": record.model_version or None,
-        "drift": record.drift,
-    }
+    return JobDrift(
+        job_id=job_id,
+        status=record.status,
+        model_version=record.model_version or None,
+        drift=None if record.drift is None else DriftReport.model_validate(record.drift),
+    )
 
 
-def require_store(request: Request) -> Any:
+def require_store(request: Request) -> MonitoringStore:
     """The monitoring store, or a 503 problem when the gateway has no Redis."""
     store = monitoring_store(request.app)
     if store is None:

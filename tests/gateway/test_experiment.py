@@ -52,11 +52,9 @@ AppFactory = Callable[..., AppSettings]
 def versions(model_registry: ModelRegistry) -> Versions:
     """The registered champion and a challenger from the run's other fitted candidate."""
     champion = Predictor.load(model_registry.model_uri, tracking_uri=model_registry.tracking_uri)
-    other = next(
-        c for c in model_registry.result.candidates if c.name != champion.card.get("model_type")
-    )
+    other = next(c for c in model_registry.result.candidates if c.name != champion.card.model_type)
     challenger = Predictor.from_pipeline(
-        other.estimator, {**champion.card, "version": CHALLENGER_VERSION}
+        other.estimator, champion.card.model_copy(update={"version": CHALLENGER_VERSION})
     )
     return champion, challenger
 
@@ -251,7 +249,7 @@ async def test_v2_inference_is_scored_in_shadow_too(
     ]
     async with started(experiment_settings(), versions) as (app, http):
         answer = await http.post(
-            f"/v2/models/{champion.card['name']}/infer", json={"inputs": inputs}, headers=USER
+            f"/v2/models/{champion.card.name}/infer", json={"inputs": inputs}, headers=USER
         )
         ids = answer.json()["parameters"]["prediction_ids"]
         records = [await stored(app, pid) for pid in ids]

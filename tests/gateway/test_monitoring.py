@@ -152,6 +152,24 @@ async def test_feedback_rejects_bodies_without_usable_items(monitored: httpx.Asy
     assert wrong_type.status_code == 415
 
 
+async def test_json_feedback_is_taken_whole_or_not_at_all(
+    monitored: httpx.AsyncClient, house: dict
+) -> None:
+    good = (await monitored.post("/v1/predict", json=house, headers=USER)).json()["prediction_id"]
+    items = [
+        {"prediction_id": good, "actual_price": 150_000},
+        {"prediction_id": good, "job_id": "j", "row": 1, "actual_price": 150_000},
+        {"prediction_id": good, "actual_price": "150000"},
+    ]
+
+    answer = await monitored.post("/v1/feedback", json={"items": items}, headers=USER)
+    alone = await monitored.post("/v1/feedback", json={"items": items[:1]}, headers=USER)
+
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["items.1", "items.2"]
+    assert alone.json()["accepted"] == 1  # the good item was not taken by the refused post
+
+
 async def test_monitoring_without_redis_is_a_problem(client: httpx.AsyncClient) -> None:
     answer = await client.get("/v1/monitoring", headers=USER)
     unauthenticated = await client.get("/v1/monitoring")

@@ -1,4 +1,9 @@
-"""Schemathesis over the OpenAPI schema against a real uvicorn: no 5xx, responses conform."""
+"""Schemathesis over the OpenAPI schema against a real uvicorn, with every check.
+
+No 5xx; documented status codes, content types, headers and response schemas; valid
+requests accepted and invalid ones refused. The few things JSON Schema cannot state are
+expected statuses in ``tests/schemathesis.toml`` (shared with the full CLI run).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 
 from gateway.connections import GuardedHttpProtocol
@@ -28,6 +33,7 @@ from tests.support.model import ModelRegistry
 
 # Bounded per operation and mode; raise it locally to fuzz harder (HPP_FUZZ_EXAMPLES=500).
 MAX_EXAMPLES = int(os.environ.get("HPP_FUZZ_EXAMPLES", "30"))
+CONFIG = Path(__file__).resolve().parents[1] / "schemathesis.toml"
 
 
 @pytest.fixture(scope="module")
@@ -66,23 +72,9 @@ def live_gateway(
 @pytest.fixture(scope="module")
 def api_schema(live_gateway: str) -> schemathesis.BaseSchema:
     """The gateway's own OpenAPI document."""
-    return schemathesis.openapi.from_url(f"{live_gateway}/openapi.json")
-
-
-# Operations with rules the schema cannot state: for them, whether a request is accepted
-# is not checked against the schema; every other check (no 5xx, documented status codes,
-# content types, response schemas) still runs.
-RULES_BEYOND_THE_SCHEMA = {
-    # Any bytes are accepted as an upload (a file that is not CSV fails its job, with the
-    # reason), and an Idempotency-Key reused with another body is refused (422).
-    "POST /v1/jobs": "uploads are judged by the job, not by the schema; key reuse is 422",
-    # Tensors must agree in length and name all six features.
-    "POST /v2/models/{name}/infer": "schema-valid tensors of unequal lengths are rejected (400)",
-    # Items are judged one by one: a bad item is reported in ``errors`` and the good ones
-    # are kept, so a batch with an invalid item is answered 200 (nothing accepted is lost).
-    "POST /v1/feedback": "a bad item is reported in errors while the others are kept",
-}
-ACCEPTANCE_CHECKS = [positive_data_acceptance, negative_data_rejection]
+    return schemathesis.openapi.from_url(
+        f"{live_gateway}/openapi.json", config=SchemathesisConfig.from_path(CONFIG)
+    )
 
 
 def operation_labels() -> list[str]:
@@ -106,12 +98,11 @@ def test_operation_conforms_to_its_schema(
     operation = api_schema.find_operation_by_label(label)
     assert operation is not None
     calls: list[int] = []
-    excluded = ACCEPTANCE_CHECKS if label in RULES_BEYOND_THE_SCHEMA else []
 
     @given(case=operation.as_strategy(mode))
     @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
     def check(case: schemathesis.Case) -> None:
-        response = case.call_and_validate(headers=auth_headers(case), excluded_checks=excluded)
+        response = case.call_and_validate(headers=auth_headers(case))
         calls.append(response.status_code)
 
     try:

@@ -176,6 +176,15 @@ async def test_wrong_method_is_405_problem_with_allow(client: httpx.AsyncClient)
     assert "POST" in response.headers["allow"]
 
 
+async def test_405_allows_every_method_the_document_names_for_the_path(
+    client: httpx.AsyncClient,
+) -> None:
+    # GET and DELETE /v1/jobs/{id} are two routes; Starlette alone would name only one.
+    response = await client.put("/v1/jobs/some-job", headers=USER)
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "DELETE, GET, HEAD"
+
+
 async def test_bad_query_parameter_is_422(client: httpx.AsyncClient, house: dict[str, Any]) -> None:
     response = await client.post(
         "/v1/predict", params={"explain": "perhaps"}, json=house, headers=USER

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.card import build_card
+from ml.card_builder import build_card
 from ml.comparables import (
     CONDITION_WEIGHT,
     DISTANCE_WEIGHTS,

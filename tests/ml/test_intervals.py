@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import KFold
 
-from ml.card import interval_section
+from ml.card import IntervalCard
+from ml.card_builder import interval_section
 from ml.contract import FEATURE_COLUMNS, HouseFeatures
 from ml.intervals import IntervalModel, _interp_one, calibrate
 from ml.predict import Predictor, interval_model
@@ -95,7 +96,7 @@ def test_every_path_gives_the_same_interval(
 
 
 def test_a_card_from_before_per_house_intervals_serves_its_one_radius() -> None:
-    model = interval_model({"level": 0.9, "log_radius": 0.25})
+    model = interval_model(IntervalCard.model_validate({"level": 0.9, "log_radius": 0.25}))
     assert model.log_radius_one(12.0, 1920, "Poor") == pytest.approx(0.25)
     assert model.log_radius_one(13.0, 2005, "Good") == pytest.approx(0.25)
     assert model == IntervalModel.constant(0.9, 0.25)

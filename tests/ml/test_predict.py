@@ -39,8 +39,8 @@ def test_loads_the_champion_version_with_its_card(
     predictor: Predictor, model_registry: ModelRegistry
 ) -> None:
     assert predictor.version == model_registry.version
-    assert predictor.card["categories"]["location"]
-    assert predictor.card["interval"]["level"] == 0.9
+    assert predictor.card.categories["location"]
+    assert predictor.card.interval.level == 0.9
 
 
 def test_predict_frame_equals_the_pipeline_on_the_whole_holdout(
@@ -122,14 +122,14 @@ def test_unseen_category_still_scores_with_a_warning(predictor: Predictor) -> No
 def test_a_category_of_the_data_missing_from_the_training_split_says_so(
     predictor: Predictor,
 ) -> None:
-    untrained = predictor.card["untrained_categories"]["location"]
+    untrained = predictor.card.untrained_categories["location"]
     assert untrained == {"Landmark": 1}  # its only sale fell in the hold-out
     house = HOUSE.model_copy(update={"location": "Landmark"})
 
     one = predictor.predict_one(house)
     frame = predictor.predict_frame(pd.DataFrame([house.model_dump()]).astype(str))
 
-    assert "Landmark" not in predictor.card["categories"]["location"]
+    assert "Landmark" not in predictor.card.categories["location"]
     assert one.warnings == [
         "location 'Landmark' has only 1 sale in the data set, none in the training split, "
         "so it is scored as unknown"

@@ -64,7 +64,9 @@ def test_psi_is_zero_for_identical_shares_and_none_for_no_rows() -> None:
 
 
 def test_predictions_flag_houses_beyond_the_training_range(predictor: Predictor) -> None:
-    limit = predictor.card["profile"]["numeric"]["sqft"]["max"]
+    profile = predictor.card.profile
+    assert profile is not None
+    limit = profile["numeric"]["sqft"]["max"]
     huge = HouseFeatures(**{**HOUSE, "sqft": 9000})
 
     warnings = predictor.predict_one(huge).warnings
@@ -78,7 +80,9 @@ def test_predictions_flag_houses_beyond_the_training_range(predictor: Predictor)
 
 
 def test_predictions_flag_rare_locations(predictor: Predictor) -> None:
-    counts = predictor.card["profile"]["categorical"]["location"]["counts"]
+    profile = predictor.card.profile
+    assert profile is not None
+    counts = profile["categorical"]["location"]["counts"]
     rare, seen = min(counts.items(), key=lambda item: item[1])
     assert seen < 5, "the training data has no rare location to test with"
 
@@ -88,7 +92,7 @@ def test_predictions_flag_rare_locations(predictor: Predictor) -> None:
 
 
 def test_a_card_without_a_profile_serves_without_drift_checks(predictor: Predictor) -> None:
-    card = {k: v for k, v in predictor.card.items() if k != "profile"}
+    card = predictor.card.model_copy(update={"profile": None})
     old = Predictor.from_pipeline(predictor.pipeline, card)
 
     prediction = old.predict_one(HouseFeatures(**{**HOUSE, "sqft": 9000}))

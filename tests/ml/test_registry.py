@@ -61,7 +61,7 @@ def test_a_postgresql_tracking_store_registers_and_serves_the_model() -> None:
         registry = train_and_register(f"{base}/{database}", quick_config())
         predictor = Predictor.load(registry.model_uri, tracking_uri=registry.tracking_uri)
         assert predictor.version == "1"
-        assert predictor.card["metrics"]["rmse"] > 0
+        assert predictor.card.metrics["rmse"] > 0
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         admin.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ml.card import build_card
+from ml.card_builder import build_card
 from ml.config import Gates, TrainConfig
 from ml.data import file_sha256, load_training_data
 from ml.registry import log_and_register

@@ -33,14 +33,14 @@ async def test_sample_csv_has_the_contract_columns_and_model_categories(
     response = await user.download.next(timeout=10)
     sample = read_csv(response.content)
     assert list(sample.columns) == list(FEATURE_COLUMNS)
-    assert set(sample["location"]) <= set(predictor.card["categories"]["location"])
+    assert set(sample["location"]) <= set(predictor.card.categories["location"])
     assert len(sample) == 5
 
 
 async def test_upload_scores_live_and_offers_the_result(
     user: User, celery_worker: WorkerProcess, predictor: Predictor
 ) -> None:
-    content = houses_csv(2_500, categories=predictor.card["categories"], bad_rows=3)
+    content = houses_csv(2_500, categories=predictor.card.categories, bad_rows=3)
     await user.open("/batch")
     await upload(user, "houses.csv", content)
     await user.should_see(marker="batch-progress", retries=50)
@@ -98,7 +98,7 @@ async def test_a_job_without_a_summary_still_offers_its_result(
     gateway: ThreadedServer,
 ) -> None:
     await user.open("/batch")
-    await upload(user, "older.csv", houses_csv(40, categories=predictor.card["categories"]))
+    await upload(user, "older.csv", houses_csv(40, categories=predictor.card.categories))
     await user.should_see(marker="batch-summary", retries=WAIT)
     async with httpx.AsyncClient(base_url=gateway.url, headers=as_browser(user)) as http:
         (job, *_) = (await http.get("/v1/jobs")).json()["jobs"]

@@ -93,7 +93,7 @@ def test_upload_10000_rows_watch_progress_and_download(
 ) -> None:
     _, ui = system
     csv_path = tmp_path / "houses-10k.csv"
-    csv_path.write_bytes(houses_csv(10_000, categories=predictor.card["categories"], bad_rows=7))
+    csv_path.write_bytes(houses_csv(10_000, categories=predictor.card.categories, bad_rows=7))
     page.goto(ui.url + "/batch")
     page.get_by_text("Download a sample CSV").wait_for()
     idle = page.get_by_test_id("batch-upload").inner_text()
@@ -143,7 +143,7 @@ def test_cancel_a_running_job_keeps_it_listed(
 ) -> None:
     _, ui = system
     csv_path = tmp_path / "big.csv"
-    csv_path.write_bytes(houses_csv(300_000, categories=predictor.card["categories"]))
+    csv_path.write_bytes(houses_csv(300_000, categories=predictor.card.categories))
     page.goto(ui.url + "/batch")
     page.locator("[data-testid=batch-upload] input[type=file]").set_input_files(str(csv_path))
     status = page.get_by_test_id("batch-status")

@@ -53,10 +53,10 @@ def trial_gateway(
     trial_settings: AppSettings, predictor: Predictor, model_registry: ModelRegistry
 ) -> Iterator[ThreadedServer]:
     """The session's champion with a challenger built from the run's other candidate."""
-    other = next(
-        c for c in model_registry.result.candidates if c.name != predictor.card.get("model_type")
+    other = next(c for c in model_registry.result.candidates if c.name != predictor.card.model_type)
+    challenger = Predictor.from_pipeline(
+        other.estimator, predictor.card.model_copy(update={"version": "77"})
     )
-    challenger = Predictor.from_pipeline(other.estimator, {**predictor.card, "version": "77"})
     app = create_app(trial_settings, predictor=predictor, challenger=challenger)
     server = ThreadedServer(app, trial_settings.gateway.port).start()
     yield server

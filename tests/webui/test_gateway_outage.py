@@ -47,7 +47,7 @@ async def test_a_gateway_not_up_yet_is_starting_then_the_page_recovers(
         try:
             await user.should_not_see(marker="gateway-banner", retries=BANNER_WAIT)
             await user.should_see(f"Serving model version {predictor.version}", retries=50)
-            known = predictor.card["categories"]["location"]
+            known = predictor.card.categories["location"]
             assert list(select.options)[: len(known)] == known
         finally:
             server.stop()

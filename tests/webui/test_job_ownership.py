@@ -33,7 +33,7 @@ async def test_cancel_on_the_batch_page_keeps_the_job_as_cancelled(
     gateway_settings: AppSettings,
 ) -> None:
     await user.open("/batch")
-    await upload(user, "to-cancel.csv", houses_csv(BIG, categories=predictor.card["categories"]))
+    await upload(user, "to-cancel.csv", houses_csv(BIG, categories=predictor.card.categories))
     await user.should_see(marker="batch-progress", retries=WAIT)
     job_id = ui_job_id(gateway, user, "to-cancel.csv")
     assert job_id is not None
@@ -66,7 +66,7 @@ async def test_cancel_on_the_jobs_page_keeps_the_job_and_delete_removes_it(
 ) -> None:
     await user.open("/jobs")
     await user.should_see(marker="jobs-summary")
-    content = houses_csv(BIG, categories=predictor.card["categories"], seed=6)
+    content = houses_csv(BIG, categories=predictor.card.categories, seed=6)
     job_id = await _submit(gateway, user, "cancel-from-list.csv", content)
     await _wait_rows(gateway, user, job_id)
     await user.open("/jobs")
@@ -93,7 +93,7 @@ async def test_two_browsers_do_not_see_each_others_jobs(
     gateway: ThreadedServer,
 ) -> None:
     await user.open("/batch")
-    content = houses_csv(200, categories=predictor.card["categories"])
+    content = houses_csv(200, categories=predictor.card.categories)
     await upload(user, "first-browser.csv", content)
     await user.should_see(marker="batch-summary", retries=WAIT)
     job_id = ui_job_id(gateway, user, "first-browser.csv")

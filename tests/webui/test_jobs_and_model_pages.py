@@ -18,7 +18,7 @@ async def test_jobs_page_lists_downloads_and_deletes_a_job(
     user: User, celery_worker: WorkerProcess, predictor: Predictor, gateway: ThreadedServer
 ) -> None:
     await user.open("/batch")
-    await upload(user, "for-jobs.csv", houses_csv(300, categories=predictor.card["categories"]))
+    await upload(user, "for-jobs.csv", houses_csv(300, categories=predictor.card.categories))
     await user.should_see(marker="batch-summary", retries=WAIT)
 
     job_id = ui_job_id(gateway, user, "for-jobs.csv")
@@ -56,21 +56,21 @@ async def test_model_page_shows_the_card_against_the_gates(
     table = user.find(marker="metrics-table").elements.pop()
     assert isinstance(table, ui.table)
     r2 = next(row for row in table.rows if row["metric"] == "R²")
-    assert r2["value"] == f"{card['metrics']['r2']:.3f}"
-    assert r2["gate"] == f"≥ {card['gates']['r2_min']:.3f}"
-    expected = "✔ pass" if card["metrics"]["r2"] >= card["gates"]["r2_min"] else "✘ fail"
+    assert r2["value"] == f"{card.metrics['r2']:.3f}"
+    assert r2["gate"] == f"≥ {card.gates.r2_min:.3f}"
+    expected = "✔ pass" if card.metrics["r2"] >= (card.gates.r2_min or 0) else "✘ fail"
     assert r2["result"] == expected
-    await user.should_see(f"covered {card['interval']['coverage']:.1%} of held-out prices")
+    await user.should_see(f"covered {card.interval.coverage:.1%} of held-out prices")
     coverage = user.find(marker="coverage-table").elements.pop()
     assert isinstance(coverage, ui.table)
     shown = {(row["group"], row["coverage"]) for row in coverage.rows}
-    assert shown == {(g["group"], f"{g['coverage']:.1%}") for g in card["interval"]["by_group"]}
+    assert shown == {(g.group, f"{g.coverage:.1%}") for g in card.interval.by_group}
     assert {"cheapest fifth", "before 1940", "Average"} <= {group for group, _ in shown}
     scatter = user.find(marker="pred-vs-actual-chart").elements.pop()
     assert isinstance(scatter, ui.echart)
-    assert len(scatter.options["series"][0]["data"]) == len(card["holdout_sample"])
+    assert len(scatter.options["series"][0]["data"]) == len(card.holdout_sample)
     importance = user.find(marker="importance-chart").elements.pop()
     assert isinstance(importance, ui.echart)
-    assert len(importance.options["series"][0]["data"]) == len(card["feature_importances"])
+    assert len(importance.options["series"][0]["data"]) == len(card.feature_importances)
     await user.should_see("Version timeline")
     await user.should_see(marker="version-timeline")

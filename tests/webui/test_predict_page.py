@@ -18,7 +18,7 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     select = user.find(marker="input-location").elements.pop()
     await user.should_see(f"Serving model version {predictor.version}", retries=100)
     assert isinstance(select, ui.select)
-    known = predictor.card["categories"]["location"]
+    known = predictor.card.categories["location"]
     assert isinstance(select.options, dict)  # value -> label
     assert list(select.options)[: len(known)] == known
     # A location of the data the training split lacks is offered, labelled as unknown.
@@ -26,7 +26,9 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     assert select.options["Landmark"] == (
         "Landmark · not in training (1 sale in the data): scored as unknown"
     )
-    counts = predictor.card["profile"]["categorical"]["location"]["counts"]
+    profile = predictor.card.profile
+    assert profile is not None
+    counts = profile["categorical"]["location"]["counts"]
     rare = [name for name in known if counts[name] < 5]
     assert rare, "the training split has no rare location to label"
     for name in rare:
@@ -34,7 +36,7 @@ async def test_form_offers_the_models_categories(user: User, predictor: Predicto
     assert select.options["North Ames"] == "North Ames"
     condition = user.find(marker="input-condition").elements.pop()
     assert isinstance(condition, ui.select)
-    conditions = predictor.card["categories"]["condition"]
+    conditions = predictor.card.categories["condition"]
     assert list(condition.options)[: len(conditions)] == conditions
 
 

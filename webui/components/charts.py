@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jobs.models import PriceBin
+from ml.card import HoldoutPoint
 
 POSITIVE = "#15803d"
 NEGATIVE = "#b91c1c"
@@ -79,9 +80,9 @@ def histogram_options(bins: Sequence[PriceBin]) -> dict:
     }
 
 
-def predicted_vs_actual_options(points: Sequence[dict[str, float]]) -> dict:
+def predicted_vs_actual_options(points: Sequence[HoldoutPoint]) -> dict:
     """Scatter of predicted against actual price, with the line where they agree."""
-    pairs = [[p["actual"], p["predicted"]] for p in points]
+    pairs = [[p.actual, p.predicted] for p in points]
     top = max((max(a, b) for a, b in pairs), default=1.0)
     return {
         "grid": {"left": 8, "right": 24, "top": 32, "bottom": 32, "containLabel": True},
@@ -107,9 +108,9 @@ def predicted_vs_actual_options(points: Sequence[dict[str, float]]) -> dict:
     }
 
 
-def residuals_options(points: Sequence[dict[str, float]]) -> dict:
+def residuals_options(points: Sequence[HoldoutPoint]) -> dict:
     """Scatter of residual (actual − predicted) against predicted price."""
-    data = [[p["predicted"], p["actual"] - p["predicted"]] for p in points]
+    data = [[p.predicted, p.actual - p.predicted] for p in points]
     return {
         "grid": {"left": 8, "right": 24, "top": 32, "bottom": 32, "containLabel": True},
         "tooltip": {"trigger": "item"},

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ml.monitoring_report import FeatureDrift
+
 CALM = "#1d4ed8"
 DRIFTED = "#b91c1c"
 
 
 def psi_options(
-    features: dict[str, dict[str, Any]], *, threshold: float, labels: dict[str, str]
+    features: dict[str, FeatureDrift], *, threshold: float, labels: dict[str, str]
 ) -> dict[str, Any]:
     """Horizontal bars of PSI per feature (red past ``threshold``) with a dashed threshold line."""
     items = sorted(
-        ((name, info.get("psi")) for name, info in features.items()),
+        ((name, info.psi) for name, info in features.items()),
         key=lambda item: item[1] or 0.0,
     )
     top = max([threshold * 1.5, *(v or 0.0 for _, v in items)])

@@ -9,6 +9,7 @@ from typing import Any
 from nicegui import ui
 from pydantic import ValidationError
 
+from ml.card import ModelCard
 from ml.categories import (
     RARE_CATEGORY_COUNT,
     AliasTable,
@@ -25,7 +26,6 @@ from ml.contract import (
     max_year_built,
 )
 from webui.components.marks import testid
-from webui.schemas import ModelCard
 
 LABELS: dict[str, str] = {
     "sqft": "Living area",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from ml.card import IntervalCard, ModelCard
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.charts import (
     importance_options,
@@ -17,7 +18,6 @@ from webui.components.marks import testid
 from webui.components.tables import table_column
 from webui.deps import UIDeps
 from webui.layout import Frame, frame
-from webui.schemas import IntervalCard, ModelCard
 
 PATH = "/model"
 # metric -> (gate key, higher is better, how to show it)
@@ -72,14 +72,13 @@ def _overview(card: ModelCard) -> None:
         ui.card().classes("w-full"),
         ui.element("div").classes("grid grid-cols-1 sm:grid-cols-3 gap-4 w-full"),
     ):
-        _fact("Version", card.version, "model-version")
+        _fact("Version", card.version or "–", "model-version")
         _fact("Trained at", _when(card.trained_at), "trained-at")
         _fact("Model type", card.model_type or "–", "model-type")
         data = card.data
-        rows = data.get("rows")
-        _fact("Training rows", f"{rows:,}" if isinstance(rows, int) else "–", "data-rows")
-        _fact("Data file", str(data.get("path", "–")), "data-path")
-        _fact("Data sha256", str(data.get("sha256", "–"))[:12], "data-sha")
+        _fact("Training rows", f"{data.rows:,}" if data.rows is not None else "–", "data-rows")
+        _fact("Data file", data.path or "–", "data-path")
+        _fact("Data sha256", (data.sha256 or "–")[:12], "data-sha")
 
 
 def _quality(card: ModelCard) -> None:
@@ -131,8 +130,6 @@ CANDIDATE_NAMES = {
 
 def _intervals(interval: IntervalCard) -> None:
     """How sure the model is: interval coverage and width on the hold-out, by group."""
-    if interval.level is None:
-        return
     with ui.card().classes("w-full"):
         ui.label("How sure: prediction intervals").classes("text-lg font-medium")
         text = f"{interval.level:.0%} prediction intervals"
@@ -187,10 +184,10 @@ def _candidates(card: ModelCard) -> None:
     rows = [
         {
             "name": CANDIDATE_NAMES.get(name, name.replace("_", " ")),  # wraps on a phone
-            "cv_rmse": _metric("rmse", scores.get("cv_rmse")),
-            "r2": _metric("r2", scores.get("r2")),
-            "mae": _metric("mae", scores.get("mae")),
-            "rmse": _metric("rmse", scores.get("rmse")),
+            "cv_rmse": _metric("rmse", scores.cv_rmse),
+            "r2": _metric("r2", scores.r2),
+            "mae": _metric("mae", scores.mae),
+            "rmse": _metric("rmse", scores.rmse),
         }
         for name, scores in card.candidates.items()
     ]

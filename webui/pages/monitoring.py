@@ -6,6 +6,15 @@ from typing import Any
 
 from nicegui import ui
 
+from ml.monitoring_report import (
+    ChallengerReport,
+    DriftReport,
+    GateVerdict,
+    JobDrift,
+    LiveMetrics,
+    MonitoringReport,
+    VersionQuality,
+)
 from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.drift_chart import psi_options
 from webui.components.formatting import money
@@ -65,18 +74,18 @@ class MonitoringView:
             with self.body:
                 ui.label("Monitoring is not available right now.").classes("text-gray-600")
             return
-        job = await self._latest_job_drift()
+        job, filename = await self._latest_job_drift() or (None, None)
         self.body.clear()
         with self.body:
             _accuracy(data)
             _own_accuracy(data)
             _drift(data)
-            _job_drift(job)
-            _experiment(data.get("experiment"))
-            _challenger(data.get("challenger"))
-            trigger_history(data.get("triggers") or [])
+            _job_drift(job, filename)
+            _experiment(data.experiment)
+            _challenger(data.challenger)
+            trigger_history([t.model_dump() for t in data.triggers])
 
-    async def _latest_job_drift(self) -> dict[str, Any] | None:
+    async def _latest_job_drift(self) -> tuple[JobDrift, str | None] | None:
         """The drift of the caller's newest succeeded job, if any (None when unavailable)."""
         api = self._shell.api
         try:
@@ -84,12 +93,12 @@ class MonitoringView:
             done = next((j for j in jobs if j.status == "succeeded"), None)
             if done is None:
                 return None
-            return {**await api.job_drift(done.id), "filename": done.filename}
+            return await api.job_drift(done.id), done.filename
         except (GatewayError, GatewayUnavailableError):
             return None
 
 
-def _accuracy(data: dict[str, Any]) -> None:
+def _accuracy(data: MonitoringReport) -> None:
     with ui.card().classes("w-full"):
         ui.label("Live accuracy vs the training gates").classes("text-lg font-medium")
         _scope(
@@ -97,19 +106,19 @@ def _accuracy(data: dict[str, Any]) -> None:
             "this is what the alarms watch.",
             mark="accuracy-scope",
         )
-        held = data.get("held_feedback") or 0
+        held = data.held_feedback
         if held:
             ui.label(
                 f"{held:,} implausible reported prices are held for review and not counted."
             ).classes("text-sm text-amber-900").mark("held-feedback").props(testid("held-feedback"))
-        if not data.get("accuracy"):
+        if not data.accuracy:
             ui.label("No trusted sale prices reported yet.").classes("text-gray-600")
-        _versions(data.get("accuracy", []), current=data.get("model_version"), prefix="live")
+        _versions(data.accuracy, current=data.model_version, prefix="live")
 
 
-def _own_accuracy(data: dict[str, Any]) -> None:
+def _own_accuracy(data: MonitoringReport) -> None:
     """The prices this browser reported: counted for it alone, never in the figures above."""
-    own = data.get("own_accuracy") or []
+    own = data.own_accuracy
     if not own:
         return
     with ui.card().classes("w-full").mark("own-accuracy-card").props(testid("own-accuracy-card")):
@@ -118,29 +127,27 @@ def _own_accuracy(data: dict[str, Any]) -> None:
             "Only you: prices reported from this browser count here, not in the figures above.",
             mark="own-accuracy-scope",
         )
-        _versions(own, current=data.get("model_version"), prefix="own")
+        _versions(own, current=data.model_version, prefix="own")
 
 
 def _scope(text: str, *, mark: str) -> None:
     ui.label(text).classes("text-sm text-gray-600").mark(mark).props(testid(mark))
 
 
-def _versions(qualities: list[dict[str, Any]], *, current: str | None, prefix: str) -> None:
+def _versions(qualities: list[VersionQuality], *, current: str | None, prefix: str) -> None:
     """Each version's metrics against its gates (marks start with ``prefix``: live or own)."""
     status_mark = "gate-status" if prefix == "live" else f"{prefix}-gate-status"
     for quality in qualities:
-        version = quality["model_version"]
-        metrics, verdict = quality["metrics"], quality["gates"]
-        label, color = STATUS.get(verdict.get("status", "unknown"), STATUS["unknown"])
+        version = quality.model_version
+        metrics, verdict = quality.metrics, quality.gates
+        label, color = STATUS[verdict.status]
         with ui.row().classes("items-center gap-2 mt-2"):
             serving = " (serving)" if version == current else ""
             ui.label(f"Version {version}{serving}").classes("font-medium")
             ui.badge(label, color=color).mark(f"{status_mark}-{version}").props(
                 testid(f"{status_mark}-{version}")
             )
-            ui.label(f"{metrics.get('n') or 0:,} prices in the window").classes(
-                "text-sm text-gray-600"
-            )
+            ui.label(f"{metrics.n:,} prices in the window").classes("text-sm text-gray-600")
         ui.table(columns=_columns(), rows=_rows(metrics, verdict)).props("dense flat").classes(
             "w-full"
         ).mark(f"{prefix}-metrics-{version}").props(testid(f"{prefix}-metrics-{version}"))
@@ -159,36 +166,35 @@ def _columns() -> list[dict[str, str]]:
     ]
 
 
-def _rows(metrics: dict[str, Any], verdict: dict[str, Any]) -> list[dict[str, str]]:
+def _rows(metrics: LiveMetrics, verdict: GateVerdict) -> list[dict[str, str]]:
     rows = []
     for metric, gate_key, name, higher in GATES:
-        gate = verdict.get("gates", {}).get(gate_key, {})
-        threshold = gate.get("threshold")
+        gate = verdict.gates.get(gate_key)
         rows.append(
             {
                 "metric": name,
-                "live": _value(metric, metrics.get(metric)),
-                "gate": ("≥ " if higher else "≤ ") + _value(metric, threshold)
-                if threshold is not None
+                "live": _value(metric, getattr(metrics, metric)),
+                "gate": ("≥ " if higher else "≤ ") + _value(metric, gate.threshold)
+                if gate is not None
                 else "–",
-                "result": STATUS.get(gate.get("status", "unknown"), STATUS["unknown"])[0],
+                "result": STATUS[gate.status if gate is not None else "unknown"][0],
             }
         )
     return rows
 
 
-def _coverage(metrics: dict[str, Any], quality: dict[str, Any], *, mark: str) -> None:
-    coverage, level = metrics.get("coverage"), quality.get("interval_level")
+def _coverage(metrics: LiveMetrics, quality: VersionQuality, *, mark: str) -> None:
+    coverage, level = metrics.coverage, quality.interval_level
     if coverage is None:
         return
     text = f"Interval coverage: {coverage:.1%} of sale prices fell inside their interval"
     if level is not None:
         text += f" (nominal {level:.0%})"
-    low = quality.get("coverage_status") == "low"
+    low = quality.coverage_status == "low"
     ui.label(text + (" — too low" if low else "") + ".").classes(
         "text-sm " + ("text-red-800" if low else "text-gray-700")
     ).mark(mark).props(testid(mark))
-    bias = metrics.get("bias")
+    bias = metrics.bias
     if bias is not None:
         word = "over" if bias > 0 else "under"
         ui.label(f"On average the model {word}-predicts by {money(abs(bias))}.").classes(
@@ -196,57 +202,53 @@ def _coverage(metrics: dict[str, Any], quality: dict[str, Any], *, mark: str) ->
         )
 
 
-def _drift(data: dict[str, Any]) -> None:
-    drift = data.get("drift")
+def _drift(data: MonitoringReport) -> None:
+    drift = data.drift
     with ui.card().classes("w-full"):
         ui.label("Drift of live traffic vs training (PSI per feature)").classes(
             "text-lg font-medium"
         )
         _scope("All users: the recent houses priced by every key.", mark="drift-scope")
-        if not data.get("drift_available"):
+        if not data.drift_available:
             ui.label("The serving model has no training profile: retrain to enable drift.").classes(
                 "text-gray-600"
             )
             return
-        if not drift or not drift.get("rows"):
+        if not drift or not drift.rows:
             ui.label("No live predictions in the window yet.").classes("text-gray-600")
             return
-        _drift_report(
-            drift, subject=f"{drift['rows']:,} recent houses", unit="houses", mark="drift"
-        )
+        _drift_report(drift, subject=f"{drift.rows:,} recent houses", unit="houses", mark="drift")
 
 
-def _job_drift(job: dict[str, Any] | None) -> None:
+def _job_drift(job: JobDrift | None, filename: str | None) -> None:
     with ui.card().classes("w-full").mark("job-drift-card").props(testid("job-drift-card")):
         ui.label("Drift of the latest batch job").classes("text-lg font-medium")
         _scope("Only you: the newest finished job of this browser.", mark="job-drift-scope")
-        drift = (job or {}).get("drift")
+        drift = job.drift if job else None
         if not job or not drift:
             ui.label("No finished job with a drift report yet.").classes("text-gray-600")
             return
-        name = job.get("filename") or job["job_id"]
-        _drift_report(
-            drift, subject=f"{name}: {drift['rows']:,} rows", unit="rows", mark="job-drift"
-        )
+        name = filename or job.job_id
+        _drift_report(drift, subject=f"{name}: {drift.rows:,} rows", unit="rows", mark="job-drift")
 
 
-def _drift_report(drift: dict[str, Any], *, subject: str, unit: str, mark: str) -> None:
+def _drift_report(drift: DriftReport, *, subject: str, unit: str, mark: str) -> None:
     """A drift summary line and its PSI chart (or why there is no verdict yet)."""
-    if not drift.get("enough_rows", True):
-        ui.label(
-            f"{subject}; drift is judged from {drift.get('min_rows', 100):,} {unit} on."
-        ).classes("text-gray-600").mark(f"{mark}-summary").props(testid(f"{mark}-summary"))
+    if not drift.enough_rows:
+        ui.label(f"{subject}; drift is judged from {drift.min_rows:,} {unit} on.").classes(
+            "text-gray-600"
+        ).mark(f"{mark}-summary").props(testid(f"{mark}-summary"))
         return
-    drifted = drift.get("drifted") or []
+    drifted = drift.drifted
     names = ", ".join(LABELS.get(f, f) for f in drifted)
     ui.label(
         f"{subject}; "
         + (f"shifted: {names}" if drifted else "no feature past the threshold")
-        + f" (PSI > {drift['threshold']:g})."
+        + f" (PSI > {drift.threshold:g})."
     ).classes("text-sm " + ("text-red-800" if drifted else "text-gray-700")).mark(
         f"{mark}-summary"
     ).props(testid(f"{mark}-summary"))
-    ui.echart(psi_options(drift["features"], threshold=drift["threshold"], labels=LABELS)).classes(
+    ui.echart(psi_options(drift.features, threshold=drift.threshold, labels=LABELS)).classes(
         "w-full h-64"
     ).mark(f"{mark}-chart").props(testid(f"{mark}-chart"))
 
@@ -298,7 +300,7 @@ def _experiment(trial: dict[str, Any] | None) -> None:
         ).classes("w-full h-64").mark("paired-chart").props(testid("paired-chart"))
 
 
-def _challenger(report: dict[str, Any] | None) -> None:
+def _challenger(report: ChallengerReport | None) -> None:
     with ui.card().classes("w-full").mark("challenger-card").props(testid("challenger-card")):
         ui.label("Latest challenger replay").classes("text-lg font-medium")
         if not report:
@@ -306,32 +308,32 @@ def _challenger(report: dict[str, Any] | None) -> None:
                 "text-gray-600"
             ).mark("challenger-none")
             return
-        verdict = report["verdict"]
+        verdict = report.verdict
         with ui.row().classes("items-center gap-2"):
             ui.label(
-                f"Version {report['challenger']['version']} vs champion "
-                f"{report['champion']['version']} on {report['source'].get('kind', '?')} "
-                f"({report['source']['rows_compared']:,} rows, {report['generated_at'][:16]})"
+                f"Version {report.challenger.version} vs champion "
+                f"{report.champion.version} on {report.source.kind or '?'} "
+                f"({report.source.rows_compared:,} rows, {report.generated_at[:16]})"
             )
             ui.badge(
-                "within limits" if verdict["passed"] else "breaks limits",
-                color="positive" if verdict["passed"] else "negative",
+                "within limits" if verdict.passed else "breaks limits",
+                color="positive" if verdict.passed else "negative",
             ).mark("challenger-verdict").props(testid("challenger-verdict"))
         ui.label(
-            f"{report['moved_share']:.1%} of prices move more than {report['move_threshold']:.0%}; "
-            f"mean change {report['mean_change']:+.2%}."
+            f"{report.moved_share:.1%} of prices move more than {report.move_threshold:.0%}; "
+            f"mean change {report.mean_change:+.2%}."
         ).classes("text-sm text-gray-700")
-        for failure in verdict["failures"]:
+        for failure in verdict.failures:
             ui.label(failure).classes("text-sm text-red-800")
-        movers = report.get("biggest_movers") or []
+        movers = report.biggest_movers
         if movers:
             rows = [
                 {
-                    "row": m["row"],
-                    "location": m["location"],
-                    "champion": money(m["champion"]),
-                    "challenger": money(m["challenger"]),
-                    "change": f"{m['change']:+.1%}",
+                    "row": m.row,
+                    "location": m.location or "–",
+                    "champion": money(m.champion),
+                    "challenger": money(m.challenger),
+                    "change": f"{m.change:+.1%}",
                 }
                 for m in movers[:5]
             ]
