@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.main import create_app
-from tests.gateway.conftest import build_settings
+from tests.support.gateway_settings import build_settings
 
 NO_BODY = frozenset({"204", "304"})
 
