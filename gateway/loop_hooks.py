@@ -1,8 +1,8 @@
 """Where the gateway feeds the loop: labelled rows from feedback, and retrain triggers.
 
-Accepted trusted feedback becomes training rows (``workers.feedback_rows``) with the
+Accepted trusted feedback becomes training rows (``jobs.feedback_rows``) with the
 features the prediction was made from. The live verdicts the gateway computes anyway
-(accuracy on each feedback post, drift on each refresh) go to ``workers.triggers``, which
+(accuracy on each feedback post, drift on each refresh) go to ``jobs.triggers``, which
 debounces them into at most one retrain per episode on the training queue; each feedback
 post also asks the training worker for a promotion/rollback check (coalesced: one
 message waits at a time). The trigger calls are sync Redis and Celery, so they run in a
@@ -19,15 +19,15 @@ from fastapi import FastAPI
 
 from core.settings import AppSettings
 from gateway.monitoring_store import FeedbackPoint
+from jobs.feedback_rows import encode_row, new_row
 from jobs.keys import CHECK_PENDING_KEY, FEEDBACK_ROWS_KEY, TRIGGERS_KEY
-from observability.logging import get_logger
-from workers.feedback_rows import encode_row, new_row
-from workers.triggers import (
+from jobs.triggers import (
     LOOP_CHECK_TASK,
     TriggerEvent,
     observe_accuracy,
     observe_drift,
 )
+from observability.logging import get_logger
 
 log = get_logger("gateway.loop_hooks")
 CHECK_PENDING_SECONDS = 300

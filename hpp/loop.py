@@ -95,7 +95,7 @@ def _trigger(
         return
     import redis
 
-    from workers.triggers import TriggerEvent, record
+    from jobs.triggers import TriggerEvent, record
 
     try:
         with redis.Redis.from_url(settings.core.redis_url, socket_timeout=5) as client:

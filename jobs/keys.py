@@ -166,7 +166,7 @@ def served_field(arm: str, version: str) -> str:
     return f"{arm}:{version}"
 
 
-# --- Continuous training (workers.triggers, workers.feedback_rows, the trainer) ----------
+# --- Continuous training (jobs.triggers, jobs.feedback_rows, the trainer) ----------
 
 # Hash: prediction key -> JSON labelled row (trusted sale price + the prediction's features).
 FEEDBACK_ROWS_KEY = f"{PREFIX}:training:feedback"

@@ -182,7 +182,7 @@ class MonitoringReport(_Report):
     held_feedback: int = Field(description="Implausible reports held for review, not counted.")
     # The champion-vs-challenger trial (``gateway.experiment_report``), not yet typed.
     experiment: dict[str, Any] | None = None
-    # Retrain requests, starts and outcomes, newest first (``workers.triggers``).
+    # Retrain requests, starts and outcomes, newest first (``jobs.triggers``).
     triggers: list[TriggerEvent] = Field(default_factory=list)
 
 

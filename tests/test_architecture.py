@@ -1,15 +1,14 @@
 """The package picture, checked: which package may import which (read with ``ast``).
 
-    core            settings and tiny helpers; imports nothing of the project
-    ml              the model; imports nothing of the project
-    observability   logs and metrics; imports only core
-    audit           the audit trail; below gateway and workers
-    jobs            job storage shared by the gateway and the workers
-    gateway, workers, webui   the services; the web app talks to the gateway over HTTP only
-    hpp             the command line: wires everything, imported by nothing
-
-Assertions that wait on other work of issue 12 are ``xfail(strict=True)``: once that work
-lands they pass, the strict xfail fails, and the marker is removed.
+core            settings and tiny helpers; imports nothing of the project
+ml              the model; imports nothing of the project
+observability   logs and metrics; imports only core
+audit           the audit trail; below gateway and workers
+jobs            what the gateway and the workers share: job storage, every Redis key,
+                the queue's contract (task names, the Celery app, owner queues) and the
+                retrain-trigger bookkeeping
+gateway, workers, webui   the services; the web app talks to the gateway over HTTP only
+hpp             the command line: wires everything, imported by nothing
 """
 
 from __future__ import annotations
@@ -66,14 +65,6 @@ def test_the_web_app_imports_only_the_contract_the_shared_models_and_the_setting
     assert [str(item) for item in outside if not allowed(item.module)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 2 (one package for job storage): after jobs/ landed, "
-    "gateway/routes/jobs.py still imports workers.app and workers.fairqueue to enqueue a "
-    "job's first step, and gateway/loop_hooks.py imports workers.triggers and "
-    "workers.feedback_rows to ask for a retrain (task names, owner queues and the trigger "
-    "bookkeeping belong in jobs/ too)",
-)
 def test_the_gateway_and_the_workers_share_job_storage_only_through_jobs() -> None:
     crossing = [
         str(item) for item in IMPORTS if {item.importer, item.package} == {"gateway", "workers"}

@@ -25,6 +25,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from core.settings import AppSettings
+from jobs.feedback_rows import FeedbackRow, rows_frame
 from ml.alias_history import Action, AliasEvent
 from ml.config import TrainConfig, load_config
 from ml.promotion import Decision, decide_promotion, decide_rollback
@@ -39,7 +40,6 @@ from ml.replay import compare
 from observability.logging import get_logger
 from observability.metrics import record_alias_move
 from observability.sink import MetricsSink
-from workers.feedback_rows import FeedbackRow, rows_frame
 from workers.training import feedback_rows, train_version
 
 log = get_logger("workers.lifecycle")

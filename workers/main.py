@@ -7,6 +7,6 @@ settings it is given instead; importing any other module of ``workers`` builds n
 from __future__ import annotations
 
 from core.settings import AppSettings
-from workers.app import create_celery
+from jobs.queue import create_celery
 
 app = create_celery(AppSettings.from_env())

@@ -21,16 +21,16 @@ from dataclasses import dataclass
 from audit.records import chunk_record
 from core.text import clip
 from jobs.blobs import BlobNotFoundError
+from jobs.fairqueue import waiting_steps
 from jobs.keys import JOBS_FOLDER, input_key, job_prefix, part_key, parts_prefix, result_key
 from jobs.models import FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord
+from jobs.queue import QUEUE
 from ml.comparables import comparable_column_names
 from observability import metrics
 from observability.logging import get_logger
-from workers.app import QUEUE
 from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
-from workers.fairqueue import waiting_steps
 from workers.scoring import ScoredChunk, result_header, score_chunk
 from workers.summary import record_job_summary, save_chunk_extras
 
@@ -60,7 +60,7 @@ def plan_job(
     enqueue_finalize: EnqueueFinalize,
 ) -> None:
     """Check and cut the input into chunks, then queue them (again, if redelivered) behind
-    the owner's other steps (``workers.fairqueue``)."""
+    the owner's other steps (``jobs.fairqueue``)."""
     jobs = ctx.jobs
     record = jobs.get(job_id)
     if record is None or record.status not in (QUEUED, RUNNING):

@@ -8,11 +8,11 @@ import socket
 import redis
 
 from core.settings import AppSettings
+from jobs.fairqueue import waiting_steps
 from jobs.keys import WORKER_ALIVE_PREFIX, worker_alive_key
+from jobs.queue import QUEUE, TRAINING_QUEUE, create_celery
 from observability.celery import BacklogSource, instrument_celery
 from observability.logging import configure_logging
-from workers.app import QUEUE, TRAINING_QUEUE, create_celery
-from workers.fairqueue import waiting_steps
 
 ALIVE_SECONDS = 60
 

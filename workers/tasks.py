@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers that decode ids and call ``workers.pipeline``.
 
 Each step task runs with its worker process's ``WorkerContext``: ``ContextStep`` (added to
-the app's worker by ``workers.app.create_celery``) builds one as each pool process starts
+the app's worker by ``jobs.queue.create_celery``) builds one as each pool process starts
 and binds it to the app's ``StepTask`` instances, which log with their job and task ids.
 """
 
@@ -17,11 +17,11 @@ from celery.worker.request import Request
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from jobs.fairqueue import FairQueue, Step
+from jobs.queue import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK, parse_step_task_id, step_task_id
 from observability.logging import get_logger
 from workers import pipeline
-from workers.app import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK, parse_step_task_id, step_task_id
 from workers.context import WorkerContext
-from workers.fairqueue import FairQueue, Step
 
 log = get_logger("workers.tasks")
 MAX_RETRY_DELAY_SECONDS = 30

@@ -13,13 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from core.settings import AppSettings
+from jobs.feedback_rows import FeedbackRow, read_rows, rows_frame
 from ml.card_builder import build_card
 from ml.config import TrainConfig
 from ml.data import file_sha256, load_training_data
 from ml.data_version import DataVersion, merge_feedback, shipped_version
 from ml.registry import Registered, log_and_register
 from ml.train import TrainingResult, train
-from workers.feedback_rows import FeedbackRow, read_rows, rows_frame
 
 Progress = Callable[[str], None]
 

@@ -16,11 +16,11 @@ import redis
 from celery import shared_task
 
 from jobs.keys import CHECK_LOCK_KEY
+from jobs.triggers import CHECK_PENDING_KEY, LOOP_CHECK_TASK, RETRAIN_TASK, TriggerEvent, record
 from observability.logging import get_logger
 from observability.metrics import record_retrain_requested
 from workers import lifecycle
 from workers.tasks import ContextTask
-from workers.triggers import CHECK_PENDING_KEY, LOOP_CHECK_TASK, RETRAIN_TASK, TriggerEvent, record
 
 log = get_logger("workers.training_tasks")
 TRAINING_SOFT_LIMIT_SECONDS = 3 * 3600

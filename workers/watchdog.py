@@ -7,9 +7,9 @@ message with it, and its job would wait forever for that chunk.
 
 Every step of a job is idempotent, so sending a step twice costs time, never
 correctness. The watchdog therefore looks for steps that are due and not in the broker:
-each task id names its job and step (``workers.app.step_task_id``), and one Lua script
+each task id names its job and step (``jobs.queue.step_task_id``), and one Lua script
 reads every task id in the queue and in ``unacked`` in one atomic snapshot (steps still
-waiting in an owner's queue, ``workers.fairqueue``, count as on their way too). A job is
+waiting in an owner's queue, ``jobs.fairqueue``, count as on their way too). A job is
 looked at only when it has made no progress for a while (an index of active jobs by last
 progress, ``jobs.keys.ACTIVE_JOBS_KEY``), and a step is sent again only when it was missing
 from two snapshots in a row, one interval apart (a message is out of both places for the
@@ -27,11 +27,10 @@ from typing import Any, ClassVar
 
 from celery import bootsteps
 
+from jobs.fairqueue import FairQueue, Send
 from jobs.keys import ACTIVE_JOBS_KEY, WATCHDOG_LOCK_KEY, WATCHDOG_SUSPECTS_KEY
 from jobs.models import FINAL_STATES, QUEUED
-from jobs.store import JobStore
-from observability.logging import get_logger
-from workers.app import (
+from jobs.queue import (
     CHUNK_TASK,
     FINALIZE_TASK,
     PLAN_TASK,
@@ -39,7 +38,8 @@ from workers.app import (
     parse_step_task_id,
     step_task_id,
 )
-from workers.fairqueue import FairQueue, Send
+from jobs.store import JobStore
+from observability.logging import get_logger
 from workers.pipeline import stored_plan
 
 log = get_logger("workers.watchdog")

@@ -37,15 +37,15 @@ from gateway.security import Caller
 from gateway.uploads import Upload
 from jobs.async_store import Admission, AsyncJobStore, Quota
 from jobs.blobs import BlobNotFoundError, BlobStore, BlobTooLargeError, open_blob_store
+from jobs.fairqueue import FairQueue, Step
 from jobs.keys import input_key, job_prefix, result_key, summary_key
 from jobs.models import CANCELLED, FAILED, SUCCEEDED, Job, JobPage, JobRecord, JobSummary
+from jobs.queue import PLAN_TASK, create_celery, step_task_id
 from jobs.store import new_job_id
 from ml.categories import UNKNOWN_CATEGORY_MODES, UnknownCategories, parse_mode
 from ml.comparables import MAX_JOB_COMPARABLES
 from observability import metrics
 from observability.logging import get_logger
-from workers.app import PLAN_TASK, create_celery, step_task_id
-from workers.fairqueue import FairQueue, Step
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = get_logger("gateway.jobs")

@@ -35,6 +35,7 @@ from core.settings import (
     UISettings,
     WorkerSettings,
 )
+from jobs.triggers import history as trigger_history
 from ml.config import AutoPromotion, Gates, PromotionLimits, TrainConfig
 from ml.contract import FEATURE_COLUMNS
 from ml.registry import alias_history, resolve_alias
@@ -45,7 +46,6 @@ from tests.support.paths import DATA, ROOT
 from tests.support.worker_process import StartWorker, WorkerProcess, wait_for_worker
 from workers import lifecycle
 from workers.training import train_version
-from workers.triggers import history as trigger_history
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 LOOP_DB = 2

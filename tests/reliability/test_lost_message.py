@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from jobs.queue import QUEUE
 from tests.support.batch_env import BatchEnv
 from tests.support.houses import numbered_houses
 from tests.support.jobs import submit, wait_final
@@ -22,7 +23,6 @@ from tests.support.keys import ALICE
 from tests.support.redis_state import flush
 from tests.support.row_accounting import account_rows
 from tests.support.worker_process import StartWorker
-from workers.app import QUEUE
 
 pytestmark = [pytest.mark.reliability]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import redis
 
+from jobs.fairqueue import waiting_steps
 from jobs.keys import attempts_key, done_key, job_key
-from workers.fairqueue import waiting_steps
 
 IDLE_CHECKS = 3  # consecutive idle looks: a message moving from the list to ``unacked``
 

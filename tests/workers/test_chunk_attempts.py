@@ -18,11 +18,11 @@ from core.settings import (
 from jobs.blobs import open_blob_store
 from jobs.keys import attempts_key, input_key
 from jobs.models import FINAL_STATES, JobRecord
+from jobs.queue import PLAN_TASK, create_celery
 from jobs.store import JobStore, new_job_id
 from tests.support.batch_env import BatchEnv
 from tests.support.houses import houses_csv
 from tests.support.worker_process import WorkerProcess
-from workers.app import PLAN_TASK, create_celery
 
 
 async def _store_input(env: BatchEnv, job_id: str, data: bytes) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import workers.app
+import jobs.queue
 from tests.support.paths import ROOT
 
 
@@ -32,5 +32,5 @@ def test_celery_loads_the_app_built_from_the_environment(tmp_path: Path) -> None
 
 
 def test_importing_the_app_module_builds_no_app() -> None:
-    assert not hasattr(workers.app, "app")
-    assert not hasattr(workers.app, "celery")
+    assert not hasattr(jobs.queue, "app")
+    assert not hasattr(jobs.queue, "celery")

@@ -21,6 +21,7 @@ from core.settings import (
 from jobs.blobs import open_blob_store
 from jobs.keys import input_key, result_key
 from jobs.models import FINAL_STATES, JobRecord
+from jobs.queue import PLAN_TASK, create_celery
 from jobs.store import JobStore, new_job_id
 from ml.predict import Predictor
 from ml.registry import resolve_alias, set_alias
@@ -28,7 +29,6 @@ from tests.support.batch_env import BatchEnv
 from tests.support.houses import houses_csv
 from tests.support.model import ModelRegistry
 from tests.support.worker_process import StartWorker
-from workers.app import PLAN_TASK, create_celery
 
 
 async def _submit(env: BatchEnv, data: bytes, version: str) -> str:

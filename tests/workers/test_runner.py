@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from jobs.keys import worker_alive_key
-from workers.app import QUEUE
+from jobs.queue import QUEUE
 from workers.runner import backlog_source
 
 

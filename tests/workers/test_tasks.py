@@ -19,12 +19,12 @@ from core.settings import (
     UISettings,
     WorkerSettings,
 )
+from jobs.queue import FINALIZE_TASK, PLAN_TASK, create_celery
 from observability.emf import EmfSink
 from tests.support.houses import houses_csv
 from tests.support.jobs import submit, wait_final
 from tests.support.model import ModelRegistry
 from tests.support.worker_process import WorkerProcess
-from workers.app import FINALIZE_TASK, PLAN_TASK, create_celery
 from workers.tasks import ContextStep, StepTask
 
 HOSTNAME = "hpp-worker-test@here"

@@ -23,10 +23,7 @@ from jobs.keys import (
     job_key,
 )
 from jobs.models import RUNNING, SUCCEEDED
-from jobs.store import JobStore
-from tests.support.batch_env import BatchEnv
-from tests.support.redis_state import flush
-from workers.app import (
+from jobs.queue import (
     CHUNK_TASK,
     FINALIZE_TASK,
     PLAN_TASK,
@@ -35,6 +32,9 @@ from workers.app import (
     parse_step_task_id,
     step_task_id,
 )
+from jobs.store import JobStore
+from tests.support.batch_env import BatchEnv
+from tests.support.redis_state import flush
 from workers.chunking import Chunk, Plan
 from workers.watchdog import BROKER_IDS_LUA, Watchdog, broker_keys, try_sweep
 

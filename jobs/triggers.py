@@ -24,8 +24,8 @@ from jobs.keys import (
     EPISODE_PREFIX,
     TRIGGERS_KEY,
 )
+from jobs.queue import LOOP_CHECK_TASK, RETRAIN_TASK
 from ml.monitoring_report import TriggerEvent
-from workers.app import LOOP_CHECK_TASK, RETRAIN_TASK
 
 __all__ = [
     "CHECK_PENDING_KEY",

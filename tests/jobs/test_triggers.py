@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from jobs.keys import DRIFT_STREAK_KEY, DRIFT_WINDOW_KEY, EPISODE_PREFIX, TRIGGERS_KEY
-from workers.triggers import (
+from jobs.triggers import (
     RETRAIN_TASK,
     history,
     observe_accuracy,

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import redis
 
+from jobs.fairqueue import FairQueue, Step, waiting_steps
 from jobs.keys import FAIR_RING_KEY, job_key
 from jobs.models import QUEUED
-from workers.app import PLAN_TASK, step_task_id
-from workers.fairqueue import FairQueue, Step, waiting_steps
+from jobs.queue import PLAN_TASK, step_task_id
 
 QUEUE = "test-fair-jobs"
 

@@ -24,7 +24,7 @@ from typing import Any
 from celery import Celery
 
 from jobs.keys import FAIR_OWNER_QUEUE_PREFIX, FAIR_RING_KEY, fair_owner_queue_key, job_key
-from workers.app import QUEUE
+from jobs.queue import QUEUE
 
 MAX_DROPS_PER_DISPATCH = 1_000  # bounds one script's run when many steps are stale
 ENQUEUE_BATCH = 1_000

@@ -8,8 +8,10 @@ longer than the slowest chunk). Every task has a soft and a hard time limit, so 
 can hold a worker process for longer. On SIGTERM a worker finishes its task within the soft
 shutdown window and otherwise hands it back to the queue.
 
-Importing this module builds nothing: entry points call ``create_celery`` with their
-settings (``hpp worker`` in ``workers.runner``, the gateway for sending), and
+Here, in the job-storage package, because it is the queue's contract that the gateway (which
+sends) and the workers (which run) share: queue and task names, step task ids, the app's
+delivery settings. Importing this module builds nothing: entry points call ``create_celery``
+with their settings (``hpp worker`` in ``workers.runner``, the gateway for sending), and
 ``celery -A workers.main worker`` builds it from the environment in ``workers.main``.
 """
 
@@ -79,12 +81,10 @@ def create_celery(settings: AppSettings) -> Celery:
         worker_redirect_stdouts=False,
     )
     app.hpp_settings = settings
-    # Only a worker runs these: each of its processes gets its own context as it starts
-    # (named, so an app built only to send tasks does not import the tasks), and the main
-    # process the watchdog (it builds on this module's names).
-    from workers.watchdog import WatchdogStep
-
-    app.steps["worker"].update({"workers.tasks:ContextStep", WatchdogStep})
+    # Only a worker runs these: each of its processes gets its own context as it starts,
+    # and the main process the watchdog. Named, not imported: an app built only to send
+    # tasks (the gateway's) loads no worker code, and this package stays below workers/.
+    app.steps["worker"].update({"workers.tasks:ContextStep", "workers.watchdog:WatchdogStep"})
     return app
 
 
