@@ -82,6 +82,9 @@ def problem_response(
         errors=[FieldError.model_validate(_clipped(error)) for error in errors or []],
     )
     body = problem.model_dump(exclude=None if errors is not None else {"errors"})
+    for error in body.get("errors") or []:
+        if error.get("suggestion") is None:  # only a near-miss category carries one
+            del error["suggestion"]
     if instance is not None and _inference_protocol(instance):
         body["error"] = detail or problem.title
         return JSONResponse(body, status_code=status, headers=headers)

@@ -155,13 +155,15 @@ async def post_feedback(
     )
 
 
-def _feed_the_loop(request: Request, live: dict[str, Any]) -> None:
+def _feed_the_loop(request: Request, live: dict[str, VersionQuality]) -> None:
     """The serving version's verdict to the retrain trigger; a promotion check requested."""
     predictor = request.app.state.predictor_holder.current
     version = None if predictor is None else str(predictor.version)
     quality = live.get(version) if version is not None else None
     after_feedback(
-        request.app, version=version, verdict=None if quality is None else quality["gates"]
+        request.app,
+        version=version,
+        verdict=None if quality is None else quality.gates.model_dump(),
     )
 
 

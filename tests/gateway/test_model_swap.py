@@ -114,7 +114,12 @@ async def test_admin_reload_follows_the_alias_immediately(
     finally:
         move_champion(model_registry, model_registry.version)
     assert before["model_version"] == model_registry.version
-    assert reload.json() == {"swapped": True, "model_version": second_version, "last_error": None}
+    assert reload.json() == {
+        "swapped": True,
+        "model_version": second_version,
+        "last_error": None,
+        "challenger_version": None,
+    }
     assert after["model_version"] == second_version
     assert card["version"] == second_version
 
