@@ -107,6 +107,8 @@ def _json_item_problem(item: Any) -> str | None:
         return f"unknown properties: {', '.join(map(repr, unknown))[:200]}"
     if "prediction_id" in item and ("job_id" in item or "row" in item):
         return "give prediction_id, or job_id and row, not both"
+    if "prediction_id" not in item and not ("job_id" in item and "row" in item):
+        return "prediction_id, or job_id and row, is required"
     price = item.get("actual_price")
     if isinstance(price, bool) or not isinstance(price, int | float):
         return "actual_price must be a positive number"
