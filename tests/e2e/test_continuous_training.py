@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,8 +40,8 @@ from ml.registry import alias_history, resolve_alias
 from tests.support.batch_env import BatchEnv
 from tests.support.gateway_process import GatewayProcess, start_gateway_within, stop_gateway
 from tests.support.keys import ALICE
-from tests.support.paths import DATA, ROOT
-from tests.support.worker_process import StartWorker, WorkerProcess, wait_for_worker
+from tests.support.paths import DATA
+from tests.support.worker_process import StartWorker, WorkerProcess, spawn_worker
 from workers import lifecycle
 from workers.training import train_version
 
@@ -179,22 +177,8 @@ def loop_settings(env: BatchEnv, config_path: Path) -> AppSettings:
 
 
 def start_trainer(env: BatchEnv, log_path: Path) -> WorkerProcess:
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hpp.cli", "trainer"],
-            cwd=ROOT,
-            env=env.environ(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    trainer = WorkerProcess(process, log_path)
-    try:
-        wait_for_worker(trainer)
-    except BaseException:
-        trainer.kill()
-        raise
-    return trainer
+    """``hpp trainer``: the worker of the training queue."""
+    return spawn_worker(env, log_path, command="trainer")
 
 
 def print_event_log(env: BatchEnv, client: redis.Redis) -> None:

@@ -54,11 +54,12 @@ class WorkerProcess:
 StartWorker = Callable[[BatchEnv], WorkerProcess]
 
 
-def spawn_worker(env: BatchEnv, log_path: Path) -> WorkerProcess:
-    """Run ``hpp worker`` in its own process group (a test can SIGKILL all of it) and wait."""
+def spawn_worker(env: BatchEnv, log_path: Path, *, command: str = "worker") -> WorkerProcess:
+    """Run ``hpp worker`` (or ``hpp trainer``) in its own process group (a test can SIGKILL
+    all of it) and wait until it is ready."""
     with log_path.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hpp.cli", "worker"],
+            [sys.executable, "-m", "hpp.cli", command],
             cwd=ROOT,
             env=env.environ(),
             stdout=out,
