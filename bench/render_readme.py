@@ -99,7 +99,94 @@ def render_soak(result: Result) -> str:
     )
 
 
+def render_interval_coverage(result: Result) -> str:
+    """The outer K-fold table of ``bench/interval_coverage.py``: before vs after, by group."""
+    p, rows = result["parameters"], result["figures"]["by_group"]
+    lines = [
+        "",
+        "| by | group | houses | before: covered ± s.e. | width | after: covered ± s.e. | width |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    previous = "all"
+    for row in rows:
+        # The partition names its first row only.
+        shown = "" if row["partition"] in {"all", previous} else row["partition"]
+        previous = row["partition"]
+        cells = [shown, row["group"], f"{row['houses']:,}"]
+        for name in ("before", "after"):
+            r = row[name]
+            cells += [
+                f"{_covered(row, r['coverage'], p['targets'])} ± {r['standard_error']:.3f}",
+                f"{r['mean_width']:.1%}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    low, high = p["targets"]["group"]
+    lines += [
+        "",
+        f"Outer {p['outer_folds']}-fold × {p['repeats']} repeats over all {p['rows']:,} rows "
+        f"(each house held out once per repeat; the model and the whole interval fit, with "
+        f"{p['calibration_folds']}-fold out-of-fold calibration, done without its fold). "
+        f"Covered: the mean over repeats; ± one repeat's binomial standard error. Bold: outside "
+        f"{low:.2f}-{high:.2f} (overall {p['targets']['overall'][0]:.2f}-"
+        f"{p['targets']['overall'][1]:.2f}) in a group of {p['targets']['min_houses']}+ houses"
+        + _source(result),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_interval_holdout(result: Result) -> str:
+    """The fixed 80/20 hold-out of ``bench/interval_coverage.py`` in one line per partition."""
+    rows = result["figures"]["holdout"]
+    if not rows:
+        return "(not measured in the last run)"
+    parts = [
+        f"{row['group']} ({row['houses']}) {row['before']['coverage']:.3f} → "
+        f"{row['after']['coverage']:.3f}"
+        for row in rows
+    ]
+    width = rows[0]
+    return (
+        f"{'; '.join(parts)}; mean width {width['before']['mean_width']:.1%} → "
+        f"{width['after']['mean_width']:.1%}" + _source(result)
+    )
+
+
+def render_accuracy_experiments(result: Result) -> str:
+    """The paired table of ``bench/accuracy_experiments.py``."""
+    p, rows = result["parameters"], result["figures"]["variants"]
+    lines = [
+        "",
+        "| variant | mean RMSE | paired difference | 90 % interval (corrected) | beyond noise |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        low, high = row["interval"]
+        plain = row["variant"] == "plain"
+        lines.append(
+            f"| {row['variant']} | {row['mean_rmse']:,.0f} | "
+            + ("—" if plain else f"{row['mean_difference']:+,.0f}")
+            + " | "
+            + ("—" if plain else f"{low:+,.0f} to {high:+,.0f}")
+            + " | "
+            + ("—" if plain else ("**better**" if row["better_beyond_noise"] else "no"))
+            + " |"
+        )
+    lines += [
+        "",
+        f"{p['repeats']} × {p['folds']}-fold CV over all {p['rows']:,} rows, the same splits for "
+        f"every variant; the difference is the variant's RMSE minus the plain XGBoost's on each "
+        f"split (negative: better), its {p['level']:.0%} interval Nadeau-Bengio corrected"
+        + _source(result),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[Result], str]]] = {
+    "interval_coverage": ("interval_coverage", render_interval_coverage),
+    "interval_holdout": ("interval_coverage", render_interval_holdout),
+    "accuracy_experiments": ("accuracy_experiments", render_accuracy_experiments),
     "predict_latency": ("predict_latency", render_predict_latency),
     "gateway_load": ("gateway_load", render_gateway_load),
     "batch_throughput": ("batch_throughput", render_batch_throughput),
@@ -147,6 +234,12 @@ def _soak_figures(result: Result) -> str:
         f"{f['predictions']:,} predictions, p50 {_ms(f['p50_ms'])}, p99 {_ms(f['p99_ms'])}, "
         f"{f['jobs']:,} jobs ({f['rows_scored'] / 1e6:.1f} M rows), {f['errors']:,} errors"
     )
+
+
+def _covered(row: Result, coverage: float, targets: Result) -> str:
+    low, high = targets["overall"] if row["partition"] == "all" else targets["group"]
+    off = row["houses"] >= targets["min_houses"] and not low <= coverage <= high
+    return f"**{coverage:.3f}**" if off else f"{coverage:.3f}"
 
 
 def _growth(result: Result) -> str:

@@ -78,19 +78,27 @@ class GroupCoverage(_Section):
 
 
 class IntervalCard(_Section):
-    """How intervals are made and how they held on the hold-out, overall and by group.
+    """How intervals are made and how they held on houses they never saw, overall and by group.
 
-    Versions trained before per-house intervals have one ``log_radius`` and no ``model``.
+    Versions trained before per-house intervals have one ``log_radius`` and no ``model``;
+    versions trained before cross-fitted figures measured ``by_group`` on the hold-out and
+    say nothing in ``by_group_measured_on``.
     """
 
     level: float
     method: str | None = None
-    coverage: float | None = None
-    mean_width: float | None = None
+    coverage: float | None = Field(default=None, description="Coverage on the hold-out.")
+    mean_width: float | None = Field(default=None, description="Mean width on the hold-out.")
     single_log_radius: float | None = None  # what one radius for every house would have been
     log_radius: float | None = None
     model: IntervalModel | None = None
     by_group: list[GroupCoverage] = Field(default_factory=list)
+    by_group_measured_on: str | None = Field(
+        default=None, description="Which houses ``by_group`` was measured on, and how."
+    )
+    holdout_by_group: list[GroupCoverage] = Field(
+        default_factory=list, description="The same table on the hold-out alone."
+    )
 
 
 class HoldoutPoint(_Section):

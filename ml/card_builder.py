@@ -10,18 +10,21 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+from sklearn.model_selection import KFold
 
 from ml.card import (
     Candidate,
     DataSection,
     GateResult,
     GatesSection,
+    GroupCoverage,
     HoldoutPoint,
     IntervalCard,
     ModelCard,
 )
 from ml.categories import load_aliases
 from ml.coverage import coverage_by_group
+from ml.interval_evaluation import cross_fitted_radii
 from ml.intervals import METHOD
 from ml.profile import build_profile
 from ml.train import TrainingResult, interval_bounds
@@ -69,9 +72,14 @@ def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> 
 
 
 def interval_section(result: TrainingResult) -> IntervalCard:
-    """The fitted interval model with its hold-out coverage and width, overall and by group."""
+    """The fitted interval model with coverage and width by group on houses it never saw.
+
+    ``by_group``: every training house, priced out of fold and given an interval fitted
+    without it (``ml.interval_evaluation``), so groups are four times the hold-out's size;
+    ``holdout_by_group``: the hold-out, priced by the final model.
+    """
     low, high = interval_bounds(result.intervals, result.test_frame, result.test_predicted)
-    groups = coverage_by_group(
+    holdout = coverage_by_group(
         result.test_frame,
         actual=result.test_actual,
         predicted=result.test_predicted,
@@ -82,10 +90,39 @@ def interval_section(result: TrainingResult) -> IntervalCard:
         method=METHOD,
         level=result.intervals.level,
         coverage=result.interval_coverage,
-        mean_width=groups[0].mean_width,
+        mean_width=holdout[0].mean_width,
         single_log_radius=result.single_log_radius,
         model=result.intervals,
-        by_group=groups,
+        by_group=_cross_fitted_by_group(result) or holdout,
+        by_group_measured_on=(
+            f"the {len(result.train_frame):,} training houses, each priced out of fold and "
+            "given an interval calibrated without it"
+            if len(result.train_out_of_fold)
+            else f"the {len(result.test_frame):,} held-out houses"
+        ),
+        holdout_by_group=holdout,
+    )
+
+
+def _cross_fitted_by_group(result: TrainingResult) -> list[GroupCoverage]:
+    if not len(result.train_out_of_fold):
+        return []
+    frame, predicted = result.train_frame, result.train_out_of_fold
+    config = result.config
+    radii = cross_fitted_radii(
+        log_actual=np.log(result.train_actual),
+        log_predicted=np.log(predicted),
+        years=frame["year_built"].to_numpy(dtype=np.float64),
+        conditions=frame["condition"].astype(str).to_numpy(),
+        level=config.interval_level,
+        folds=KFold(config.calibration_folds, shuffle=True, random_state=config.seed),
+    )
+    return coverage_by_group(
+        frame,
+        actual=result.train_actual,
+        predicted=predicted,
+        low=predicted * np.exp(-radii),
+        high=predicted * np.exp(radii),
     )
 
 

@@ -161,7 +161,9 @@ def _fit(design: np.ndarray, errors: np.ndarray) -> GammaRegressor:
     from sklearn.linear_model import GammaRegressor  # only training fits; serving never does
 
     # A Gamma GLM needs positive targets; an exact prediction is as easy as it gets.
-    return GammaRegressor(alpha=RIDGE, max_iter=1000).fit(design, np.maximum(errors, 1e-6))
+    return GammaRegressor(alpha=RIDGE, solver="newton-cholesky", max_iter=1000).fit(
+        design, np.maximum(errors, 1e-6)
+    )
 
 
 def _interp_one(value: float, knots: tuple[float, ...], effects: tuple[float, ...]) -> float:

@@ -57,6 +57,8 @@ class TrainingResult:
     rows: int = 0
     train_frame: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     train_actual: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    # The training rows' out-of-fold prices the intervals were calibrated on (card figures).
+    train_out_of_fold: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def passed(self) -> bool:
@@ -137,6 +139,7 @@ def train(frame: pd.DataFrame, config: TrainConfig, progress: Progress = print) 
         rows=len(frame),
         train_frame=x_train.reset_index(drop=True),
         train_actual=y_train,
+        train_out_of_fold=out_of_fold,
     )
 
 

@@ -10,6 +10,7 @@ from sklearn.model_selection import KFold
 from ml.card import IntervalCard
 from ml.card_builder import interval_section
 from ml.contract import FEATURE_COLUMNS, HouseFeatures
+from ml.interval_evaluation import cross_fitted_radii
 from ml.intervals import IntervalModel, _interp_one, calibrate
 from ml.predict import Predictor, interval_model
 from tests.support.model import ModelRegistry
@@ -56,17 +57,50 @@ def test_calibrated_intervals_cover_each_group_at_the_level_on_fresh_data() -> N
     assert model.condition_effects["Average"] > model.condition_effects["Good"]
 
 
-def test_holdout_coverage_by_group_stays_near_the_level(model_registry: ModelRegistry) -> None:
-    result = model_registry.result  # the quick model's 585 hold-out houses
-    section = interval_section(result)
-    # Groups of 80+ houses: a standard error of at most 0.034; 3 of them either side.
-    checked = [g for g in section.by_group if g.houses >= 80]
+def test_card_coverage_by_group_is_measured_on_unseen_houses(
+    predictor: Predictor, model_registry: ModelRegistry
+) -> None:
+    result = model_registry.result  # the quick model: 2,336 training, 585 hold-out houses
+    section = predictor.card.interval  # as stored with the version
+    assert section.by_group[0].houses == len(result.train_frame)
+    assert section.holdout_by_group[0].houses == len(result.test_frame)
+    assert section.by_group_measured_on is not None
+    assert f"{len(result.train_frame):,} training houses" in section.by_group_measured_on
+    # Groups of 150+ houses: a standard error of at most 0.025; about 3 of them either side.
+    checked = [g for g in section.by_group if g.houses >= 150]
     assert {g.partition for g in checked} == {"all", "predicted price", "age band", "condition"}
     for group in checked:
-        assert 0.80 <= group.coverage <= 0.99, group
+        assert 0.82 <= group.coverage <= 0.97, group
+    assert 0.87 <= section.by_group[0].coverage <= 0.93
+    for group in section.holdout_by_group:
+        if group.houses >= 80:
+            assert 0.80 <= group.coverage <= 0.99, group
     assert section.mean_width < 2 * np.sinh(result.single_log_radius)
     widths = {g.group: g.mean_width for g in section.by_group}
     assert widths["cheapest fifth"] > widths["middle fifth"]
+
+
+def test_a_cross_fitted_interval_never_sees_its_own_house() -> None:
+    houses = _synthetic(400, seed=3)
+    folds = KFold(5, shuffle=True, random_state=0)
+    radii = cross_fitted_radii(**houses, level=0.9, folds=folds)
+    held = next(iter(folds.split(radii)))[1]
+    moved = {**houses, "log_actual": houses["log_actual"].copy()}
+    moved["log_actual"][held] += 5.0  # the held fold's prices change wildly...
+    again = cross_fitted_radii(**moved, level=0.9, folds=folds)
+    np.testing.assert_array_equal(again[held], radii[held])  # ...its own intervals do not
+    assert not np.array_equal(np.delete(again, held), np.delete(radii, held))
+
+
+def test_cross_fitted_intervals_cover_fresh_data_near_the_level() -> None:
+    houses = _synthetic(1_500, seed=4)
+    radii = cross_fitted_radii(**houses, level=0.9, folds=KFold(5, shuffle=True, random_state=0))
+    inside = np.abs(houses["log_actual"] - houses["log_predicted"]) <= radii
+    # 1,500 houses: a standard error of 0.008; the bounds are about 4 of them.
+    assert 0.865 <= inside.mean() <= 0.935
+    fair = houses["conditions"] == "Fair"  # ~150 houses, four times the noise of the best
+    assert 0.78 <= inside[fair].mean() <= 0.98
+    assert radii[fair].mean() > 2 * radii[houses["conditions"] == "Good"].mean()
 
 
 def test_every_path_gives_the_same_interval(

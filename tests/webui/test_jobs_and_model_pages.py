@@ -66,6 +66,8 @@ async def test_model_page_shows_the_card_against_the_gates(
     shown = {(row["group"], row["coverage"]) for row in coverage.rows}
     assert shown == {(g.group, f"{g.coverage:.1%}") for g in card.interval.by_group}
     assert {"cheapest fifth", "before 1940", "Average"} <= {group for group, _ in shown}
+    await user.should_see(f"Measured on {card.interval.by_group_measured_on}.")
+    assert "training houses" in (card.interval.by_group_measured_on or "")
     scatter = user.find(marker="pred-vs-actual-chart").elements.pop()
     assert isinstance(scatter, ui.echart)
     assert len(scatter.options["series"][0]["data"]) == len(card.holdout_sample)

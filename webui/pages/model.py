@@ -129,7 +129,7 @@ CANDIDATE_NAMES = {
 
 
 def _intervals(interval: IntervalCard) -> None:
-    """How sure the model is: interval coverage and width on the hold-out, by group."""
+    """How sure the model is: interval coverage and width on unseen houses, by group."""
     with ui.card().classes("w-full"):
         ui.label("How sure: prediction intervals").classes("text-lg font-medium")
         text = f"{interval.level:.0%} prediction intervals"
@@ -171,9 +171,11 @@ def _coverage_table(interval: IntervalCard) -> None:
         {"name": "coverage", "label": "Covered", "field": "coverage"},
         {"name": "width", "label": "Width", "field": "width"},
     ]
-    ui.label("Coverage and mean width (share of the price) by group of held-out houses").classes(
-        "font-medium mt-2"
-    )
+    ui.label("Coverage and mean width (share of the price) by group").classes("font-medium mt-2")
+    measured_on = interval.by_group_measured_on or "the held-out houses"
+    ui.label(f"Measured on {measured_on}.").classes("text-sm text-gray-600").mark(
+        "coverage-measured-on"
+    ).props(testid("coverage-measured-on"))
     ui.table(columns=columns, rows=rows, row_key="key").props("dense flat wrap-cells").classes(
         "w-full overflow-x-auto"
     ).mark("coverage-table").props(testid("coverage-table"))
