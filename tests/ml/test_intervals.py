@@ -8,7 +8,6 @@ import pytest
 from sklearn.model_selection import KFold
 
 from ml.card import IntervalCard
-from ml.card_builder import interval_section
 from ml.contract import FEATURE_COLUMNS, HouseFeatures
 from ml.interval_evaluation import cross_fitted_radii
 from ml.intervals import IntervalModel, _interp_one, calibrate
