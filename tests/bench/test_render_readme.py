@@ -40,7 +40,13 @@ def test_a_new_soak_run_replaces_both_soak_figures(
 ) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
     results = _load("results")
-    for name in ("predict_latency", "gateway_load", "batch_throughput"):
+    for name in (
+        "predict_latency",
+        "gateway_load",
+        "batch_throughput",
+        "interval_coverage",
+        "accuracy_experiments",
+    ):
         (tmp_path / f"{name}.json").write_text((BENCH / "results" / f"{name}.json").read_text())
     report = {  # the shape bench/soak.py reports
         "seconds": 60.0,
