@@ -14,10 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from jobs.chunk_csv import read_chunk
 from jobs.keys import job_row_item
 from ml.contract import FEATURE_COLUMNS
 from ml.frame_rules import coerce_frame
-from workers.scoring import OUTPUT_COLUMNS, read_chunk
+from workers.scoring import OUTPUT_COLUMNS
 
 
 def chunk_rows(record: dict[str, Any], *, input_data: bytes, output: bytes) -> list[dict[str, Any]]:
