@@ -42,6 +42,38 @@ def read_chunk(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series | No
         return _read_chunk_slowly(data, width=width)
 
 
+def read_cells(
+    data: bytes, *, width: int, columns: list[int], rows: int
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """``read_chunk``'s first ``rows`` records, only ``columns`` of them (numbered alike).
+
+    For a few rows of a chunk (feedback naming a job's rows): the parser keeps the named
+    columns of the rows up to the last one wanted, not the whole chunk.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(data),
+                header=None,
+                names=list(range(width)),
+                usecols=columns,
+                nrows=rows,
+                dtype=str,
+                na_filter=False,
+                index_col=False,
+                skip_blank_lines=True,
+                engine="c",
+                encoding="utf-8",
+            )
+        return frame, None
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame({i: pd.Series(dtype=str) for i in columns}), None
+    except (pd.errors.ParserError, pd.errors.ParserWarning):
+        frame, errors = _read_chunk_slowly(data, width=width)
+        return frame.iloc[:rows][columns], errors.iloc[:rows]
+
+
 def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series]:
     csv.field_size_limit(max(len(data), 1 << 17))  # planning bounded the rows already
     rows: list[list[str]] = []

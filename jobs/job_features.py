@@ -4,7 +4,8 @@ Feedback for a job's row (``job:{id}:{row}``) names the row, not the house; to b
 training row the sale price needs that house's features. The job record keeps the chunk
 plan (byte ranges of the input with their row counts), so row r is found in one chunk:
 only the chunks holding named rows are read (``get_range``) and parsed with the workers'
-own reader (``jobs.chunk_csv``), and each row numbers exactly as the scoring numbered it.
+own reader (``jobs.chunk_csv``: only the six columns, up to the last row named), and each
+row numbers exactly as the scoring numbered it.
 The six cells are then read by the contract (``HouseFeatures``) and their categories by
 the model's names (``canonical``), as a single prediction's are. A row that cannot be
 read back gets the reason instead, so a caller can count it rejected, never drop it.
@@ -22,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobs.blobs import BlobNotFoundError, BlobStore
-from jobs.chunk_csv import read_chunk
+from jobs.chunk_csv import read_cells
 from jobs.keys import input_key
 from jobs.models import JobRecord
 from ml.categories import CategoryError
@@ -119,7 +120,10 @@ def houses_in_chunk(
     canonical: Canonical,
 ) -> JobHouses:
     """The named rows of one chunk's bytes, read as houses (or the reason they are not)."""
-    frame, parse_errors = read_chunk(data, width=width)
+    last = max(rows) - span.first_row + 1
+    frame, parse_errors = read_cells(
+        data, width=width, columns=sorted(set(positions.values())), rows=last
+    )
     out = JobHouses()
     for row in rows:
         offset = row - span.first_row
@@ -128,7 +132,8 @@ def houses_in_chunk(
         elif parse_errors is not None and parse_errors.iloc[offset] is not None:
             out.problems[row] = str(parse_errors.iloc[offset])
         else:
-            cells = {name: str(frame.iat[offset, positions[name]]) for name in FEATURE_COLUMNS}
+            record = frame.iloc[offset]
+            cells = {name: str(record[positions[name]]) for name in FEATURE_COLUMNS}
             house = read_house(cells, canonical=canonical)
             if isinstance(house, str):
                 out.problems[row] = house
