@@ -8,9 +8,10 @@ rows: ``prediction_id``, ``normalised`` (the input as the model saw it), ``price
 ``sent`` and ``normalised`` per feature, prices, warnings, errors, prediction ids).
 A job chunk's record holds no rows: it names its job, index, byte range of the uploaded
 file, ``first_row`` (the file row of its first row; a row's feedback key is
-``job:{job_id}:{row}``) and ``row_count``, the file's columns, and the SHA-256 of two
-payloads stored beside the chain: the chunk's input bytes as uploaded and its output part
-(``audit.job_rows`` reads the rows back from them).
+``job:{job_id}:{row}``) and ``row_count``, the file's columns, the category rewrites the
+model made (spelling -> canonical name), and the SHA-256 of two payloads stored beside the
+chain: the chunk's input bytes as uploaded and its output part (``workers.audit_rows``
+reads the rows back from them, as sent and, with the rewrites, as normalised).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ml.contract import FEATURE_COLUMNS, HouseFeatures, Prediction
+from ml.contract import CATEGORY_COLUMNS, FEATURE_COLUMNS, HouseFeatures, Prediction
 from ml.frame_rules import coerce_frame
 
 
@@ -65,11 +66,18 @@ def frame_record(
     level: float | None,
     frame: pd.DataFrame,
     scored: pd.DataFrame,
+    categories: pd.DataFrame,
     prediction_ids: list[str],
 ) -> dict[str, Any]:
-    """The record of rows scored as a frame (a /v2 request), as columns."""
+    """The record of rows scored as a frame (a /v2 request), as columns.
+
+    ``categories`` holds the category columns as the model read them (canonical names
+    where a spelling matched: ``ml.predict.ScoredFrame.categories``).
+    """
     features = frame[list(FEATURE_COLUMNS)]
-    normalised = coerce_frame(features)
+    normalised = coerce_frame(features).assign(
+        **{c: categories[c] for c in CATEGORY_COLUMNS if c in categories}
+    )
     rows: dict[str, Any] = {
         "sent": {c: _column(features[c]) for c in FEATURE_COLUMNS},
         "normalised": {c: _column(normalised[c]) for c in FEATURE_COLUMNS},
@@ -102,7 +110,9 @@ def chunk_record(
     """The record of one job chunk: where its rows are and the digests of its payloads.
 
     ``job`` holds ``job_id``, ``chunk``, ``bytes`` ([start, end) of the uploaded file),
-    ``first_row``, ``row_count``, ``columns`` and ``feature_positions``.
+    ``first_row``, ``row_count``, ``columns``, ``feature_positions`` and ``rewrites``
+    (each category spelling the model read as a canonical name: ``column``, ``sent``,
+    ``canonical``, ``rows``), which turn the input payload into the input as normalised.
     """
     return {
         "kind": "job_chunk",

@@ -64,6 +64,7 @@ def audit_frame(
     *,
     frame: pd.DataFrame,
     scored: pd.DataFrame,
+    categories: pd.DataFrame,
     version: str,
     card: ModelCard,
     prediction_ids: list[str],
@@ -82,6 +83,7 @@ def audit_frame(
             level=card.interval.level,
             frame=frame,
             scored=scored,
+            categories=categories,
             prediction_ids=prediction_ids,
         )
     )

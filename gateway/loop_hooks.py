@@ -34,9 +34,16 @@ CHECK_PENDING_SECONDS = 300
 
 
 async def keep_training_rows(
-    client: Any, points: list[FeedbackPoint], features: dict[str, dict[str, Any]]
+    client: Any,
+    points: list[FeedbackPoint],
+    features: dict[str, dict[str, Any]],
+    problems: dict[str, str] | None = None,
 ) -> int:
-    """Store the accepted trusted points as labelled rows; returns how many were stored."""
+    """Store the accepted trusted points as labelled rows; returns how many were stored.
+
+    ``problems`` names, per key without features, why its house could not be read.
+    """
+    problems = problems or {}
     if not points:
         return 0
     mapping = {
@@ -47,6 +54,7 @@ async def keep_training_rows(
                 predicted=p.price,
                 version=p.version,
                 features=features.get(p.key),
+                problem=problems.get(p.key),
             )
         )
         for p in points

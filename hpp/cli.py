@@ -6,12 +6,21 @@ never pays for another's imports.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from core.settings import AppSettings
+
+
+class UnknownCategoryMode(StrEnum):
+    """``hpp score --unknown-categories`` (the job's ``unknown_categories`` parameter)."""
+
+    warn = "warn"
+    error = "error"
+
 
 app = typer.Typer(
     help="House Price Predictor: train, serve, score and operate.",
@@ -119,6 +128,14 @@ def score(
     api_key: Annotated[
         str | None, typer.Option(envvar="HPP_API_KEY", help="API key (or HPP_API_KEY).")
     ] = None,
+    unknown_categories: Annotated[
+        UnknownCategoryMode | None,
+        typer.Option(
+            help="Rows whose location or condition is like no name the model knows: 'warn' "
+            "prices them as unknown with a warning, 'error' (strict) rejects them. "
+            "Default: the gateway's HPP_UNKNOWN_CATEGORIES."
+        ),
+    ] = None,
 ) -> None:
     """Submit a CSV to the gateway as a job, show progress, download the result."""
     from hpp.score import run_score
@@ -129,6 +146,7 @@ def score(
             out=out,
             gateway_url=gateway_url,
             api_key=api_key,
+            unknown_categories=None if unknown_categories is None else unknown_categories.value,
             settings=AppSettings.from_env(),
         )
     )

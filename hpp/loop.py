@@ -30,6 +30,7 @@ def run_retrain(
 ) -> int:
     """0 when a challenger was made (or the check moved an alias), 1 when the gates failed."""
     from workers import lifecycle
+    from workers.model_cache import ModelCache
 
     core = settings.core.model_copy(
         update={
@@ -53,7 +54,7 @@ def run_retrain(
     data_version = outcome.data_version
     print(f"  data: {data_version['rows_by_source']} sha256 {data_version['sha256'][:12]}")
     if check:
-        event = lifecycle.check(settings)
+        event = lifecycle.check(settings, models=ModelCache(settings.core))
         print(
             "check: " + ("no alias moved" if event is None else f"{event.action}: {event.reason}")
         )
@@ -63,9 +64,10 @@ def run_retrain(
 def run_loop_check(settings: AppSettings) -> int:
     """The promotion/rollback check once (the hourly schedule on AWS); 0 whatever it decided."""
     from workers import lifecycle
+    from workers.model_cache import ModelCache
 
     with _metrics(settings) as sink:
-        event = lifecycle.check(settings, sink=sink)
+        event = lifecycle.check(settings, models=ModelCache(settings.core), sink=sink)
     print("check: " + ("no alias moved" if event is None else f"{event.action}: {event.reason}"))
     return 0
 

@@ -27,8 +27,13 @@ def run_score(
     gateway_url: str | None,
     api_key: str | None,
     settings: AppSettings,
+    unknown_categories: str | None = None,
 ) -> int:
-    """Score ``file`` through the gateway; 0 when the result is written, 1 otherwise."""
+    """Score ``file`` through the gateway; 0 when the result is written, 1 otherwise.
+
+    ``unknown_categories`` (``warn`` or ``error``) is the job's strictness about names the
+    model never saw; None leaves it to the gateway's setting.
+    """
     console = Console(stderr=True)
     if not file.is_file():
         console.print(f"[red]no such file: {file}")
@@ -38,7 +43,8 @@ def run_score(
     base = (gateway_url or settings.ui.gateway_url).rstrip("/")
     timeout = httpx.Timeout(30.0, read=None)
     with httpx.Client(base_url=base, headers=headers, timeout=timeout) as http:
-        job = _submit(http, file, console, refused=key_help(given=bool(api_key), settings=settings))
+        refused = key_help(given=bool(api_key), settings=settings)
+        job = _submit(http, file, console, refused=refused, unknown_categories=unknown_categories)
         if job is None:
             return 1
         final = _follow(http, job, console)
@@ -54,13 +60,21 @@ def run_score(
 
 
 def _submit(
-    http: httpx.Client, file: Path, console: Console, *, refused: str
+    http: httpx.Client,
+    file: Path,
+    console: Console,
+    *,
+    refused: str,
+    unknown_categories: str | None,
 ) -> dict[str, Any] | None:
+    params = {"filename": file.name}
+    if unknown_categories is not None:
+        params["unknown_categories"] = unknown_categories
     with file.open("rb") as body:
         response = http.post(
             "/v1/jobs",
             content=body,
-            params={"filename": file.name},
+            params=params,
             headers={"Content-Type": "text/csv"},
         )
     if response.status_code == 401:
@@ -71,7 +85,8 @@ def _submit(
         console.print(f"[red]the gateway refused the job ({status}): {escape(_detail(response))}")
         return None
     job: dict[str, Any] = response.json()
-    console.print(f"job {job['id']} queued (model {job['model_version']})")
+    strict = ", unknown categories rejected" if job.get("unknown_categories") == "error" else ""
+    console.print(f"job {job['id']} queued (model {job['model_version']}{strict})")
     return job
 
 

@@ -2,9 +2,11 @@
 
 The gateway adds a row for every trusted, plausible price it accepts (the shared scope:
 ``gateway.feedback_trust`` decides), with the features of the prediction it belongs to,
-so a user can neither poison training nor the live figures. For a job's row the features
-are not at hand in the gateway (the row index holds prices only): the entry names the job
-and row, and training reads those houses from the job's input while it exists.
+so a user can neither poison training nor the live figures. For a job's row the gateway
+reads the house back from the job's stored input as it accepts the price
+(``jobs.job_features``); a row whose house cannot be read back keeps its job, row and the
+reason (``problem``), and training tries the input once more, then counts it rejected
+with that reason (``workers.feedback_houses``).
 
 ``hpp:training:feedback`` is a hash: prediction key -> JSON, so a resent price counts once.
 Training (``hpp train --with-feedback``, the loop) reads it with ``read_rows``.
@@ -32,6 +34,7 @@ class FeedbackRow(BaseModel):
     features: dict[str, Any] | None = None
     job_id: str | None = None
     row: int | None = None
+    problem: str | None = None  # why the features are missing (a job row's house unread)
 
 
 def encode_row(row: FeedbackRow) -> str:
@@ -46,10 +49,11 @@ def new_row(
     predicted: float,
     version: str,
     features: dict[str, Any] | None,
+    problem: str | None = None,
 ) -> FeedbackRow:
-    """A row accepted now; a job row (``job:{id}:{row}``) keeps its job and row instead."""
+    """A row accepted now; a job row (``job:{id}:{row}``) also keeps its job and row."""
     job_id, row = None, None
-    if features is None and key.startswith("job:"):
+    if key.startswith("job:"):
         job_id, number = key.removeprefix("job:").rsplit(":", 1)
         row = int(number)
     return FeedbackRow(
@@ -61,6 +65,7 @@ def new_row(
         features=features,
         job_id=job_id,
         row=row,
+        problem=None if features is not None else problem,
     )
 
 

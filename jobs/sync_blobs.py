@@ -1,13 +1,15 @@
 """The blob store for synchronous code (Celery tasks, ``hpp compare``).
 
 The stores are async (the gateway streams through them); a worker drives the same store
-on a private event loop, one call at a time. Other coroutines that must share that loop
-(the audit trail's S3 client is bound to it) run through ``run``.
+on a private event loop, one call at a time, each in the calling code's context (so its
+log lines carry the ids the caller bound, and no others). Other coroutines that must share
+that loop (the audit trail's S3 client is bound to it) run through ``run``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncGenerator, Awaitable, Generator, Sequence
 from typing import TypeVar, cast
 
@@ -74,7 +76,10 @@ class SyncBlobStore:
         async def _await() -> T:
             return await awaitable
 
-        return self._runner.run(_await())
+        # In the caller's context, not the loop's: ``asyncio.Runner`` would otherwise run
+        # every call in a copy of the context of its first call, so log lines from inside
+        # the store (the audit stream's) would carry the first task's job and task ids.
+        return self._runner.run(_await(), context=contextvars.copy_context())
 
     def close(self) -> None:
         """Close the store and the loop."""

@@ -11,6 +11,8 @@ feedback, logged to MLflow and put on the model card so a version names its data
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -36,14 +38,23 @@ class DataVersion(BaseModel):
 
 
 def merge_feedback(
-    shipped: pd.DataFrame, feedback: pd.DataFrame, *, reported_at: pd.Series | None = None
+    shipped: pd.DataFrame,
+    feedback: pd.DataFrame,
+    *,
+    reported_at: pd.Series | None = None,
+    unreadable: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, DataVersion]:
     """The shipped frame (typed, as ``load_training_data`` returns it) plus the valid feedback.
 
     ``feedback`` holds the six inputs and ``price``; ``reported_at`` (epoch seconds, same
-    index) dates each row for the data version.
+    index) dates each row for the data version. ``unreadable`` holds, per feedback row
+    without a house (a job's row whose input is gone), why: each is counted rejected.
     """
     kept, reasons = _valid_rows(feedback)
+    reasons += [
+        f"{count:,} feedback row{'s' if count != 1 else ''}: {why}"
+        for why, count in Counter(unreadable).most_common()
+    ]
     frame = pd.concat(
         [shipped[list(REQUIRED_COLUMNS)], kept[list(REQUIRED_COLUMNS)]], ignore_index=True
     )
@@ -54,7 +65,7 @@ def merge_feedback(
         rows_by_source={SHIPPED: len(shipped), FEEDBACK: len(kept)},
         feedback_first=None if times is None else _iso(float(times.min())),
         feedback_last=None if times is None else _iso(float(times.max())),
-        feedback_rejected=len(feedback) - len(kept),
+        feedback_rejected=len(feedback) - len(kept) + len(unreadable),
         rejected_reasons=reasons,
     )
     return frame, version

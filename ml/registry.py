@@ -246,7 +246,12 @@ def _log_params_and_metrics(mlflow: Any, result: TrainingResult) -> None:
 
 def _log_data_version(mlflow: Any, version: dict[str, Any]) -> None:
     by_source = version.get("rows_by_source", {})
-    mlflow.log_params({f"data.rows_{source}": rows for source, rows in by_source.items()})
+    mlflow.log_params(
+        {
+            **{f"data.rows_{source}": rows for source, rows in by_source.items()},
+            "data.feedback_rejected": version.get("feedback_rejected", 0),
+        }
+    )
     mlflow.set_tags(
         {
             "data.sha256": version.get("sha256", ""),

@@ -8,24 +8,28 @@ hands it to the app's step tasks; nothing reaches for it through a module global
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from audit.writer import AuditTrail, open_trail
 from core.settings import AppSettings
 from jobs.store import JobStore
 from jobs.sync_blobs import SyncBlobStore
 from observability.sink import MetricsSink, build_sink, start_sink_in_thread
+from workers.model_cache import ModelCache
+
+if TYPE_CHECKING:
+    from ml.predict import Predictor
 
 
 @dataclass
 class WorkerContext:
-    """Per-process state: the stores, the metrics sink and predictors by version."""
+    """Per-process state: the stores, the metrics sink and the models loaded, by version."""
 
     settings: AppSettings
     jobs: JobStore
     blobs: SyncBlobStore
-    predictors: dict[str, Any] = field(default_factory=dict)
+    models: ModelCache
     audit: AuditTrail | None = None
     sink: MetricsSink | None = None  # None: metrics go to Prometheus only
     _stop_sink: Callable[[], None] | None = None
@@ -39,7 +43,13 @@ class WorkerContext:
             settings.core.redis_url, ttl_seconds=settings.worker.result_ttl_seconds
         )
         blobs = SyncBlobStore.open(settings.core.resolved_blob_url())
-        return cls(settings=settings, jobs=jobs, blobs=blobs, audit=_open_audit(settings))
+        return cls(
+            settings=settings,
+            jobs=jobs,
+            blobs=blobs,
+            models=ModelCache(settings.core),
+            audit=_open_audit(settings),
+        )
 
     @classmethod
     def start(cls, settings: AppSettings) -> WorkerContext:
@@ -51,17 +61,9 @@ class WorkerContext:
         ctx._stop_sink = start_sink_in_thread(ctx.sink)
         return ctx
 
-    def predictor(self, version: str) -> Any:
-        """The model of ``version``, loaded once per process."""
-        if version not in self.predictors:
-            from ml.predict import Predictor
-
-            core = self.settings.core
-            self.predictors[version] = Predictor.load(
-                f"models:/{core.registered_model}/{version}",
-                tracking_uri=core.resolved_tracking_uri(),
-            )
-        return self.predictors[version]
+    def predictor(self, version: str) -> Predictor:
+        """The model of ``version``, loaded once per process (``models``)."""
+        return self.models(version)
 
     def preload_champion(self) -> str | None:
         """Load the version ``champion`` points at now; returns it (None if none)."""

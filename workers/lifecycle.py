@@ -17,6 +17,7 @@ predictions per prediction id, ``paired_prices`` is the one function to swap.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,9 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 if TYPE_CHECKING:
     from ml.predict import Predictor
 
-_predictors: dict[str, Predictor] = {}
+# The predictors of registered versions, by version: the caller's (``WorkerContext.models``
+# in the training worker, a ``workers.model_cache.ModelCache`` in a one-shot command).
+Models = Callable[[str], "Predictor"]
 
 
 class RetrainOutcome(BaseModel):
@@ -131,8 +134,13 @@ def retrain(
     )
 
 
-def check(settings: AppSettings, *, sink: MetricsSink | None = None) -> AliasEvent | None:
-    """Roll back a failing new champion, or promote a proven challenger; the move made, if any."""
+def check(
+    settings: AppSettings, *, models: Models, sink: MetricsSink | None = None
+) -> AliasEvent | None:
+    """Roll back a failing new champion, or promote a proven challenger; the move made, if any.
+
+    ``models`` gives the predictor of a version (loaded once by the caller's cache).
+    """
     core = settings.core
     config = load_config(core.training_config)
     if not config.auto_promotion.enabled:
@@ -150,16 +158,16 @@ def check(settings: AppSettings, *, sink: MetricsSink | None = None) -> AliasEve
     if previous is not None and previous != champion:
         since = _since(history, "promotion", champion)
         rows = feedback_rows(settings)
-        paired = paired_prices(settings, rows, since=since, candidate=champion, baseline=previous)
-        decision = _rollback_decision(settings, config, paired, champion, previous)
+        paired = paired_prices(models, rows, since=since, candidate=champion, baseline=previous)
+        decision = _rollback_decision(models, config, paired, champion)
         log.info("loop_rollback_check", champion=champion, previous=previous, **_brief(decision))
         if decision.act:
             return _move(settings, config, "rollback", champion, previous, decision, sink)
     if challenger is not None and challenger != champion:
         since = _since(history, "challenger", challenger)
         rows = rows if rows is not None else feedback_rows(settings)
-        paired = paired_prices(settings, rows, since=since, candidate=challenger, baseline=champion)
-        decision = _promotion_decision(settings, config, paired, challenger, champion)
+        paired = paired_prices(models, rows, since=since, candidate=challenger, baseline=champion)
+        decision = _promotion_decision(settings, models, config, paired, challenger, champion)
         log.info(
             "loop_promotion_check", champion=champion, challenger=challenger, **_brief(decision)
         )
@@ -187,7 +195,7 @@ def record_manual_move(
 
 
 def paired_prices(
-    settings: AppSettings,
+    models: Models,
     rows: list[FeedbackRow],
     *,
     since: float,
@@ -200,8 +208,8 @@ def paired_prices(
         return PairedPrices(
             keys=[], actual=[], candidate=[], baseline=[], candidate_low=[], candidate_high=[]
         )
-    cand = _predictor(settings, candidate).predict_frame(frame)
-    base = _predictor(settings, baseline).predict_frame(frame)
+    cand = models(candidate).predict_frame(frame)
+    base = models(baseline).predict_frame(frame)
     ok = cand["predicted_price"].notna() & base["predicted_price"].notna()
     return PairedPrices(
         keys=frame.loc[ok, "key"].tolist(),
@@ -214,11 +222,18 @@ def paired_prices(
 
 
 def _promotion_decision(
-    settings: AppSettings, config: TrainConfig, paired: PairedPrices, challenger: str, champion: str
+    settings: AppSettings,
+    models: Models,
+    config: TrainConfig,
+    paired: PairedPrices,
+    challenger: str,
+    champion: str,
 ) -> Decision:
     failures: list[str] = []
     if len(paired.actual) >= config.auto_promotion.min_paired:
-        failures = _replay_failures(settings, config, challenger=challenger, champion=champion)
+        failures = _replay_failures(
+            settings, models, config, challenger=challenger, champion=champion
+        )
     return decide_promotion(
         np.asarray(paired.actual),
         np.asarray(paired.candidate),
@@ -229,9 +244,9 @@ def _promotion_decision(
 
 
 def _rollback_decision(
-    settings: AppSettings, config: TrainConfig, paired: PairedPrices, champion: str, previous: str
+    models: Models, config: TrainConfig, paired: PairedPrices, champion: str
 ) -> Decision:
-    card = _predictor(settings, champion).card
+    card = models(champion).card
     thresholds = card.gates.model_dump(include={"r2_min", "mae_max", "rmse_max"})
     gates = {k: v for k, v in thresholds.items() if v is not None}
     return decide_rollback(
@@ -246,7 +261,7 @@ def _rollback_decision(
 
 
 def _replay_failures(
-    settings: AppSettings, config: TrainConfig, *, challenger: str, champion: str
+    settings: AppSettings, models: Models, config: TrainConfig, *, challenger: str, champion: str
 ) -> list[str]:
     """The replay report's limit failures on the champion's hold-out (as ``hpp compare``)."""
     from ml.contract import FEATURE_COLUMNS
@@ -258,8 +273,8 @@ def _replay_failures(
     )
     report = compare(
         frame[list(FEATURE_COLUMNS)],
-        _predictor(settings, champion).predict_frame(frame),
-        _predictor(settings, challenger).predict_frame(frame),
+        models(champion).predict_frame(frame),
+        models(challenger).predict_frame(frame),
         versions=(champion, challenger),
         source={"kind": "hold-out", "model_version": champion},
         limits=config.promotion,
@@ -347,17 +362,6 @@ def _since(history: list[AliasEvent], action: str, version: str) -> float:
         if event.action == action and event.version == version:
             return datetime.fromisoformat(event.at).timestamp()
     return float("inf")  # no record of how it got there: nothing is known to be unseen
-
-
-def _predictor(settings: AppSettings, version: str) -> Predictor:
-    if version not in _predictors:
-        from ml.predict import Predictor
-
-        core = settings.core
-        _predictors[version] = Predictor.load(
-            f"models:/{core.registered_model}/{version}", tracking_uri=core.resolved_tracking_uri()
-        )
-    return _predictors[version]
 
 
 def _brief(decision: Decision) -> dict[str, Any]:

@@ -153,6 +153,7 @@ def audit_chunk(
         "row_count": scored.rows,
         "columns": _columns(record),
         "feature_positions": _feature_positions(record),
+        "rewrites": [r.model_dump() for r in scored.rewrites],
     }
     body = chunk_record(
         owner=record.owner,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.text import MAX_ECHO_CHARS, clip
+from jobs.chunk_csv import read_chunk as read_chunk  # the seam fault injection wraps
 from ml.categories import CategoryRewrite, UnknownCategories
 from ml.comparables import comparable_column_names
 from ml.contract import FEATURE_COLUMNS
@@ -103,34 +103,6 @@ def score_chunk(
         errors=errors.reset_index(drop=True),
         rewrites=tuple(rewrites),
     )
-
-
-def read_chunk(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series | None]:
-    """The chunk's records as text columns 0..width-1, plus per-row parse errors if any.
-
-    The fast path is pandas' C parser. A row with more fields than the header makes it
-    give up; then the ``csv`` module reads the chunk and such rows get an error.
-    """
-    try:
-        with warnings.catch_warnings():
-            # A first row longer than the header only warns (and loses cells): treat as bad.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.BytesIO(data),
-                header=None,
-                names=list(range(width)),
-                dtype=str,
-                na_filter=False,
-                index_col=False,
-                skip_blank_lines=True,
-                engine="c",
-                encoding="utf-8",
-            )
-        return frame, None
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame({i: pd.Series(dtype=str) for i in range(width)}), None
-    except (pd.errors.ParserError, pd.errors.ParserWarning):
-        return _read_chunk_slowly(data, width=width)
 
 
 def escape_formula(cell: str) -> str:
@@ -258,22 +230,6 @@ def _csv_cell(value: object) -> str:
     if any(ch in text for ch in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
-
-
-def _read_chunk_slowly(data: bytes, *, width: int) -> tuple[pd.DataFrame, pd.Series]:
-    csv.field_size_limit(max(len(data), 1 << 17))  # planning bounded the rows already
-    rows: list[list[str]] = []
-    errors: list[str | None] = []
-    for record in csv.reader(io.StringIO(data.decode("utf-8"), newline="")):
-        if not record:
-            continue
-        if len(record) > width:
-            errors.append(f"row has {len(record)} fields but the header has {width}")
-        else:
-            errors.append(None)
-        rows.append((record + [""] * width)[:width])
-    frame = pd.DataFrame(rows, columns=list(range(width)), dtype=str)
-    return frame, pd.Series(errors, index=frame.index, dtype=object)
 
 
 def _clipped(notes: pd.Series) -> pd.Series:

@@ -143,6 +143,8 @@ class ContextStep(bootsteps.Step):
                 self.context = _start_process(app)
 
         def on_process_shutdown(**_: Any) -> None:
+            # Nothing a task bound may describe the shutdown's own lines (audit_stream_closed).
+            structlog.contextvars.clear_contextvars()
             if self.context is not None:
                 _bind(app, None)
                 self.context.close()

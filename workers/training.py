@@ -16,10 +16,11 @@ from core.settings import AppSettings
 from jobs.feedback_rows import FeedbackRow, read_rows, rows_frame
 from ml.card_builder import build_card
 from ml.config import TrainConfig
-from ml.data import file_sha256, load_training_data
+from ml.data import REQUIRED_COLUMNS, file_sha256, load_training_data
 from ml.data_version import DataVersion, merge_feedback, shipped_version
 from ml.registry import Registered, log_and_register
 from ml.train import TrainingResult, train
+from workers.feedback_houses import recover_houses
 
 Progress = Callable[[str], None]
 
@@ -36,15 +37,27 @@ class TrainedVersion:
 def training_frame(
     data: Path, *, with_feedback: bool, settings: AppSettings
 ) -> tuple[pd.DataFrame, DataVersion]:
-    """The validated shipped data, plus the accepted feedback rows when asked (raises DataError)."""
+    """The validated shipped data, plus the accepted feedback rows when asked (raises DataError).
+
+    A feedback row without its house (a job's row) is read back from the job's input, or
+    counted rejected with the reason in the data version.
+    """
     shipped = load_training_data(data)
     if not with_feedback:
         return shipped, shipped_version(shipped)
-    rows = feedback_rows(settings)
-    frame = rows_frame(rows)
-    if frame.empty:
+    recovered = recover_houses(feedback_rows(settings), shipped=shipped, settings=settings)
+    unreadable = [reason for _, reason in recovered.rejected]
+    frame = rows_frame(recovered.rows)
+    if frame.empty and not unreadable:
         return shipped, shipped_version(shipped)
-    return merge_feedback(shipped, frame.drop(columns=["key", "version"]), reported_at=frame["at"])
+    if frame.empty:
+        frame = pd.DataFrame(columns=[*REQUIRED_COLUMNS, "at"])
+    return merge_feedback(
+        shipped,
+        frame[list(REQUIRED_COLUMNS)],
+        reported_at=frame["at"],
+        unreadable=unreadable,
+    )
 
 
 def feedback_rows(settings: AppSettings) -> list[FeedbackRow]:

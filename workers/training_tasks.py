@@ -65,7 +65,7 @@ def loop_check(self: ContextTask) -> str | None:
         if not client.set(CHECK_LOCK_KEY, "1", nx=True, ex=600):
             return None
         try:
-            event = lifecycle.check(settings, sink=self.ctx.sink)
+            event = lifecycle.check(settings, models=self.ctx.models, sink=self.ctx.sink)
         finally:
             client.delete(CHECK_LOCK_KEY)
     finally:

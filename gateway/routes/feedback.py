@@ -9,10 +9,13 @@ row by row (bad rows are listed in ``errors``, the others kept).
 Only the caller's own predictions and jobs are found; a repeated report counts once.
 Who may move the shared figures, and which prices are held, is ``gateway.feedback_trust``;
 a job's rows are read from its row index (``gateway.job_rows``), never the whole result.
+Trusted prices become training rows with their houses: a prediction's as it was made, a
+job row's read back from the job's input (``jobs.job_features``), or the reason it could not be.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -34,9 +37,11 @@ from gateway.prediction_log import prediction_log
 from gateway.routes.jobs import no_result_problem
 from gateway.routes.monitoring import require_store, unavailable
 from jobs.blobs import BlobNotFoundError, BlobStore
+from jobs.job_features import job_houses
 from jobs.keys import result_key
-from jobs.models import SUCCEEDED
+from jobs.models import SUCCEEDED, JobRecord
 from ml.monitoring_report import Scope, VersionQuality
+from ml.predict import Predictor
 
 router = APIRouter(
     prefix="/v1/feedback",
@@ -129,7 +134,9 @@ async def post_feedback(
     scope = None if policy.trusts(caller) else caller.owner  # None: the shared figures
     await prediction_log(request.app).flush()
     try:
-        points, unknown, features = await _resolve(request, store, caller.owner, items)
+        trusted = scope is None  # only trusted prices become training rows: read their houses
+        resolved = await _resolve(request, store, caller.owner, items, houses=trusted)
+        points, unknown = resolved.points, resolved.unknown
         points, held = _screen(policy, points)
         await store.hold_feedback(held, owner=caller.owner)
         accepted, duplicates = await store.add_feedback(points, owner=scope)
@@ -138,7 +145,7 @@ async def post_feedback(
         if scope is None:  # trusted and plausible: the sale prices become training rows
             repeated = set(duplicates)
             fresh = [p for p in points if p.key not in repeated]
-            await keep_training_rows(store.client, fresh, features)
+            await keep_training_rows(store.client, fresh, resolved.houses, resolved.problems)
         live = await _live(request, store, points, scope)
     except (RedisError, OSError) as exc:
         raise unavailable() from exc
@@ -211,42 +218,87 @@ def _parse(
     )
 
 
+@dataclass
+class _Resolved:
+    """The points found, the keys not found, and each predicted house (or why it is not
+    at hand: a job's row whose house could not be read back from the job's input)."""
+
+    points: list[FeedbackPoint] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    houses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
 async def _resolve(
-    request: Request, store: MonitoringStore, owner: str, items: list[FeedbackItem]
-) -> tuple[list[FeedbackPoint], list[str], dict[str, dict[str, Any]]]:
-    """The points found, the keys not found, and the features of each predicted house."""
-    points: list[FeedbackPoint] = []
-    unknown: list[str] = []
-    features: dict[str, dict[str, Any]] = {}
+    request: Request,
+    store: MonitoringStore,
+    owner: str,
+    items: list[FeedbackItem],
+    *,
+    houses: bool,
+) -> _Resolved:
+    """Find each item's prediction; with ``houses``, also the house it priced."""
+    out = _Resolved()
     by_id = [i for i in items if i.prediction_id]
     stored = await store.get_predictions([i.prediction_id or "" for i in by_id])
     for item, found in zip(by_id, stored, strict=True):
         if found is None or found.owner != owner:
-            unknown.append(item.key)
+            out.unknown.append(item.key)
             continue
-        points.append(
+        out.points.append(
             FeedbackPoint(item.key, found.version, item.actual, found.price, found.low, found.high)
         )
-        features[item.key] = found.features
+        out.houses[item.key] = found.features
     jobs: dict[str, list[FeedbackItem]] = {}
     for item in items:
         if item.job_id:
             jobs.setdefault(item.job_id, []).append(item)
     for job_id, rows in jobs.items():
-        version, prices = await _job_predictions(request, job_id, owner, rows)
+        record, prices = await _job_predictions(request, job_id, owner, rows)
+        priced = [item for item in rows if (item.row or 0) in prices]
         for item in rows:
             row = prices.get(item.row or 0)
             if row is None:
-                unknown.append(item.key)
+                out.unknown.append(item.key)
                 continue
-            points.append(FeedbackPoint(item.key, version, item.actual, *row))
-    return points, unknown, features
+            out.points.append(FeedbackPoint(item.key, record.model_version, item.actual, *row))
+        if houses and priced:
+            await _read_houses(request, record, priced, out)
+    return out
+
+
+async def _read_houses(
+    request: Request, record: JobRecord, items: list[FeedbackItem], out: _Resolved
+) -> None:
+    """The houses of a job's rows, read back from its input with its version's names."""
+    jobs = request.app.state.jobs
+    predictor: Predictor | None
+    try:
+        predictor = await request.app.state.model_versions.get(record.model_version)
+    except ProblemError:  # the job's version cannot be loaded: read names as the served one
+        predictor = request.app.state.predictor_holder.current
+    if predictor is None:
+        reason = "no model is loaded to read the house's categories with"
+        out.problems.update(dict.fromkeys((item.key for item in items), reason))
+        return
+    found = await job_houses(
+        jobs.blobs,
+        record,
+        (item.row or 0 for item in items),
+        canonical=predictor.canonical_house,
+    )
+    for item in items:
+        row = item.row or 0
+        if row in found.houses:
+            out.houses[item.key] = found.houses[row]
+        else:
+            out.problems[item.key] = found.problems.get(row, "the house could not be read back")
 
 
 async def _job_predictions(
     request: Request, job_id: str, owner: str, items: list[FeedbackItem]
-) -> tuple[str, dict[int, RowPrices]]:
-    """The job's model version and the (price, low, high) of the rows the items name."""
+) -> tuple[JobRecord, dict[int, RowPrices]]:
+    """The job's record and the (price, low, high) of the rows the items name."""
     jobs = getattr(request.app.state, "jobs", None)
     if jobs is None:
         raise unavailable()
@@ -259,7 +311,7 @@ async def _job_predictions(
         prices = await job_row_prices(jobs.blobs, job_id, (i.row or 0 for i in items))
     except BlobNotFoundError as exc:
         raise await _no_row_index(jobs.blobs, job_id) from exc
-    return record.model_version, prices
+    return record, prices
 
 
 async def _no_row_index(blobs: BlobStore, job_id: str) -> ProblemError:

@@ -290,7 +290,7 @@ def _remember(
     assignment: Assignment | None,
 ) -> list[str]:
     """Ids for the rows, kept for feedback and the live drift window like /v1 predictions
-    (under the category names read, as /v1 keeps them; the audit keeps what was sent)."""
+    (under the category names read, as /v1 keeps them; the audit keeps both)."""
     owner = request_owner(request)
     scored = scored_frame.table
     read = frame.assign(**{c: scored_frame.categories[c] for c in CATEGORY_COLUMNS})
@@ -305,7 +305,15 @@ def _remember(
         arm=assignment.arm if assignment else "pinned",  # a version named in the path
         shadow=assignment.shadow if assignment else None,
     )
-    audit_frame(request, frame=frame, scored=scored, version=version, card=card, prediction_ids=ids)
+    audit_frame(
+        request,
+        frame=frame,
+        scored=scored,
+        categories=scored_frame.categories,
+        version=version,
+        card=card,
+        prediction_ids=ids,
+    )
     return ids
 
 

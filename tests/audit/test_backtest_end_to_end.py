@@ -24,6 +24,7 @@ from tests.support.jobs import submit, wait_final
 from tests.support.keys import ALICE
 from tests.support.paths import ROOT
 from tests.support.worker_process import StartWorker
+from workers.audit_rows import chunk_rows
 
 pytestmark = pytest.mark.slow
 AUDIT_DB = 14
@@ -33,7 +34,7 @@ HOUSES: list[dict[str, Any]] = [
         "sqft": 1656,
         "bedrooms": 3,
         "bathrooms": 1.5,
-        "location": " North Ames ",
+        "location": " north_ames ",  # case, whitespace and underscore: North Ames
         "year_built": 1960,
         "condition": "Average",
     },
@@ -41,7 +42,7 @@ HOUSES: list[dict[str, Any]] = [
         "sqft": 2100,
         "bedrooms": 4,
         "bathrooms": 2.5,
-        "location": "Somerset",
+        "location": "Somerst",  # the Ames data's own code for Somerset
         "year_built": 2005,
         "condition": "Good",
     },
@@ -49,7 +50,7 @@ HOUSES: list[dict[str, Any]] = [
         "sqft": 1100,
         "bedrooms": 2,
         "bathrooms": 1.0,
-        "location": "Old Town",
+        "location": "old-town",
         "year_built": 1920,
         "condition": "Fair",
     },
@@ -198,8 +199,15 @@ def test_a_logged_prediction_holds_the_input_as_sent_and_as_normalised(env: Batc
     ]
     single = next(r for r in records if r["kind"] == "predict")
     (row,) = single["rows"]
-    assert json.loads(single["sent"])["location"] == " North Ames "  # the body as sent
+    assert json.loads(single["sent"])["location"] == " north_ames "  # the body as sent
     assert row["normalised"]["location"] == "North Ames"
+    batch = next(r for r in records if r["kind"] == "batch")
+    assert [h["location"] for h in json.loads(batch["sent"])["rows"]] == ["Somerst", "old-town"]
+    assert [r["normalised"]["location"] for r in batch["rows"]] == ["Somerset", "Old Town"]
+    v2 = next(r for r in records if r["kind"] == "v2")
+    assert v2["rows"]["sent"]["location"] == [" north_ames ", "Somerst"]
+    assert v2["rows"]["normalised"]["location"] == ["North Ames", "Somerset"]
+    assert v2["rows"]["normalised"]["sqft"] == [1656.0, 2100.0]
     assert single["owner"] == "alice"
     assert row["prediction_id"].startswith("p_")
     assert {"price", "low", "high", "level", "warnings"} <= set(row)
@@ -214,4 +222,15 @@ def test_a_logged_prediction_holds_the_input_as_sent_and_as_normalised(env: Batc
     payloads = env.state_dir / "audit" / first["stream"] / "payloads"
     sent = (payloads / first["payloads"]["input"]).read_text()
     assert sent.splitlines()[0].endswith(",Person 0")  # the chunk as uploaded, every column
-    assert len((payloads / first["payloads"]["output"]).read_text().splitlines()) == CHUNK_ROWS
+    assert sent.splitlines()[0].split(",")[3] == "north_ames"
+    output = (payloads / first["payloads"]["output"]).read_bytes()
+    assert len(output.decode().splitlines()) == CHUNK_ROWS
+    rewrites = {(r["sent"], r["canonical"]) for r in first["rewrites"]}
+    assert rewrites == {
+        ("north_ames", "North Ames"),
+        ("Somerst", "Somerset"),
+        ("old-town", "Old Town"),
+    }
+    rows = chunk_rows(first, input_data=sent.encode(), output=output)
+    assert [r["normalised"]["location"] for r in rows[:3]] == ["North Ames", "Somerset", "Old Town"]
+    assert rows[0]["key"] == f"job:{first['job_id']}:1"

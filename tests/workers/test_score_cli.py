@@ -6,8 +6,10 @@ import csv
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from core.settings import AppSettings
+from hpp.cli import app
 from hpp.score import run_score
 from tests.support.gateway_process import GatewayProcess
 from tests.support.houses import houses_csv
@@ -99,3 +101,52 @@ def test_score_without_a_valid_key_says_how_to_give_one(
     command = f"python3 -c \"import json;print(json.load(open('{keys}'))['local'])\""
     assert f"export HPP_API_KEY=$({command})" in err
     assert not (tmp_path / "houses-scored.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "rejected"), [("error", 1), ("warn", 0)], ids=["strict", "lenient"]
+)
+def test_score_in_strict_mode_rejects_a_name_the_model_never_saw(
+    jobs_gateway: GatewayProcess,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mode: str,
+    rejected: int,
+) -> None:
+    source = tmp_path / "houses.csv"
+    source.write_text(
+        "sqft,bedrooms,bathrooms,location,year_built,condition\n"
+        "1500,3,2,north_ames,1990,Average\n"  # an alias spelling: priced either way
+        "1500,3,2,Atlantis Heights,1990,Average\n"  # like no known name
+    )
+
+    outcome = CliRunner().invoke(
+        app,
+        [
+            *("score", str(source), "--gateway-url", jobs_gateway.url),
+            *("--api-key", ALICE["X-API-Key"], "--unknown-categories", mode),
+        ],
+    )
+
+    assert outcome.exit_code == 0, outcome.output
+    with (tmp_path / "houses-scored.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["predicted_price"]
+    assert not rows[0]["error"]
+    assert sum(1 for r in rows if r["error"]) == rejected
+    if rejected:
+        assert "Atlantis Heights" in rows[1]["error"]
+        assert "unknown_categories=error" in rows[1]["error"]
+    else:
+        assert rows[1]["predicted_price"]
+        assert "not seen in training" in rows[1]["warning"]
+
+
+def test_score_refuses_an_unknown_strictness_before_submitting(tmp_path: Path) -> None:
+    source = tmp_path / "houses.csv"
+    source.write_bytes(houses_csv(2))
+
+    outcome = CliRunner().invoke(app, ["score", str(source), "--unknown-categories", "loose"])
+
+    assert outcome.exit_code == 2
+    assert "loose" in outcome.output

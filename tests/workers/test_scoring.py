@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from jobs.chunk_csv import read_chunk
 from ml.categories import UnknownCategories
 from ml.predict import Predictor, ScoredFrame
 from tests.support.model import ModelRegistry
-from workers.scoring import neutralise, read_chunk, result_header, score_chunk
+from workers.scoring import neutralise, result_header, score_chunk
 
 COLUMNS = ["sqft", "bedrooms", "bathrooms", "location", "year_built", "condition", "note"]
 POSITIONS = {name: i for i, name in enumerate(COLUMNS[:6])}

@@ -55,7 +55,7 @@ def test_each_worker_process_builds_its_context_as_it_starts(
     worker_process_init.send(sender=HOSTNAME)  # what each pool process sends as it starts
     ctx = plan.ctx
     assert app.tasks[FINALIZE_TASK].ctx is ctx  # one context per process, for every step
-    assert list(ctx.predictors) == [model_registry.version]  # the champion, loaded up front
+    assert ctx.models.versions == [model_registry.version]  # the champion, loaded up front
     assert isinstance(ctx.sink, EmfSink)
     ctx.sink.record("RowsScored", 4321)
     worker_process_shutdown.send(sender=None, pid=0, exitcode=0)
