@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ def log_and_register(
             signature=infer_signature(example, result.best.estimator.predict(example)),
             input_example=example,
             registered_model_name=name,
+            pip_requirements=model_requirements(),
         )
         version = str(info.registered_model_version)
         card = card.model_copy(update={"version": version, "run_id": run.info.run_id})
@@ -296,3 +298,17 @@ def _log_training_sales(mlflow: Any, result: TrainingResult, folder: Path) -> No
     sales = training_sales(result.train_frame, result.train_actual, model_prices)
     sales.to_csv(folder / "training_sales.csv", index=False)
     mlflow.log_artifact(str(folder / "training_sales.csv"), artifact_path="comparables")
+
+
+MODEL_MODULES = ("sklearn", "xgboost", "pandas", "numpy", "scipy", "cloudpickle")
+
+
+@functools.cache
+def model_requirements() -> list[str]:
+    """The pinned packages the pickled pipeline needs, named rather than inferred: MLflow's
+    inference loads the model in a subprocess and took 7 s of every training run. Named by
+    the distribution that installed each module (``xgboost`` comes as ``xgboost-cpu`` here)."""
+    from importlib.metadata import packages_distributions, version
+
+    installed = packages_distributions()
+    return [f"{dist}=={version(dist)}" for module in MODEL_MODULES for dist in installed[module]]

@@ -8,12 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from core.settings import AppSettings
 from gateway.main import create_app
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.batch_env import BatchEnv
 from tests.support.gateway_process import GatewayProcess, start_gateway, stop_gateway
 from tests.support.gateway_settings import SettingsFactory, build_settings
@@ -38,7 +37,7 @@ def make_settings(tmp_path: Path, model_registry: ModelRegistry) -> SettingsFact
 async def app(make_settings: SettingsFactory) -> AsyncIterator[FastAPI]:
     """The gateway, started through its lifespan (champion loaded from the registry)."""
     application = create_app(make_settings())
-    async with LifespanManager(application):
+    async with lifespan(application):
         yield application
 
 

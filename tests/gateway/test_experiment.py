@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
@@ -31,7 +30,7 @@ from jobs.keys import prediction_key
 from ml.contract import HouseFeatures
 from ml.predict import Predictor
 from ml.registry import CHALLENGER, delete_alias, set_alias
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import build_settings
 from tests.support.keys import ADMIN, USER
 from tests.support.model import ModelRegistry
@@ -97,7 +96,7 @@ async def started(
     """A gateway serving both versions (or the champion alone), with a client."""
     champion, trial = versions
     app = create_app(settings, predictor=champion, challenger=trial if challenger else None)
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         yield app, http
 
 
@@ -339,7 +338,7 @@ async def test_gateway_follows_the_challenger_alias(
     uri, name = model_registry.tracking_uri, model_registry.name
     app = create_app(experiment_settings())
     try:
-        async with LifespanManager(app), asgi_client(app) as http:
+        async with lifespan(app), asgi_client(app) as http:
             assert app.state.challenger_holder.current is None
             set_alias(tracking_uri=uri, name=name, alias=CHALLENGER, version=model_registry.version)
             reload = (await http.post("/v1/model/reload", headers=ADMIN)).json()

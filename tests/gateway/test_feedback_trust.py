@@ -16,11 +16,10 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from asgi_lifespan import LifespanManager
 
 from core.settings import AppSettings
 from gateway.main import create_app
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import build_settings
 from tests.support.houses import houses, rows_of
 from tests.support.keys import ADMIN, USER
@@ -46,7 +45,7 @@ async def gateway(
     )
     settings = replace(settings, core=settings.core.model_copy(update={"redis_url": url}))
     app = create_app(settings)
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         yield http
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import socket
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import SettingsFactory
 from tests.support.model import ModelRegistry
 
@@ -32,7 +31,7 @@ async def test_readyz_pings_a_live_broker(make_settings: SettingsFactory, redis_
     settings = make_settings()
     settings.core.redis_url = redis_url
     app = create_app(settings)
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         response = await http.get("/readyz")
     assert response.status_code == 200
     assert response.json()["broker"]["status"] == "ok"
@@ -46,7 +45,7 @@ async def test_readyz_stays_ready_when_broker_is_down(make_settings: SettingsFac
     settings = make_settings()
     settings.core.redis_url = f"redis://127.0.0.1:{dead_port}/0"
     app = create_app(settings)
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         response = await http.get("/readyz")
     assert response.status_code == 200
     assert response.json()["model"]["status"] == "ready"

@@ -12,11 +12,10 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 import redis
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from ml.registry import set_alias
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import SettingsFactory, build_settings
 from tests.support.keys import ADMIN, USER
 from tests.support.model import ModelRegistry, quick_config, train_and_register
@@ -78,7 +77,7 @@ async def test_alias_move_swaps_model_while_requests_stream(
             await asyncio.sleep(0)
 
     try:
-        async with LifespanManager(app), asgi_client(app) as http:
+        async with lifespan(app), asgi_client(app) as http:
             streams = [asyncio.create_task(stream(http, i)) for i in range(len(seen))]
             await asyncio.sleep(0.5)
             assert not switched.is_set()
@@ -105,7 +104,7 @@ async def test_admin_reload_follows_the_alias_immediately(
 ) -> None:
     app = create_app(make_settings(model_poll_seconds=0))
     try:
-        async with LifespanManager(app), asgi_client(app) as http:
+        async with lifespan(app), asgi_client(app) as http:
             move_champion(model_registry, second_version)
             before = (await http.post("/v1/predict", json=house, headers=USER)).json()
             reload = await http.post("/v1/model/reload", headers=ADMIN)
@@ -130,7 +129,7 @@ async def test_starts_without_a_model_then_picks_it_up(
 ) -> None:
     tracking_uri = f"sqlite:///{tmp_path / 'empty.db'}"
     app = create_app(build_settings(tmp_path, tracking_uri=tracking_uri, model_poll_seconds=0.2))
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         ready = await http.get("/readyz")
         predict = await http.post("/v1/predict", json=house, headers=USER)
         card = await http.get("/v1/model", headers=USER)
@@ -177,7 +176,7 @@ async def test_between_alias_move_and_reload_every_interface_shows_one_version(
     )
     app = create_app(dataclasses.replace(settings, core=core))
     try:
-        async with LifespanManager(app), asgi_client(app) as http:
+        async with lifespan(app), asgi_client(app) as http:
             before = await versions_shown(http, model_registry.name, house)
             await asyncio.to_thread(move_champion, model_registry, new)
             between = await versions_shown(http, model_registry.name, house)

@@ -11,12 +11,11 @@ import httpx
 import pandas as pd
 import pytest
 import redis
-from asgi_lifespan import LifespanManager
 
 from core.settings import AppSettings
 from gateway.main import create_app
 from ml.evaluate import interval_coverage, regression_metrics
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import build_settings
 from tests.support.houses import houses, rows_of
 from tests.support.keys import ADMIN, USER
@@ -45,7 +44,7 @@ def monitored_settings(
 async def monitored(monitored_settings: AppSettings) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a gateway that keeps predictions in Redis."""
     app = create_app(monitored_settings)
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         yield http
 
 

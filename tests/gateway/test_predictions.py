@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from gateway.prediction_log import PredictionLog
 from observability.http import ObservabilityMiddleware
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import SettingsFactory
 from tests.support.keys import USER
 from tests.support.model import ModelRegistry
@@ -76,12 +76,11 @@ async def test_batch_matches_single_predictions_in_order(
 async def test_batch_over_the_row_limit_is_422_with_field(
     make_settings: SettingsFactory, house: dict[str, Any]
 ) -> None:
-    from asgi_lifespan import LifespanManager
 
     from gateway.main import create_app
 
     app = create_app(make_settings(max_batch_rows=2))
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         response = await http.post("/v1/predict/batch", json={"rows": [house] * 3}, headers=USER)
     assert response.status_code == 422
     assert response.json()["errors"] == [{"field": "rows", "message": "at most 2 rows (got 3)"}]

@@ -8,12 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from ml.contract import max_year_built
 from ml.predict import Predictor
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import SettingsFactory
 from tests.support.keys import USER
 from tests.support.model import ModelRegistry
@@ -141,7 +140,7 @@ async def test_oversized_body_is_refused_by_content_length(
     make_settings: SettingsFactory, house: dict[str, Any]
 ) -> None:
     app = create_app(make_settings(max_body_bytes=64))
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         response = await http.post("/v1/predict", json=house, headers=USER)
     body = assert_problem(response, 413)
     assert "64 bytes" in body["detail"]
@@ -158,7 +157,7 @@ async def test_oversized_chunked_body_is_cut_off_while_streaming(
             sent.append(1)
             yield b" " * 100
 
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         response = await http.post(
             "/v1/predict", content=chunks(), headers={**USER, "Content-Type": "application/json"}
         )
@@ -219,7 +218,7 @@ async def test_unexpected_error_is_500_problem_without_internals(
 ) -> None:
     real = Predictor.load(model_registry.model_uri, tracking_uri=model_registry.tracking_uri)
     app = create_app(make_settings(), predictor=ExplodingPredictor(real))  # type: ignore[arg-type]
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         response = await http.post("/v1/predict", json=house, headers=USER)
     body = assert_problem(response, 500)
     assert "hunter2" not in response.text

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from gateway.main import create_app
 from gateway.ratelimit import PRUNE_ABOVE, CallerLimits, RateLimiter
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import SettingsFactory
 from tests.support.keys import ADMIN, USER
 
@@ -33,7 +32,7 @@ async def test_one_end_user_cannot_spend_another_end_users_budget(
     make_settings: SettingsFactory, house: dict[str, Any]
 ) -> None:
     app = delegate_app(make_settings, per_key=30, per_end_user=10)
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         mallory = [
             await http.post("/v1/predict", json=house, headers=as_user("mallory"))
             for _ in range(25)
@@ -56,7 +55,7 @@ async def test_the_key_total_bounds_all_its_end_users_together(
     make_settings: SettingsFactory, house: dict[str, Any]
 ) -> None:
     app = delegate_app(make_settings, per_key=12, per_end_user=5)
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         codes = [
             (await http.post("/v1/predict", json=house, headers=as_user(f"user-{i}"))).status_code
             for i in range(6)

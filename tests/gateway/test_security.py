@@ -7,13 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from gateway.main import create_app
 from gateway.ratelimit import RateLimiter
 from gateway.security import InsecureConfigError
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import SettingsFactory
 from tests.support.keys import ADMIN, USER
 
@@ -109,7 +108,7 @@ async def test_open_mode_on_loopback_serves_anonymous_and_says_so(
     make_settings: SettingsFactory, house: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = create_app(make_settings(api_keys={}, allow_open_access=True, host="127.0.0.1"))
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         ok = await http.post("/v1/predict", json=house)
         wrong = await http.post("/v1/predict", json=house, headers={"X-API-Key": "nope"})
     assert ok.status_code == 200
@@ -121,7 +120,7 @@ async def test_rate_limit_answers_429_with_retry_after(
     make_settings: SettingsFactory, house: dict[str, Any]
 ) -> None:
     app = create_app(make_settings(rate_limit_per_minute=3))
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         codes = [(await http.post("/v1/predict", json=house, headers=USER)) for _ in range(4)]
         other_key = await http.get("/v1/model", headers=ADMIN)
     assert [r.status_code for r in codes] == [200, 200, 200, 429]
@@ -161,7 +160,7 @@ async def test_docs_get_a_csp_that_allows_their_assets(client: httpx.AsyncClient
 
 async def test_docs_can_be_switched_off(make_settings: SettingsFactory) -> None:
     app = create_app(make_settings(docs_enabled=False))
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         statuses = [(await http.get(p)).status_code for p in ("/docs", "/redoc", "/openapi.json")]
     assert statuses == [404, 404, 404]
 
@@ -172,7 +171,7 @@ async def test_cors_allows_only_configured_origins(make_settings: SettingsFactor
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "x-api-key",
     }
-    async with LifespanManager(app), asgi_client(app) as http:
+    async with lifespan(app), asgi_client(app) as http:
         good = await http.options(
             "/v1/predict", headers={"Origin": "https://ui.example.com", **preflight}
         )

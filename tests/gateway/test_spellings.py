@@ -7,10 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import SettingsFactory
 from tests.support.houses import HOUSE
 from tests.support.keys import USER
@@ -117,7 +116,7 @@ async def test_the_setting_makes_strict_mode_the_default(make_settings: Settings
         settings, core=settings.core.model_copy(update={"unknown_categories": "error"})
     )
     app = create_app(strict)
-    async with LifespanManager(app), asgi_client(app) as client:
+    async with lifespan(app), asgi_client(app) as client:
         house = {**HOUSE, "location": "Atlantis"}
         refused = await client.post("/v1/predict", json=house, headers=USER)
         allowed = await client.post(

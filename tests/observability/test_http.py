@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import structlog
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import REGISTRY
@@ -17,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from observability.http import ObservabilityMiddleware, current_traceparent
 from observability.sink import MemorySink
+from tests.support.asgi import lifespan
 from tests.support.logs import LogCapture
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -234,7 +234,7 @@ async def test_lifespan_starts_and_stops_the_sink() -> None:
 
     sink = TrackingSink()
     app = build_app(sink)
-    async with LifespanManager(app):
+    async with lifespan(app):
         assert sink.calls == ["start"]
     assert sink.calls == ["start", "stop"]
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from gateway.main import create_app
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_process import GatewayProcess
 from tests.support.gateway_settings import security_settings
 from tests.support.model import ModelRegistry
@@ -23,7 +22,7 @@ async def secured_app(
 ) -> AsyncIterator[FastAPI]:
     """The gateway with its lifespan run (model loaded, Redis connected)."""
     app = create_app(security_settings(tmp_path, model_registry.tracking_uri, redis_url))
-    async with LifespanManager(app):
+    async with lifespan(app):
         yield app
 
 

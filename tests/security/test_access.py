@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from gateway.main import create_app
+from tests.support.asgi import lifespan
 from tests.support.gateway_settings import security_settings
 from tests.support.houses import HEADER
 from tests.support.keys import ALICE, BOB
@@ -107,7 +107,7 @@ async def test_rate_limit_on_job_routes_is_per_key(
     app = create_app(
         security_settings(tmp_path, model_registry.tracking_uri, redis_url, rate_limit_per_minute=3)
     )
-    async with LifespanManager(app):
+    async with lifespan(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             alice = [(await client.get("/v1/jobs", headers=ALICE)).status_code for _ in range(4)]

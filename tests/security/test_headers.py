@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from gateway.main import create_app
+from tests.support.asgi import lifespan
 from tests.support.gateway_settings import security_settings
 from tests.support.keys import ALICE
 from tests.support.model import ModelRegistry
@@ -53,7 +53,7 @@ async def test_cors_refuses_an_unknown_origin_on_real_requests(
         tmp_path, model_registry.tracking_uri, redis_url, cors_origins=["https://ui.example"]
     )
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with lifespan(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             evil = await client.get("/v1/jobs", headers={**ALICE, "Origin": "https://evil.example"})

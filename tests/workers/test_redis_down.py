@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from core.settings import (
     AppSettings,
@@ -20,6 +19,7 @@ from core.settings import (
 from gateway.main import create_app
 from hpp.redis_server import EmbeddedRedis
 from ml.contract import EXAMPLE_HOUSE
+from tests.support.asgi import lifespan
 from tests.support.houses import HEADER
 from tests.support.keys import ALICE
 from tests.support.model import ModelRegistry
@@ -50,7 +50,7 @@ async def stopped_redis_client(
     )
     app = create_app(settings)
     try:
-        async with LifespanManager(app):
+        async with lifespan(app):
             server.stop()
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
