@@ -37,7 +37,20 @@ def render_predict_latency(result: Result) -> str:
         f"({pipeline / inplace:.0f}×); `predict_frame` {f['predict_frame_rows_per_s'] / 1000:.0f}k "
         f"rows/s on {rows / 1e6:g}M rows (median of {result['parameters']['frame_repeats']}; the "
         f"booster alone {f['model_seconds']:.2f} s, parsing, checks, features and warnings "
-        f"{f['overhead_seconds']:.2f} s)" + _tail(result)
+        f"{f['overhead_seconds']:.2f} s)" + _comparables(f) + _tail(result)
+    )
+
+
+def _comparables(figures: Result) -> str:
+    """``predict_one`` with comparable sales, when the run measured it."""
+    single = figures.get("single_row_us") or {}
+    timed = {k: v for k, v in single.items() if "comparables=" in k}
+    if not timed:
+        return ""
+    one = figures["predict_one_us"]
+    return "; " + ", ".join(
+        f"`{name.removeprefix('Predictor.')}` {us:.0f} µs ({us / one:.1f}× `predict_one`)"
+        for name, us in timed.items()
     )
 
 
