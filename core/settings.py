@@ -72,6 +72,25 @@ class CoreSettings(BaseSettings):
     audit_flush_records: int = 1_000
     audit_max_buffer: int = 100_000
 
+    # Completion notices (jobs/notices.py, workers/notices.py). A job may name a webhook
+    # URL: https only, on one of these hosts ("hooks.example.com", or "*.example.com" for
+    # its subdomains), never resolving to a private, loopback or link-local address.
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    # API key name -> the secret that signs its notices (HMAC-SHA256); from a secret store.
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # A failed delivery is retried after backoff, 2x, 4x, ... (capped at 5 min) for at
+    # most webhook_retry_seconds after the job finished; each attempt waits timeout_seconds.
+    webhook_backoff_seconds: float = Field(default=2.0, gt=0)
+    webhook_retry_seconds: float = Field(default=900.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # TESTS ONLY: lets webhooks go over plain http to loopback addresses (a receiver in a
+    # test). Never set it anywhere else: it opens the notifier to requests to this machine.
+    unsafe_webhooks_to_loopback_for_tests: bool = False
+    # On AWS: every final state is also published to this SNS topic (one per environment).
+    notices_topic_arn: str | None = None
+    # The gateway's public address, for the result link in notices (else a relative path).
+    public_url: str | None = None
+
     def resolved_tracking_uri(self) -> str:
         """The MLflow tracking URI, defaulting to a SQLite file in the state folder."""
         if self.mlflow_tracking_uri:
@@ -133,6 +152,13 @@ class GatewaySettings(BaseSettings):
     rate_limit_per_minute: int = 6_000
     # Under a delegate key, each end user's share of the key's per-minute budget.
     rate_limit_per_end_user_per_minute: int = 600
+    # "redis": one budget across every gateway process (when HPP_REDIS_URL is set; while
+    # Redis is unreachable each process falls back to its own); "local": per process.
+    rate_limit_backend: Literal["redis", "local"] = "redis"
+    # Tokens a process leases from Redis per round trip (0: about 1/300 of the budget,
+    # 1..20), and how long an unspent lease is kept.
+    rate_limit_lease_tokens: int = Field(default=0, ge=0)
+    rate_limit_lease_seconds: float = Field(default=1.0, gt=0)
     # Queued or running jobs per owner (a key, or one end user of a delegate key), and per
     # key with all its end users; beyond them POST /v1/jobs answers 429.
     max_active_jobs: int = 20

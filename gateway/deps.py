@@ -1,10 +1,11 @@
 """Request dependencies: who is calling, which model serves them, what the body must be.
 
-All are ``async def`` although none awaits: FastAPI runs plain ``def`` dependencies in a
-thread pool, which would cost more than the work they do. The hot path (POST /v1/predict)
-resolves a single dependency, ``get_json_caller``, with no sub-dependencies: each one
-FastAPI solves costs ~20 µs, a fifth of a prediction. The X-API-Key security scheme is
-declared in the OpenAPI document by ``gateway.openapi`` rather than by a dependency.
+All are ``async def``: FastAPI runs plain ``def`` dependencies in a thread pool, which
+would cost more than the work they do (only the rate limit may await, once per lease).
+The hot path (POST /v1/predict) resolves a single dependency, ``get_json_caller``, with
+no sub-dependencies: each one FastAPI solves costs ~20 µs, a fifth of a prediction.
+The X-API-Key security scheme is declared in the OpenAPI document by ``gateway.openapi``
+rather than by a dependency.
 """
 
 from __future__ import annotations
@@ -58,19 +59,19 @@ def serving_predictor(request: Request) -> Predictor:
 
 async def get_caller(request: Request) -> Caller:
     """Authenticate the X-API-Key header and charge the caller's rate limit."""
-    return authenticate(request)
+    return await authenticate(request)
 
 
 async def get_json_caller(request: Request) -> Caller:
     """Authenticate (401/429), insist on a JSON body (415) and on known query parameters."""
-    caller = authenticate(request)
+    caller = await authenticate(request)
     require_json_body(request)
     if request.scope["query_string"]:
         reject_unknown_query(request)
     return caller
 
 
-def authenticate(request: Request) -> Caller:
+async def authenticate(request: Request) -> Caller:
     """The caller behind the request's API key (and X-On-Behalf-Of); 401, 403, 400, 429."""
     policy: AccessPolicy = request.app.state.access_policy
     caller = policy.identify(request.headers.get(API_KEY_HEADER))
@@ -87,7 +88,7 @@ def authenticate(request: Request) -> Caller:
         caller = delegated(policy, caller, on_behalf_of)
         request.state.on_behalf_of = on_behalf_of  # for the request log line
     limits: CallerLimits = request.app.state.rate_limits
-    refusal = limits.charge(caller.name, caller.on_behalf_of)
+    refusal = await limits.charge(caller.name, caller.on_behalf_of)
     if refusal is not None:
         raise ProblemError(
             429,

@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from core.settings import AppSettings
 from gateway.audit_log import open_audit_writer
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.cluster_limits import cluster_limiters
 from gateway.deps import get_caller
 from gateway.errors import UnhandledErrorMiddleware, install_error_handlers
 from gateway.experiment import Experiment, reusing_loader
@@ -90,10 +91,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.access_policy = policy
-    app.state.rate_limits = CallerLimits(
-        per_key=RateLimiter(settings.gateway.rate_limit_per_minute),
-        per_end_user=RateLimiter(settings.gateway.rate_limit_per_end_user_per_minute),
-    )
+    app.state.rate_limits = _rate_limits(settings)
     app.state.feedback_policy = FeedbackPolicy.from_settings(settings.gateway)
     app.state.predictor_holder, app.state.challenger_holder = _build_holders(settings)
     app.state.experiment = Experiment(
@@ -110,6 +108,25 @@ def create_app(
     install_openapi(app)
     _add_middleware(app, settings, sink)
     return app
+
+
+def _rate_limits(settings: AppSettings) -> CallerLimits:
+    """Cluster-wide limits on Redis when there is one (and not turned off), else per process."""
+    gateway = settings.gateway
+    url = settings.core.redis_url
+    if url is None or gateway.rate_limit_backend == "local":
+        return CallerLimits(
+            per_key=RateLimiter(gateway.rate_limit_per_minute),
+            per_end_user=RateLimiter(gateway.rate_limit_per_end_user_per_minute),
+        )
+    per_key, per_end_user, close = cluster_limiters(
+        url,
+        per_key=gateway.rate_limit_per_minute,
+        per_end_user=gateway.rate_limit_per_end_user_per_minute,
+        lease_tokens=gateway.rate_limit_lease_tokens,
+        lease_seconds=gateway.rate_limit_lease_seconds,
+    )
+    return CallerLimits(per_key=per_key, per_end_user=per_end_user, close=close)
 
 
 def _include_routers(app: FastAPI) -> None:
@@ -235,6 +252,7 @@ async def _lifespan(
                 await poller
         if app.state.redis is not None:
             await app.state.redis.aclose()
+        await app.state.rate_limits.aclose()
 
 
 async def _follow_challenger(holder: ModelHolder, poll_seconds: float) -> None:

@@ -1,8 +1,9 @@
 """Request rate limits: a token bucket per key and, under a delegate key, per end user.
 
-``CallerLimits`` decides; the buckets behind it are any ``Limiter`` (here an in-memory
-one per process), so a cluster-wide limiter can replace ``RateLimiter`` without touching
-the routes.
+``CallerLimits`` decides; the buckets behind it are any ``Limiter``: ``RateLimiter`` here
+(in memory, per process) or ``gateway.cluster_limits.ClusterLimiter`` (one bucket in Redis
+shared by every gateway process, with a small local lease so most requests pay no round
+trip, and this in-memory limiter as its fallback while Redis is unreachable).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 # Past this many buckets, full ones (callers idle for a minute) are dropped.
 PRUNE_ABOVE = 10_000
@@ -22,7 +23,7 @@ class Limiter(Protocol):
 
     capacity: float
 
-    def acquire(self, bucket: str) -> float:
+    async def take(self, bucket: str) -> float:
         """Take one request from the bucket; 0 if allowed, else the seconds until one is."""
         ...
 
@@ -41,6 +42,10 @@ class RateLimiter:
         self.rate = self.capacity / 60.0
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+
+    async def take(self, bucket: str) -> float:
+        """``acquire`` as a ``Limiter`` (nothing to wait for in memory)."""
+        return self.acquire(bucket)
 
     def acquire(self, bucket: str) -> float:
         """Take one token; returns 0 if allowed, else the seconds until a token is due."""
@@ -83,18 +88,26 @@ class CallerLimits:
     spending the key's budget, so they cannot starve the key's other users.
     """
 
-    def __init__(self, *, per_key: Limiter, per_end_user: Limiter) -> None:
+    def __init__(
+        self, *, per_key: Limiter, per_end_user: Limiter, close: Callable[[], Any] | None = None
+    ) -> None:
         self.per_key = per_key
         self.per_end_user = per_end_user
+        self._close = close
 
-    def charge(self, key: str, end_user: str | None) -> Refusal | None:
+    async def aclose(self) -> None:
+        """Release what the limiters hold (the cluster limiter's Redis connections)."""
+        if self._close is not None:
+            await self._close()
+
+    async def charge(self, key: str, end_user: str | None) -> Refusal | None:
         """Charge one request; None if allowed, else the refusal."""
         if end_user is not None:
-            wait = self.per_end_user.acquire(f"{key}/{end_user}")
+            wait = await self.per_end_user.take(f"user:{key}/{end_user}")
             if wait > 0:
                 limit = int(self.per_end_user.capacity)
                 return Refusal(wait, f"Rate limit of {limit} requests per minute per end user.")
-        wait = self.per_key.acquire(key)
+        wait = await self.per_key.take(f"key:{key}")
         if wait > 0:
             limit = int(self.per_key.capacity)
             return Refusal(wait, f"Rate limit of {limit} requests per minute exceeded.")

@@ -18,8 +18,8 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from gateway.errors import ProblemError
 
 RAW_TYPES = ("text/csv", "application/csv", "application/octet-stream", "text/plain")
-FORM_FIELDS = frozenset({"unknown_categories"})
-MAX_FORM_FIELD_BYTES = 64
+FORM_FIELDS = frozenset({"unknown_categories", "webhook_url"})
+MAX_FORM_FIELD_BYTES = 2_048  # the longest webhook URL taken
 
 
 class Upload:
@@ -123,7 +123,9 @@ class _FilePart:
             self.pending.append(bytes(data[start:end]))
         elif self._option is not None:
             if len(self._option) + end - start > MAX_FORM_FIELD_BYTES:
-                raise FormParserError("an option field is longer than 64 bytes")
+                raise FormParserError(
+                    f"an option field is longer than {MAX_FORM_FIELD_BYTES} bytes"
+                )
             self._option.extend(data[start:end])
 
     def _end(self) -> None:

@@ -93,6 +93,14 @@ def trainer() -> None:
 
 
 @app.command()
+def notifier() -> None:
+    """Run the notices' Celery worker: job completion webhooks and SNS messages."""
+    from workers.runner import run_notifier
+
+    run_notifier(AppSettings.from_env())
+
+
+@app.command()
 def retrain(
     data: Annotated[Path | None, typer.Option(help="Shipped training CSV.")] = None,
     config: Annotated[Path | None, typer.Option(help="Training config (YAML).")] = None,

@@ -39,6 +39,7 @@ KEYS_FILE = "api-keys.json"
 CHILD_SECRETS: dict[str, frozenset[str]] = {
     "worker": frozenset({"HPP_REDIS_URL"}),
     "trainer": frozenset({"HPP_REDIS_URL"}),
+    "notifier": frozenset({"HPP_REDIS_URL", "HPP_WEBHOOK_SECRETS"}),
     "gateway": frozenset({"HPP_REDIS_URL", "HPP_API_KEYS"}),
     "ui": frozenset({"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"}),
 }
@@ -122,9 +123,11 @@ def run_up(settings: AppSettings) -> int:
 def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
     # The trainer takes only the training queue (retrains, promotion checks): scoring
     # workers and the gateway stay responsive while a retrain runs.
+    # The notifier sends job completion notices (webhooks, SNS) off the scoring workers.
     children = [
         Child("worker", "worker"),
         Child("trainer", "trainer"),
+        Child("notifier", "notifier"),
         Child("gateway", "gateway"),
         Child("ui", "ui"),
     ]
@@ -139,7 +142,7 @@ def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
     ui = f"http://{settings.ui.ui_host}:{settings.ui.ui_port}"
     # The UI starts once the gateway serves a model: a page opened any earlier could only
     # say that the service is starting.
-    stages = ((children[:3], f"{gateway}/readyz"), (children[3:], f"{ui}/"))
+    stages = ((children[:4], f"{gateway}/readyz"), (children[4:], f"{ui}/"))
     try:
         for group, ready_url in stages:
             for child in group:
@@ -153,7 +156,7 @@ def _supervise(settings: AppSettings, env: dict[str, str], state: Path) -> int:
                 print(f"{', '.join(dead)} stopped unexpectedly; shutting down", file=sys.stderr)
                 return 1
             time.sleep(0.5)
-        print("\nstopping: ui, gateway, trainer, worker ...", flush=True)
+        print("\nstopping: ui, gateway, notifier, trainer, worker ...", flush=True)
         return 0
     finally:
         for child in reversed(children):

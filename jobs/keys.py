@@ -14,6 +14,14 @@ import hashlib
 
 PREFIX = "hpp"
 
+# --- Rate limits (gateway.cluster_limits) ----------------------------------------------
+
+
+def rate_bucket_key(bucket: str) -> str:
+    """The Redis hash of one cluster-wide token bucket (``key:<name>`` or ``user:<key>/<id>``)."""
+    return f"{PREFIX}:ratelimit:{bucket}"
+
+
 # --- Jobs (jobs.store, jobs.async_store) ------------------------------------------------
 
 # Jobs not yet final, scored by the time of their last progress (the watchdog reads it).

@@ -59,6 +59,7 @@ class Job(_Lenient):
     unknown_categories: Literal["warn", "error"] = Field(
         "warn", description="rows with a category like no known name: warned or rejected"
     )
+    webhook_url: str | None = Field(None, description="notified (signed) at a final state")
     links: dict[str, str] = Field(
         default_factory=dict, description="self, events and result, relative to the host"
     )
@@ -110,6 +111,7 @@ class JobRecord(BaseModel):
     input_bytes: int = 0
     comparables: int = Field(0, description="comparable sales' columns per row (0-3)")
     unknown_categories: Literal["warn", "error"] = "warn"
+    webhook_url: str | None = None
     plan: str | None = None
     columns: list[str] | None = None
     feature_positions: dict[str, int] | None = None
@@ -158,6 +160,7 @@ class JobRecord(BaseModel):
             error=self.error or None,
             comparables=self.comparables,
             unknown_categories=self.unknown_categories,
+            webhook_url=self.webhook_url,
             links=links or {},
         )
 

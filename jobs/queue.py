@@ -33,6 +33,11 @@ SOFT_SHUTDOWN_SECONDS = 25.0
 # Celery's default of 4 s killed it again and again after a process had died.
 PROCESS_START_SECONDS = 120.0
 PLAN_TASK, CHUNK_TASK, FINALIZE_TASK = "hpp.plan_job", "hpp.score_chunk", "hpp.finalize_job"
+# Completion notices (webhook, SNS) on a queue of their own, taken only by ``hpp notifier``:
+# a slow receiver never holds a scoring worker, and the gateway only publishes a message.
+NOTICES_QUEUE = "notices"
+WEBHOOK_TASK, SNS_TASK = "hpp.notify_webhook", "hpp.notify_sns"
+NOTICE_TASKS = (WEBHOOK_TASK, SNS_TASK)
 
 
 def step_task_id(job_id: str, step: str) -> str:
@@ -56,7 +61,8 @@ def create_celery(settings: AppSettings) -> Celery:
     url = settings.core.redis_url
     if not url:
         raise RuntimeError("HPP_REDIS_URL is not set: batch jobs need Redis")
-    app = Celery("hpp", broker=url, include=["workers.tasks", "workers.training_tasks"])
+    tasks = ["workers.tasks", "workers.training_tasks", "workers.notice_tasks"]
+    app = Celery("hpp", broker=url, include=tasks)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -68,7 +74,10 @@ def create_celery(settings: AppSettings) -> Celery:
         broker_connection_timeout=3,
         task_default_queue=QUEUE,
         # The loop's tasks go to a worker of their own (hpp trainer), never a scoring one.
-        task_routes={name: {"queue": TRAINING_QUEUE} for name in TRAINING_TASKS},
+        task_routes={
+            **{name: {"queue": TRAINING_QUEUE} for name in TRAINING_TASKS},
+            **{name: {"queue": NOTICES_QUEUE} for name in NOTICE_TASKS},
+        },
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
@@ -86,6 +95,12 @@ def create_celery(settings: AppSettings) -> Celery:
     # tasks (the gateway's) loads no worker code, and this package stays below workers/.
     app.steps["worker"].update({"workers.tasks:ContextStep", "workers.watchdog:WatchdogStep"})
     return app
+
+
+def send_notices(app: Celery, orders: list[tuple[str, str]]) -> None:
+    """Queue notice tasks: ``(task name, NoticeOrder JSON)`` pairs, for ``hpp notifier``."""
+    for name, order in orders:
+        app.send_task(name, args=[order], queue=NOTICES_QUEUE)
 
 
 def _transport_options(visibility_timeout: int) -> dict[str, Any]:

@@ -123,6 +123,17 @@ RETRAINS = Counter(
     "Retrains requested, by trigger (accuracy, drift, schedule, manual).",
     ["trigger"],
 )
+RATE_LIMIT_FALLBACK = Counter(
+    "rate_limit_fallback_total",
+    "Requests whose rate limit was decided in-process because Redis was unreachable "
+    "(the cluster-wide limit failing open to a per-process one).",
+)
+NOTICE_ATTEMPTS = Counter(
+    "job_notice_attempts_total",
+    "Completion-notice deliveries tried (channel: webhook, sns; outcome: delivered, "
+    "retrying, gave_up, refused).",
+    ["channel", "outcome"],
+)
 
 _served_versions: set[str] = set()
 _prediction_children: dict[tuple[str, str], Counter] = {}
@@ -154,6 +165,16 @@ def record_arm(*, arm: str, model_version: str, count: int = 1) -> None:
 def record_shadow(*, model_version: str, count: int) -> None:
     """Count houses scored in shadow by ``model_version``."""
     SHADOW_PREDICTIONS.labels(model_version).inc(count)
+
+
+def record_rate_limit_fallback() -> None:
+    """Count a request whose rate limit was decided in-process (Redis unreachable)."""
+    RATE_LIMIT_FALLBACK.inc()
+
+
+def record_notice_attempt(*, channel: str, outcome: str) -> None:
+    """Count one completion-notice delivery attempt and how it ended."""
+    NOTICE_ATTEMPTS.labels(channel=channel, outcome=outcome).inc()
 
 
 def record_job_submitted() -> None:

@@ -32,6 +32,8 @@ class WorkerContext:
     models: ModelCache
     audit: AuditTrail | None = None
     sink: MetricsSink | None = None  # None: metrics go to Prometheus only
+    # Queues notice tasks for ``hpp notifier`` (set where a Celery app exists; None: none).
+    notify: Callable[[list[tuple[str, str]]], None] | None = None
     _stop_sink: Callable[[], None] | None = None
 
     @classmethod

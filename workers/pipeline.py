@@ -24,6 +24,7 @@ from jobs.blobs import BlobNotFoundError
 from jobs.fairqueue import waiting_steps
 from jobs.keys import JOBS_FOLDER, input_key, job_prefix, part_key, parts_prefix, result_key
 from jobs.models import FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord
+from jobs.notices import notice_tasks
 from jobs.queue import QUEUE
 from ml.comparables import comparable_column_names
 from observability import metrics
@@ -199,6 +200,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
             rows_failed=fresh.rows_failed,
             model_version=record.model_version,
         )
+        queue_notices(ctx, job_id)
     ctx.blobs.delete_prefix(parts_prefix(job_id))
     return "succeeded" if moved else "skipped"
 
@@ -210,8 +212,26 @@ def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
     if moved:
         metrics.record_job_finished(FAILED, sink=ctx.sink)
         log.warning("job_failed", job_id=job_id, error=reason)
+        queue_notices(ctx, job_id)
         ctx.blobs.delete_prefix(parts_prefix(job_id))
     return moved
+
+
+def queue_notices(ctx: WorkerContext, job_id: str) -> None:
+    """Queue a job's completion notices (webhook, SNS) for ``hpp notifier``, if it has any.
+
+    Never fails the step: a notice that cannot be queued is logged (the job's state is what
+    the caller can always poll).
+    """
+    if ctx.notify is None:
+        return
+    try:
+        record = ctx.jobs.get(job_id)
+        tasks = notice_tasks(record, ctx.settings.core) if record is not None else []
+        if tasks:
+            ctx.notify(tasks)
+    except Exception as exc:
+        log.warning("job_notice_not_queued", job_id=job_id, error=repr(exc))
 
 
 def sweep_orphans(ctx: WorkerContext) -> list[str]:

@@ -1,4 +1,4 @@
-"""``hpp worker``: run a Celery worker that scores batch jobs."""
+"""``hpp worker``, ``hpp trainer``, ``hpp notifier``: the Celery workers of each queue."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import redis
 from core.settings import AppSettings
 from jobs.fairqueue import waiting_steps
 from jobs.keys import WORKER_ALIVE_PREFIX, worker_alive_key
-from jobs.queue import QUEUE, TRAINING_QUEUE, create_celery
+from jobs.queue import NOTICES_QUEUE, QUEUE, TRAINING_QUEUE, create_celery
 from observability.celery import BacklogSource, instrument_celery
 from observability.logging import configure_logging
 
 ALIVE_SECONDS = 60
+NOTIFIER_THREADS = 4
 
 
 def run_worker(settings: AppSettings, *, training: bool = False) -> None:
@@ -42,6 +43,36 @@ def run_worker(settings: AppSettings, *, training: bool = False) -> None:
             f"--loglevel={settings.observability.log_level}",
             f"--concurrency={1 if training else settings.worker.worker_concurrency}",
             f"--queues={TRAINING_QUEUE if training else QUEUE}",
+            f"--hostname={hostname}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+def run_notifier(settings: AppSettings) -> None:
+    """``hpp notifier``: the notices queue only (webhooks, SNS), on a few threads.
+
+    Sending is I/O: threads wait on receivers while the process stays small, and no model
+    is loaded (the scoring workers' per-process context and watchdog are left out).
+    """
+    configure_logging("notifier", settings.observability)
+    app = create_celery(settings)
+    app.steps["worker"].difference_update(
+        {"workers.tasks:ContextStep", "workers.watchdog:WatchdogStep"}
+    )
+    hostname = f"hpp-notifier-{os.getpid()}@{socket.gethostname()}"
+    instrument_celery(
+        settings=settings.observability, environment=settings.core.environment, backlog=None
+    )
+    app.worker_main(
+        [
+            "--quiet",
+            "worker",
+            f"--loglevel={settings.observability.log_level}",
+            "--pool=threads",
+            f"--concurrency={NOTIFIER_THREADS}",
+            f"--queues={NOTICES_QUEUE}",
             f"--hostname={hostname}",
             "--without-gossip",
             "--without-mingle",

@@ -7,6 +7,7 @@ and binds it to the app's ``StepTask`` instances, which log with their job and t
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import structlog
@@ -18,7 +19,14 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from jobs.fairqueue import FairQueue, Step
-from jobs.queue import CHUNK_TASK, FINALIZE_TASK, PLAN_TASK, parse_step_task_id, step_task_id
+from jobs.queue import (
+    CHUNK_TASK,
+    FINALIZE_TASK,
+    PLAN_TASK,
+    parse_step_task_id,
+    send_notices,
+    step_task_id,
+)
 from observability.logging import get_logger
 from workers import pipeline
 from workers.context import WorkerContext
@@ -157,6 +165,7 @@ class ContextStep(bootsteps.Step):
 
 def _start_process(app: Celery) -> WorkerContext:
     ctx = WorkerContext.start(app.hpp_settings)
+    ctx.notify = partial(send_notices, app)
     _bind(app, ctx)
     try:
         version = ctx.preload_champion()
@@ -227,6 +236,7 @@ def _fail_timed_out(app: Celery, task_id: str, timeout: float) -> None:
         return
     job_id, step = parsed
     ctx = WorkerContext.open(settings)
+    ctx.notify = partial(send_notices, app)
     try:
         pipeline.fail_job(ctx, job_id, _too_slow(step, timeout))
     except Exception as exc:  # Redis away: the watchdog and the attempt cap still end the job

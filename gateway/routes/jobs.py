@@ -35,13 +35,16 @@ from gateway.job_events import JobEventHub, StreamLimits
 from gateway.openapi import problem_responses
 from gateway.security import Caller
 from gateway.uploads import Upload
+from gateway.webhooks import validated_webhook_url
 from jobs.async_store import Admission, AsyncJobStore, Quota
 from jobs.blobs import BlobNotFoundError, BlobStore, BlobTooLargeError, open_blob_store
 from jobs.fairqueue import FairQueue, Step
 from jobs.keys import input_key, job_prefix, result_key, summary_key
 from jobs.models import CANCELLED, FAILED, SUCCEEDED, Job, JobPage, JobRecord, JobSummary
-from jobs.queue import PLAN_TASK, create_celery, step_task_id
+from jobs.notices import notice_tasks
+from jobs.queue import PLAN_TASK, create_celery, send_notices, step_task_id
 from jobs.store import new_job_id
+from jobs.webhook_targets import MAX_URL_LENGTH
 from ml.categories import UNKNOWN_CATEGORY_MODES, UnknownCategories, parse_mode
 from ml.comparables import MAX_JOB_COMPARABLES
 from observability import metrics
@@ -157,6 +160,11 @@ _UPLOAD_BODY = {
                         "enum": list(UNKNOWN_CATEGORY_MODES),
                         "description": "As the query parameter of the same name.",
                     },
+                    "webhook_url": {
+                        "type": "string",
+                        "maxLength": MAX_URL_LENGTH,
+                        "description": "As the query parameter of the same name.",
+                    },
                 },
                 "required": ["file"],
             }
@@ -172,7 +180,7 @@ _UPLOAD_BODY = {
     summary="Submit a CSV for batch scoring",
     responses={
         202: {"description": "The job, queued", "links": _JOB_LINKS},
-        **problem_responses(400, 413, 415, 429),
+        **problem_responses(400, 413, 415, 422, 429),
     },
     openapi_extra={"requestBody": _UPLOAD_BODY},
 )
@@ -198,6 +206,16 @@ async def submit_job(
             "HPP_UNKNOWN_CATEGORIES. Near misses of a known name are rejected either way."
         ),
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_URL_LENGTH,
+            description="Notified when the job reaches a final state (succeeded, failed, "
+            "cancelled): a signed POST of the job's status, counts and result link. https "
+            "and a configured host only (HPP_WEBHOOK_ALLOWED_HOSTS). Also accepted as a "
+            "multipart form field.",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Stream the CSV to the blob store, record the job, and queue it for the workers.
 
@@ -206,6 +224,7 @@ async def submit_job(
     took the last place while it streamed.
     """
     jobs = await _runtime(request)
+    webhook_url = await validated_webhook_url(webhook_url, jobs.settings.core)
     if not idempotency_key:
         _check_admission(await jobs.store.admit(**_quota_args(jobs, caller)))
     upload = Upload(request)
@@ -231,6 +250,10 @@ async def submit_job(
         raise
     try:
         mode = _job_mode(unknown_categories, upload, jobs.settings.core.unknown_categories)
+        if webhook_url is None:
+            webhook_url = await validated_webhook_url(
+                upload.fields.get("webhook_url"), jobs.settings.core
+            )
     except ProblemError:
         await jobs.blobs.delete_prefix(job_prefix(job_id))
         raise
@@ -249,6 +272,7 @@ async def submit_job(
         model_version=version,
         comparables=comparables or 0,
         unknown_categories=mode,
+        webhook_url=webhook_url,
     )
     admission = await jobs.store.admit(**_quota_args(jobs, caller), record=record)
     if not admission.admitted:
@@ -437,6 +461,7 @@ async def cancel_job(request: Request, caller: CallerDep, job_id: str) -> Job:
             title="Job already final",
         )
     metrics.record_job_finished("cancelled")
+    await _notify_cancelled(jobs, job_id, caller.owner)
     await jobs.blobs.delete_prefix(job_prefix(job_id))
     log.info("job_cancelled", job_id=job_id, owner=caller.owner)
     return _job(await _owned(jobs, job_id, caller.owner))
@@ -449,6 +474,7 @@ async def delete_job(request: Request, caller: CallerDep, job_id: str) -> Respon
     await _owned(jobs, job_id, caller.owner)
     if await jobs.store.cancel(job_id):
         metrics.record_job_finished("cancelled")
+        await _notify_cancelled(jobs, job_id, caller.owner)
     await jobs.store.delete(job_id)
     await jobs.blobs.delete_prefix(job_prefix(job_id))
     log.info("job_deleted", job_id=job_id, owner=caller.owner)
@@ -482,6 +508,20 @@ async def _events(
                 await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
                 continue
             yield b": keep-alive\n\n"
+
+
+async def _notify_cancelled(jobs: JobsRuntime, job_id: str, owner: str) -> None:
+    """Queue the notices of a job the caller just cancelled (sent by ``hpp notifier``)."""
+    record = await jobs.store.get(job_id, owner=owner)
+    if record is None:
+        return
+    tasks = notice_tasks(record, jobs.settings.core)
+    if not tasks:
+        return
+    try:
+        await anyio.to_thread.run_sync(lambda: send_notices(jobs.celery, tasks))
+    except Exception as exc:  # the cancel stands; only its notice is lost
+        log.warning("job_notice_not_queued", job_id=job_id, error=repr(exc))
 
 
 async def _discard_upload(jobs: JobsRuntime, job_id: str) -> None:

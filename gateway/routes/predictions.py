@@ -107,7 +107,7 @@ async def predict(request: Request) -> Response:
     machinery, and the response is serialised once by pydantic. That halves the framework's
     share of a request; errors are the same problem details.
     """
-    authenticate(request)
+    await authenticate(request)
     require_json_body(request)
     explain, comparables, mode = _query_options(request)
     features = _parse_house(await request.body())

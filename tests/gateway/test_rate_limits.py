@@ -69,18 +69,18 @@ async def test_the_key_total_bounds_all_its_end_users_together(
     assert "exceeded" in direct.json()["detail"]
 
 
-def test_a_user_refused_for_their_share_does_not_spend_the_key_total() -> None:
+async def test_a_user_refused_for_their_share_does_not_spend_the_key_total() -> None:
     now = [0.0]
     per_key = RateLimiter(10, clock=lambda: now[0])
     limits = CallerLimits(per_key=per_key, per_end_user=RateLimiter(2, clock=lambda: now[0]))
 
-    outcomes = [limits.charge("ui", "mallory") for _ in range(50)]
+    outcomes = [await limits.charge("ui", "mallory") for _ in range(50)]
 
     assert outcomes[:2] == [None, None]
     assert all(o is not None and "end user" in o.detail for o in outcomes[2:])
-    others = [limits.charge("ui", f"user-{i}") for i in range(4) for _ in range(2)]
+    others = [await limits.charge("ui", f"user-{i}") for i in range(4) for _ in range(2)]
     assert others == [None] * 8  # 2 + 8: mallory's 48 refusals cost the key nothing
-    refusal = limits.charge("ui", "user-5")
+    refusal = await limits.charge("ui", "user-5")
     assert refusal is not None
     assert "exceeded" in refusal.detail
 

@@ -53,7 +53,7 @@ def test_up_starts_the_ui_after_the_gateway_and_ctrl_c_stops_everything_quietly(
     assert names.index(("webui", "webui_starting")) > gateway_ready
     assert "[config]" not in text  # no Celery banner
     assert not [line for line in lines if "Warning" in line and not line.startswith("{")]
-    stopping = text[text.index("stopping: ui, gateway, trainer, worker") :]
+    stopping = text[text.index("stopping: ui, gateway, notifier, trainer, worker") :]
     assert not re.search(r"(?i)connection|cannot connect|refused|traceback", stopping), stopping
     redis = re.search(r"embedded Redis at redis://127\.0\.0\.1:(\d+)", text)
     assert redis is not None

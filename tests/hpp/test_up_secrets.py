@@ -34,7 +34,12 @@ def test_each_child_gets_only_its_own_secrets(
     assert ALL_SECRETS & set(gateway) == {"HPP_REDIS_URL", "HPP_API_KEYS"}
     assert ALL_SECRETS & set(ui) == {"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"}
     assert ui["HPP_UI_API_KEY"] != "from-the-operators-shell"  # the generated delegate key
-    assert set(CHILD_SECRETS) == {"worker", "trainer", "gateway", "ui"}
+    assert set(CHILD_SECRETS) == {"worker", "trainer", "notifier", "gateway", "ui"}
+    notifier = own_secrets_only({**env, "HPP_WEBHOOK_SECRETS": '{"local": "s"}'}, "notifier")
+    assert ALL_SECRETS & set(notifier) == {"HPP_REDIS_URL", "HPP_WEBHOOK_SECRETS"}
+    assert "HPP_WEBHOOK_SECRETS" not in own_secrets_only(
+        {**env, "HPP_WEBHOOK_SECRETS": "{}"}, "gateway"
+    )
 
 
 @dataclass
