@@ -1,0 +1,141 @@
+"""Completion notices end to end: gateway, worker and ``hpp notifier`` processes, a webhook
+receiver that fails twice, and the environment's SNS topic on the moto server (an SQS queue
+subscribed to it reads what was published)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from hpp.redis_server import EmbeddedRedis
+from jobs.notices import DELIVERY_HEADER, JobNotice
+from tests.support.batch_env import BatchEnv
+from tests.support.gateway_process import start_gateway, stop_gateway
+from tests.support.houses import houses_csv
+from tests.support.jobs import wait_final
+from tests.support.keys import ALICE
+from tests.support.webhook_receiver import webhook_receiver
+from tests.support.worker_process import WorkerProcess, spawn_worker
+
+pytestmark = pytest.mark.slow
+SECRET = "alice-notice-secret"
+
+
+@dataclasses.dataclass
+class Topic:
+    """An SNS topic with an SQS queue subscribed to it (raw delivery off: SNS envelopes)."""
+
+    arn: str
+    queue_url: str
+    sqs: Any
+
+    def messages(self, count: int, *, timeout: float = 60.0) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            )
+            got += [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+        return got
+
+
+@pytest.fixture
+def topic(moto_server: str) -> Topic:
+    name = f"hpp-notices-{uuid.uuid4().hex[:8]}"
+    sns = boto3.client("sns", endpoint_url=moto_server)
+    sqs = boto3.client("sqs", endpoint_url=moto_server)
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    return Topic(arn=arn, queue_url=queue_url, sqs=sqs)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_finished_job_is_signed_to_its_webhook_retried_and_published_to_sns(
+    batch_env: BatchEnv,
+    own_redis: EmbeddedRedis,
+    moto_server: str,
+    topic: Topic,
+    tmp_path: Path,
+) -> None:
+    env = dataclasses.replace(
+        batch_env,
+        redis_url=own_redis.url,
+        extra={
+            "HPP_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
+            "HPP_WEBHOOK_SECRETS": json.dumps({"alice": SECRET}),
+            "HPP_UNSAFE_WEBHOOKS_TO_LOOPBACK_FOR_TESTS": "true",
+            "HPP_WEBHOOK_BACKOFF_SECONDS": "0.3",
+            "HPP_NOTICES_TOPIC_ARN": topic.arn,
+            "HPP_AWS_ENDPOINT_URL": moto_server,
+            "HPP_PUBLIC_URL": "https://api.example.com",
+        },
+    )
+    processes: list[WorkerProcess] = []
+    with webhook_receiver(SECRET.encode(), fail_first=2) as receiver:
+        try:
+            processes.append(spawn_worker(env, tmp_path / "worker.log"))
+            processes.append(spawn_worker(env, tmp_path / "notifier.log", command="notifier"))
+            gateway = start_gateway(env, tmp_path / "gateway.log")
+            try:
+                with httpx.Client(base_url=gateway.url, timeout=60) as http:
+                    created = http.post(
+                        "/v1/jobs",
+                        files={"file": ("h.csv", houses_csv(20), "text/csv")},
+                        data={"webhook_url": receiver.url},
+                        headers=ALICE,
+                    )
+                    assert created.status_code == 202, created.text
+                    job = wait_final(http, created.json()["id"])
+                deliveries = receiver.wait_for(3)
+                published = topic.messages(1)
+            finally:
+                stop_gateway(gateway)
+        finally:
+            for process in processes:
+                process.stop()
+    notifier_log = processes[1].log()
+
+    assert job["status"] == "succeeded"
+    # Failed twice (500), delivered on the third attempt; every attempt signed and verified.
+    assert [d.answered for d in deliveries] == [500, 500, 200]
+    assert all(d.verified for d in deliveries)
+    assert len({d.headers[DELIVERY_HEADER.lower()] for d in deliveries}) == 1
+    notice = JobNotice.model_validate_json(deliveries[-1].body)
+    assert (notice.job_id, notice.status, notice.rows_done) == (job["id"], "succeeded", 20)
+    assert notice.result_url == f"https://api.example.com/v1/jobs/{job['id']}/result"
+    # Every attempt logged, in order.
+    attempts = [
+        json.loads(line)
+        for line in notifier_log.splitlines()
+        if line.startswith("{") and "job_notice_attempt" in line
+    ]
+    webhook = [a["outcome"] for a in attempts if a["channel"] == "webhook"]
+    assert webhook == ["retrying", "retrying", "delivered"]
+    assert [a["attempt"] for a in attempts if a["channel"] == "webhook"] == [1, 2, 3]
+    # The same event on the environment's SNS topic, read from the subscribed queue.
+    [envelope] = published
+    assert envelope["TopicArn"] == topic.arn
+    on_sns = JobNotice.model_validate_json(envelope["Message"])
+    assert on_sns.model_dump() == notice.model_dump()
+    assert [a["outcome"] for a in attempts if a["channel"] == "sns"] == ["delivered"]
