@@ -144,6 +144,18 @@ def score(
             "Default: the gateway's HPP_UNKNOWN_CATEGORIES."
         ),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Follow the job and download its result, or return once it is queued "
+            "(printing its id and links as JSON).",
+        ),
+    ] = True,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="Notified (signed POST) when the job reaches a final state."),
+    ] = None,
 ) -> None:
     """Submit a CSV to the gateway as a job, show progress, download the result."""
     from hpp.score import run_score
@@ -156,6 +168,8 @@ def score(
             api_key=api_key,
             unknown_categories=None if unknown_categories is None else unknown_categories.value,
             settings=AppSettings.from_env(),
+            wait=wait,
+            webhook_url=webhook_url,
         )
     )
 

@@ -28,11 +28,15 @@ def run_score(
     api_key: str | None,
     settings: AppSettings,
     unknown_categories: str | None = None,
+    wait: bool = True,
+    webhook_url: str | None = None,
 ) -> int:
     """Score ``file`` through the gateway; 0 when the result is written, 1 otherwise.
 
     ``unknown_categories`` (``warn`` or ``error``) is the job's strictness about names the
-    model never saw; None leaves it to the gateway's setting.
+    model never saw; None leaves it to the gateway's setting. ``wait=False`` returns once
+    the job is queued (0), printing its id and links: a system that named ``webhook_url``
+    is told when it is done, anyone can poll or fetch it later.
     """
     console = Console(stderr=True)
     if not file.is_file():
@@ -44,9 +48,19 @@ def run_score(
     timeout = httpx.Timeout(30.0, read=None)
     with httpx.Client(base_url=base, headers=headers, timeout=timeout) as http:
         refused = key_help(given=bool(api_key), settings=settings)
-        job = _submit(http, file, console, refused=refused, unknown_categories=unknown_categories)
+        job = _submit(
+            http,
+            file,
+            console,
+            refused=refused,
+            unknown_categories=unknown_categories,
+            webhook_url=webhook_url,
+        )
         if job is None:
             return 1
+        if not wait:
+            _print_links(job, base)
+            return 0
         final = _follow(http, job, console)
         if final["status"] != "succeeded":
             console.print(f"[red]job {final['status']}: {escape(final.get('error') or '')}")
@@ -66,10 +80,13 @@ def _submit(
     *,
     refused: str,
     unknown_categories: str | None,
+    webhook_url: str | None = None,
 ) -> dict[str, Any] | None:
     params = {"filename": file.name}
     if unknown_categories is not None:
         params["unknown_categories"] = unknown_categories
+    if webhook_url:
+        params["webhook_url"] = webhook_url
     with file.open("rb") as body:
         response = http.post(
             "/v1/jobs",
@@ -88,6 +105,23 @@ def _submit(
     strict = ", unknown categories rejected" if job.get("unknown_categories") == "error" else ""
     console.print(f"job {job['id']} queued (model {job['model_version']}{strict})")
     return job
+
+
+def _print_links(job: dict[str, Any], base: str) -> None:
+    """The queued job's id and where to follow it, on stdout (for scripts)."""
+    links = job["links"]
+    print(
+        json.dumps(
+            {
+                "id": job["id"],
+                "status": job["status"],
+                "webhook_url": job.get("webhook_url"),
+                "self": f"{base}{links['self']}",
+                "events": f"{base}{links['events']}",
+                "result": f"{base}{links['result']}",
+            }
+        )
+    )
 
 
 def key_help(*, given: bool, settings: AppSettings) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -13,6 +15,7 @@ from hpp.cli import app
 from hpp.score import run_score
 from tests.support.gateway_process import GatewayProcess
 from tests.support.houses import houses_csv
+from tests.support.jobs import wait_final
 from tests.support.keys import ALICE
 
 
@@ -47,6 +50,30 @@ def test_score_writes_the_scored_csv(jobs_gateway: GatewayProcess, tmp_path: Pat
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1_500
     assert sum(1 for r in rows if r["error"]) == 3
+
+
+def test_score_no_wait_returns_once_the_job_is_queued(
+    jobs_gateway: GatewayProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "houses.csv"
+    source.write_bytes(houses_csv(50))
+
+    code = run_score(
+        source,
+        out=None,
+        gateway_url=jobs_gateway.url,
+        api_key=ALICE["X-API-Key"],
+        settings=_settings(),
+        wait=False,
+    )
+
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    assert not (tmp_path / "houses-scored.csv").exists()  # nothing downloaded
+    assert printed["self"] == f"{jobs_gateway.url}/v1/jobs/{printed['id']}"
+    with httpx.Client(base_url=jobs_gateway.url, timeout=30) as http:
+        final = wait_final(http, printed["id"], headers=ALICE)
+    assert final["status"] == "succeeded"  # it went on without the command
 
 
 def test_score_reports_an_unreadable_file(
