@@ -58,6 +58,7 @@ def run_notifier(settings: AppSettings) -> None:
     """
     configure_logging("notifier", settings.observability)
     app = create_celery(settings)
+    app.conf.include = ["workers.notice_tasks"]  # no scoring code, no model libraries
     app.steps["worker"].difference_update(
         {"workers.tasks:ContextStep", "workers.watchdog:WatchdogStep"}
     )

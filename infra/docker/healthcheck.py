@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Container health probe: ``hpp-healthcheck [gateway|ui|worker|mlflow]`` exits 0 when healthy.
+"""Container health probe: ``hpp-healthcheck [gateway|ui|worker|notifier|mlflow]``: 0 healthy.
 
 Without an argument it finds the service from the running ``hpp <command>`` (or ``mlflow
 server``) process, so the image's one HEALTHCHECK serves every command. Standard library
@@ -31,6 +31,8 @@ def main(argv: list[str]) -> int:
         return 1
     if service == "worker":
         return probe_worker()
+    if service == "notifier":  # a Celery worker on the notices queue: alive while it runs
+        return 0 if "notifier" in running_services() else 1
     if service not in HTTP_PROBES:
         return 0  # one-shot commands (train, validate-data) have nothing to probe
     setting, default_port, path = HTTP_PROBES[service]
@@ -77,7 +79,7 @@ def running_services() -> list[str]:
 def service_of(args: list[str]) -> list[str]:
     """``[..., '/opt/venv/bin/hpp', 'gateway']`` -> ``['gateway']``."""
     if args and args[0].startswith("[celeryd"):  # a Celery title set through setproctitle
-        return ["worker"]
+        return ["notifier" if "hpp-notifier-" in args[0] else "worker"]
     for index, arg in enumerate(args[:-1]):
         name = Path(arg).name
         if name == "hpp":

@@ -54,7 +54,7 @@ def test_compose_spec_check_rejects_a_broken_file(tmp_path) -> None:
 
 def test_stack_starts_in_order_once_each_dependency_is_healthy(compose) -> None:
     services = compose["services"]
-    assert set(services) == {"redis", "mlflow", "trainer", "gateway", "worker", "ui"}
+    assert set(services) == {"redis", "mlflow", "trainer", "gateway", "worker", "notifier", "ui"}
     for name, service in services.items():
         if name != "trainer":
             assert "healthcheck" in service, name

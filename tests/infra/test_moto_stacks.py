@@ -136,12 +136,27 @@ def test_data_creates_the_audit_bucket_encrypted_with_the_stack_key(created, aws
     assert rule["KMSMasterKeyID"] == data["KeyArn"]
 
 
+def test_data_creates_the_job_notices_topic_encrypted_with_the_stack_key(created, aws) -> None:
+    data = created["outputs"]["data"]
+    attributes = aws["sns"].get_topic_attributes(TopicArn=data["NoticesTopicArn"])["Attributes"]
+    assert data["NoticesTopicArn"].endswith(f"hpp-{ENVIRONMENT}-job-notices")
+    assert data["KeyArn"].endswith(attributes["KmsMasterKeyId"])  # the key (Ref: its id)
+
+
 def test_task_definitions_run_the_pushed_image_with_imported_wiring(created, aws) -> None:
     data = created["outputs"]["data"]
     families = {f"hpp-{ENVIRONMENT}-{name}": name for name in ("inference-api", "ui", "worker")}
     for family, command in families.items():
         task = aws["ecs"].describe_task_definition(taskDefinition=family)["taskDefinition"]
-        (container,) = task["containerDefinitions"]
+        container, *beside = task["containerDefinitions"]
+        if command == "inference-api":  # the job notifier runs beside each gateway
+            [notifier] = beside
+            assert notifier["command"] == ["notifier"]
+            assert notifier["image"] == container["image"]
+            notifier_env = {e["name"]: e["value"] for e in notifier["environment"]}
+            assert notifier_env["HPP_NOTICES_TOPIC_ARN"] == data["NoticesTopicArn"]
+        else:
+            assert beside == []
         assert container["image"] == f"{data['RepositoryUri']}:{IMAGE_TAG}"
         assert container["command"] == [command.replace("inference-api", "gateway")]
         env = {e["name"]: e["value"] for e in container.get("environment", [])}

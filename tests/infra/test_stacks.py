@@ -154,3 +154,25 @@ def test_the_load_balancer_closes_idle_connections_before_the_services_do(templa
     idle = int(next(a["Value"] for a in attributes if a["Key"] == "idle_timeout.timeout_seconds"))
     assert idle < GatewaySettings().keep_alive_seconds
     assert GatewaySettings().keep_alive_seconds - idle >= 10
+
+
+def test_job_notices_go_to_an_encrypted_topic_only_the_notifier_publishes_to(templates) -> None:
+    topic = resources_of_type(templates["data"], "AWS::SNS::Topic")["NoticesTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "Key"}
+    publishers = {
+        name
+        for name, role in resources_of_type(templates["services"], "AWS::IAM::Role").items()
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "Fn::If" not in statement and statement["Action"] == "sns:Publish"
+    }
+    assert publishers == {"GatewayTaskRole"}  # the task the notifier container runs in
+    role = resources_of_type(templates["services"], "AWS::IAM::Role")["GatewayTaskRole"]
+    [publish] = [
+        s
+        for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "PublishJobNotices"
+    ]
+    assert publish["Resource"] == {
+        "Fn::ImportValue": {"Fn::Sub": "${EnvironmentName}-hpp-notices-topic"}
+    }

@@ -16,6 +16,7 @@ LOG_GROUPS = {
     "ui": "/ecs/ui",
     "worker": "/ecs/worker",
     "trainer": "/ecs/trainer",
+    "notifier": "/ecs/notifier",
 }
 
 
@@ -60,13 +61,14 @@ def test_each_service_gets_only_the_secrets_it_needs(templates) -> None:
         "ui": {"HPP_UI_API_KEY", "HPP_UI_STORAGE_SECRET"},
         "worker": {"HPP_REDIS_URL", "HPP_AUDIT_KEY"},
         "trainer": {"HPP_REDIS_URL"},  # feedback rows; writes no audit records
+        "notifier": {"HPP_REDIS_URL", "HPP_WEBHOOK_SECRETS"},  # signs each key's webhooks
     }
 
 
 def test_image_commands_exist_in_the_hpp_cli(templates) -> None:
     commands = cli_commands()
     used = {container["Command"][0] for container in containers(templates["services"]).values()}
-    assert used == {"gateway", "ui", "worker", "retrain"}
+    assert used == {"gateway", "ui", "worker", "retrain", "notifier"}
     assert used <= commands
 
 
