@@ -16,8 +16,16 @@ one of ``--users`` end users in turn (``X-On-Behalf-Of``):
   (f) ab       a sticky ``--ab-weight`` share of users is answered by the challenger, the
                other version is scored in shadow
 
+and, for the rate limit (``--servers bare,gateway,limit-local,limit-cluster --results
+gateway_limits``), two gateways over the same embedded Redis that differ only in the limiter:
+
+  (g) limit-local    HPP_RATE_LIMIT_BACKEND=local: today's in-process token bucket
+  (h) limit-cluster  HPP_RATE_LIMIT_BACKEND=redis: one bucket in Redis for all processes,
+                     leased 20 tokens per round trip
+
 and prints requests/s, p50 and p99 for each, with the ratios the issues target
-(shadow and ab within 10 % of plain). Needs ``wrk`` (Debian package) and a registered
+(shadow and ab within 10 % of plain; the cluster limiter's share of the bare floor at or
+above the in-process one's). Needs ``wrk`` (Debian package) and a registered
 model (``hpp train``, or ``--tracking-uri``).
 
     .venv/bin/python bench/gateway_load.py [--seconds 20] [--workers 1] [--repeat 1]
@@ -101,11 +109,20 @@ def main() -> int:
         "mlflow": lambda port: mlflow_server(port, args.workers, tracking_uri, args.model, version),
     }
     servers = {name: start for name, start in servers.items() if name in args.servers}
-    runs: dict[str, list[Result]] = {name: [] for name in [*servers, *trial]}
+    limits = [name for name in LIMIT_MODES if name in args.servers]
+    runs: dict[str, list[Result]] = {name: [] for name in [*servers, *limits, *trial]}
     cpu_us: dict[str, list[float]] = {name: [] for name in runs}
     single_p50: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
-        redis_url = stack.enter_context(embedded_redis()) if trial else ""
+        redis_url = stack.enter_context(embedded_redis()) if trial or limits else ""
+        for name in limits:
+            servers[name] = partial(
+                limit_server,
+                backend=LIMIT_MODES[name],
+                redis_url=redis_url,
+                args=args,
+                tracking_uri=tracking_uri,
+            )
         for name in trial:
             servers[name] = partial(
                 trial_server,
@@ -165,9 +182,10 @@ def main() -> int:
     medians = {name: median(results) for name, results in runs.items()}
     print_table(medians, single_p50)
     print_trial_ratios(runs)
+    print_limit_ratios(runs, cpu_us)
     print_cpu(cpu_us)
     write_result(
-        "gateway_load",
+        args.results,
         parameters={k: v for k, v in vars(args).items() if k not in {"tracking_uri", "note"}},
         figures={
             name: {
@@ -176,6 +194,10 @@ def main() -> int:
                 "p99_ms": result.p99_ms,
                 "non_2xx": result.non_2xx + result.errors,
                 "one_connection_p50_ms": single_p50[name],
+                "per_round_requests_per_second": [r.requests_per_second for r in runs[name]],
+                "cpu_us_per_request": sorted(cpu_us[name])[len(cpu_us[name]) // 2]
+                if cpu_us[name]
+                else None,
             }
             for name, result in medians.items()
         },
@@ -200,7 +222,11 @@ def parse_args() -> argparse.Namespace:
         "--servers",
         type=lambda text: text.split(","),
         default=["bare", "gateway", "mlflow", *TRIAL_MODES],
-        help="comma-separated subset of bare,gateway,mlflow,plain,shadow,ab",
+        help="comma-separated subset of bare,gateway,mlflow,plain,shadow,ab,"
+        "limit-local,limit-cluster",
+    )
+    parser.add_argument(
+        "--results", default="gateway_load", help="name of the bench/results/*.json file"
     )
     parser.add_argument(
         "--challenger", default=None, help="challenger version (default: the challenger alias)"
@@ -211,6 +237,7 @@ def parse_args() -> argparse.Namespace:
 
 
 TRIAL_MODES = {"plain": "off", "shadow": "shadow", "ab": "ab"}
+LIMIT_MODES = {"limit-local": "local", "limit-cluster": "redis"}
 
 
 def wanted_trial(args: argparse.Namespace, tracking_uri: str, champion: str) -> list[str]:
@@ -326,6 +353,35 @@ def trial_server(
         "HPP_REDIS_URL": redis_url,
         "HPP_CHALLENGER_MODE": mode,
         "HPP_AB_CHALLENGER_WEIGHT": str(args.ab_weight),
+        "HPP_LOG_FORMAT": "json",
+    }
+    command = [sys.executable, "-m", "hpp.cli", "gateway"]
+    with process(command, env, f"http://127.0.0.1:{port}/readyz"):
+        headers = {"Content-Type": "application/json", "X-API-Key": BENCH_KEY}
+        yield "/v1/predict", json.dumps(HOUSE).encode(), headers
+
+
+@contextmanager
+def limit_server(
+    port: int, *, backend: str, redis_url: str, args: argparse.Namespace, tracking_uri: str
+) -> Served:
+    """``hpp gateway`` over Redis with the rate limit in the process or in Redis (leased)."""
+    from core.settings import hash_api_key
+
+    env = {
+        **os.environ,
+        "HPP_HOST": "127.0.0.1",
+        "HPP_PORT": str(port),
+        "HPP_WEB_WORKERS": str(args.workers),
+        "HPP_API_KEYS": json.dumps({"bench": hash_api_key(BENCH_KEY)}),
+        # High enough that no request is refused: the cost of counting, not of refusing.
+        "HPP_RATE_LIMIT_PER_MINUTE": str(10**9),
+        "HPP_RATE_LIMIT_BACKEND": backend,
+        "HPP_RATE_LIMIT_LEASE_TOKENS": "20",
+        "HPP_MLFLOW_TRACKING_URI": tracking_uri,
+        "HPP_REGISTERED_MODEL": args.model,
+        "HPP_REDIS_URL": redis_url,
+        "HPP_CHALLENGER_MODE": "off",
         "HPP_LOG_FORMAT": "json",
     }
     command = [sys.executable, "-m", "hpp.cli", "gateway"]
@@ -518,7 +574,7 @@ def print_table(results: dict[str, Result], single_p50: dict[str, float]) -> Non
         print(f"WARNING: 1-connection p50 >= 35 ms (delayed-ACK stall, no TCP_NODELAY?): {stalled}")
 
 
-GATEWAYS = ("gateway", *TRIAL_MODES)
+GATEWAYS = ("gateway", *TRIAL_MODES, *LIMIT_MODES)
 
 
 def cpu_and_houses(port: int) -> tuple[float, float]:
@@ -576,6 +632,31 @@ def print_trial_ratios(runs: dict[str, list[Result]]) -> None:
             f"{name:6s} / plain req/s: {ours.requests_per_second / plain.requests_per_second:.0%} "
             f"of medians, per round {', '.join(f'{r:.0%}' for r in ratios)} (target >= 90%); "
             f"p99 {ours.p99_ms:.2f} ms vs {plain.p99_ms:.2f} ms"
+        )
+
+
+def print_limit_ratios(runs: dict[str, list[Result]], cpu_us: dict[str, list[float]]) -> None:
+    """Each limiter's share of the bare floor, per round and of medians (same rounds)."""
+    if not runs.get("bare"):
+        return
+    bare = median(runs["bare"])
+    for name in ("gateway", *LIMIT_MODES):
+        if not runs.get(name):
+            continue
+        shares = [
+            r.requests_per_second / b.requests_per_second
+            for r, b in zip(runs[name], runs["bare"], strict=True)
+        ]
+        ours = median(runs[name])
+        print(
+            f"{name:13s} / bare req/s: {ours.requests_per_second / bare.requests_per_second:.0%} "
+            f"of medians, per round {', '.join(f'{s:.0%}' for s in shares)}"
+        )
+    if runs.get("limit-local") and runs.get("limit-cluster"):
+        local, cluster = median(runs["limit-local"]), median(runs["limit-cluster"])
+        print(
+            f"limit-cluster / limit-local req/s: "
+            f"{cluster.requests_per_second / local.requests_per_second:.0%} (target >= 100%)"
         )
 
 
