@@ -72,6 +72,34 @@ def render_gateway_load(result: Result) -> str:
     )
 
 
+def render_gateway_limits(result: Result) -> str:
+    """The in-process and the cluster-wide rate limiter side by side (``bench/gateway_load.py``)."""
+    f, p = result["figures"], result["parameters"]
+    bare = f["bare"]["requests_per_second"]
+
+    def row(name: str) -> str:
+        rps = f[name]["requests_per_second"]
+        cpu = f[name].get("cpu_us_per_request")
+        return (
+            f"{rps:,.0f} req/s ({100 * rps / bare:.0f} % of the floor; p50 "
+            f"{_ms(f[name]['p50_ms'])}, p99 {_ms(f[name]['p99_ms'])}"
+            + (f"; {cpu:.0f} µs CPU a request" if cpu else "")
+            + ")"
+        )
+
+    local, cluster = (
+        f["limit-local"]["requests_per_second"],
+        f["limit-cluster"]["requests_per_second"],
+    )
+    return (
+        f"median of {p['repeat']} × {p['seconds']} s, rounds interleaved: bare {bare:,.0f} req/s; "
+        f"gateway without Redis (in-process limiter) {row('gateway')}; over Redis with the "
+        f"in-process limiter {row('limit-local')}; **with the cluster limiter "
+        f"{row('limit-cluster')}**: cluster / in-process = **{100 * cluster / local:.0f} %**"
+        + _tail(result)
+    )
+
+
 def render_batch_throughput(result: Result) -> str:
     """The single-process limit against whole jobs, and memory, of ``bench/batch_throughput.py``."""
     f, p = result["figures"], result["parameters"]
@@ -202,6 +230,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Result], str]]] = {
     "accuracy_experiments": ("accuracy_experiments", render_accuracy_experiments),
     "predict_latency": ("predict_latency", render_predict_latency),
     "gateway_load": ("gateway_load", render_gateway_load),
+    "gateway_limits": ("gateway_limits", render_gateway_limits),
     "batch_throughput": ("batch_throughput", render_batch_throughput),
     "soak_summary": ("soak", render_soak_summary),
     "soak": ("soak", render_soak),
