@@ -99,7 +99,7 @@ class ClusterLimiter:
             return self._decide_locally(bucket)
         try:
             granted, wait = await self._script(
-                keys=[rate_bucket_key(bucket)],
+                keys=[self._key(bucket)],
                 args=[repr(self.capacity), repr(self.rate), self.lease_tokens],
             )
         except (RedisError, OSError) as exc:
@@ -110,6 +110,11 @@ class ClusterLimiter:
             return max(float(wait), 1e-3)
         self._keep(bucket, int(granted) - 1, now)
         return 0.0
+
+    def _key(self, bucket: str) -> str:
+        # The budget is part of the name: a process configured with another budget (a
+        # deploy changing it, a test) counts in a bucket of its own, never in a stale one.
+        return rate_bucket_key(f"{bucket}@{int(self.capacity)}")
 
     def _keep(self, bucket: str, spare: int, now: float) -> None:
         if spare <= 0:

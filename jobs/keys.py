@@ -18,7 +18,7 @@ PREFIX = "hpp"
 
 
 def rate_bucket_key(bucket: str) -> str:
-    """The Redis hash of one cluster-wide token bucket (``key:<name>`` or ``user:<key>/<id>``)."""
+    """The Redis hash of one cluster-wide token bucket (``key:<name>@<per minute>``, ...)."""
     return f"{PREFIX}:ratelimit:{bucket}"
 
 
