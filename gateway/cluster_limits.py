@@ -3,10 +3,12 @@
 Each bucket is a Redis hash refilled continuously by a Lua script (atomic, on Redis's own
 clock, so the processes' clocks do not matter). A process does not ask Redis for every
 request: it leases a few tokens at a time (``lease_tokens``) and spends them locally, so
-a request pays a round trip only once per lease. Tokens are taken from the shared bucket
-when leased, so all processes together never admit more than the bucket allows; a lease
-left unspent for ``lease_seconds`` is dropped (the cost of leasing: a process may admit a
-few requests fewer than the budget, never more).
+a request pays a round trip only once per lease (one round trip per bucket at a time: the
+requests that find the lease empty meanwhile wait for it; a refusal is remembered until the
+wait it names, so refused traffic does not ask Redis either). Tokens are taken from the
+shared bucket when leased, so all processes together never admit more than the bucket
+allows; a lease left unspent for ``lease_seconds`` is dropped (the cost of leasing: a
+process may admit a few requests fewer than the budget, never more).
 
 When Redis cannot be reached the limiter fails open: requests are decided by an in-process
 ``RateLimiter`` of the same budget (the limit then holds per process, as before the cluster
@@ -17,6 +19,7 @@ wait on Redis for longer than the client's socket timeouts.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +57,7 @@ return {0, tostring((1 - tokens) / rate)}
 class _Lease:
     tokens: int
     expires: float
+    refused_until: float = 0.0
 
 
 def lease_size(per_minute: int, configured: int) -> int:
@@ -86,44 +90,67 @@ class ClusterLimiter:
         self._script = client.register_script(LEASE_LUA)
         self._clock = clock
         self._leases: dict[str, _Lease] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._down_until: float | None = None
 
     async def take(self, bucket: str) -> float:
         """Take one token: from this process's lease if it holds one, else from Redis."""
         now = self._clock()
-        lease = self._leases.get(bucket)
-        if lease is not None and lease.tokens > 0 and lease.expires > now:
-            lease.tokens -= 1
-            return 0.0
+        wait = self._from_lease(bucket, now)
+        if wait is not None:
+            return wait
         if self._down_until is not None and now < self._down_until:
             return self._decide_locally(bucket)
-        try:
-            granted, wait = await self._script(
-                keys=[self._key(bucket)],
-                args=[repr(self.capacity), repr(self.rate), self.lease_tokens],
-            )
-        except (RedisError, OSError) as exc:
-            self._trip(exc)
-            return self._decide_locally(bucket)
-        self._recovered()
-        if int(granted) == 0:
-            return max(float(wait), 1e-3)
-        self._keep(bucket, int(granted) - 1, now)
-        return 0.0
+        # One round trip per bucket at a time: concurrent requests that find the lease
+        # empty wait for it and share what it brings, instead of each asking Redis.
+        lock = self._locks.setdefault(bucket, asyncio.Lock())
+        async with lock:
+            now = self._clock()
+            wait = self._from_lease(bucket, now)
+            if wait is not None:
+                return wait
+            try:
+                granted, wait_text = await self._script(
+                    keys=[self._key(bucket)],
+                    args=[repr(self.capacity), repr(self.rate), self.lease_tokens],
+                )
+            except (RedisError, OSError) as exc:
+                self._trip(exc)
+                return self._decide_locally(bucket)
+            self._recovered()
+            if int(granted) == 0:
+                # Refused: so are the requests of the next moments, without asking again.
+                wait = max(float(wait_text), 1e-3)
+                self._keep(bucket, _Lease(0, now + wait, refused_until=now + wait), now)
+                return wait
+            self._keep(bucket, _Lease(int(granted) - 1, now + self.lease_seconds), now)
+            return 0.0
+
+    def _from_lease(self, bucket: str, now: float) -> float | None:
+        """0 if the lease pays for this request, the wait if it says no, None: ask Redis."""
+        lease = self._leases.get(bucket)
+        if lease is None or lease.expires <= now:
+            return None
+        if lease.tokens > 0:
+            lease.tokens -= 1
+            return 0.0
+        if lease.refused_until > now:
+            return lease.refused_until - now
+        return None
 
     def _key(self, bucket: str) -> str:
         # The budget is part of the name: a process configured with another budget (a
         # deploy changing it, a test) counts in a bucket of its own, never in a stale one.
         return rate_bucket_key(f"{bucket}@{int(self.capacity)}")
 
-    def _keep(self, bucket: str, spare: int, now: float) -> None:
-        if spare <= 0:
-            self._leases.pop(bucket, None)
-            return
+    def _keep(self, bucket: str, lease: _Lease, now: float) -> None:
         if len(self._leases) >= PRUNE_ABOVE:
-            for name in [n for n, lease in self._leases.items() if lease.expires <= now]:
+            for name in [n for n, old in self._leases.items() if old.expires <= now]:
                 del self._leases[name]
-        self._leases[bucket] = _Lease(spare, now + self.lease_seconds)
+                lock = self._locks.get(name)
+                if lock is not None and not lock.locked():
+                    del self._locks[name]
+        self._leases[bucket] = lease
 
     def _decide_locally(self, bucket: str) -> float:
         metrics.record_rate_limit_fallback()

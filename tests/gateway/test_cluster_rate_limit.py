@@ -3,6 +3,7 @@ time), and fails open to a per-process limit while Redis is down."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 import uuid
@@ -111,6 +112,23 @@ async def test_a_process_asks_redis_once_per_lease(redis_url: str) -> None:
 
     assert waits == [0.0] * 200
     assert len(calls) == 10  # 200 requests, 20 tokens a lease
+
+
+async def test_concurrent_requests_share_one_round_trip_and_a_refusal(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    limiter = ClusterLimiter(client, 12, lease_tokens=4)  # a token back every 5 s
+    calls = _count_round_trips(limiter)
+    bucket = f"key:test-{uuid.uuid4().hex}"
+
+    first = await asyncio.gather(*(limiter.take(bucket) for _ in range(12)))
+    trips_for_the_budget = len(calls)
+    refused = await asyncio.gather(*(limiter.take(bucket) for _ in range(50)))
+    await client.aclose()
+
+    assert first == [0.0] * 12
+    assert trips_for_the_budget == 3  # 12 tokens, 4 a lease, however many ask at once
+    assert all(w > 0 for w in refused)
+    assert len(calls) == 4  # one refusal from Redis, remembered for the 49 others
 
 
 async def test_leased_tokens_are_taken_from_the_shared_budget(redis_url: str) -> None:
