@@ -179,10 +179,16 @@ def main() -> int:
                     )
                     if name in trial:  # proof the shadow work was done, not skipped
                         print(f"           {served_counts(port)}")
+        limiter_cost = measure_limiters(redis_url) if limits else {}
     medians = {name: median(results) for name, results in runs.items()}
     print_table(medians, single_p50)
     print_trial_ratios(runs)
     print_limit_ratios(runs, cpu_us)
+    if limiter_cost:
+        print(
+            "limiter alone, CPU per request (32 at a time, same Redis): "
+            + ", ".join(f"{k} {v:.1f} us" for k, v in limiter_cost.items())
+        )
     print_cpu(cpu_us)
     write_result(
         args.results,
@@ -200,7 +206,8 @@ def main() -> int:
                 else None,
             }
             for name, result in medians.items()
-        },
+        }
+        | ({"limiter_cpu_us": limiter_cost} if limiter_cost else {}),
         note=args.note,
     )
     return 0
@@ -658,6 +665,38 @@ def print_limit_ratios(runs: dict[str, list[Result]], cpu_us: dict[str, list[flo
             f"limit-cluster / limit-local req/s: "
             f"{cluster.requests_per_second / local.requests_per_second:.0%} (target >= 100%)"
         )
+
+
+def measure_limiters(redis_url: str, requests: int = 32_000) -> dict[str, float]:
+    """CPU per request of each limiter alone (32 requests at a time, as wrk's connections):
+    the in-process bucket and the cluster one with its lease (20 tokens) on this Redis."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from gateway.cluster_limits import ClusterLimiter
+    from gateway.ratelimit import RateLimiter
+
+    async def cost(limiter: object) -> float:
+        take = limiter.take  # type: ignore[attr-defined]
+        for _ in range(100):
+            await take("key:bench")
+        began = time.process_time()
+        for _ in range(requests // 32):
+            await asyncio.gather(*(take("key:bench") for _ in range(32)))
+        return (time.process_time() - began) / requests * 1e6
+
+    async def both() -> dict[str, float]:
+        client = Redis.from_url(redis_url)
+        try:
+            return {
+                "limit-local": await cost(RateLimiter(10**9)),
+                "limit-cluster": await cost(ClusterLimiter(client, 10**9, lease_tokens=20)),
+            }
+        finally:
+            await client.aclose()
+
+    return asyncio.run(both())
 
 
 def free_port() -> int:

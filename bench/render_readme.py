@@ -96,7 +96,18 @@ def render_gateway_limits(result: Result) -> str:
         f"gateway without Redis (in-process limiter) {row('gateway')}; over Redis with the "
         f"in-process limiter {row('limit-local')}; **with the cluster limiter "
         f"{row('limit-cluster')}**: cluster / in-process = **{100 * cluster / local:.0f} %**"
+        + _limiter_alone(f)
         + _tail(result)
+    )
+
+
+def _limiter_alone(f: Result) -> str:
+    alone = f.get("limiter_cpu_us")
+    if not alone:
+        return ""
+    return (
+        f"; the limiter alone, 32 requests at a time: in-process {alone['limit-local']:.1f} µs, "
+        f"cluster {alone['limit-cluster']:.1f} µs of CPU a request (one Redis round trip per 20)"
     )
 
 
