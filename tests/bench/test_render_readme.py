@@ -43,6 +43,7 @@ def test_a_new_soak_run_replaces_both_soak_figures(
     for name in (
         "predict_latency",
         "gateway_load",
+        "gateway_limits",
         "batch_throughput",
         "interval_coverage",
         "accuracy_experiments",
