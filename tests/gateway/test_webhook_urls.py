@@ -9,11 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from core.settings import AppSettings
 from gateway.main import create_app
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, lifespan
 from tests.support.gateway_settings import security_settings
 from tests.support.houses import houses_csv
 from tests.support.keys import ALICE
@@ -38,7 +37,7 @@ async def http(
     )
     assert settings.core.unsafe_webhooks_to_loopback_for_tests is False  # the default
     app = create_app(settings)
-    async with LifespanManager(app), asgi_client(app) as client:
+    async with lifespan(app), asgi_client(app) as client:
         yield client
 
 
