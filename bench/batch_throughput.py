@@ -10,6 +10,11 @@ Not a test. Run it once the model is trained (``hpp train``)::
    1, then 2, ``hpp worker`` processes (concurrency 1 each).
 3. Peak RSS of a worker process (main + pool child) scoring 1M and 5M rows.
 
+``--multi`` runs the multi-file measurement instead (``bench/multifile.py``): a job from a
+pointer over 40 Parquet files (20M rows) in the local blob store, 2 workers, against a
+2M-row run; it writes ``bench/results/batch_multifile.json`` with the projected time and
+Fargate cost table that the README renders.
+
 Everything shares the machine's cores (two here), so read the ratios, not the absolutes.
 """
 
@@ -31,6 +36,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import psutil
+from multifile import ROW_GROUP_ROWS, ROWS_PER_FILE, run_multifile
 from results import write_result
 
 from core.settings import AppSettings, hash_api_key
@@ -55,6 +61,9 @@ def main() -> None:
     if version is None:
         sys.exit(f"no champion model in {tracking_uri}: run `hpp train` first")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="hpp-bench-"))
+    if args.multi:
+        main_multi(args, work, tracking_uri)
+        return
     small = make_csv(work / f"houses-{args.rows}.csv", args.rows)
     big = make_csv(work / f"houses-{args.big_rows}.csv", args.big_rows)
     print(f"model version {version}; files in {work}", flush=True)
@@ -84,6 +93,48 @@ def main() -> None:
             "peak_pss_mb": {"rows": one.peak_rss_mb, "big_rows": huge.peak_rss_mb},
         },
         note=args.note,
+    )
+
+
+def main_multi(args: argparse.Namespace, work: Path, tracking_uri: str) -> None:
+    """The multi-file run (``bench/multifile.py``) and its results file."""
+    figures = run_multifile(
+        work=work,
+        tracking_uri=tracking_uri,
+        rows=args.multi_rows,
+        small_rows=args.multi_small_rows,
+        workers=args.workers,
+        sampler=_RssSampler,
+    )
+    big, small = figures["big"], figures["small"]
+    print(
+        f"\n{big['rows']:,} rows / {small['rows']:,} rows: worker peak PSS "
+        f"{big['worker_peak_pss_mb']:.0f} / {small['worker_peak_pss_mb']:.0f} MB "
+        f"(ratio {figures['memory_ratio']:.2f}); "
+        f"per worker {figures['per_worker_rows_per_s']:,.0f} rows/s"
+    )
+    for row in figures["projection"]["table"]:
+        print(
+            f"{row['rows']:>13,} rows x {row['workers']:>2} workers: "
+            f"{row['seconds'] / 60:8.1f} min, "
+            f"${row['cost_usd']:8.2f}, S3 {row['s3_puts_per_s']:6.0f} PUT/s, "
+            f"Redis job {row['redis_job_mb']:.1f} MB, plan read per step "
+            f"{row['plan_read_mb_per_step']:.2f} MB"
+        )
+    write_result(
+        "batch_multifile",
+        parameters={
+            "rows": args.multi_rows,
+            "small_rows": args.multi_small_rows,
+            "files": -(-args.multi_rows // ROWS_PER_FILE),
+            "rows_per_file": ROWS_PER_FILE,
+            "chunk_rows": ROW_GROUP_ROWS,
+            "workers": args.workers,
+            "output_format": "csv",
+        },
+        figures=figures,
+        note=args.note,
+        source="bench/batch_throughput.py --multi (bench/multifile.py)",
     )
 
 
@@ -304,6 +355,10 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--chunk-rows", type=int, default=50_000)
     parser.add_argument("--workdir", help="Where to keep the generated CSVs (reused).")
     parser.add_argument("--note", default="", help="a remark kept with the results file")
+    parser.add_argument("--multi", action="store_true", help="the multi-file Parquet run")
+    parser.add_argument("--multi-rows", type=int, default=20_000_000)
+    parser.add_argument("--multi-small-rows", type=int, default=2_000_000)
+    parser.add_argument("--workers", type=int, default=2, help="workers of the multi-file run")
     return parser.parse_args()
 
 

@@ -132,6 +132,69 @@ def render_batch_throughput(result: Result) -> str:
     )
 
 
+def render_batch_multifile(result: Result) -> str:
+    """The multi-file Parquet run of ``bench/batch_throughput.py --multi`` in one cell."""
+    f, p = result["figures"], result["parameters"]
+    big, small = f["big"], f["small"]
+    return (
+        f"{big['rows'] / 1e6:g}M rows in {big['files']} Parquet files, {f['workers']} workers: "
+        f"**{big['rows_per_s']:,.0f} rows/s** ({f['per_worker_rows_per_s']:,.0f} per worker; "
+        f"{small['rows'] / 1e6:g}M rows: {small['rows_per_s']:,.0f}); worker peak PSS "
+        f"{big['worker_peak_pss_mb']:.0f} MB vs {small['worker_peak_pss_mb']:.0f} MB at "
+        f"{small['rows'] / 1e6:g}M (**{f['memory_ratio']:.2f}×** for "
+        f"{big['rows'] // small['rows']}× the rows); Redis for the job's bookkeeping "
+        f"{big['redis_job_bytes'] / 1e3:,.0f} kB at "
+        f"peak (**{big['redis_job_bytes'] / big['chunks']:,.0f} B per chunk**, {big['chunks']} "
+        f"chunks of {p['chunk_rows']:,} rows; the step queues {big['redis_queue_bytes'] / 1e3:,.0f}"
+        f" kB); first progress event {big['first_progress_seconds']:.1f} s after submission; "
+        f"finalize {big['finalize_seconds']:.1f} s" + _tail(result)
+    )
+
+
+def render_cost_table(result: Result) -> str:
+    """The projected time and Fargate cost per size and fleet, as a Markdown table."""
+    f = result["figures"]
+    prices, projection = f["prices"], f["projection"]
+    lines = [
+        "",
+        f"From {f['per_worker_rows_per_s']:,.0f} rows/s per worker (measured: "
+        f"{f['big']['rows'] / 1e6:g}M rows, {f['workers']} workers, this machine) and Fargate "
+        f"in {prices['region']} at ${prices['vcpu_hour']} per vCPU-hour and "
+        f"${prices['gb_hour']} per GB-hour, a worker task of {prices['worker_vcpu']:g} vCPU and "
+        f"{prices['worker_gb']:g} GB (${projection['task_hour_usd']:.4f} an hour); time = first "
+        "progress + rows ÷ (workers × rate) + finalize (measured per chunk, times the chunks), "
+        "assuming the rate holds per worker as workers are added (nothing shared is near a "
+        "limit at these rates: see below):",
+        "",
+        "| rows | workers | time | cost | S3 PUT/s | S3 GET/s | Redis job record "
+        "| plan read by each step |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in projection["table"]:
+        lines.append(
+            f"| {_rows(row['rows'])} | {row['workers']} | {_duration(row['seconds'])} | "
+            f"${row['cost_usd']:,.2f} | {row['s3_puts_per_s']:,.0f} | {row['s3_gets_per_s']:,.0f} "
+            f"| {_size(row['redis_job_mb'])} | {_size(row['plan_read_mb_per_step'])} |"
+        )
+    lines.append("")
+    lines.append(f"Source: `bench/results/{result['benchmark']}.json`, {str(result['date'])[:10]}.")
+    return "\n".join(lines) + "\n"
+
+
+def _size(megabytes: float) -> str:
+    return f"{megabytes:,.1f} MB" if megabytes >= 1 else f"{megabytes * 1000:,.0f} kB"
+
+
+def _rows(count: int) -> str:
+    return f"{count / 1e9:g}B" if count >= 1e9 else f"{count / 1e6:g}M"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def render_soak_summary(result: Result) -> str:
     """The soak run in one table cell."""
     p = result["parameters"]
@@ -243,6 +306,8 @@ BLOCKS: dict[str, tuple[str, Callable[[Result], str]]] = {
     "gateway_load": ("gateway_load", render_gateway_load),
     "gateway_limits": ("gateway_limits", render_gateway_limits),
     "batch_throughput": ("batch_throughput", render_batch_throughput),
+    "batch_multifile": ("batch_multifile", render_batch_multifile),
+    "cost_table": ("batch_multifile", render_cost_table),
     "soak_summary": ("soak", render_soak_summary),
     "soak": ("soak", render_soak),
 }

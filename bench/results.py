@@ -34,6 +34,7 @@ def write_result(
     figures: dict[str, Any],
     note: str = "",
     folder: Path = RESULTS,
+    source: str | None = None,
 ) -> Path:
     """Write ``<folder>/<benchmark>.json`` (replacing the last run's); returns its path."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,7 +46,7 @@ def write_result(
         "parameters": parameters,
         "figures": figures,
         "note": note,
-        "source": f"bench/{benchmark}.py",
+        "source": source or f"bench/{benchmark}.py",
     }
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"results written to {path} (render the README: python bench/render_readme.py)")

@@ -71,6 +71,11 @@ class CoreSettings(BaseSettings):
     audit_flush_seconds: float = 1.0
     audit_flush_records: int = 1_000
     audit_max_buffer: int = 100_000
+    # Jobs from a pointer (POST /v1/jobs with a JSON body): API key name -> the blob-store
+    # prefixes (folders, relative to HPP_BLOB_URL) it may read inputs from and write
+    # results to. A key not listed may not use pointers; jobs/ (every job's own files) is
+    # never readable this way, whatever is listed.
+    input_prefixes: dict[str, list[str]] = Field(default_factory=dict)
 
     # Completion notices (jobs/notices.py, workers/notices.py). A job may name a webhook
     # URL: https only, on one of these hosts ("hooks.example.com", or "*.example.com" for
@@ -149,6 +154,8 @@ class GatewaySettings(BaseSettings):
     max_upload_bytes: int = 500 * 1024 * 1024
     max_batch_rows: int = 1_000
     max_json_depth: int = 32
+    # Files one pointer job may name (a prefix of more is refused with 422).
+    max_input_files: int = 10_000
     rate_limit_per_minute: int = 6_000
     # Under a delegate key, each end user's share of the key's per-minute budget.
     rate_limit_per_end_user_per_minute: int = 600

@@ -45,11 +45,14 @@ class BlobStore(Protocol):
     ) -> int: ...
     async def put_bytes(self, key: str, data: bytes) -> None: ...
     async def get_range(self, key: str, start: int, end: int) -> bytes: ...
-    def iter_bytes(self, key: str, *, block: int = BLOCK_BYTES) -> AsyncIterator[bytes]: ...
+    def iter_bytes(
+        self, key: str, *, block: int = BLOCK_BYTES, start: int = 0
+    ) -> AsyncIterator[bytes]: ...
     async def size(self, key: str) -> int | None: ...
     async def compose(self, key: str, head: bytes, sources: Sequence[str]) -> int: ...
     async def delete_prefix(self, prefix: str) -> None: ...
     async def list_children(self, prefix: str) -> list[str]: ...
+    async def list_objects(self, prefix: str) -> list[tuple[str, int]]: ...
     async def aclose(self) -> None: ...
 
 
@@ -107,14 +110,18 @@ class FileBlobStore:
         """Bytes ``[start, end)`` of ``key``."""
         return await anyio.to_thread.run_sync(self._read_range_sync, key, start, end)
 
-    async def iter_bytes(self, key: str, *, block: int = BLOCK_BYTES) -> AsyncIterator[bytes]:
-        """The object's bytes in blocks."""
+    async def iter_bytes(
+        self, key: str, *, block: int = BLOCK_BYTES, start: int = 0
+    ) -> AsyncIterator[bytes]:
+        """The object's bytes from ``start`` on, in blocks."""
         path = self._path(key)
         try:
             handle = await anyio.to_thread.run_sync(path.open, "rb")
         except FileNotFoundError as exc:
             raise BlobNotFoundError(key) from exc
         with handle:
+            if start:
+                handle.seek(start)
             while data := await anyio.to_thread.run_sync(handle.read, block):
                 yield data
 
@@ -139,6 +146,14 @@ class FileBlobStore:
         """The immediate child names under ``prefix``."""
         folder = self._path(prefix)
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+    async def list_objects(self, prefix: str) -> list[tuple[str, int]]:
+        """``(key, size)`` of every object whose key starts with ``prefix``, by key.
+
+        A prefix ending in '/' is a folder (walked recursively); otherwise it names one
+        object, or the start of names in its folder (as S3 reads a prefix).
+        """
+        return await anyio.to_thread.run_sync(self._list_objects_sync, prefix)
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -181,6 +196,21 @@ class FileBlobStore:
                 return handle.read(end - start)
         except FileNotFoundError as exc:
             raise BlobNotFoundError(key) from exc
+
+    def _list_objects_sync(self, prefix: str) -> list[tuple[str, int]]:
+        root = self.root.resolve()
+        start = self._path(prefix) if prefix else root
+        folder = start if prefix.endswith("/") or not prefix else start.parent
+        if not folder.is_dir():
+            return []
+        found: list[tuple[str, int]] = []
+        for path in folder.rglob("*"):
+            if path.name.startswith(".") or not path.is_file():
+                continue  # temp files of writes in progress
+            key = path.relative_to(root).as_posix()
+            if key.startswith(prefix):
+                found.append((key, path.stat().st_size))
+        return sorted(found)
 
     def _compose_sync(self, key: str, head: bytes, sources: list[str]) -> int:
         path, temp = self._temp_for(key)
@@ -243,11 +273,14 @@ class S3BlobStore:
         async with response["Body"] as body:
             return bytes(await body.read())
 
-    async def iter_bytes(self, key: str, *, block: int = BLOCK_BYTES) -> AsyncIterator[bytes]:
-        """The object's bytes in blocks, streamed."""
+    async def iter_bytes(
+        self, key: str, *, block: int = BLOCK_BYTES, start: int = 0
+    ) -> AsyncIterator[bytes]:
+        """The object's bytes from ``start`` on, in blocks, streamed."""
         client = await self._aws.get()
+        extra = {"Range": f"bytes={start}-"} if start else {}
         try:
-            response = await client.get_object(Bucket=self.bucket, Key=self._key(key))
+            response = await client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
         except client.exceptions.NoSuchKey as exc:
             raise BlobNotFoundError(key) from exc
         async with response["Body"] as body:
@@ -301,6 +334,16 @@ class S3BlobStore:
             names.update(p["Prefix"][len(base) :].rstrip("/") for p in folders)
             names.update(i["Key"][len(base) :] for i in page.get("Contents", []))
         return sorted(names)
+
+    async def list_objects(self, prefix: str) -> list[tuple[str, int]]:
+        """``(key, size)`` of every object whose key starts with ``prefix``, by key."""
+        client = await self._aws.get()
+        paginator = client.get_paginator("list_objects_v2")
+        found: list[tuple[str, int]] = []
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for item in page.get("Contents", []):
+                found.append((item["Key"][len(self.prefix) :], int(item["Size"])))
+        return sorted(found)
 
     async def aclose(self) -> None:
         """Close the S3 client."""

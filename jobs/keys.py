@@ -222,8 +222,31 @@ def part_stats_key(job_id: str, index: int) -> str:
 
 
 def result_key(job_id: str) -> str:
-    """Where the scored CSV lives."""
+    """Where a job scored before result manifests keeps its one scored CSV."""
     return f"{job_prefix(job_id)}result.csv"
+
+
+def manifest_key(job_id: str) -> str:
+    """Where a finished job's result manifest lives (``jobs.manifest``): its parts, in order."""
+    return f"{job_prefix(job_id)}result.json"
+
+
+def output_folder(job_id: str, destination: str = "") -> str:
+    """The folder of a job's result parts: its own parts folder, or ``{destination}{id}/``
+    under a destination prefix the caller named (``jobs.pointer``)."""
+    return f"{destination}{job_id}/" if destination else parts_prefix(job_id)
+
+
+def output_part_key(job_id: str, index: int, *, fmt: str, destination: str = "") -> str:
+    """Where chunk ``index``'s part of the result lives (``fmt``: csv or parquet)."""
+    if destination:
+        return f"{output_folder(job_id, destination)}part-{index:06d}.{fmt}"
+    return f"{parts_prefix(job_id)}{index:06d}.{fmt}"
+
+
+def destination_manifest_key(job_id: str, destination: str) -> str:
+    """The manifest's copy beside the parts under a destination prefix."""
+    return f"{output_folder(job_id, destination)}manifest.json"
 
 
 def prices_key(job_id: str) -> str:

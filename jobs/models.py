@@ -60,6 +60,10 @@ class Job(_Lenient):
         "warn", description="rows with a category like no known name: warned or rejected"
     )
     webhook_url: str | None = Field(None, description="notified (signed) at a final state")
+    output_format: Literal["csv", "parquet"] = Field("csv", description="the result's format")
+    input_files: int | None = Field(
+        None, description="files of a job from a pointer (none for an upload)"
+    )
     links: dict[str, str] = Field(
         default_factory=dict, description="self, events and result, relative to the host"
     )
@@ -112,6 +116,11 @@ class JobRecord(BaseModel):
     comparables: int = Field(0, description="comparable sales' columns per row (0-3)")
     unknown_categories: Literal["warn", "error"] = "warn"
     webhook_url: str | None = None
+    # A job from a pointer: its input files (``jobs.pointer.SourceFile`` as dicts, in
+    # order), the result's format, and the prefix its result goes under ("" = its own).
+    sources: list[dict[str, Any]] | None = None
+    output_format: Literal["csv", "parquet"] = "csv"
+    destination: str = ""
     plan: str | None = None
     columns: list[str] | None = None
     feature_positions: dict[str, int] | None = None
@@ -161,11 +170,13 @@ class JobRecord(BaseModel):
             comparables=self.comparables,
             unknown_categories=self.unknown_categories,
             webhook_url=self.webhook_url,
+            output_format=self.output_format,
+            input_files=len(self.sources) if self.sources else None,
             links=links or {},
         )
 
 
-_JSON_FIELDS = ("columns", "feature_positions", "drift")
+_JSON_FIELDS = ("columns", "feature_positions", "drift", "sources")
 
 
 def encode_fields(values: dict[str, Any]) -> dict[str, str]:

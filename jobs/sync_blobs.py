@@ -58,6 +58,10 @@ class SyncBlobStore:
         """The immediate child names under ``prefix``."""
         return self.run(self.store.list_children(prefix))
 
+    def list_objects(self, prefix: str) -> list[tuple[str, int]]:
+        """``(key, size)`` of every object under ``prefix``, by key."""
+        return self.run(self.store.list_objects(prefix))
+
     def iter_bytes(self, key: str, *, block: int = BLOCK_BYTES) -> Generator[bytes, None, None]:
         """The object's bytes in blocks, as a plain iterator (close it to stop early)."""
         stream = self.store.iter_bytes(key, block=block)

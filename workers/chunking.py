@@ -63,12 +63,17 @@ class InputLimits:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Records ``[start, end)`` bytes of the input, about ``rows`` of them."""
+    """Records ``[start, end)`` bytes of the input, about ``rows`` of them.
+
+    In a job from a pointer, ``source`` is the file's index in the job's sources, and for a
+    Parquet file ``[start, end)`` are row group indexes.
+    """
 
     index: int
     start: int
     end: int
     rows: int
+    source: int = 0
 
 
 @dataclass
@@ -289,6 +294,11 @@ def _check_utf8(data: bytes, line_number: int) -> None:
             f"not UTF-8: invalid byte 0x{data[exc.start]:02x} on line {line}; "
             "save the file as UTF-8 CSV"
         ) from exc
+
+
+def plan_from_header(header: list[str], *, data_start: int, limits: InputLimits) -> Plan:
+    """An empty plan for a file with these column names (raises ``UnreadableFileError``)."""
+    return _plan_from_header(header, data_start=data_start, limits=limits)
 
 
 def _plan_from_header(header: list[str], *, data_start: int, limits: InputLimits) -> Plan:

@@ -5,10 +5,12 @@ idempotent, so at-least-once delivery is safe: a chunk's part has a fixed name a
 written atomically, the chunk is counted by a Redis set (once, whoever gets there
 first), and the job moves to a final state by a compare-and-set, exactly once.
 
-Blob layout per job (``jobs.keys``): ``jobs/{id}/input.csv``,
-``jobs/{id}/parts/{index:06d}.csv``, ``jobs/{id}/result.csv``, and the lookups of
-``workers.summary`` (``prices.f64``, ``summary.json``, built from
-``parts/{index:06d}.prices`` and ``.json``).
+Blob layout per job (``jobs.keys``): ``jobs/{id}/input.csv`` (an upload; a job from a
+pointer reads its files where they are), the result's parts
+``jobs/{id}/parts/{index:06d}.csv`` (or ``.parquet``; under ``{destination}{id}/`` when the
+caller named one), the result's manifest ``jobs/{id}/result.json`` (``jobs.manifest``:
+finalize lists the parts, it does not join them), and the lookups of ``workers.summary``
+(``prices.f64``, ``summary.json``, built from ``parts/{index:06d}.prices`` and ``.json``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,20 @@ from audit.records import chunk_record
 from core.text import clip
 from jobs.blobs import BlobNotFoundError
 from jobs.fairqueue import waiting_steps
-from jobs.keys import JOBS_FOLDER, input_key, job_prefix, part_key, parts_prefix, result_key
+from jobs.keys import (
+    JOBS_FOLDER,
+    destination_manifest_key,
+    input_key,
+    job_prefix,
+    manifest_key,
+    output_folder,
+    output_part_key,
+    parts_prefix,
+)
+from jobs.manifest import ResultManifest, ResultPart
 from jobs.models import FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord
 from jobs.notices import notice_tasks
+from jobs.pointer import SourceFile
 from jobs.queue import QUEUE
 from ml.comparables import comparable_column_names
 from observability import metrics
@@ -32,7 +45,9 @@ from observability.logging import get_logger
 from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
-from workers.scoring import ScoredChunk, result_header, score_chunk
+from workers.scoring import ScoredChunk, result_header, score_chunk, score_table
+from workers.source_plan import plan_sources, typed_output
+from workers.source_read import read_csv_range, read_row_groups
 from workers.summary import record_job_summary, save_chunk_extras
 
 log = get_logger("workers.pipeline")
@@ -47,6 +62,7 @@ class ChunkTask:
     index: int
     start: int
     end: int
+    source: int = 0  # the file, in a job from a pointer
 
 
 EnqueueChunks = Callable[[str, list[ChunkTask]], None]  # the job's owner, its chunks
@@ -70,7 +86,7 @@ def plan_job(
     plan = stored_plan(record)
     if plan is None and _planned_too_often(ctx, job_id):
         return
-    plan = plan or _make_plan(ctx, job_id)
+    plan = plan or _make_plan(ctx, job_id, record)
     if plan is None:
         return
     counted = jobs.counted_total(job_id)
@@ -79,7 +95,7 @@ def plan_job(
         return
     done = jobs.counted_chunks(job_id)
     chunks = [
-        ChunkTask(job_id, chunk.index, chunk.start, chunk.end)
+        ChunkTask(job_id, chunk.index, chunk.start, chunk.end, chunk.source)
         for chunk in plan.chunks
         if chunk.index not in done
     ]
@@ -105,22 +121,17 @@ def score_chunk_job(
         fail_job(ctx, job_id, f"chunk {task.index} failed {limit} times; last error: {reason}")
         return "gave up"
     started = time.perf_counter()
-    data = ctx.blobs.get_range(input_key(job_id), task.start, task.end)
     columns = _columns(record)
-    scored = score_chunk(
-        data,
-        columns=columns,
-        feature_positions=_feature_positions(record),
-        predictor=ctx.predictor(record.model_version),
-        comparables=record.comparables,
-        unknown_categories=record.unknown_categories,
-    )
+    data, scored = _read_and_score(ctx, task, record, columns)
     audit_chunk(ctx, task, record, data, scored)  # before counting: a chunk counted is audited
-    ctx.blobs.put_bytes(part_key(job_id, task.index), scored.data)
-    save_chunk_extras(ctx, job_id, task.index, scored, width=len(columns))
+    ctx.blobs.put_bytes(_part_key(record, task.index), _part_bytes(record, scored))
+    profile = ctx.predictor(record.model_version).card.profile
+    save_chunk_extras(ctx, job_id, task.index, scored, width=len(columns), profile=profile)
     counted = jobs.count_chunk(job_id, task.index, rows=scored.rows, failed=scored.failed)
     if counted < 0:  # cancelled or deleted meanwhile: leave nothing behind
         ctx.blobs.delete_prefix(job_prefix(job_id))
+        if record.destination:
+            ctx.blobs.delete_prefix(output_folder(job_id, record.destination))
         return "dropped"
     metrics.observe_chunk(time.perf_counter() - started)
     metrics.record_rows(ok=scored.rows - scored.failed, rejected=scored.failed, sink=ctx.sink)
@@ -135,6 +146,63 @@ def score_chunk_job(
     if counted >= record.chunks_total:
         enqueue_finalize(job_id)
     return "counted"
+
+
+def _read_and_score(
+    ctx: WorkerContext, task: ChunkTask, record: JobRecord, columns: list[str]
+) -> tuple[bytes, ScoredChunk]:
+    """The chunk's input (as CSV bytes, for the audit trail) and its scored rows."""
+    predictor = ctx.predictor(record.model_version)
+    positions = _feature_positions(record)
+
+    def score_csv(data: bytes) -> ScoredChunk:
+        return score_chunk(
+            data,
+            columns=columns,
+            feature_positions=positions,
+            predictor=predictor,
+            comparables=record.comparables,
+            unknown_categories=record.unknown_categories,
+            output=record.output_format,
+        )
+
+    if not record.sources:  # an upload
+        data = ctx.blobs.get_range(input_key(record.id), task.start, task.end)
+        return data, score_csv(data)
+    sources = [SourceFile.model_validate(s) for s in record.sources]
+    source = sources[task.source]
+    if source.format == "csv":
+        data = read_csv_range(ctx.blobs, source, task.start, task.end)
+        return data, score_csv(data)
+    table = read_row_groups(ctx.blobs, source, task.start, task.end, columns)
+    scored = score_table(
+        table,
+        columns=columns,
+        feature_positions=positions,
+        predictor=predictor,
+        comparables=record.comparables,
+        unknown_categories=record.unknown_categories,
+        output=record.output_format,
+        typed=typed_output(sources),
+    )
+    return scored.input_text or b"", scored
+
+
+def _part_key(record: JobRecord, index: int) -> str:
+    return output_part_key(
+        record.id, index, fmt=record.output_format, destination=record.destination
+    )
+
+
+def _part_bytes(record: JobRecord, scored: ScoredChunk) -> bytes:
+    """A whole file per part: Parquet, or CSV with its own header (``jobs.manifest``)."""
+    if record.output_format == "parquet" and scored.parquet is not None:
+        return scored.parquet
+    return _result_head(record) + scored.data
+
+
+def _result_head(record: JobRecord) -> bytes:
+    return result_header(_columns(record), comparable_column_names(record.comparables))
 
 
 def audit_chunk(
@@ -178,17 +246,14 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
     total = record.chunks_total
     if jobs.counted_total(job_id) < total:
         return "not ready"
-    extra = comparable_column_names(record.comparables)
-    head = result_header(_columns(record), extra)
-    parts = [part_key(job_id, i) for i in range(total)]
     try:
-        ctx.blobs.compose(result_key(job_id), head, parts)
+        manifest = write_manifest(ctx, record)
     except BlobNotFoundError:
         if jobs.get(job_id) is None:
             return "skipped"  # deleted while finalizing
         raise
-    record_job_drift(ctx, job_id, record, result_key(job_id))
-    record_job_summary(ctx, job_id, record)
+    stats = record_job_summary(ctx, job_id, record)
+    record_job_drift(ctx, job_id, record, stats)
     fresh = jobs.get(job_id) or record
     moved = jobs.succeed(job_id, rows_total=fresh.rows_done)
     if moved:
@@ -199,10 +264,41 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
             rows=fresh.rows_done,
             rows_failed=fresh.rows_failed,
             model_version=record.model_version,
+            parts=len(manifest.parts),
         )
         queue_notices(ctx, job_id)
-    ctx.blobs.delete_prefix(parts_prefix(job_id))
     return "succeeded" if moved else "skipped"
+
+
+def write_manifest(ctx: WorkerContext, record: JobRecord) -> ResultManifest:
+    """List the job's parts (one listing, no bytes read) and store the result's manifest."""
+    plan = stored_plan(record)
+    if plan is None:
+        raise RuntimeError(f"job {record.id} has no plan yet")
+    folder = output_folder(record.id, record.destination)
+    sizes = dict(ctx.blobs.list_objects(folder))
+    head = _result_head(record)
+    header_bytes = len(head) if record.output_format == "csv" else 0
+    parts = []
+    for chunk in plan.chunks:
+        key = _part_key(record, chunk.index)
+        if key not in sizes:
+            raise BlobNotFoundError(key)
+        parts.append(
+            ResultPart(key=key, rows=chunk.rows, bytes=sizes[key], header_bytes=header_bytes)
+        )
+    manifest = ResultManifest(
+        job_id=record.id,
+        format=record.output_format,
+        rows=plan.rows_total,
+        header=head.decode("utf-8") if record.output_format == "csv" else "",
+        parts=parts,
+    )
+    body = manifest.model_dump_json().encode()
+    if record.destination:
+        ctx.blobs.put_bytes(destination_manifest_key(record.id, record.destination), body)
+    ctx.blobs.put_bytes(manifest_key(record.id), body)
+    return manifest
 
 
 def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
@@ -214,6 +310,9 @@ def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
         log.warning("job_failed", job_id=job_id, error=reason)
         queue_notices(ctx, job_id)
         ctx.blobs.delete_prefix(parts_prefix(job_id))
+        record = ctx.jobs.get(job_id)
+        if record is not None and record.destination:
+            ctx.blobs.delete_prefix(output_folder(job_id, record.destination))
     return moved
 
 
@@ -256,17 +355,29 @@ def _planned_too_often(ctx: WorkerContext, job_id: str) -> bool:
     return True
 
 
-def _make_plan(ctx: WorkerContext, job_id: str) -> Plan | None:
-    blocks = ctx.blobs.iter_bytes(input_key(job_id))
-    try:
-        plan = plan_chunks(blocks, limits=InputLimits.from_settings(ctx.settings.worker))
-    except UnreadableFileError as exc:
-        fail_job(ctx, job_id, f"the file cannot be read: {exc}")
-        return None
-    except BlobNotFoundError:
-        return None  # deleted before we got to it
-    finally:
-        blocks.close()
+def _make_plan(ctx: WorkerContext, job_id: str, record: JobRecord) -> Plan | None:
+    limits = InputLimits.from_settings(ctx.settings.worker)
+    if record.sources:
+        sources = [SourceFile.model_validate(s) for s in record.sources]
+        try:
+            plan = plan_sources(ctx.blobs, sources, limits)
+        except UnreadableFileError as exc:
+            fail_job(ctx, job_id, f"the input cannot be read: {exc}")
+            return None
+        except BlobNotFoundError as exc:
+            fail_job(ctx, job_id, f"the input cannot be read: {exc} is gone")
+            return None
+    else:
+        blocks = ctx.blobs.iter_bytes(input_key(job_id))
+        try:
+            plan = plan_chunks(blocks, limits=limits)
+        except UnreadableFileError as exc:
+            fail_job(ctx, job_id, f"the file cannot be read: {exc}")
+            return None
+        except BlobNotFoundError:
+            return None  # deleted before we got to it
+        finally:
+            blocks.close()
     stored = ctx.jobs.save_plan(
         job_id,
         plan=json.dumps(plan.to_json()),

@@ -14,11 +14,14 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from core.text import MAX_ECHO_CHARS, clip
 from jobs.chunk_csv import read_chunk as read_chunk  # the seam fault injection wraps
@@ -57,6 +60,9 @@ class ScoredChunk:
     prices: np.ndarray  # (rows, 3): price, low, high as written (NaN where rejected)
     errors: pd.Series  # the error per row (NA where none)
     rewrites: tuple[CategoryRewrite, ...] = ()  # category spellings read as canonical names
+    features: pd.DataFrame | None = None  # the rows' six features as sent (for drift)
+    parquet: bytes | None = None  # the rows as a Parquet file, when that is the output
+    input_text: bytes | None = None  # rows read from Parquet, as CSV (the audit's input)
 
 
 def score_chunk(
@@ -67,13 +73,100 @@ def score_chunk(
     predictor: FramePredictor,
     comparables: int = 0,
     unknown_categories: UnknownCategories = "warn",
+    output: str = "csv",
 ) -> ScoredChunk:
     """Parse, validate, score and render one chunk of input bytes.
 
     With ``comparables`` = k, each row also gets its k nearest training sales' columns;
-    ``unknown_categories`` = ``error`` rejects rows whose categories the model never saw.
+    ``unknown_categories`` = ``error`` rejects rows whose categories the model never saw;
+    ``output`` = ``parquet`` also renders the rows as a Parquet file.
     """
     frame, parse_errors = read_chunk(data, width=len(columns))
+    lines = _plain_lines(data, rows=len(frame)) if parse_errors is None else None
+    return _score_frame(
+        frame,
+        parse_errors,
+        lines,
+        columns=columns,
+        feature_positions=feature_positions,
+        predictor=predictor,
+        comparables=comparables,
+        unknown_categories=unknown_categories,
+        output=output,
+    )
+
+
+def score_table(
+    table: pa.Table,
+    *,
+    columns: list[str],
+    feature_positions: dict[str, int],
+    predictor: FramePredictor,
+    comparables: int = 0,
+    unknown_categories: UnknownCategories = "warn",
+    output: str = "csv",
+    typed: bool = False,
+) -> ScoredChunk:
+    """``score_chunk`` for rows read from Parquet: each cell is scored as the text a CSV
+    would hold (one set of rules for both); a Parquet result keeps the input's types when
+    ``typed``, else holds that text."""
+    frame = table_text(table)
+    lines = table_lines(table, frame)
+    scored = _score_frame(
+        frame,
+        None,
+        lines,
+        columns=columns,
+        feature_positions=feature_positions,
+        predictor=predictor,
+        comparables=comparables,
+        unknown_categories=unknown_categories,
+        output=output,
+        typed_inputs=table if typed else None,
+    )
+    if lines is not None:
+        text = "".join(f"{line}\n" for line in lines)
+    else:
+        text = frame.to_csv(header=False, index=False, lineterminator="\n")
+    return replace(scored, input_text=text.encode("utf-8"))
+
+
+def table_text(table: pa.Table) -> pd.DataFrame:
+    """A table's cells as text columns 0..width-1 (nulls as empty cells)."""
+    columns = {}
+    for position, column in enumerate(table.columns):
+        text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+        columns[position] = pc.fill_null(text, "").to_pandas().astype(object)
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+
+
+def table_lines(table: pa.Table, frame: pd.DataFrame) -> list[str] | None:
+    """The rows as CSV lines when no cell needs quoting (the fast rendering path), else None."""
+    text_types = (pa.types.is_string, pa.types.is_large_string)
+    for column in table.columns:
+        is_text = any(check(column.type) for check in text_types)
+        if is_text and pc.any(pc.match_substring_regex(column, r'[,"\r\n]')).as_py():
+            return None
+    if not len(frame):
+        return []
+    first, rest = frame[0], [frame[i] for i in range(1, frame.shape[1])]
+    lines: list[str] = first.str.cat(rest, sep=",").tolist() if rest else first.tolist()
+    return lines
+
+
+def _score_frame(
+    frame: pd.DataFrame,
+    parse_errors: pd.Series | None,
+    lines: list[str] | None,
+    *,
+    columns: list[str],
+    feature_positions: dict[str, int],
+    predictor: FramePredictor,
+    comparables: int,
+    unknown_categories: UnknownCategories,
+    output: str,
+    typed_inputs: pa.Table | None = None,
+) -> ScoredChunk:
     features = pd.DataFrame(
         {name: frame[feature_positions[name]] for name in FEATURE_COLUMNS}, index=frame.index
     )
@@ -89,12 +182,15 @@ def score_chunk(
     if parse_errors is not None:
         errors = parse_errors.where(parse_errors.notna(), errors)
         scored.loc[parse_errors.notna(), _numeric_columns(scored)] = np.nan
-    lines = _plain_lines(data, rows=len(frame)) if parse_errors is None else None
     if lines is not None:
         text = _render_lines(lines, scored, errors, width=len(columns))
     else:
         text = _render_frame(frame, scored, errors)
     prices = scored[list(OUTPUT_COLUMNS[:3])].to_numpy(dtype="float64").round(2)
+    parquet = None
+    if output == "parquet":
+        inputs = typed_inputs if typed_inputs is not None else _text_table(frame, columns)
+        parquet = _render_parquet(inputs, scored, errors)
     return ScoredChunk(
         text.encode("utf-8"),
         rows=len(frame),
@@ -102,7 +198,32 @@ def score_chunk(
         prices=prices,
         errors=errors.reset_index(drop=True),
         rewrites=tuple(rewrites),
+        features=features,
+        parquet=parquet,
     )
+
+
+def _text_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
+    arrays = [pa.array(frame[i].tolist(), type=pa.string()) for i in range(len(columns))]
+    return pa.table(arrays, names=columns)
+
+
+def _render_parquet(inputs: pa.Table, scored: pd.DataFrame, errors: pd.Series) -> bytes:
+    """The rows as one Parquet file: the input's columns, then the outputs (typed)."""
+    arrays = list(inputs.columns)
+    names = list(inputs.column_names)
+    for name in (*OUTPUT_COLUMNS[:3], *_extra_columns(scored)):
+        arrays.append(pa.array(scored[name].to_numpy(dtype="float64").round(2), from_pandas=True))
+        names.append(name)
+    for name, notes in (("error", _clipped(errors)), ("warning", scored["warning"])):
+        values = [None if v is None or v != v else str(v) for v in notes.tolist()]
+        arrays.append(pa.array(values, type=pa.string()))
+        names.append(name)
+    order = [*inputs.column_names, *OUTPUT_COLUMNS, *_extra_columns(scored)]
+    table = pa.table(arrays, names=names).select(order)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
 
 
 def escape_formula(cell: str) -> str:

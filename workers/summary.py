@@ -16,6 +16,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -24,6 +25,7 @@ from jobs.keys import part_prices_key, part_stats_key, prices_key, summary_key
 from jobs.models import JobRecord, JobSummary, PriceBin, RejectionReason, SummaryRow
 from jobs.row_index import PRICE_DTYPE
 from ml.categories import CategoryRewrite
+from ml.profile import bin_counts
 from observability.logging import get_logger
 from workers.context import WorkerContext
 from workers.scoring import OUTPUT_COLUMNS, ScoredChunk, result_header
@@ -62,15 +64,26 @@ class ChunkStats(BaseModel):
     head: list[SummaryRow]
     rejected_rows: list[SummaryRow]
     rewrites: list[CategoryRewrite] = Field(default_factory=list)
+    # Valid rows per drift bin and feature (``ml.profile.bin_counts``), merged at finalize.
+    drift: dict[str, list[int]] = Field(default_factory=dict)
 
 
 def save_chunk_extras(
-    ctx: WorkerContext, job_id: str, index: int, scored: ScoredChunk, *, width: int
+    ctx: WorkerContext,
+    job_id: str,
+    index: int,
+    scored: ScoredChunk,
+    *,
+    width: int,
+    profile: dict[str, Any] | None = None,
 ) -> None:
     """Write a chunk's price triples and stats beside its part (before it is counted)."""
     triples = np.ascontiguousarray(scored.prices, dtype=PRICE_DTYPE)
     ctx.blobs.put_bytes(part_prices_key(job_id, index), triples.tobytes())
     stats = chunk_stats(scored, width=width)
+    if profile and scored.features is not None and scored.rows:
+        valid = scored.errors.isna().to_numpy()
+        stats.drift = bin_counts(profile, scored.features.reset_index(drop=True)[valid])
     ctx.blobs.put_bytes(part_stats_key(job_id, index), stats.model_dump_json().encode())
 
 
@@ -94,9 +107,11 @@ def chunk_stats(scored: ScoredChunk, *, width: int) -> ChunkStats:
     )
 
 
-def record_job_summary(ctx: WorkerContext, job_id: str, record: JobRecord) -> None:
-    """Join the chunks' price triples and store the job's summary (logged, never raised)."""
+def record_job_summary(ctx: WorkerContext, job_id: str, record: JobRecord) -> list[ChunkStats]:
+    """Join the chunks' price triples and store the job's summary (logged, never raised);
+    returns the chunks' stats (none if they could not be read)."""
     total = record.chunks_total
+    stats: list[ChunkStats] = []
     try:
         parts = [part_prices_key(job_id, i) for i in range(total)]
         ctx.blobs.compose(prices_key(job_id), b"", parts)
@@ -109,6 +124,7 @@ def record_job_summary(ctx: WorkerContext, job_id: str, record: JobRecord) -> No
         ctx.blobs.put_bytes(summary_key(job_id), summary.model_dump_json().encode())
     except Exception as exc:  # a summary is a view of the result, never a reason to fail it
         log.warning("job_summary_failed", job_id=job_id, error=repr(exc))
+    return stats
 
 
 def merge_stats(

@@ -96,10 +96,12 @@ def plan_job(self: StepTask, job_id: str) -> None:
 
 
 @shared_task(bind=True, name=CHUNK_TASK, base=StepTask, Request=StepRequest)
-def score_chunk(self: StepTask, job_id: str, index: int, start: int, end: int) -> str:
-    """Score one chunk of a job."""
+def score_chunk(
+    self: StepTask, job_id: str, index: int, start: int, end: int, source: int = 0
+) -> str:
+    """Score one chunk of a job (``source``: its file, in a job from a pointer)."""
     ctx = self.ctx
-    task = pipeline.ChunkTask(job_id, index, start, end)
+    task = pipeline.ChunkTask(job_id, index, start, end, source)
     try:
         return pipeline.score_chunk_job(ctx, task, enqueue_finalize=_enqueue_finalize(self))
     except SoftTimeLimitExceeded:
@@ -186,7 +188,7 @@ def _enqueue_chunks(task: StepTask) -> pipeline.EnqueueChunks:
         steps = [
             Step(
                 CHUNK_TASK,
-                [chunk.job_id, chunk.index, chunk.start, chunk.end],
+                [chunk.job_id, chunk.index, chunk.start, chunk.end, chunk.source],
                 step_task_id(chunk.job_id, f"c{chunk.index}"),
             )
             for chunk in chunks

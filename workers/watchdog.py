@@ -129,7 +129,7 @@ class Watchdog:
             return [DueStep(job_id, "plan", PLAN_TASK, [job_id])]
         done = self.jobs.counted_chunks(job_id)
         chunks = [
-            DueStep(job_id, f"c{c.index}", CHUNK_TASK, [job_id, c.index, c.start, c.end])
+            DueStep(job_id, f"c{c.index}", CHUNK_TASK, [job_id, c.index, c.start, c.end, c.source])
             for c in plan.chunks
             if c.index not in done
         ]

@@ -38,7 +38,7 @@ from gateway.routes.jobs import no_result_problem
 from gateway.routes.monitoring import require_store, unavailable
 from jobs.blobs import BlobNotFoundError, BlobStore
 from jobs.job_features import job_houses
-from jobs.keys import result_key
+from jobs.keys import manifest_key, result_key
 from jobs.models import SUCCEEDED, JobRecord
 from ml.monitoring_report import Scope, VersionQuality
 from ml.predict import Predictor
@@ -315,7 +315,10 @@ async def _job_predictions(
 
 
 async def _no_row_index(blobs: BlobStore, job_id: str) -> ProblemError:
-    if await blobs.size(result_key(job_id)) is None:
+    if (
+        await blobs.size(result_key(job_id)) is None
+        and await blobs.size(manifest_key(job_id)) is None
+    ):
         return ProblemError(404, "The job's result has expired.", kind="not-found")
     return ProblemError(
         409,

@@ -33,15 +33,18 @@ from gateway.deps import CallerDep, serving_predictor
 from gateway.errors import ProblemError
 from gateway.job_events import JobEventHub, StreamLimits
 from gateway.openapi import problem_responses
+from gateway.pointer_jobs import MAX_POINTER_BODY_BYTES, parse_pointer, resolve_pointer
 from gateway.security import Caller
 from gateway.uploads import Upload
 from gateway.webhooks import validated_webhook_url
 from jobs.async_store import Admission, AsyncJobStore, Quota
 from jobs.blobs import BlobNotFoundError, BlobStore, BlobTooLargeError, open_blob_store
 from jobs.fairqueue import FairQueue, Step
-from jobs.keys import input_key, job_prefix, result_key, summary_key
+from jobs.keys import input_key, job_prefix, manifest_key, result_key, summary_key
+from jobs.manifest import CSV_MEDIA_TYPE, PARQUET_MEDIA_TYPE, read_manifest, stream_result
 from jobs.models import CANCELLED, FAILED, SUCCEEDED, Job, JobPage, JobRecord, JobSummary
 from jobs.notices import notice_tasks
+from jobs.pointer import PointerJob
 from jobs.queue import PLAN_TASK, create_celery, send_notices, step_task_id
 from jobs.store import new_job_id
 from jobs.webhook_targets import MAX_URL_LENGTH
@@ -169,6 +172,8 @@ _UPLOAD_BODY = {
                 "required": ["file"],
             }
         },
+        # A job from a pointer: an input already in the blob store (gateway.pointer_jobs).
+        "application/json": {"schema": PointerJob.model_json_schema()},
     },
 }
 
@@ -177,10 +182,10 @@ _UPLOAD_BODY = {
     "",
     status_code=202,
     response_model=Job,
-    summary="Submit a CSV for batch scoring",
+    summary="Submit a CSV for batch scoring, or name an input already in the blob store",
     responses={
         202: {"description": "The job, queued", "links": _JOB_LINKS},
-        **problem_responses(400, 413, 415, 422, 429),
+        **problem_responses(400, 403, 404, 413, 415, 422, 429),
     },
     openapi_extra={"requestBody": _UPLOAD_BODY},
 )
@@ -225,6 +230,16 @@ async def submit_job(
     """
     jobs = await _runtime(request)
     webhook_url = await validated_webhook_url(webhook_url, jobs.settings.core)
+    if _media_type(request) == "application/json":
+        return await _submit_pointer(
+            request,
+            jobs,
+            caller,
+            idempotency_key,
+            comparables=comparables,
+            unknown_categories=unknown_categories,
+            webhook_url=webhook_url,
+        )
     if not idempotency_key:
         _check_admission(await jobs.store.admit(**_quota_args(jobs, caller)))
     upload = Upload(request)
@@ -286,6 +301,77 @@ async def submit_job(
     metrics.record_job_submitted()
     log.info("job_submitted", job_id=job_id, owner=caller.owner, bytes=size, model_version=version)
     return _job_response(record, status=202)
+
+
+async def _submit_pointer(
+    request: Request,
+    jobs: JobsRuntime,
+    caller: Caller,
+    idempotency_key: str | None,
+    *,
+    comparables: int | None,
+    unknown_categories: UnknownCategories | None,
+    webhook_url: str | None,
+) -> JSONResponse:
+    """A job whose input is already in the blob store (``gateway.pointer_jobs``)."""
+    body = await _read_capped(request, MAX_POINTER_BODY_BYTES)
+    pointer = parse_pointer(body)
+    if not idempotency_key:
+        _check_admission(await jobs.store.admit(**_quota_args(jobs, caller)))
+    resolved = await resolve_pointer(
+        pointer, caller=caller, blobs=jobs.blobs, settings=jobs.settings
+    )
+    version = await _model_version(request)
+    job_id = new_job_id()
+    if idempotency_key:
+        digest = hashlib.sha256(body).hexdigest()
+        replay = await _replay(jobs, caller.owner, idempotency_key, digest, job_id)
+        if replay is not None:
+            return _job_response(replay, status=202, replayed=True)
+    mode = unknown_categories or pointer.unknown_categories or jobs.settings.core.unknown_categories
+    record = JobRecord(
+        id=job_id,
+        owner=caller.owner,
+        filename=_safe_name(PurePosixPath(resolved.input_key).name),
+        created_at=time.time(),
+        input_key=resolved.input_key,
+        input_bytes=sum(source.bytes for source in resolved.sources),
+        model_version=version,
+        comparables=comparables or pointer.comparables or 0,
+        unknown_categories=mode,
+        sources=[source.model_dump() for source in resolved.sources],
+        output_format=pointer.output_format,
+        destination=resolved.destination,
+        webhook_url=webhook_url,
+    )
+    _check_admission(await jobs.store.admit(**_quota_args(jobs, caller), record=record))
+    plan = Step(PLAN_TASK, [job_id], step_task_id(job_id, "plan"))
+    await anyio.to_thread.run_sync(lambda: jobs.fair.submit(caller.owner, [plan]))
+    metrics.record_job_submitted()
+    log.info(
+        "job_submitted",
+        job_id=job_id,
+        owner=caller.owner,
+        input=resolved.input_key,
+        files=len(resolved.sources),
+        bytes=record.input_bytes,
+        output_format=record.output_format,
+        model_version=version,
+    )
+    return _job_response(record, status=202)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            break
+    return bytes(body)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 @router.get("", summary="The caller's jobs, newest first", response_model=JobPage)
@@ -371,8 +457,12 @@ class _CountedStream(StreamingResponse):
     response_class=Response,
     responses={
         200: {
-            "description": "The input's rows in order with the prediction columns",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The input's rows in order with the prediction columns: CSV, or "
+            "for a job with output_format parquet one Parquet file",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                PARQUET_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
         },
         **problem_responses(409),
     },
@@ -383,21 +473,33 @@ async def job_result(request: Request, caller: CallerDep, job_id: str) -> Stream
     record = await _owned(jobs, job_id, caller.owner)
     if record.status != SUCCEEDED:
         raise no_result_problem(record)
-    key = result_key(job_id)
+    stem = PurePosixPath(record.filename or "jobs").stem or "job"
+    stem = stem.removesuffix(".csv")  # houses.csv.gz
+    manifest = await read_manifest(jobs.blobs, manifest_key(job_id))
+    if manifest is not None:
+        name = f"{stem}-scored{manifest.suffix}"
+        length = {"Content-Length": str(manifest.csv_length())} if manifest.format == "csv" else {}
+        return StreamingResponse(
+            stream_result(jobs.blobs, manifest),
+            media_type=manifest.media_type,
+            headers={**length, "Content-Disposition": _attachment(name)},
+        )
+    key = result_key(job_id)  # a job finished before result manifests
     size = await jobs.blobs.size(key)
     if size is None:
         raise ProblemError(404, "The result has expired.", kind="not-found")
-    stem = PurePosixPath(record.filename or "jobs").stem or "job"
-    name = f"{stem}-scored.csv"
     return StreamingResponse(
         jobs.blobs.iter_bytes(key),
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV_MEDIA_TYPE,
         headers={
             "Content-Length": str(size),
-            "Content-Disposition": f'attachment; filename="{_ascii(name)}"; '
-            f"filename*=UTF-8''{quote(name)}",
+            "Content-Disposition": _attachment(f"{stem}-scored.csv"),
         },
     )
+
+
+def _attachment(name: str) -> str:
+    return f"attachment; filename=\"{_ascii(name)}\"; filename*=UTF-8''{quote(name)}"
 
 
 def no_result_problem(record: JobRecord, *, consequence: str = "") -> ProblemError:

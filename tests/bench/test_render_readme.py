@@ -47,6 +47,7 @@ def test_a_new_soak_run_replaces_both_soak_figures(
         "batch_throughput",
         "interval_coverage",
         "accuracy_experiments",
+        "batch_multifile",
     ):
         (tmp_path / f"{name}.json").write_text((BENCH / "results" / f"{name}.json").read_text())
     report = {  # the shape bench/soak.py reports

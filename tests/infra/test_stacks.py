@@ -91,6 +91,7 @@ def test_job_bucket_is_private_encrypted_tls_only_and_expires_with_the_results(
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     (rule,) = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] == {"Ref": "ResultRetentionDays"}
+    assert rule["Prefix"] == "jobs/jobs/"  # pointer inputs and destinations are not expired
     policy = resources_of_type(data, "AWS::S3::BucketPolicy")["JobBucketPolicy"]["Properties"]
     deny = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert deny

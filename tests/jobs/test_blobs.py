@@ -97,6 +97,27 @@ async def test_delete_prefix_and_list_children(store: BlobStore) -> None:
     assert await store.size("jobs/f/input.csv") == 1
 
 
+async def test_list_objects_walks_a_prefix_with_sizes_and_reads_from_an_offset(
+    store: BlobStore,
+) -> None:
+    await store.put_bytes("inputs/a/2.csv", b"bb")
+    await store.put_bytes("inputs/a/deep/1.parquet", b"c")
+    await store.put_bytes("inputs/ab/3.csv", b"ddd")
+
+    assert await store.list_objects("inputs/a/") == [
+        ("inputs/a/2.csv", 2),
+        ("inputs/a/deep/1.parquet", 1),
+    ]
+    assert await store.list_objects("inputs/a/2.csv") == [("inputs/a/2.csv", 2)]
+    assert [k for k, _ in await store.list_objects("inputs/a")] == [
+        "inputs/a/2.csv",
+        "inputs/a/deep/1.parquet",
+        "inputs/ab/3.csv",
+    ]  # a prefix, as S3 reads one
+    assert await store.list_objects("inputs/none/") == []
+    assert b"".join([b async for b in store.iter_bytes("inputs/ab/3.csv", start=1)]) == b"dd"
+
+
 async def test_missing_object_raises_not_found(store: BlobStore) -> None:
     with pytest.raises(BlobNotFoundError):
         await store.get_range("jobs/none/input.csv", 0, 10)

@@ -41,7 +41,7 @@ def test_expired_result_is_404_and_its_blobs_are_deleted(
         with httpx.Client(base_url=gateway.url, timeout=60) as http:
             job, result = run_clean(http, numbered_houses(500, seed=1))
             folder = env.state_dir / "blobs" / "jobs" / job["id"]
-            assert (folder / "result.csv").exists()
+            assert (folder / "result.json").exists()  # the manifest of the result's parts
             waited = _wait_until_gone(http, job["id"])
             statuses = [
                 http.get(f"/v1/jobs/{job['id']}{route}", headers=ALICE).status_code

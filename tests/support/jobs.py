@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from jobs.blobs import open_blob_store
+from jobs.keys import manifest_key
+from jobs.manifest import read_manifest, stream_result
 from tests.support.keys import ALICE
 
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -76,3 +80,19 @@ def run_clean(
     result = http.get(f"/v1/jobs/{job['id']}/result", headers=ALICE)
     assert result.status_code == 200
     return job, result.content
+
+
+def stored_result(blob_url: str, job_id: str) -> bytes:
+    """A finished job's result read from the blob store (its parts, by its manifest)."""
+
+    async def read() -> bytes:
+        store = open_blob_store(blob_url)
+        try:
+            manifest = await read_manifest(store, manifest_key(job_id))
+            if manifest is None:
+                raise AssertionError(f"job {job_id} has no result manifest")
+            return b"".join([data async for data in stream_result(store, manifest)])
+        finally:
+            await store.aclose()
+
+    return asyncio.run(read())

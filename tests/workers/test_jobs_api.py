@@ -201,8 +201,9 @@ def test_result_of_a_failed_job_is_409_naming_the_failure(client: httpx.Client) 
 
 
 def test_unsupported_media_type_is_415(client: httpx.Client) -> None:
+    # application/json is a job from a pointer (tests/workers/test_pointer_jobs.py)
     response = client.post(
-        "/v1/jobs", content=b"{}", headers={**ALICE, "Content-Type": "application/json"}
+        "/v1/jobs", content=b"<houses/>", headers={**ALICE, "Content-Type": "application/xml"}
     )
     assert response.status_code == 415
 

@@ -19,7 +19,7 @@ from core.settings import (
     WorkerSettings,
 )
 from jobs.blobs import open_blob_store
-from jobs.keys import input_key, result_key
+from jobs.keys import input_key
 from jobs.models import FINAL_STATES, JobRecord
 from jobs.queue import PLAN_TASK, create_celery
 from jobs.store import JobStore, new_job_id
@@ -27,6 +27,7 @@ from ml.predict import Predictor
 from ml.registry import resolve_alias, set_alias
 from tests.support.batch_env import BatchEnv
 from tests.support.houses import houses_csv
+from tests.support.jobs import stored_result
 from tests.support.model import ModelRegistry
 from tests.support.worker_process import StartWorker
 
@@ -92,7 +93,7 @@ def test_job_uses_its_pinned_version_after_champion_moves(
             version=pinned,
         )
 
-    result = (env.state_dir / "blobs" / result_key(job_id)).read_text()
+    result = stored_result(env.blob_url, job_id).decode()
     got = [float(r["predicted_price"]) for r in csv.DictReader(io.StringIO(result))]
     frame = pd.read_csv(io.BytesIO(data), dtype=str)
     uri = f"models:/{model_registry.name}/"

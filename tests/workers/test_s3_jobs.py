@@ -73,6 +73,6 @@ def test_job_with_blobs_on_s3(
     rows = list(csv.DictReader(io.StringIO(result)))
     assert len(rows) == 2_500
     assert sum(1 for r in rows if r["error"]) == 5
-    assert f"hpp/jobs/{job['id']}/result.csv" in keys
-    assert not any("/parts/" in k for k in keys)  # parts are removed once joined
+    assert f"hpp/jobs/{job['id']}/result.json" in keys  # the manifest: parts are the result
+    assert f"hpp/jobs/{job['id']}/parts/000002.csv" in keys
     assert not any(job["id"] in k for k in after)

@@ -156,7 +156,7 @@ def test_a_lost_chunk_is_sent_again_after_two_looks(
     assert jobs.client.smembers(WATCHDOG_SUSPECTS_KEY) == {f"{JOB}:c2"}
     resent = watchdog.sweep(now=now + STALL)
     assert [(s.step, s.task, s.args) for s in resent] == [
-        ("c2", CHUNK_TASK, [JOB, 2, plan.chunks[2].start, plan.chunks[2].end])
+        ("c2", CHUNK_TASK, [JOB, 2, plan.chunks[2].start, plan.chunks[2].end, 0])  # file 0
     ]
     assert [parse_step_task_id(i) for i in queued_ids(jobs.client)] == [(JOB, "c1"), (JOB, "c2")]
     assert watchdog.sweep(now=now + 2 * STALL) == []  # on its way now: not sent a third time
