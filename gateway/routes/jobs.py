@@ -33,7 +33,11 @@ from gateway.deps import CallerDep, serving_predictor
 from gateway.errors import ProblemError
 from gateway.job_events import JobEventHub, StreamLimits
 from gateway.openapi import problem_responses
-from gateway.pointer_jobs import MAX_POINTER_BODY_BYTES, parse_pointer, resolve_pointer
+from gateway.pointer_jobs import (
+    MAX_POINTER_BODY_BYTES,
+    parse_pointer,
+    resolve_pointer,
+)
 from gateway.security import Caller
 from gateway.uploads import Upload
 from gateway.webhooks import validated_webhook_url
@@ -228,11 +232,21 @@ async def submit_job(
     is read (unless an ``Idempotency-Key`` may replay an earlier job), and again if others
     took the last place while it streamed.
     """
+    # A pointer's JSON body is read and parsed (its depth, size and fields checked) before
+    # anything else, so a malformed body is the caller's 4xx whatever the state of the gateway.
+    pointer_body = (
+        await _read_capped(request, MAX_POINTER_BODY_BYTES)
+        if _media_type(request) == "application/json"
+        else None
+    )
+    pointer = parse_pointer(pointer_body) if pointer_body is not None else None
     jobs = await _runtime(request)
     webhook_url = await validated_webhook_url(webhook_url, jobs.settings.core)
-    if _media_type(request) == "application/json":
+    if pointer_body is not None and pointer is not None:
         return await _submit_pointer(
             request,
+            pointer_body,
+            pointer,
             jobs,
             caller,
             idempotency_key,
@@ -305,6 +319,8 @@ async def submit_job(
 
 async def _submit_pointer(
     request: Request,
+    body: bytes,
+    pointer: PointerJob,
     jobs: JobsRuntime,
     caller: Caller,
     idempotency_key: str | None,
@@ -314,8 +330,6 @@ async def _submit_pointer(
     webhook_url: str | None,
 ) -> JSONResponse:
     """A job whose input is already in the blob store (``gateway.pointer_jobs``)."""
-    body = await _read_capped(request, MAX_POINTER_BODY_BYTES)
-    pointer = parse_pointer(body)
     if not idempotency_key:
         _check_admission(await jobs.store.admit(**_quota_args(jobs, caller)))
     resolved = await resolve_pointer(
