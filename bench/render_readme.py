@@ -298,10 +298,47 @@ def render_accuracy_experiments(result: Result) -> str:
     return "\n".join(lines)
 
 
+def render_gate_stability(result: Result) -> str:
+    """Each run's estimate, interval and verdict beside the old single-split rule's."""
+    f, p = result["figures"], result["parameters"]
+    level = f["runs"][0]["level"] if f["runs"] else 0.9
+    seconds = [r["seconds"] for r in f["runs"]]
+    lines = [
+        f"\n| run | rows | CV RMSE (mean, {level * 100:.0f} % interval) | CV MAE | CV R² | verdict "
+        "| hold-out RMSE | old rule (hold-out alone) |",
+        "|---:|---:|---|---|---|---|---:|---|",
+    ]
+    for run in f["runs"]:
+        rmse, mae, r2 = (run["estimate"][m] for m in ("rmse", "mae", "r2"))
+        verdict = "**pass**" if run["passed"] else "**fail**"
+        if run["straddles"]:
+            verdict += f", interval straddles {', '.join(run['straddles'])}"
+        old = "pass" if run["old_rule_passed"] else f"fail ({', '.join(run['old_rule_failures'])})"
+        lines.append(
+            f"| {run['run']} | {run['rows']:,} | {rmse['mean']:,.0f} ({rmse['low']:,.0f} to "
+            f"{rmse['high']:,.0f}) | {mae['mean']:,.0f} ({mae['low']:,.0f} to {mae['high']:,.0f}) "
+            f"| {r2['mean']:.3f} ({r2['low']:.3f} to {r2['high']:.3f}) | {verdict} | "
+            f"{run['holdout']['rmse']:,.0f} | {old} |"
+        )
+    return (
+        "\n".join(lines) + f"\n\n{p['runs']} runs, each the shipped data minus a different random "
+        f"{p['drop'] * 100:.0f} % of its rows, through `hpp train` with `{p['config']}`: the gates "
+        f"(repeated CV) say **{f['new_rule']}**, the old rule (the 20 % hold-out alone) "
+        f"**{f['old_rule']}**; CV RMSE means {f['cv_rmse_range'][0]:,.0f} to "
+        f"{f['cv_rmse_range'][1]:,.0f}, hold-out RMSEs {f['holdout_rmse_range'][0]:,.0f} to "
+        f"{f['holdout_rmse_range'][1]:,.0f}; a run took {min(seconds) / 60:.1f} "
+        f"to {max(seconds) / 60:.1f} min of wall time (median "
+        f"{f['median_seconds'] / 60:.1f}) on 2 cores shared with other engineers' test runs"
+        + _tail(result)
+        + "\n"
+    )
+
+
 BLOCKS: dict[str, tuple[str, Callable[[Result], str]]] = {
     "interval_coverage": ("interval_coverage", render_interval_coverage),
     "interval_holdout": ("interval_coverage", render_interval_holdout),
     "accuracy_experiments": ("accuracy_experiments", render_accuracy_experiments),
+    "gate_stability": ("gate_stability", render_gate_stability),
     "predict_latency": ("predict_latency", render_predict_latency),
     "gateway_load": ("gateway_load", render_gateway_load),
     "gateway_limits": ("gateway_limits", render_gateway_limits),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.settings import AppSettings
 from ml.config import load_config
 from ml.data import DataError, validate_file
+
+if TYPE_CHECKING:
+    from ml.train import TrainingResult
 
 
 def run_validate_data(path: Path) -> int:
@@ -50,12 +54,10 @@ def run_train(
             print(f"{data}: {problem}", file=sys.stderr)
         return 1
     result, registered = trained.result, trained.registered
-    print("[3/3] quality gates on the hold-out, logged to MLflow", flush=True)
-    for gate in result.gates:
-        print(f"  {gate}", flush=True)
+    print_gates(result)
     name = train_config.registered_model
     if not registered.promoted:
-        failed = ", ".join(g.name for g in result.gates if not g.passed)
+        failed = ", ".join(result.failed_gates)
         print(
             f"registered {name} version {registered.version}, but gates failed ({failed}): "
             f"'{settings.core.model_alias}' was not moved",
@@ -76,3 +78,23 @@ def run_train(
         reason="hpp train" + (" --with-feedback" if with_feedback else "") + ": every gate passed",
     )
     return 0
+
+
+def print_gates(result: TrainingResult) -> None:
+    """The gates as judged (repeated-CV means with intervals), the relative gate, and what
+    the fixed hold-out alone would have said."""
+    estimate = result.estimate
+    how = (
+        f"{estimate.repeats} x {estimate.folds}-fold CV, {estimate.level:.0%} intervals"
+        if estimate is not None
+        else "the hold-out"
+    )
+    print(f"[3/3] quality gates on {how}, logged to MLflow", flush=True)
+    for gate in result.gates:
+        print(f"  {gate}", flush=True)
+    if result.relative is not None:
+        print(f"  relative gate: {result.relative.status}: {result.relative.reason}", flush=True)
+    if result.holdout_gates:
+        print(f"  the {len(result.test_frame):,}-row hold-out alone (a report, not judged):")
+        for gate in result.holdout_gates:
+            print(f"    {gate}", flush=True)

@@ -12,7 +12,7 @@ categories); those fields are optional, so every registered version still loads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,21 +40,84 @@ class DataSection(_Section):
 
 
 class GateResult(_Section):
-    """One hold-out gate: the value, its threshold, and by how much it passed (or failed)."""
+    """One gate: the value judged, its threshold, and by how much it passed (or failed).
+
+    For the gates of a repeated-CV estimate, ``value`` is the mean over the folds and
+    ``low``/``high`` its confidence interval; ``straddles`` says the interval holds the
+    threshold (the verdict, from the mean, is then less sure). Older cards judged one
+    hold-out and have no interval.
+    """
 
     name: str
     value: float
     threshold: float
     passed: bool
     margin: float
+    low: float | None = None
+    high: float | None = None
+    straddles: bool = False
+
+
+class MetricEstimate(_Section):
+    """A metric's mean over the CV folds and its confidence interval."""
+
+    mean: float
+    low: float
+    high: float
+
+
+class CVEstimate(_Section):
+    """Repeated K-fold CV of the whole pipeline, selection nested inside: what the gates judge."""
+
+    method: str
+    repeats: int
+    folds: int
+    inner_folds: int
+    selection: str
+    level: float
+    rows: int
+    metrics: dict[str, MetricEstimate]
+    fold_metrics: dict[str, list[float]] = Field(
+        default_factory=dict, description="Each outer fold's score, in fold order."
+    )
+    seconds: float | None = None
+
+
+RelativeStatus = Literal["passed", "failed", "not_applicable"]
+
+
+class RelativeGate(_Section):
+    """The new version against the champion's configuration, refitted on the same folds.
+
+    ``difference`` is new minus champion per metric, paired fold by fold, with the same
+    corrected interval; the gate fails when a metric is worse beyond noise (the whole
+    interval on the worse side).
+    """
+
+    status: RelativeStatus
+    reason: str
+    champion_version: str | None = None
+    champion_model_type: str | None = None
+    champion_params: dict[str, Any] = Field(default_factory=dict)
+    champion: dict[str, MetricEstimate] = Field(default_factory=dict)
+    difference: dict[str, MetricEstimate] = Field(default_factory=dict)
+    worse: list[str] = Field(default_factory=list)
 
 
 class GatesSection(GateThresholds):
-    """The quality gates the model was held to, and whether it passed them."""
+    """The quality gates the model was held to, and whether it passed them.
+
+    ``results`` are judged on ``estimate`` (repeated CV; on older cards, the hold-out);
+    ``holdout`` is what the single 20 % hold-out would have said, kept as a report.
+    ``passed`` needs every absolute gate and a relative gate that did not fail.
+    """
 
     passed: bool | None = None
     results: list[GateResult] = Field(default_factory=list)
     failures: list[str] = Field(default_factory=list)
+    estimate: CVEstimate | None = None
+    relative: RelativeGate | None = None
+    holdout: list[GateResult] = Field(default_factory=list)
 
 
 class Candidate(_Section):

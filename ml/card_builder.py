@@ -24,6 +24,7 @@ from ml.card import (
 )
 from ml.categories import load_aliases
 from ml.coverage import coverage_by_group
+from ml.evaluate import GateResult as EvaluatedGate
 from ml.interval_evaluation import cross_fitted_radii
 from ml.intervals import METHOD
 from ml.profile import build_profile
@@ -50,8 +51,16 @@ def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> 
         gates=GatesSection(
             **result.config.gates.model_dump(),
             passed=result.passed,
-            results=[GateResult.model_validate(g.__dict__) for g in result.gates],
-            failures=[str(g) for g in result.gates if not g.passed],
+            results=[_gate(g) for g in result.gates],
+            failures=[str(g) for g in result.gates if not g.passed]
+            + (
+                [f"relative gate: {result.relative.reason}"]
+                if result.relative is not None and result.relative.status == "failed"
+                else []
+            ),
+            estimate=result.estimate,
+            relative=result.relative,
+            holdout=[_gate(g) for g in result.holdout_gates],
         ),
         candidates={
             c.name: Candidate(cv_rmse=c.cv_rmse, **c.holdout, params=c.params)
@@ -68,6 +77,19 @@ def build_card(result: TrainingResult, *, data_path: Path, data_sha256: str) -> 
             result.test_actual, result.test_predicted, result.config.seed
         ),
         profile=build_profile(result.train_frame) if len(result.train_frame) else None,
+    )
+
+
+def _gate(gate: EvaluatedGate) -> GateResult:
+    return GateResult(
+        name=gate.name,
+        value=gate.value,
+        threshold=gate.threshold,
+        passed=gate.passed,
+        margin=gate.margin,
+        low=gate.low,
+        high=gate.high,
+        straddles=gate.straddles,
     )
 
 

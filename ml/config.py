@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,13 +12,32 @@ CANDIDATE_NAMES = ("linear_regression", "random_forest", "gradient_boosting", "x
 
 
 class Gates(BaseModel):
-    """Hold-out quality gates: all must pass before ``champion`` moves."""
+    """Quality gates on the repeated-CV mean (``GateCV``): all must pass before an alias moves."""
 
     model_config = ConfigDict(extra="forbid")
 
     r2_min: float = 0.60
     mae_max: float = 25_000.0
     rmse_max: float = 30_000.0
+
+
+class GateCV(BaseModel):
+    """How the gates' estimate is made: repeated K-fold CV of the whole pipeline.
+
+    Every outer fold re-runs the selection on its own training part (``selection``:
+    ``family`` searches the chosen family's grid, ``all`` every candidate's, each with
+    ``inner_folds``-fold CV), so the estimate is of the procedure, not of a choice made
+    on the same rows. ``level`` is the confidence level of the Nadeau-Bengio corrected
+    resampled t-interval reported beside each mean.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    repeats: int = Field(default=3, ge=1)
+    folds: int = Field(default=5, ge=2)
+    inner_folds: int = Field(default=3, ge=2)
+    selection: Literal["family", "all"] = "family"
+    level: float = Field(default=0.90, gt=0.5, lt=1.0)
 
 
 class PromotionLimits(BaseModel):
@@ -71,6 +90,7 @@ class TrainConfig(BaseModel):
     registered_model: str = "house-price"
     experiment: str = "house-price"
     gates: Gates = Field(default_factory=Gates)
+    gate_cv: GateCV = Field(default_factory=GateCV)
     promotion: PromotionLimits = Field(default_factory=PromotionLimits)
     auto_promotion: AutoPromotion = Field(default_factory=AutoPromotion)
     candidates: dict[str, dict[str, list[Any]]] = Field(default_factory=_all_candidates_untuned)

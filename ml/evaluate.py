@@ -24,33 +24,68 @@ def interval_coverage(actual: np.ndarray, low: np.ndarray, high: np.ndarray) -> 
     return float(np.mean((actual >= low) & (actual <= high)))
 
 
+# gate -> (metric, higher is better)
+GATE_METRICS: dict[str, tuple[str, bool]] = {
+    "r2_min": ("r2", True),
+    "mae_max": ("mae", False),
+    "rmse_max": ("rmse", False),
+}
+
+
 @dataclass(frozen=True)
 class GateResult:
-    """One gate's verdict, with the margin by which it passed (positive) or failed."""
+    """One gate's verdict, with the margin by which it passed (positive) or failed.
+
+    ``value`` is what is judged (a repeated-CV mean, or a hold-out value); ``low`` and
+    ``high`` its confidence interval when there is one.
+    """
 
     name: str
     value: float
     threshold: float
     passed: bool
     margin: float
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def straddles(self) -> bool:
+        """Whether the interval holds the threshold: the verdict on the mean is less sure."""
+        return (
+            self.low is not None and self.high is not None and self.low < self.threshold < self.high
+        )
 
     def __str__(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
+        plain = ".3f" if self.name.startswith("r2") else ",.0f"
+        signed = "+" + plain
+        if self.low is None or self.high is None:
+            return (
+                f"gate {self.name}: {verdict} (value {self.value:{plain}}, threshold "
+                f"{self.threshold:{plain}}, margin {self.margin:{signed}})"
+            )
+        sure = (
+            f"; {'passes' if self.passed else 'fails'} on the mean, interval straddles"
+            if self.straddles
+            else ""
+        )
         return (
-            f"gate {self.name}: {verdict} (value {self.value:,.4g}, threshold "
-            f"{self.threshold:,.4g}, margin {self.margin:+,.4g})"
+            f"gate {self.name}: {verdict} (mean {self.value:{plain}}, interval "
+            f"{self.low:{plain}} to {self.high:{plain}}, threshold {self.threshold:{plain}}, "
+            f"margin {self.margin:{signed}}){sure}"
         )
 
 
-def apply_gates(metrics: dict[str, float], gates: Gates) -> list[GateResult]:
-    """Check hold-out metrics against every gate."""
-    return [
-        _gate("r2_min", metrics["r2"], gates.r2_min, higher_is_better=True),
-        _gate("mae_max", metrics["mae"], gates.mae_max, higher_is_better=False),
-        _gate("rmse_max", metrics["rmse"], gates.rmse_max, higher_is_better=False),
-    ]
-
-
-def _gate(name: str, value: float, threshold: float, *, higher_is_better: bool) -> GateResult:
-    margin = value - threshold if higher_is_better else threshold - value
-    return GateResult(name, value, threshold, margin >= 0, margin)
+def apply_gates(
+    metrics: dict[str, float],
+    gates: Gates,
+    intervals: dict[str, tuple[float, float]] | None = None,
+) -> list[GateResult]:
+    """Check metrics (CV means, or hold-out values) against every gate, with their intervals."""
+    results = []
+    for name, (metric, higher_is_better) in GATE_METRICS.items():
+        low, high = (intervals or {}).get(metric, (None, None))
+        value, threshold = metrics[metric], float(getattr(gates, name))
+        margin = value - threshold if higher_is_better else threshold - value
+        results.append(GateResult(name, value, threshold, margin >= 0, margin, low, high))
+    return results

@@ -108,6 +108,23 @@ def load_registered(model_uri: str, *, tracking_uri: str | None) -> tuple[Any, M
     return pipeline, card
 
 
+def load_card(*, tracking_uri: str, name: str, alias: str) -> ModelCard | None:
+    """The card of the version ``alias`` points at (with its version), or None without one."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        details = MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _download(str(details.run_id), CARD_ARTIFACT, tmp, tracking_uri)
+        card = ModelCard.model_validate_json(Path(path).read_text())
+    return card.model_copy(
+        update={"version": str(details.version), "run_id": details.run_id, "name": name}
+    )
+
+
 def load_holdout(*, tracking_uri: str, name: str, version: str) -> pd.DataFrame:
     """The hold-out rows a version was evaluated on (features, actual, predicted)."""
     from mlflow import MlflowClient
@@ -242,8 +259,30 @@ def _log_params_and_metrics(mlflow: Any, result: TrainingResult) -> None:
         metrics.update({f"{c.name}.holdout_{k}": v for k, v in c.holdout.items()})
     for gate in result.gates:
         metrics[f"gate.{gate.name}.margin"] = gate.margin
+    for gate in result.holdout_gates:
+        metrics[f"holdout_gate.{gate.name}.margin"] = gate.margin
+    tags = {"gates_passed": str(result.passed).lower(), "model_type": result.best.name}
+    if result.estimate is not None:
+        for metric, value in result.estimate.metrics.items():
+            metrics.update({f"cv_{metric}_{k}": v for k, v in value.model_dump().items()})
+        mlflow.log_params(
+            {
+                "gate_cv.repeats": result.estimate.repeats,
+                "gate_cv.folds": result.estimate.folds,
+                "gate_cv.inner_folds": result.estimate.inner_folds,
+                "gate_cv.selection": result.estimate.selection,
+                "gate_cv.level": result.estimate.level,
+            }
+        )
+        mlflow.log_dict(result.estimate.model_dump(), "evaluation/gate_cv.json")
+    if result.relative is not None:
+        tags["relative_gate"] = result.relative.status
+        tags["relative_gate.champion"] = result.relative.champion_version or ""
+        for metric, diff in result.relative.difference.items():
+            metrics.update({f"relative_{metric}_diff_{k}": v for k, v in diff.model_dump().items()})
+        mlflow.log_dict(result.relative.model_dump(), "evaluation/relative_gate.json")
     mlflow.log_metrics(metrics)
-    mlflow.set_tags({"gates_passed": str(result.passed).lower(), "model_type": result.best.name})
+    mlflow.set_tags(tags)
 
 
 def _log_data_version(mlflow: Any, version: dict[str, Any]) -> None:

@@ -98,7 +98,19 @@ def retrain(
     )
     result, version = trained.result, trained.registered.version
     gates = [str(g) for g in result.gates]
-    details = {"gates": gates, "data_version": trained.data_version.model_dump()}
+    if result.relative is not None:
+        gates.append(f"relative gate {result.relative.status}: {result.relative.reason}")
+    details = {
+        "gates": gates,
+        "data_version": trained.data_version.model_dump(),
+        # Compact: the per-fold scores stay in the run's evaluation/gate_cv.json.
+        "estimate": result.estimate.model_dump(exclude={"fold_metrics"})
+        if result.estimate
+        else None,
+        "relative": result.relative.model_dump(include={"status", "champion_version", "difference"})
+        if result.relative
+        else None,
+    }
     if result.passed:
         _record(
             settings,
@@ -107,13 +119,14 @@ def retrain(
             alias=CHALLENGER,
             version=version,
             previous=before,
-            reason=f"retrained ({kind}: {reason}); every gate passed",
+            reason=f"retrained ({kind}: {reason}); every gate passed, "
+            f"relative gate {result.relative.status if result.relative else 'not_applicable'}",
             by=f"rule:{kind}-trigger",
             details=details,
             sink=sink,
         )
     else:
-        failed = ", ".join(g.name for g in result.gates if not g.passed)
+        failed = ", ".join(result.failed_gates)
         _record(
             settings,
             config.registered_model,

@@ -18,7 +18,8 @@ from ml.card_builder import build_card
 from ml.config import TrainConfig
 from ml.data import REQUIRED_COLUMNS, file_sha256, load_training_data
 from ml.data_version import DataVersion, merge_feedback, shipped_version
-from ml.registry import Registered, log_and_register
+from ml.gate_cv import Baseline, baseline_from_card
+from ml.registry import CHAMPION, Registered, load_card, log_and_register
 from ml.train import TrainingResult, train
 from workers.feedback_houses import recover_houses
 
@@ -70,6 +71,17 @@ def feedback_rows(settings: AppSettings) -> list[FeedbackRow]:
         return read_rows(client)
 
 
+def champion_baseline(tracking_uri: str, name: str) -> tuple[Baseline | None, str]:
+    """The current champion's configuration (from its card), or why there is none to compare."""
+    card = load_card(tracking_uri=tracking_uri, name=name, alias=CHAMPION)
+    if card is None:
+        return None, "no champion to compare with"
+    baseline = baseline_from_card(str(card.version), card.model_type, card.params)
+    if baseline is None:
+        return None, f"champion v{card.version}'s model type {card.model_type!r} cannot be refitted"
+    return baseline, ""
+
+
 def train_version(
     *,
     data: Path,
@@ -80,7 +92,11 @@ def train_version(
     alias: str,
     progress: Progress,
 ) -> TrainedVersion:
-    """Train on the data (and feedback), log and register; ``alias`` moves if the gates pass."""
+    """Train on the data (and feedback), log and register; ``alias`` moves if the gates pass.
+
+    The relative gate compares with the current ``champion``'s configuration on the same
+    folds, whichever alias this run would move.
+    """
     frame, version = training_frame(data, with_feedback=with_feedback, settings=settings)
     progress(
         f"data {version.sha256[:12]}: {version.rows:,} rows "
@@ -91,12 +107,13 @@ def train_version(
             else ""
         )
     )
-    result = train(frame, config, progress=progress)
-    card = build_card(result, data_path=data, data_sha256=file_sha256(data))
-    card.data.version = version.model_dump()
     tracking_uri = settings.core.resolved_tracking_uri()
     if tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    baseline, why_not = champion_baseline(tracking_uri, config.registered_model)
+    result = train(frame, config, progress=progress, baseline=baseline, no_baseline=why_not)
+    card = build_card(result, data_path=data, data_sha256=file_sha256(data))
+    card.data.version = version.model_dump()
     registered = log_and_register(
         result,
         card,

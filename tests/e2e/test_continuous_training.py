@@ -34,7 +34,7 @@ from core.settings import (
     WorkerSettings,
 )
 from jobs.triggers import history as trigger_history
-from ml.config import AutoPromotion, Gates, PromotionLimits, TrainConfig
+from ml.config import AutoPromotion, GateCV, Gates, PromotionLimits, TrainConfig
 from ml.contract import FEATURE_COLUMNS
 from ml.registry import alias_history, resolve_alias
 from tests.support.batch_env import BatchEnv
@@ -55,6 +55,8 @@ LOOP_CONFIG = TrainConfig(
     calibration_folds=5,
     candidates={"xgboost": {"n_estimators": [200], "max_depth": [4], "learning_rate": [0.08]}},
     gates=Gates(r2_min=0.6, mae_max=25_000, rmse_max=45_000),
+    gate_cv=GateCV(repeats=2, folds=3),  # the relative gate: v2 against v1's config, same folds
+    n_jobs=2,  # as shipped: the trainer's retrain runs its folds in processes of its own
     auto_promotion=AutoPromotion(min_paired=30, alpha=0.05, min_rollback_actuals=30),
     # A 15 % market move moves about a third of the hold-out's prices by more than 5 %
     # (measured: 32.6 %), which the shipped limit (30 %) refuses: the shipped limits guard

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ml.card_builder import build_card
-from ml.config import Gates, TrainConfig
+from ml.config import GateCV, Gates, TrainConfig
 from ml.data import file_sha256, load_training_data
 from ml.registry import log_and_register
 from ml.train import TrainingResult, train
 from tests.support.paths import DATA
 
+# The gates' repeated CV at its smallest: 2 x 2 outer folds, 2 inner folds.
+TINY_GATE_CV = GateCV(repeats=2, folds=2, inner_folds=2)
 QUICK_CANDIDATES = {
     "linear_regression": {},
     "xgboost": {"n_estimators": [150], "max_depth": [3], "learning_rate": [0.1]},
@@ -46,6 +48,7 @@ def quick_config(*, seed: int = 42) -> TrainConfig:
         calibration_folds=10,
         candidates=QUICK_CANDIDATES,
         gates=Gates(r2_min=0.6, mae_max=40_000, rmse_max=60_000),
+        gate_cv=TINY_GATE_CV,
     )
 
 

@@ -59,3 +59,33 @@ async def test_the_timeline_shows_newest_first_with_why_and_who(user: User) -> N
     triggers = user.find(marker="trigger-table").elements.pop()
     assert isinstance(triggers, ui.table)
     assert triggers.rows[0]["outcome"] == "version 2: challenger; rows feedback 700"
+
+
+async def test_a_retrained_version_shows_its_cv_estimate_with_the_interval(user: User) -> None:
+    challenger = {
+        "seq": 3,
+        "at": "2026-12-01T14:10:00.0+00:00",
+        "action": "challenger",
+        "alias": "challenger",
+        "version": "3",
+        "previous": None,
+        "reason": "retrained (schedule); every gate passed, relative gate passed",
+        "by": "rule:schedule-trigger",
+        "details": {
+            "estimate": {
+                "level": 0.9,
+                "metrics": {"rmse": {"mean": 28_890.0, "low": 27_239.0, "high": 30_540.0}},
+            },
+            "relative": {"status": "passed", "champion_version": "2"},
+        },
+    }
+
+    @ui.page("/timeline-cv")
+    def page() -> None:
+        version_timeline([*EVENTS, challenger])
+
+    await user.open("/timeline-cv")
+    table = user.find(marker="timeline-table").elements.pop()
+    assert isinstance(table, ui.table)
+    assert table.rows[0]["version"] == "3"
+    assert "(CV RMSE 28,890, 90% interval 27,239 to 30,540)" in table.rows[0]["why"]

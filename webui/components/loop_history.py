@@ -75,10 +75,18 @@ def trigger_history(events: list[dict[str, Any]]) -> None:
 
 def _timeline_row(event: dict[str, Any]) -> dict[str, Any]:
     previous = f" (was {event['previous']})" if event.get("previous") else ""
-    test = (event.get("details") or {}).get("test") or {}
+    details = event.get("details") or {}
+    test = details.get("test") or {}
     why = event["reason"]
     if test.get("p_value") is not None and "p=" not in why:
         why += f" (paired n={test['n']}, p={test['p_value']:.3g})"
+    rmse = ((details.get("estimate") or {}).get("metrics") or {}).get("rmse")
+    if rmse:
+        level = details["estimate"].get("level", 0.9)
+        why += (
+            f" (CV RMSE {rmse['mean']:,.0f}, {level:.0%} interval "
+            f"{rmse['low']:,.0f} to {rmse['high']:,.0f})"
+        )
     return {
         "seq": event["seq"],
         "when": event["at"][:19].replace("T", " "),

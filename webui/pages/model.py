@@ -11,7 +11,7 @@ from webui.components.charts import (
     predicted_vs_actual_options,
     residuals_options,
 )
-from webui.components.formatting import money
+from webui.components.formatting import money, signed_money
 from webui.components.house_form import LABELS
 from webui.components.loop_history import version_timeline
 from webui.components.marks import testid
@@ -90,34 +90,85 @@ def _quality(card: ModelCard) -> None:
                 ui.badge(
                     "passed" if passed else "failed", color="positive" if passed else "negative"
                 )
-        rows = []
-        for metric, (gate_key, higher_better, name) in GATED_METRICS.items():
-            value = card.metrics.get(metric)
-            gate = getattr(card.gates, gate_key, None)
-            ok = None
-            if value is not None and gate is not None:
-                ok = value >= gate if higher_better else value <= gate
-            rows.append(
-                {
-                    "metric": name,
-                    "value": _metric(metric, value),
-                    "gate": ("≥ " if higher_better else "≤ ") + _metric(metric, gate)
-                    if gate is not None
-                    else "–",
-                    "result": {True: "✔ pass", False: "✘ fail", None: "–"}[ok],
-                }
-            )
+        estimate = card.gates.estimate
+        if estimate is not None:
+            ui.label(
+                f"Judged on the mean of {estimate.repeats} × {estimate.folds}-fold "
+                f"cross-validation of the whole pipeline on {estimate.rows:,} houses (the "
+                f"selection re-run inside each fold), with its {estimate.level:.0%} confidence "
+                "interval; the fixed hold-out is shown beside it, not judged."
+            ).classes("text-sm text-gray-600").mark("gate-method").props(testid("gate-method"))
+        rows = [_gate_row(card, metric) for metric in GATED_METRICS]
         columns = [
-            {"name": k, "label": k.capitalize(), "field": k, "align": "left"}
-            for k in ("metric", "value", "gate", "result")
+            {"name": k, "label": label, "field": k, "align": "left"}
+            for k, label in (
+                ("metric", "Metric"),
+                ("value", "Estimate" if estimate is not None else "Value"),
+                ("interval", f"{estimate.level:.0%} interval" if estimate else "Interval"),
+                ("gate", "Gate"),
+                ("result", "Result"),
+                ("holdout", "Hold-out"),
+            )
         ]
-        ui.table(columns=columns, rows=rows).props("dense flat").classes("w-full").mark(
-            "metrics-table"
-        ).props(testid("metrics-table"))
+        ui.table(columns=columns, rows=rows).props("dense flat wrap-cells").classes(
+            "w-full overflow-x-auto"
+        ).mark("metrics-table").props(testid("metrics-table"))
         for failure in card.gates.failures:
             ui.label(failure).classes("text-red-800 text-sm")
+        _relative(card)
         if card.candidates:
             _candidates(card)
+
+
+def _gate_row(card: ModelCard, metric: str) -> dict[str, str]:
+    """One metric: the estimate judged (CV mean; the hold-out on older cards), its interval,
+    the gate, the verdict (and whether the interval straddles the gate), the hold-out."""
+    gate_key, higher_better, name = GATED_METRICS[metric]
+    threshold = getattr(card.gates, gate_key, None)
+    judged = next((g for g in card.gates.results if g.name == gate_key), None)
+    estimate = card.gates.estimate.metrics.get(metric) if card.gates.estimate else None
+    value = estimate.mean if estimate is not None else card.metrics.get(metric)
+    ok = judged.passed if judged is not None else None
+    if ok is None and value is not None and threshold is not None:
+        ok = value >= threshold if higher_better else value <= threshold
+    result = {True: "✔ pass", False: "✘ fail", None: "–"}[ok]
+    if judged is not None and judged.straddles:
+        result += " (interval straddles the gate)"
+    return {
+        "metric": name,
+        "value": _metric(metric, value),
+        "interval": f"{_metric(metric, estimate.low)} – {_metric(metric, estimate.high)}"
+        if estimate is not None
+        else "–",
+        "gate": ("≥ " if higher_better else "≤ ") + _metric(metric, threshold)
+        if threshold is not None
+        else "–",
+        "result": result,
+        "holdout": _metric(metric, card.metrics.get(metric)),
+    }
+
+
+def _relative(card: ModelCard) -> None:
+    """The relative gate: not worse than the champion beyond noise, on the same folds."""
+    relative = card.gates.relative
+    if relative is None:
+        return
+    words = {"passed": "passed", "failed": "failed", "not_applicable": "not applicable"}
+    text = f"Against the champion: {words[relative.status]}"
+    rmse = relative.difference.get("rmse")
+    if relative.champion_version is not None and rmse is not None:
+        level = card.gates.estimate.level if card.gates.estimate else 0.9
+        text += (
+            f" (v{relative.champion_version}, {relative.champion_model_type}, refitted on the "
+            f"same folds: RMSE {signed_money(rmse.mean)}, {level:.0%} interval "
+            f"{signed_money(rmse.low)} to {signed_money(rmse.high)})"
+        )
+    else:
+        text += f" ({relative.reason})"
+    color = "text-red-800" if relative.status == "failed" else "text-gray-700"
+    ui.label(text + ".").classes(f"text-sm {color}").mark("relative-gate").props(
+        testid("relative-gate")
+    )
 
 
 CANDIDATE_NAMES = {
