@@ -101,6 +101,30 @@ def render_gateway_limits(result: Result) -> str:
     )
 
 
+def render_gateway_experiment(result: Result) -> str:
+    """Plain, shadow and A/B gateways side by side (``bench/gateway_load.py --results
+    gateway_experiment``): the challenger's cost on live traffic."""
+    f, p = result["figures"], result["parameters"]
+    plain = f["plain"]["requests_per_second"]
+
+    def row(name: str) -> str:
+        rps = f[name]["requests_per_second"]
+        cpu = f[name].get("cpu_us_per_request")
+        return (
+            f"{rps:,.0f} req/s (p50 {_ms(f[name]['p50_ms'])}, p99 {_ms(f[name]['p99_ms'])}"
+            + (f"; {cpu:.0f} µs CPU a house" if cpu else "")
+            + ")"
+        )
+
+    shadow, ab = f["shadow"]["requests_per_second"], f["ab"]["requests_per_second"]
+    return (
+        f"median of {p['repeat']} × {p['seconds']} s, rounds interleaved: plain {row('plain')}; "
+        f"shadow {row('shadow')}; A/B ({p['ab_weight']:.0%} to the challenger, the other "
+        f"version in shadow) {row('ab')}: **shadow / plain = {100 * shadow / plain:.0f} %, "
+        f"A/B / plain = {100 * ab / plain:.0f} %**" + _tail(result)
+    )
+
+
 def _limiter_alone(f: Result) -> str:
     alone = f.get("limiter_cpu_us")
     if not alone:
@@ -342,6 +366,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Result], str]]] = {
     "predict_latency": ("predict_latency", render_predict_latency),
     "gateway_load": ("gateway_load", render_gateway_load),
     "gateway_limits": ("gateway_limits", render_gateway_limits),
+    "gateway_experiment": ("gateway_experiment", render_gateway_experiment),
     "batch_throughput": ("batch_throughput", render_batch_throughput),
     "batch_multifile": ("batch_multifile", render_batch_multifile),
     "cost_table": ("batch_multifile", render_cost_table),
