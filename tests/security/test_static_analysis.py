@@ -31,6 +31,7 @@ ACCEPTED = {
     ("B603", "hpp/up.py"): "argv is [sys.executable, -m, hpp.cli, <fixed command>], no shell",
     ("B311", "observability/cloudwatch.py"): "random jitter for retry backoff, not a secret",
     ("B311", "audit/backtest.py"): "a seeded sample for the back-test, reproducible by design",
+    ("B311", "workers/notice_tasks.py"): "random jitter for webhook retry backoff, not a secret",
     ("B104", "observability/metrics.py"): "the worker metrics port binds all interfaces so "
     "a scraper in the same task/network can reach it; it serves only metrics",
 }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -19,6 +18,7 @@ from playwright.sync_api import Page
 
 from tests.support.batch_env import BatchEnv
 from tests.support.browser import LAPTOP, chromium, shoot
+from tests.support.jobs import stored_result
 from tests.support.memory import peak_since_reset, reset_peak
 from tests.support.private_database import worker_on_database
 from tests.support.service_process import ServiceProcess, web_system
@@ -87,8 +87,7 @@ def test_batch_page_views_of_a_large_job_keep_ui_memory_flat(
         href = page.locator("a[href^='/batch?job=']").first.get_attribute("href")
         assert href is not None
         job_id = href.split("=", 1)[1]
-        result = Path(urlparse(env.blob_url).path) / "jobs" / job_id / "result.csv"
-        result_bytes = result.stat().st_size
+        result_bytes = len(stored_result(env.blob_url, job_id))
 
         baseline = reset_peak(pid)
         tabs = [context.new_page() for _ in range(TABS)]
