@@ -10,6 +10,7 @@ and parse the whole result on every view. Saves ``batch-large.png`` (and the pho
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -87,7 +88,8 @@ def test_batch_page_views_of_a_large_job_keep_ui_memory_flat(
         href = page.locator("a[href^='/batch?job=']").first.get_attribute("href")
         assert href is not None
         job_id = href.split("=", 1)[1]
-        result_bytes = len(stored_result(env.blob_url, job_id))
+        with ThreadPoolExecutor(1) as thread:  # Playwright's loop runs in this thread
+            result_bytes = len(thread.submit(stored_result, env.blob_url, job_id).result())
 
         baseline = reset_peak(pid)
         tabs = [context.new_page() for _ in range(TABS)]
