@@ -60,8 +60,9 @@ def store(
     start_worker: StartWorker,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Store]:
-    """A gateway and a worker on a blob folder (Redis db 7) or a moto bucket (db 8)."""
-    env = batch_env.with_database(7)
+    """A gateway and a worker on a blob folder (Redis db 13, which no other module's worker
+    reads: one left on db 7 took these jobs in the full suite) or a moto bucket (db 8)."""
+    env = batch_env.with_database(13)
     endpoint = None
     if request.param == "s3":
         endpoint = request.getfixturevalue("moto_server")
