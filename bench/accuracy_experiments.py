@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 from results import write_result
-from scipy import stats
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import (
     GradientBoostingRegressor,
@@ -48,6 +47,7 @@ from xgboost import XGBRegressor
 from ml.contract import FEATURE_COLUMNS, TARGET_COLUMN
 from ml.data import load_training_data
 from ml.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, FeatureBuilder, build_preprocessor
+from ml.gate_cv import corrected_interval as gate_corrected_interval
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "house_data.csv"
 # The parameters the training grid picks for XGBoost (see bench/interval_coverage.py).
@@ -137,13 +137,9 @@ def _table(rmse: dict[str, list[float]], *, test_share: float) -> list[dict[str,
 
 
 def corrected_interval(diff: np.ndarray, *, test_share: float, level: float) -> tuple[float, float]:
-    """Nadeau & Bengio (2003): variance of the mean scaled by 1/J + n_test/n_train."""
-    j = len(diff)
-    if j < 2 or np.allclose(diff, 0.0):
-        return float(diff.mean()), float(diff.mean())
-    variance = (1.0 / j + test_share / (1.0 - test_share)) * float(np.var(diff, ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, df=j - 1)) * np.sqrt(variance)
-    return float(diff.mean() - half), float(diff.mean() + half)
+    """Nadeau & Bengio (2003), as the gates use it (``ml.gate_cv.corrected_interval``)."""
+    estimate = gate_corrected_interval(diff, ratio=test_share / (1.0 - test_share), level=level)
+    return estimate.low, estimate.high
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -136,14 +136,7 @@ class Predictor:
         raises ``CategoryError`` for a near miss, or an unknown name when strict).
         """
         features = self.canonical_house(features, unknown_categories=unknown_categories)
-        encoded = self.encoder.encode_one(
-            sqft=features.sqft,
-            bedrooms=features.bedrooms,
-            bathrooms=features.bathrooms,
-            year_built=features.year_built,
-            location=features.location,
-            condition=features.condition,
-        )
+        encoded = self._encode(features)
         margin = float(self.scorer.margin(encoded)[0])
         radius = self.intervals.log_radius_one(margin, features.year_built, features.condition)
         prediction = self._prediction(margin, radius, self._warnings(features))
@@ -165,17 +158,21 @@ class Predictor:
             except CategoryError:
                 refused[i] = True
                 continue
-            encoded[i] = self.encoder.encode_one(
-                sqft=house.sqft,
-                bedrooms=house.bedrooms,
-                bathrooms=house.bathrooms,
-                year_built=house.year_built,
-                location=house.location,
-                condition=house.condition,
-            )[0]
+            encoded[i] = self._encode(house)[0]
         prices: np.ndarray = np.exp(self.scorer.margin(encoded).astype(np.float64))
         prices[refused] = np.nan
         return prices
+
+    def _encode(self, house: HouseFeatures) -> np.ndarray:
+        """One validated house (canonical categories) as an encoded row of shape (1, width)."""
+        return self.encoder.encode_one(
+            sqft=house.sqft,
+            bedrooms=house.bedrooms,
+            bathrooms=house.bathrooms,
+            year_built=house.year_built,
+            location=house.location,
+            condition=house.condition,
+        )
 
     def canonical_house(
         self, features: HouseFeatures, *, unknown_categories: UnknownCategories = "warn"
