@@ -131,7 +131,8 @@ def _limiter_alone(f: Result) -> str:
         return ""
     return (
         f"; the limiter alone, 32 requests at a time: in-process {alone['limit-local']:.1f} µs, "
-        f"cluster {alone['limit-cluster']:.1f} µs of CPU a request (one Redis round trip per 20)"
+        f"cluster {alone['limit-cluster']:.1f} µs of CPU a request (one Redis round trip per "
+        f"{alone.get('requests_per_round_trip', 20):,.0f})"
     )
 
 

@@ -162,8 +162,9 @@ class GatewaySettings(BaseSettings):
     # "redis": one budget across every gateway process (when HPP_REDIS_URL is set; while
     # Redis is unreachable each process falls back to its own); "local": per process.
     rate_limit_backend: Literal["redis", "local"] = "redis"
-    # Tokens a process leases from Redis per round trip (0: about 1/300 of the budget,
-    # 1..20), and how long an unspent lease is kept.
+    # The most tokens a process holds of one bucket (0: 1/300 of the budget, at least 1;
+    # each round trip leases about 0.1 s of the process's own traffic, up to this), and how
+    # long an unspent lease is kept.
     rate_limit_lease_tokens: int = Field(default=0, ge=0)
     rate_limit_lease_seconds: float = Field(default=1.0, gt=0)
     # Queued or running jobs per owner (a key, or one end user of a delegate key), and per

@@ -67,7 +67,12 @@ async def test_model_page_shows_the_card_against_the_gates(
     assert r2["result"].startswith(expected)
     await user.should_see(f"Judged on the mean of {estimate.repeats} × {estimate.folds}-fold")
     await user.should_see("Against the champion: not applicable (no champion to compare with).")
-    await user.should_see(f"covered {card.interval.coverage:.1%} of held-out prices")
+    # The headline quotes the same houses as the table (its "all" row), the hold-out beside.
+    [overall] = [g for g in card.interval.by_group if g.partition == "all"]
+    await user.should_see(
+        f"covered {overall.coverage:.1%} of {overall.houses:,} prices the model never saw"
+    )
+    await user.should_see(f"(on the hold-out alone: {card.interval.coverage:.1%})")
     coverage = user.find(marker="coverage-table").elements.pop()
     assert isinstance(coverage, ui.table)
     shown = {(row["group"], row["coverage"]) for row in coverage.rows}

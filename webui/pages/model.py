@@ -183,18 +183,37 @@ def _intervals(interval: IntervalCard) -> None:
     """How sure the model is: interval coverage and width on unseen houses, by group."""
     with ui.card().classes("w-full"):
         ui.label("How sure: prediction intervals").classes("text-lg font-medium")
-        text = f"{interval.level:.0%} prediction intervals"
-        if interval.coverage is not None:
-            text += f" covered {interval.coverage:.1%} of held-out prices"
-        if interval.mean_width is not None:
-            text += f"; on average they span {interval.mean_width:.0%} of the price"
-        ui.label(text + ".").classes("text-gray-700").mark("interval-coverage").props(
-            testid("interval-coverage")
-        )
+        ui.label(_coverage_headline(interval)).classes("text-gray-700").mark(
+            "interval-coverage"
+        ).props(testid("interval-coverage"))
         if interval.method:
             ui.label(f"Method: {interval.method}.").classes("text-sm text-gray-600")
         if interval.by_group:
             _coverage_table(interval)
+
+
+def _coverage_headline(interval: IntervalCard) -> str:
+    """The overall coverage, from the same houses as the table below when it has them.
+
+    A card with cross-fitted figures (every training house scored by a model that never saw
+    it) leads with their "all" row, and quotes the smaller hold-out beside it; older cards
+    only have the hold-out.
+    """
+    text = f"{interval.level:.0%} prediction intervals"
+    overall = next((g for g in interval.by_group if g.partition == "all"), None)
+    if overall is not None and interval.by_group_measured_on:
+        text += (
+            f" covered {overall.coverage:.1%} of {overall.houses:,} prices the model never saw"
+            f"; on average they span {overall.mean_width:.0%} of the price"
+        )
+        if interval.coverage is not None:
+            text += f" (on the hold-out alone: {interval.coverage:.1%})"
+        return text + "."
+    if interval.coverage is not None:
+        text += f" covered {interval.coverage:.1%} of held-out prices"
+    if interval.mean_width is not None:
+        text += f"; on average they span {interval.mean_width:.0%} of the price"
+    return text + "."
 
 
 def _coverage_table(interval: IntervalCard) -> None:
