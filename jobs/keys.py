@@ -212,7 +212,7 @@ def part_key(job_id: str, index: int) -> str:
 
 
 def part_prices_key(job_id: str, index: int) -> str:
-    """A chunk's (price, low, high) triples."""
+    """A chunk's (price, low, high) triples: its rows' part of the job's row index."""
     return f"{parts_prefix(job_id)}{index:06d}.prices"
 
 
@@ -250,7 +250,8 @@ def destination_manifest_key(job_id: str, destination: str) -> str:
 
 
 def prices_key(job_id: str) -> str:
-    """Where a finished job's (price, low, high) per row live, 24 bytes a row."""
+    """Where a job finished before the row index stayed per part keeps its (price, low, high)
+    per row, 24 bytes a row (read, no longer written)."""
     return f"{job_prefix(job_id)}prices.f64"
 
 

@@ -55,6 +55,14 @@ class ResultManifest(BaseModel):
         """The result's file suffix."""
         return ".parquet" if self.format == "parquet" else ".csv"
 
+    def first_rows(self) -> list[int]:
+        """Rows before each part, then all rows: part i holds the result's rows
+        ``first_rows[i] + 1`` to ``first_rows[i + 1]`` (1-based), and is chunk i."""
+        offsets = [0]
+        for part in self.parts:
+            offsets.append(offsets[-1] + part.rows)
+        return offsets
+
     def csv_length(self) -> int:
         """Bytes of the CSV the parts make together (one header)."""
         body = sum(part.bytes - part.header_bytes for part in self.parts)

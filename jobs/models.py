@@ -236,7 +236,12 @@ class JobSummary(_Lenient):
     rejected: int
     columns: list[str] = Field(description="the preview's columns (the result's, maybe fewer)")
     columns_omitted: int = Field(0, description="input columns left out of the preview")
-    price_histogram: list[PriceBin] = Field(default_factory=list)
+    price_histogram: list[PriceBin] = Field(
+        default_factory=list,
+        description="20 equal bars from the lowest to the highest predicted price; counts are "
+        "merged from 0.5 %-wide bins, so a bar may be off by the rows of the one such bin at "
+        "each of its edges",
+    )
     reasons: list[RejectionReason] = Field(
         default_factory=list, description="the most common reasons, most first"
     )

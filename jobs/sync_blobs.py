@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncGenerator, Awaitable, Generator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Generator, Iterator, Sequence
 from typing import TypeVar, cast
 
 from jobs.blobs import BLOCK_BYTES, BlobStore, open_blob_store
 
 T = TypeVar("T")
+BATCH_FACTOR = 4  # read_many holds this many objects per concurrent request at most
 
 
 class SyncBlobStore:
@@ -41,6 +42,27 @@ class SyncBlobStore:
     def read_bytes(self, key: str) -> bytes:
         """The whole object (small ones: stats, summaries)."""
         return b"".join(self.iter_bytes(key))
+
+    def read_many(self, keys: Sequence[str], *, concurrency: int = 16) -> Iterator[bytes]:
+        """Whole small objects in the order of ``keys``, ``concurrency`` requests at a time;
+        at most ``BATCH_FACTOR × concurrency`` of them are held at once."""
+        batch = BATCH_FACTOR * concurrency
+        for start in range(0, len(keys), batch):
+            yield from self.run(self._read_batch(keys[start : start + batch], concurrency))
+
+    async def _read_batch(self, keys: Sequence[str], concurrency: int) -> list[bytes]:
+        limit = asyncio.Semaphore(concurrency)
+
+        async def read(key: str) -> bytes:
+            async with limit:
+                return b"".join([data async for data in self.store.iter_bytes(key)])
+
+        try:  # a failed read cancels the others (then raises as itself, not as a group)
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(read(key)) for key in keys]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return [task.result() for task in tasks]
 
     def size(self, key: str) -> int | None:
         """The object's size, or None when it does not exist."""

@@ -10,7 +10,7 @@ pointer reads its files where they are), the result's parts
 ``jobs/{id}/parts/{index:06d}.csv`` (or ``.parquet``; under ``{destination}{id}/`` when the
 caller named one), the result's manifest ``jobs/{id}/result.json`` (``jobs.manifest``:
 finalize lists the parts, it does not join them), and the lookups of ``workers.summary``
-(``prices.f64``, ``summary.json``, built from ``parts/{index:06d}.prices`` and ``.json``).
+(each chunk's row index ``parts/{index:06d}.prices``, and ``summary.json`` merged from ``.json``).
 """
 
 from __future__ import annotations

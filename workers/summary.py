@@ -1,13 +1,15 @@
 """A finished job's summary and its row lookups, prepared while the job is scored.
 
 Each chunk leaves two small blobs beside its part: its rows' (price, low, high) as
-little-endian float64 triples (``.prices``) and its stats (``.json``: row counts, the price
-range, reasons, its first rows and first rejected rows as the result shows them).
-Finalize joins the triples into ``prices.f64`` (row r of the result at byte 24·(r−1), so
-feedback reads only the rows it names) and merges the stats into ``summary.json``
-(counts, a price histogram, the most common reasons, a preview), so nobody downloads a
-whole result to show it. Both live in the job's folder and go with it. A failure here is
-logged and never fails the job: the result is what counts.
+little-endian float64 triples (``.prices``: the chunk's share of the job's row index,
+``jobs.row_index``; feedback finds a row's part through the manifest and reads its 24 bytes)
+and its stats (``.json``: row counts, the price range and fine price bins
+(``workers.price_bins``), reasons, drift counts, its first rows and first rejected rows as
+the result shows them). Finalize reads only the stats, a few at a time, and folds them into
+``summary.json`` (counts, a price histogram, the most common reasons, a preview) as they
+arrive, so its work and memory grow with the chunks, never with the rows, and nobody
+downloads a whole result to show it. Everything lives in the job's folder and goes with it.
+A failure here is logged and never fails the job: the result is what counts.
 """
 
 from __future__ import annotations
@@ -15,30 +17,32 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from jobs.keys import part_prices_key, part_stats_key, prices_key, summary_key
+from jobs.keys import part_prices_key, part_stats_key, summary_key
 from jobs.models import JobRecord, JobSummary, PriceBin, RejectionReason, SummaryRow
 from jobs.row_index import PRICE_DTYPE
 from ml.categories import CategoryRewrite
-from ml.profile import bin_counts
+from ml.profile import add_counts, bin_counts
 from observability.logging import get_logger
 from workers.context import WorkerContext
+from workers.price_bins import fine_bins, histogram_bars
 from workers.scoring import OUTPUT_COLUMNS, ScoredChunk, result_header
 
 log = get_logger("workers.summary")
 PREVIEW_ROWS = 10
 TOP_REASONS = 8
 CHUNK_REASONS = 100  # distinct reasons kept per chunk (counts are exact below that)
-HISTOGRAM_BINS = 20
+STATS_READS = 16  # stats blobs read at once at finalize
 MAX_CELL_CHARS = 100
 MAX_INPUT_COLUMNS = 50  # of the input's columns, the preview shows the first ones
 ELLIPSIS = "…"
 MAX_REWRITES = 100  # distinct spellings listed (a file has few; a hostile one may not)
+MAX_DISTINCT, KEPT_DISTINCT = 100_000, 10_000  # distinct reasons or spellings held at finalize
 
 
 def merged_rewrites(groups: list[list[CategoryRewrite]]) -> list[CategoryRewrite]:
@@ -66,6 +70,8 @@ class ChunkStats(BaseModel):
     rewrites: list[CategoryRewrite] = Field(default_factory=list)
     # Valid rows per drift bin and feature (``ml.profile.bin_counts``), merged at finalize.
     drift: dict[str, list[int]] = Field(default_factory=dict)
+    # Priced rows per fine price bin (``workers.price_bins``); None in stats of older workers.
+    price_bins: dict[int, int] | None = None
 
 
 def save_chunk_extras(
@@ -77,7 +83,8 @@ def save_chunk_extras(
     width: int,
     profile: dict[str, Any] | None = None,
 ) -> None:
-    """Write a chunk's price triples and stats beside its part (before it is counted)."""
+    """Write a chunk's price triples (its rows' share of the row index) and stats beside its
+    part (before it is counted)."""
     triples = np.ascontiguousarray(scored.prices, dtype=PRICE_DTYPE)
     ctx.blobs.put_bytes(part_prices_key(job_id, index), triples.tobytes())
     stats = chunk_stats(scored, width=width)
@@ -104,82 +111,107 @@ def chunk_stats(scored: ScoredChunk, *, width: int) -> ChunkStats:
         head=head,
         rejected_rows=[r for r in picked if r.row in wanted],
         rewrites=merged_rewrites([list(scored.rewrites)]),
+        price_bins=fine_bins(priced),
     )
 
 
-def record_job_summary(ctx: WorkerContext, job_id: str, record: JobRecord) -> list[ChunkStats]:
-    """Join the chunks' price triples and store the job's summary (logged, never raised);
-    returns the chunks' stats (none if they could not be read)."""
-    total = record.chunks_total
-    stats: list[ChunkStats] = []
+def record_job_summary(ctx: WorkerContext, job_id: str, record: JobRecord) -> MergedStats:
+    """Merge the chunks' stats into the job's summary and store it (logged, never raised);
+    returns the merged stats (empty if they could not be read)."""
+    merged = MergedStats()
     try:
-        parts = [part_prices_key(job_id, i) for i in range(total)]
-        ctx.blobs.compose(prices_key(job_id), b"", parts)
-        stats = [
-            ChunkStats.model_validate_json(ctx.blobs.read_bytes(part_stats_key(job_id, i)))
-            for i in range(total)
-        ]
+        keys = [part_stats_key(job_id, i) for i in range(record.chunks_total)]
+        for body in ctx.blobs.read_many(keys, concurrency=STATS_READS):
+            merged.add(ChunkStats.model_validate_json(body))
         columns = next(csv.reader([result_header(record.columns or []).decode()]))
-        summary = merge_stats(job_id, columns, stats, lambda i: ctx.blobs.read_bytes(parts[i]))
+        summary = merged.summary(job_id, columns)
         ctx.blobs.put_bytes(summary_key(job_id), summary.model_dump_json().encode())
     except Exception as exc:  # a summary is a view of the result, never a reason to fail it
         log.warning("job_summary_failed", job_id=job_id, error=repr(exc))
-    return stats
+        return MergedStats()
+    return merged
 
 
-def merge_stats(
-    job_id: str, columns: list[str], stats: list[ChunkStats], read_prices: Callable[[int], bytes]
-) -> JobSummary:
-    """The job's summary from its chunks' stats (and, for the histogram, their prices)."""
-    offsets = np.concatenate([[0], np.cumsum([s.rows for s in stats])]).tolist()
-    reasons: Counter[str] = Counter()
-    for s in stats:
-        reasons.update(s.reasons)
-    rows, rejected = int(offsets[-1]), sum(s.rejected for s in stats)
-    width = len(columns) - len(OUTPUT_COLUMNS)
-    return JobSummary(
-        job_id=job_id,
-        rows=rows,
-        priced=rows - rejected,
-        rejected=rejected,
-        columns=_shown(columns, width),
-        columns_omitted=max(0, width - MAX_INPUT_COLUMNS),
-        price_histogram=_histogram(stats, read_prices),
-        reasons=[RejectionReason(reason=r, count=c) for r, c in reasons.most_common(TOP_REASONS)],
-        preview=_numbered(stats, offsets, "head"),
-        rejected_preview=_numbered(stats, offsets, "rejected_rows"),
-        rewrites=merged_rewrites([s.rewrites for s in stats]),
-    )
+@dataclass
+class MergedStats:
+    """The chunks' stats added up in order, one chunk at a time (constant size per job)."""
+
+    rows: int = 0
+    rejected: int = 0
+    price_min: float | None = None
+    price_max: float | None = None
+    price_bins: Counter[int] = field(default_factory=Counter)
+    bins_missing: bool = False  # a chunk scored by an older worker counted no price bins
+    reasons: Counter[str] = field(default_factory=Counter)
+    preview: list[SummaryRow] = field(default_factory=list)
+    rejected_preview: list[SummaryRow] = field(default_factory=list)
+    rewrites: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    drift: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, chunk: ChunkStats) -> None:
+        """Fold the next chunk's stats in (chunks come in order: rows number on from here)."""
+        _extend(self.preview, chunk.head, self.rows)
+        _extend(self.rejected_preview, chunk.rejected_rows, self.rows)
+        self.rows += chunk.rows
+        self.rejected += chunk.rejected
+        _add_bounded(self.reasons, chunk.reasons)
+        _add_bounded(
+            self.rewrites, {(r.column, r.sent, r.canonical): r.rows for r in chunk.rewrites}
+        )
+        if chunk.price_min is not None and chunk.price_max is not None:
+            lows = [chunk.price_min] + ([] if self.price_min is None else [self.price_min])
+            highs = [chunk.price_max] + ([] if self.price_max is None else [self.price_max])
+            self.price_min, self.price_max = min(lows), max(highs)
+            if chunk.price_bins is None:
+                self.bins_missing = True
+            else:
+                self.price_bins.update(chunk.price_bins)
+        if chunk.drift:
+            self.drift = add_counts(self.drift, chunk.drift)
+
+    def summary(self, job_id: str, columns: list[str]) -> JobSummary:
+        """The job's summary, given the result's columns."""
+        width = len(columns) - len(OUTPUT_COLUMNS)
+        return JobSummary(
+            job_id=job_id,
+            rows=self.rows,
+            priced=self.rows - self.rejected,
+            rejected=self.rejected,
+            columns=_shown(columns, width),
+            columns_omitted=max(0, width - MAX_INPUT_COLUMNS),
+            price_histogram=self.histogram(),
+            reasons=[
+                RejectionReason(reason=r, count=c) for r, c in self.reasons.most_common(TOP_REASONS)
+            ],
+            preview=self.preview,
+            rejected_preview=self.rejected_preview,
+            rewrites=[
+                CategoryRewrite(column=column, sent=sent, canonical=canonical, rows=count)
+                for (column, sent, canonical), count in self.rewrites.most_common(MAX_REWRITES)
+            ],
+        )
+
+    def histogram(self) -> list[PriceBin]:
+        """20 bars from the lowest to the highest price (``workers.price_bins``)."""
+        if self.price_min is None or self.price_max is None or self.bins_missing:
+            return []
+        return histogram_bars(self.price_bins, self.price_min, self.price_max)
 
 
-def _histogram(stats: list[ChunkStats], read_prices: Callable[[int], bytes]) -> list[PriceBin]:
-    """The same bars ``np.histogram(all_prices, bins=20)`` gives, one chunk at a time."""
-    lows = [s.price_min for s in stats if s.price_min is not None]
-    highs = [s.price_max for s in stats if s.price_max is not None]
-    if not lows:
-        return []
-    span = (min(lows), max(highs))
-    counts = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
-    edges = np.histogram_bin_edges([], bins=HISTOGRAM_BINS, range=span)
-    for index, chunk in enumerate(stats):
-        if chunk.price_min is None:
-            continue
-        prices = np.frombuffer(read_prices(index), dtype=PRICE_DTYPE)[0::3]
-        counts += np.histogram(prices[~np.isnan(prices)], bins=HISTOGRAM_BINS, range=span)[0]
-    return [
-        PriceBin(low=float(edges[i]), high=float(edges[i + 1]), count=int(counts[i]))
-        for i in range(HISTOGRAM_BINS)
-    ]
+def _add_bounded(counts: Counter[Any], more: dict[Any, int]) -> None:
+    """Add counts, keeping the most common ``KEPT_DISTINCT`` once past ``MAX_DISTINCT`` keys
+    (exact for any real file; a hostile one with endless distinct values loses its rarest)."""
+    counts.update(more)
+    if len(counts) > MAX_DISTINCT:
+        kept = counts.most_common(KEPT_DISTINCT)
+        counts.clear()
+        counts.update(dict(kept))
 
 
-def _numbered(stats: list[ChunkStats], offsets: list[int], field: str) -> list[SummaryRow]:
-    rows: list[SummaryRow] = []
-    for chunk, offset in zip(stats, offsets, strict=False):
-        for item in getattr(chunk, field):
-            rows.append(SummaryRow(row=offset + item.row + 1, values=item.values))
-            if len(rows) == PREVIEW_ROWS:
-                return rows
-    return rows
+def _extend(rows: list[SummaryRow], more: list[SummaryRow], offset: int) -> None:
+    """Add a chunk's rows (numbered from 0 in the chunk) to a preview, numbered from 1."""
+    for item in more[: PREVIEW_ROWS - len(rows)]:
+        rows.append(SummaryRow(row=offset + item.row + 1, values=item.values))
 
 
 def _records(

@@ -20,6 +20,7 @@ from jobs.blobs import (
     open_blob_store,
 )
 from jobs.sync_blobs import SyncBlobStore
+from tests.support.counting_blobs import CountingBlobStore
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -169,3 +170,20 @@ async def test_file_blobs_are_private_to_their_owner(tmp_path: Path) -> None:
     }
     assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in folders} == {"0o700"}
     assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {"0o600"}
+
+
+def test_read_many_reads_in_order_a_bounded_number_at_a_time(tmp_path: Path) -> None:
+    store = CountingBlobStore(tmp_path)
+    blobs = SyncBlobStore(store)
+    keys = [f"jobs/a/parts/{i:06d}.json" for i in range(50)]
+    for i, key in enumerate(keys):
+        blobs.put_bytes(key, str(i).encode() * (i + 1))
+
+    bodies = list(blobs.read_many(keys, concurrency=4))
+
+    assert bodies == [str(i).encode() * (i + 1) for i in range(50)]
+    assert sorted(store.reads) == keys  # each once
+    assert store.peak == 4
+    with pytest.raises(BlobNotFoundError):
+        list(blobs.read_many([*keys[:3], "jobs/a/parts/none.json"], concurrency=4))
+    blobs.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import numpy as np
@@ -15,8 +17,9 @@ import pandas as pd
 import pytest
 import redis
 
-from jobs.keys import feedback_key
+from jobs.keys import feedback_key, part_prices_key, prices_key
 from tests.support.batch_env import BatchEnv
+from tests.support.histograms import assert_like_numpy
 from tests.support.houses import houses_csv
 from tests.support.jobs import submit, wait_final
 from tests.support.keys import ALICE, BOB
@@ -60,9 +63,10 @@ def test_the_summary_matches_the_result_it_summarises(client: httpx.Client) -> N
     expected_reasons = rejected["error"].value_counts()
     assert {r["reason"]: r["count"] for r in summary["reasons"]} == expected_reasons.to_dict()
     prices = pd.to_numeric(result["predicted_price"], errors="coerce").dropna().to_numpy()
-    counts, edges = np.histogram(prices, bins=20)
+    _, edges = np.histogram(prices, bins=20)
     bars = summary["price_histogram"]
-    assert [b["count"] for b in bars] == counts.tolist()
+    # Merged from the chunks' fine price bins: each bar within the fine bins at its edges.
+    assert_like_numpy(prices, [b["count"] for b in bars])
     assert [b["low"] for b in bars] == pytest.approx(edges[:-1].tolist())
     assert bars[-1]["high"] == pytest.approx(edges[-1])
     assert [r["values"] for r in summary["preview"]] == result.head(10).values.tolist()
@@ -94,7 +98,11 @@ def test_feedback_finds_rows_across_chunks_and_not_rejected_or_missing_ones(
 ) -> None:
     job = finished_job(client, with_bad_rows(2_500, {1_200: "abc"}))
     _, result = scored(client, job["id"])
-    rows = [1, 1_000, 1_001, 2_500]
+    folder = blob_folder(batch_env)
+    # The row index stays per part (three 1,000-row chunks); nothing joins it at finalize.
+    assert not (folder / prices_key(job["id"])).exists()
+    assert all((folder / part_prices_key(job["id"], i)).is_file() for i in range(3))
+    rows = [1, 1_000, 1_001, 2_500]  # the first part's ends, the middle's first, the last
     predicted = result.iloc[[r - 1 for r in rows]]["predicted_price"].astype(float).to_numpy()
     items = [
         {"job_id": job["id"], "row": r, "actual_price": round(1.1 * p, 2)}
@@ -116,3 +124,36 @@ def test_feedback_finds_rows_across_chunks_and_not_rejected_or_missing_ones(
     live = body["live"][job["model_version"]]["metrics"]
     assert live["n"] == 4
     assert live["mae"] == pytest.approx(np.mean(np.round(1.1 * predicted, 2) - predicted))
+
+
+def test_feedback_on_a_job_finished_with_one_joined_row_index_reads_it(
+    client: httpx.Client, batch_env: BatchEnv
+) -> None:
+    job = finished_job(client, houses_csv(2_100, seed=6))
+    _, result = scored(client, job["id"])
+    folder = blob_folder(batch_env)
+    # As finalize left a job before the index stayed per part: one prices.f64, no triples.
+    parts = [folder / part_prices_key(job["id"], i) for i in range(3)]
+    (folder / prices_key(job["id"])).write_bytes(b"".join(p.read_bytes() for p in parts))
+    for part in parts:
+        part.unlink()
+    rows = [2, 1_500, 2_100]
+    predicted = result.iloc[[r - 1 for r in rows]]["predicted_price"].astype(float).to_numpy()
+    items = [
+        {"job_id": job["id"], "row": r, "actual_price": round(1.2 * p, 2)}
+        for r, p in zip(rows, predicted, strict=True)
+    ]
+    redis.Redis.from_url(batch_env.redis_url).delete(feedback_key(job["model_version"], "alice"))
+
+    answer = client.post("/v1/feedback", json={"items": items}, headers=ALICE)
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["accepted"], body["unknown"]) == (3, [])
+    live = body["live"][job["model_version"]]["metrics"]
+    assert live["mae"] == pytest.approx(np.mean(np.round(1.2 * predicted, 2) - predicted))
+
+
+def blob_folder(env: BatchEnv) -> Path:
+    """The local folder the session's worker keeps blobs in."""
+    return Path(urlparse(env.blob_url).path)
