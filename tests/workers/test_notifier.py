@@ -1,6 +1,7 @@
 """Completion notices end to end: gateway, worker and ``hpp notifier`` processes, a webhook
 receiver that fails twice, and the environment's SNS topic on the moto server (an SQS queue
-subscribed to it reads what was published)."""
+subscribed to it reads what was published); and a notice owed by a process that died
+before it queued it, sent once by a notifier started afterwards."""
 
 from __future__ import annotations
 
