@@ -93,6 +93,9 @@ class CoreSettings(BaseSettings):
     unsafe_webhooks_to_loopback_for_tests: bool = False
     # On AWS: every final state is also published to this SNS topic (one per environment).
     notices_topic_arn: str | None = None
+    # A final state owes its notices in Redis (jobs/outbox.py) until they are sent; an owed
+    # notice with no task on its way after this long is queued again by ``hpp notifier``.
+    notice_grace_seconds: float = Field(default=30.0, gt=0)
     # The gateway's public address, for the result link in notices (else a relative path).
     public_url: str | None = None
 

@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 
 from jobs import keys
 from jobs.models import CANCELLED, QUEUED, RUNNING, JobRecord, encode_fields
-from jobs.scripts import ADMIT_LUA, TRANSITION_LUA
+from jobs.outbox import NoticePolicy, finish_args, finish_keys
+from jobs.scripts import ADMIT_LUA, FINISH_LUA
 from jobs.store import transition_args
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -44,14 +45,25 @@ class Admission:
 class AsyncJobStore:
     """Job records for the async gateway."""
 
-    def __init__(self, client: aioredis.Redis, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, ttl_seconds: int, notices: NoticePolicy | None = None
+    ) -> None:
         self.client: Any = client
         self.ttl_seconds = ttl_seconds
-        self._transition = client.register_script(TRANSITION_LUA)
+        # What a final state owes (jobs.outbox): webhooks always, SNS when a topic is set.
+        self.notices = notices or NoticePolicy()
+        self._finish = client.register_script(FINISH_LUA)
         self._admit = client.register_script(ADMIT_LUA)
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_seconds: int, max_connections: int = 100) -> AsyncJobStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        ttl_seconds: int,
+        max_connections: int = 100,
+        notices: NoticePolicy | None = None,
+    ) -> AsyncJobStore:
         """A store on a new connection pool to ``url`` (short timeouts: fail fast when down).
 
         The pool is a blocking one: a burst beyond ``max_connections`` waits a moment for a
@@ -65,7 +77,7 @@ class AsyncJobStore:
             socket_connect_timeout=2,
             socket_timeout=5,
         )
-        return cls(aioredis.Redis.from_pool(pool), ttl_seconds=ttl_seconds)
+        return cls(aioredis.Redis.from_pool(pool), ttl_seconds=ttl_seconds, notices=notices)
 
     async def ping(self) -> bool:
         """Whether Redis answers."""
@@ -132,12 +144,15 @@ class AsyncJobStore:
         """Mark a job cancelled if it is not final, and announce it; True if it was cancelled.
 
         The record stays (listed, readable) and expires after the result TTL like a
-        finished job; workers drop the chunks of a job that is no longer running.
+        finished job; workers drop the chunks of a job that is no longer running. The
+        notices the cancel owes are recorded in the same step (``jobs.outbox``).
         """
-        fields = encode_fields({"finished_at": time.time()})
-        moved = await self._transition(
-            keys=[keys.job_key(job_id)],
-            args=transition_args(CANCELLED, (QUEUED, RUNNING), fields),
+        now = time.time()
+        fields = encode_fields({"finished_at": now})
+        moved = await self._finish(
+            keys=finish_keys(job_id),
+            args=finish_args(self.notices, job_id, now=now)
+            + transition_args(CANCELLED, (QUEUED, RUNNING), fields),
         )
         if not moved:
             return False

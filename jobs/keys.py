@@ -78,6 +78,25 @@ def upload_mark_key(job_id: str) -> str:
     return f"{PREFIX}:upload:{job_id}"
 
 
+# --- Completion notices owed (jobs.outbox: written with a job's final state) ------------
+
+# Owed notices (``owed_notice``), scored by when to look at them next; and their events.
+NOTICES_OWED_KEY = f"{PREFIX}:notices:owed"
+NOTICES_EVENTS_KEY = f"{PREFIX}:notices:events"
+NOTICES_DRAIN_LOCK_KEY = f"{PREFIX}:notices:drain-lock"  # one drain per interval
+
+
+def owed_notice(channel: str, job_id: str) -> str:
+    """The member of ``NOTICES_OWED_KEY`` for one job's notice on one channel."""
+    return f"{channel}:{job_id}"
+
+
+def owed_notice_parts(member: str) -> tuple[str, str]:
+    """``(channel, job_id)`` of an ``owed_notice`` member."""
+    channel, _, job_id = member.partition(":")
+    return channel, job_id
+
+
 # --- Quotas and fair dispatch -----------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ and the message published to the environment's SNS topic. A webhook request carr
 
     X-HPP-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>
     X-HPP-Event: job.finished
-    X-HPP-Delivery: <id, the same on every retry of one notice>
+    X-HPP-Delivery: <the event's id, ``{job_id}:{status}``: the same on every copy sent>
 
 signed with the secret configured for the job's API key (``HPP_WEBHOOK_SECRETS``). A
 receiver recomputes the HMAC over the raw body with its secret, compares in constant time
@@ -13,7 +13,9 @@ and refuses a timestamp older than a few minutes (a replay): ``verify_signature`
 does exactly that and is what the README's example calls.
 
 A ``NoticeOrder`` is what the notifier's task gets: the event plus where it goes. It is
-built when the job turns final, so a job deleted right after (``DELETE``) is still told.
+built from the job as it turned final (kept with the notices it owes, ``jobs.outbox``), so a
+job deleted right after (``DELETE``) is still told. A notice is sent at least once: a copy
+queued again after a crash carries the same delivery id, which a receiver deduplicates on.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-import uuid
 from typing import Final, Literal
 
 from pydantic import BaseModel, Field
@@ -41,7 +42,7 @@ class JobNotice(BaseModel):
     """A job's final state, as webhooks and SNS receive it."""
 
     event: Literal["job.finished"] = EVENT
-    delivery_id: str = Field(description="the same on every retry of this notice")
+    delivery_id: str = Field(description="the event's id, the same on every copy sent")
     job_id: str
     status: Literal["succeeded", "failed", "cancelled"]
     rows_total: int
@@ -72,7 +73,7 @@ def notice_of(record: JobRecord, *, public_url: str | None) -> JobNotice:
     if status not in ("succeeded", "failed", "cancelled"):
         raise ValueError(f"job {record.id} is {status}, not final")
     return JobNotice(
-        delivery_id=uuid.uuid4().hex,
+        delivery_id=delivery_id_of(record.id, status),
         job_id=record.id,
         status=status,
         rows_total=record.rows_total,
@@ -87,13 +88,22 @@ def notice_of(record: JobRecord, *, public_url: str | None) -> JobNotice:
     )
 
 
-def order_of(record: JobRecord, *, public_url: str | None) -> NoticeOrder:
-    """The order for a final job: its notice, its key's name, its webhook."""
-    return NoticeOrder(
+def delivery_id_of(job_id: str, status: str) -> str:
+    """A notice's delivery id: one per job and final state, whoever builds it, however often."""
+    return f"{job_id}:{status}"
+
+
+def order_of(
+    record: JobRecord, *, public_url: str | None, queued_at: float | None = None
+) -> NoticeOrder:
+    """The order for a final job: its notice, its key's name, its webhook (retries are
+    bounded from ``queued_at``, now by default)."""
+    order = NoticeOrder(
         notice=notice_of(record, public_url=public_url),
         key_name=record.owner.split("/", 1)[0],
         webhook_url=record.webhook_url,
     )
+    return order if queued_at is None else order.model_copy(update={"queued_at": queued_at})
 
 
 def notice_tasks(record: JobRecord, core: CoreSettings) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ with their settings (``hpp worker`` in ``workers.runner``, the gateway for sendi
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -38,6 +39,9 @@ PLAN_TASK, CHUNK_TASK, FINALIZE_TASK = "hpp.plan_job", "hpp.score_chunk", "hpp.f
 NOTICES_QUEUE = "notices"
 WEBHOOK_TASK, SNS_TASK = "hpp.notify_webhook", "hpp.notify_sns"
 NOTICE_TASKS = (WEBHOOK_TASK, SNS_TASK)
+# The channel of each notice task: the step its task ids name (``hpp.{job}.{channel}.{n}``),
+# which is how ``hpp notifier``'s drain sees a job's notice on its way (``jobs.outbox``).
+NOTICE_CHANNELS = {WEBHOOK_TASK: "webhook", SNS_TASK: "sns"}
 
 
 def step_task_id(job_id: str, step: str) -> str:
@@ -98,9 +102,42 @@ def create_celery(settings: AppSettings) -> Celery:
 
 
 def send_notices(app: Celery, orders: list[tuple[str, str]]) -> None:
-    """Queue notice tasks: ``(task name, NoticeOrder JSON)`` pairs, for ``hpp notifier``."""
+    """Queue notice tasks: ``(task name, NoticeOrder JSON)`` pairs, for ``hpp notifier``.
+
+    Each task id names its job and channel, as a step's does (``step_task_id``).
+    """
     for name, order in orders:
-        app.send_task(name, args=[order], queue=NOTICES_QUEUE)
+        job_id = json.loads(order)["notice"]["job_id"]
+        task_id = step_task_id(job_id, NOTICE_CHANNELS[name])
+        app.send_task(name, args=[order], queue=NOTICES_QUEUE, task_id=task_id)
+
+
+# kombu's Redis transport: a queue is one list per priority step (the base name holds
+# priority 0), joined by this separator; taken messages wait in this hash until acked.
+PRIORITY_SEPARATOR, PRIORITY_STEPS, UNACKED_KEY = "\x06\x16", (3, 6, 9), "unacked"
+
+# Every task id of ours in the given lists and hashes, read in one atomic snapshot.
+# (The same as ``workers.watchdog.BROKER_IDS_LUA``, which can import it from here.)
+BROKER_IDS_LUA = """
+local ids = {}
+local function scan(messages)
+  for _, message in ipairs(messages) do
+    local id = string.match(message, '"id"%s*:%s*"(hpp%.[^"]+)"')
+    if id then ids[#ids + 1] = id end
+  end
+end
+for _, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'list' then scan(redis.call('LRANGE', key, 0, -1))
+  elseif kind == 'hash' then scan(redis.call('HVALS', key)) end
+end
+return ids
+"""
+
+
+def broker_keys(queue: str = QUEUE) -> list[str]:
+    """The Redis keys where kombu keeps the queue's messages, waiting or taken."""
+    return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS), UNACKED_KEY]
 
 
 def _transport_options(visibility_timeout: int) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 A job record is a Redis hash (``jobs.keys.job_key``); these scripts count a chunk once,
 set fields only on a job that still exists, move a job between states by compare-and-set,
-and admit a job within the quotas in the same step that stores it.
+admit a job within the quotas in the same step that stores it, and make a job final in the
+same step that records the completion notices it owes.
 """
 
 from __future__ import annotations
@@ -73,4 +74,43 @@ for i = 4, 5 do
   redis.call('EXPIRE', KEYS[i], ARGV[8])
 end
 return {1, mine + 1}
+"""
+
+
+# A final state and the notices it owes, in one step (``jobs.outbox``). The transition of
+# TRANSITION_LUA, with four arguments before its own: when to look at the owed notices
+# (ARGV[1]), the owed members for the webhook (ARGV[2], owed if the job names one) and
+# for SNS (ARGV[3], '' when no topic is configured), and the record fields the event keeps
+# (ARGV[4], space-separated). The outbox is written before the record: a write that fails
+# raises before the status changed, so the status and what it owes change together or not.
+FINISH_LUA = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return 0 end
+local allowed, split = false, 0
+for i = 6, #ARGV do
+  if ARGV[i] == '|' then split = i break end
+  if ARGV[i] == current then allowed = true end
+end
+if not allowed then return 0 end
+local new = {status = ARGV[5]}
+for i = split + 1, #ARGV, 2 do new[ARGV[i]] = ARGV[i + 1] end
+local url = new['webhook_url'] or redis.call('HGET', KEYS[1], 'webhook_url')
+local owed = {}
+if url and url ~= '' then owed[#owed + 1] = ARGV[2] end
+if ARGV[3] ~= '' then owed[#owed + 1] = ARGV[3] end
+if #owed > 0 then
+  local event = {}
+  for name in string.gmatch(ARGV[4], '%S+') do
+    local value = new[name] or redis.call('HGET', KEYS[1], name)
+    if value then event[name] = value end
+  end
+  local body = cjson.encode(event)
+  for _, member in ipairs(owed) do
+    redis.call('ZADD', KEYS[2], ARGV[1], member)
+    redis.call('HSET', KEYS[3], member, body)
+  end
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[5])
+for i = split + 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
 """

@@ -28,7 +28,8 @@ from jobs.models import (
     JobRecord,
     encode_fields,
 )
-from jobs.scripts import COUNT_CHUNK_LUA, TRANSITION_LUA, UPDATE_LUA
+from jobs.outbox import NoticePolicy, finish_args, finish_keys
+from jobs.scripts import COUNT_CHUNK_LUA, FINISH_LUA, TRANSITION_LUA, UPDATE_LUA
 
 
 def new_job_id() -> str:
@@ -47,18 +48,26 @@ def transition_args(status: str, allowed: tuple[str, ...], fields: dict[str, str
 class JobStore:
     """Job records for synchronous callers (the workers)."""
 
-    def __init__(self, client: redis.Redis, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, *, ttl_seconds: int, notices: NoticePolicy | None = None
+    ) -> None:
         # decode_responses=True: replies are str, which redis-py's types cannot express.
         self.client: Any = client
         self.ttl_seconds = ttl_seconds
+        # What a final state owes (jobs.outbox): webhooks always, SNS when a topic is set.
+        self.notices = notices or NoticePolicy()
         self._count = client.register_script(COUNT_CHUNK_LUA)
         self._transition = client.register_script(TRANSITION_LUA)
+        self._finish = client.register_script(FINISH_LUA)
         self._update = client.register_script(UPDATE_LUA)
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_seconds: int) -> JobStore:
+    def from_url(
+        cls, url: str, *, ttl_seconds: int, notices: NoticePolicy | None = None
+    ) -> JobStore:
         """A store on a new connection pool to ``url``."""
-        return cls(redis.Redis.from_url(url, decode_responses=True), ttl_seconds=ttl_seconds)
+        client = redis.Redis.from_url(url, decode_responses=True)
+        return cls(client, ttl_seconds=ttl_seconds, notices=notices)
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None when it does not exist (expired or deleted)."""
@@ -113,9 +122,16 @@ class JobStore:
     def transition(
         self, job_id: str, status: str, *, allowed: tuple[str, ...], **fields: float | int | str
     ) -> bool:
-        """Move the job to ``status`` if it is in one of ``allowed``; True if it moved."""
+        """Move the job to ``status`` if it is in one of ``allowed``; True if it moved.
+
+        A final state records the notices it owes in the same step (``jobs.outbox``).
+        """
         args = transition_args(status, allowed, encode_fields(fields))
-        moved = self._transition(keys=[keys.job_key(job_id)], args=args)
+        if status in FINAL_STATES:
+            owed = finish_args(self.notices, job_id, now=time.time())
+            moved = self._finish(keys=finish_keys(job_id), args=owed + args)
+        else:
+            moved = self._transition(keys=[keys.job_key(job_id)], args=args)
         if moved:
             if status in FINAL_STATES:
                 for key in keys.job_keys(job_id):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from audit.writer import AuditTrail, open_trail
 from core.settings import AppSettings
+from jobs.outbox import NoticePolicy
 from jobs.store import JobStore
 from jobs.sync_blobs import SyncBlobStore
 from observability.sink import MetricsSink, build_sink, start_sink_in_thread
@@ -42,7 +43,9 @@ class WorkerContext:
         if not settings.core.redis_url:
             raise RuntimeError("HPP_REDIS_URL is not set: workers need Redis")
         jobs = JobStore.from_url(
-            settings.core.redis_url, ttl_seconds=settings.worker.result_ttl_seconds
+            settings.core.redis_url,
+            ttl_seconds=settings.worker.result_ttl_seconds,
+            notices=NoticePolicy.from_settings(settings.core),
         )
         blobs = SyncBlobStore.open(settings.core.resolved_blob_url())
         return cls(

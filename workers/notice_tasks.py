@@ -6,7 +6,9 @@ worker, and never the gateway, which only queues the task). A failed attempt is 
 after ``HPP_WEBHOOK_BACKOFF_SECONDS`` x 2^(attempt-1) (capped at 5 min, with jitter) while
 the next try still falls within ``HPP_WEBHOOK_RETRY_SECONDS`` of the job's end; every
 attempt is one log line (``job_notice_attempt``) and one count in
-``job_notice_attempts_total{channel,outcome}``.
+``job_notice_attempts_total{channel,outcome}``. A notice delivered or given up is settled
+in the outbox (``jobs.outbox``); until then ``workers.notice_drain`` queues it again if its
+task is lost.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from celery import Task, shared_task
 
 from core.settings import AppSettings
 from jobs.notices import NoticeOrder
+from jobs.outbox import SNS, WEBHOOK
 from jobs.queue import SNS_TASK, WEBHOOK_TASK
 from observability import metrics
 from observability.logging import get_logger
+from workers.notice_drain import outbox_of
 from workers.notices import deliver_webhook, publish_notice
 
 log = get_logger("workers.notices")
@@ -60,6 +64,7 @@ def notify_webhook(self: Task, order_json: str) -> str:
     )
     if delay is not None:
         raise self.retry(countdown=delay, max_retries=None)
+    _settle(self, WEBHOOK, order)
     return outcome
 
 
@@ -72,6 +77,7 @@ def notify_sns(self: Task, order_json: str) -> str:
     topic = settings.core.notices_topic_arn
     if topic is None:
         _record("sns", order, attempt, "refused", error="HPP_NOTICES_TOPIC_ARN is not set")
+        _settle(self, SNS, order)
         return "refused"
     try:
         message_id = asyncio.run(
@@ -85,9 +91,20 @@ def notify_sns(self: Task, order_json: str) -> str:
         _record("sns", order, attempt, outcome, error=f"{type(exc).__name__}: {exc}")
         if delay is not None:
             raise self.retry(countdown=delay, max_retries=None) from exc
+        _settle(self, SNS, order)
         return outcome
     _record("sns", order, attempt, "delivered", message_id=message_id)
+    _settle(self, SNS, order)
     return "delivered"
+
+
+def _settle(task: Task, channel: str, order: NoticeOrder) -> None:
+    """The notice is owed no more (if Redis is away it stays owed, and may come twice)."""
+    job_id = order.notice.job_id
+    try:
+        outbox_of(task.app).settle(channel, job_id)
+    except Exception as exc:
+        log.warning("job_notice_not_settled", job_id=job_id, channel=channel, error=repr(exc))
 
 
 def _next_delay(order: NoticeOrder, attempt: int, settings: AppSettings) -> float | None:

@@ -62,6 +62,8 @@ def run_notifier(settings: AppSettings) -> None:
     app.steps["worker"].difference_update(
         {"workers.tasks:ContextStep", "workers.watchdog:WatchdogStep"}
     )
+    # Owed notices whose task was lost are queued again (workers.notice_drain).
+    app.steps["worker"].add("workers.notice_drain:NoticeDrainStep")
     hostname = f"hpp-notifier-{os.getpid()}@{socket.gethostname()}"
     instrument_celery(
         settings=settings.observability, environment=settings.core.environment, backlog=None

@@ -48,6 +48,7 @@ from jobs.keys import input_key, job_prefix, manifest_key, result_key, summary_k
 from jobs.manifest import CSV_MEDIA_TYPE, PARQUET_MEDIA_TYPE, read_manifest, stream_result
 from jobs.models import CANCELLED, FAILED, SUCCEEDED, Job, JobPage, JobRecord, JobSummary
 from jobs.notices import notice_tasks
+from jobs.outbox import NoticePolicy
 from jobs.pointer import PointerJob
 from jobs.queue import PLAN_TASK, create_celery, send_notices, step_task_id
 from jobs.store import new_job_id
@@ -98,6 +99,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.core.redis_url,
         ttl_seconds=settings.worker.result_ttl_seconds,
         max_connections=settings.gateway.redis_max_connections,
+        notices=NoticePolicy.from_settings(settings.core),
     )
     gateway = settings.gateway
     celery = create_celery(settings)

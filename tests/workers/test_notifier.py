@@ -1,6 +1,7 @@
 """Completion notices end to end: gateway, worker and ``hpp notifier`` processes, a webhook
 receiver that fails twice, and the environment's SNS topic on the moto server (an SQS queue
-subscribed to it reads what was published)."""
+subscribed to it reads what was published); and a notice owed by a process that died
+before it queued it, sent once by a notifier started afterwards."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
 import pytest
+import redis
 
 from hpp.redis_server import EmbeddedRedis
+from jobs.models import RUNNING, JobRecord
 from jobs.notices import DELIVERY_HEADER, JobNotice
+from jobs.outbox import NoticeOutbox, NoticePolicy
+from jobs.queue import NOTICES_QUEUE
+from jobs.store import JobStore
 from tests.support.batch_env import BatchEnv
 from tests.support.gateway_process import start_gateway, stop_gateway
 from tests.support.houses import houses_csv
@@ -28,6 +34,7 @@ from tests.support.worker_process import WorkerProcess, spawn_worker
 
 pytestmark = pytest.mark.slow
 SECRET = "alice-notice-secret"
+GRACE = 1.0
 
 
 @dataclasses.dataclass
@@ -139,3 +146,78 @@ def test_a_finished_job_is_signed_to_its_webhook_retried_and_published_to_sns(
     on_sns = JobNotice.model_validate_json(envelope["Message"])
     assert on_sns.model_dump() == notice.model_dump()
     assert [a["outcome"] for a in attempts if a["channel"] == "sns"] == ["delivered"]
+
+
+def test_a_notice_owed_by_a_process_that_died_is_sent_once_by_the_notifier(
+    batch_env: BatchEnv,
+    own_redis: EmbeddedRedis,
+    moto_server: str,
+    topic: Topic,
+    tmp_path: Path,
+) -> None:
+    env = dataclasses.replace(
+        batch_env,
+        redis_url=own_redis.url,
+        extra={
+            "HPP_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
+            "HPP_WEBHOOK_SECRETS": json.dumps({"alice": SECRET}),
+            "HPP_UNSAFE_WEBHOOKS_TO_LOOPBACK_FOR_TESTS": "true",
+            "HPP_NOTICES_TOPIC_ARN": topic.arn,
+            "HPP_AWS_ENDPOINT_URL": moto_server,
+            "HPP_NOTICE_GRACE_SECONDS": str(GRACE),
+        },
+    )
+    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
+    store = JobStore(client, ttl_seconds=3600, notices=NoticePolicy(GRACE, sns=True))
+    outbox = NoticeOutbox(client)
+    with webhook_receiver(SECRET.encode()) as receiver:
+        job_id = "died-before-queueing-its-notice"
+        store.put(
+            JobRecord(
+                id=job_id, owner="alice", status=RUNNING, rows_done=5, webhook_url=receiver.url
+            )
+        )
+        # The final state through the store's one atomic step; then the process "dies":
+        # no notice task is ever queued.
+        assert store.succeed(job_id, rows_total=5)
+        assert client.llen(NOTICES_QUEUE) == 0
+        assert len(outbox.owed()) == 2
+        notifier = spawn_worker(env, tmp_path / "notifier.log", command="notifier")
+        try:
+            [delivery] = receiver.wait_for(1)
+            published = topic.messages(1)
+            settled = wait_until(lambda: outbox.owed() == {})
+            time.sleep(3 * GRACE)  # three more drains: none may send it again
+            later = topic.messages(1, timeout=2)
+        finally:
+            notifier.stop()
+    client.close()
+    lines = [json.loads(line) for line in notifier.log().splitlines() if line.startswith("{")]
+
+    assert settled
+    assert len(receiver.deliveries) == 1
+    assert later == []
+    assert delivery.verified
+    assert delivery.headers[DELIVERY_HEADER.lower()] == f"{job_id}:succeeded"
+    notice = JobNotice.model_validate_json(delivery.body)
+    assert (notice.job_id, notice.status, notice.rows_done) == (job_id, "succeeded", 5)
+    [envelope] = published
+    assert JobNotice.model_validate_json(envelope["Message"]) == notice
+    requeued = sorted(line["channel"] for line in lines if line["event"] == "job_notice_requeued")
+    assert requeued == ["sns", "webhook"]
+    attempts = [
+        (line["channel"], line["outcome"])
+        for line in lines
+        if line["event"] == "job_notice_attempt"
+    ]
+    assert sorted(attempts) == [("sns", "delivered"), ("webhook", "delivered")]
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float = 60.0) -> bool:
+    """Whether ``check`` came true within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
