@@ -319,8 +319,8 @@ def fail_job(ctx: WorkerContext, job_id: str, reason: str) -> bool:
 def queue_notices(ctx: WorkerContext, job_id: str) -> None:
     """Queue a job's completion notices (webhook, SNS) for ``hpp notifier``, if it has any.
 
-    Never fails the step: a notice that cannot be queued is logged (the job's state is what
-    the caller can always poll).
+    Never fails the step: a notice that cannot be queued is logged, and the notifier's drain
+    (``workers.notice_drain``) queues it later, since the final state recorded it as owed.
     """
     if ctx.notify is None:
         return
