@@ -42,7 +42,8 @@ def run_compare(
 
     core = settings.core
     tracking_uri = core.resolved_tracking_uri()
-    limits = load_config(config).promotion
+    train_config = load_config(config)
+    limits = train_config.promotion
     champion = champion or resolve_alias(
         tracking_uri=tracking_uri, name=core.registered_model, alias=core.model_alias
     )
@@ -60,10 +61,23 @@ def run_compare(
         )
         source = {"kind": "hold-out", "model_version": champion}
     actual = _actuals(frame, job_id, settings)
-    scored = {}
-    for version in (champion, challenger):
-        uri = f"models:/{core.registered_model}/{version}"
-        scored[version] = Predictor.load(uri, tracking_uri=tracking_uri).predict_frame(frame)
+    predictors = {
+        version: Predictor.load(
+            f"models:/{core.registered_model}/{version}", tracking_uri=tracking_uri
+        )
+        for version in (champion, challenger)
+    }
+    scored = {version: p.predict_frame(frame) for version, p in predictors.items()}
+    from workers.lifecycle import challenger_drift
+
+    # The same market drift the loop would judge this challenger against.
+    drift = challenger_drift(
+        settings,
+        models=predictors.__getitem__,
+        config=train_config,
+        challenger=challenger,
+        champion=champion,
+    )
     report = compare(
         frame[list(FEATURE_COLUMNS)],
         scored[champion],
@@ -72,6 +86,7 @@ def run_compare(
         source=source,
         limits=limits,
         actual=actual,
+        drift=drift,
     )
     paths = save_report(report, out or core.state_dir / "reports", settings)
     sys.stdout.write(render_markdown(report))

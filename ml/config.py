@@ -51,6 +51,11 @@ class PromotionLimits(BaseModel):
     max_location_bias: float = Field(default=0.10, ge=0.0)  # |mean change| in any location
     min_location_rows: int = Field(default=10, ge=1)
     max_rmse_increase: float = Field(default=0.05, ge=0.0)  # where actual prices are known
+    # Judge the movement limits beyond the market move measured on paired sale prices
+    # (``ml.market_drift``) when at least ``auto_promotion.min_paired`` of them show one
+    # whose ``drift_level`` interval excludes zero.
+    explain_drift: bool = True
+    drift_level: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
 class AutoPromotion(BaseModel):
@@ -58,7 +63,8 @@ class AutoPromotion(BaseModel):
 
     A challenger is promoted when at least ``min_paired`` houses with sale prices it never
     trained on show its absolute errors smaller than the champion's (one-sided Wilcoxon
-    signed-rank, ``alpha``) and its replay report keeps within ``promotion`` limits. After
+    signed-rank, ``alpha``) and its replay report keeps within ``promotion`` limits (judged
+    beyond the market drift those same prices measure, when ``explain_drift``). After
     a promotion, ``min_rollback_actuals`` new sale prices that break a training gate, or show
     the previous champion better (same test), bring the previous champion back.
     """

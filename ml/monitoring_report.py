@@ -136,6 +136,23 @@ class ReplayVerdict(_Report):
     passed: bool
     failures: list[str] = Field(default_factory=list)
     limits: dict[str, Any] = Field(default_factory=dict)
+    judged_beyond_drift: bool = False  # the movement limits judged beyond the market drift
+    failures_as_is: list[str] = Field(
+        default_factory=list, description="What the replay broke before the drift explained it."
+    )
+
+
+class ReplayDrift(_Report):
+    """The market drift a replay was judged against (``ml.market_drift.MarketDrift``)."""
+
+    n: int
+    change: float | None = None
+    low: float | None = None
+    high: float | None = None
+    level: float
+    significant: bool
+    applied: bool
+    explained_change: float | None = None
 
 
 class ChallengerReport(_Report):
@@ -151,6 +168,7 @@ class ChallengerReport(_Report):
     moved_share: float
     mean_change: float
     biggest_movers: list[ReplayMover] = Field(default_factory=list)
+    drift: ReplayDrift | None = None
     verdict: ReplayVerdict
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from scipy.stats import wilcoxon
 
 from ml.config import AutoPromotion
+from ml.market_drift import MarketDrift
 from ml.monitoring import check_gates, live_metrics
 
 
@@ -36,6 +37,8 @@ class Decision(BaseModel):
     act: bool
     reason: str
     test: PairedTest | None = None
+    # The market move on the paired prices, and whether the replay was judged beyond it.
+    drift: MarketDrift | None = None
     details: dict[str, object] = Field(default_factory=dict)
 
 
@@ -76,14 +79,20 @@ def decide_promotion(
     *,
     policy: AutoPromotion,
     replay_failures: list[str],
+    drift: MarketDrift | None = None,
 ) -> Decision:
-    """Promote when enough paired actuals show the challenger better and the replay is sane."""
+    """Promote when enough paired actuals show the challenger better and the replay is sane.
+
+    ``replay_failures`` are the replay's verdict (judged beyond ``drift`` when it applied);
+    ``drift`` is recorded with the decision and named in its reason.
+    """
     test = paired_test(actual, challenger, champion, alpha=policy.alpha)
     if test.n < policy.min_paired:
         return Decision(
             act=False,
             reason=f"{test.n} paired actuals, {policy.min_paired} needed",
             test=test,
+            drift=drift,
         )
     if not test.better:
         return Decision(
@@ -91,14 +100,22 @@ def decide_promotion(
             reason=f"challenger not better on {test.n} paired houses (p={test.p_value:.3g}, "
             f"MAE {test.candidate_mae:,.0f} vs {test.baseline_mae:,.0f})",
             test=test,
+            drift=drift,
         )
+    context = f" ({drift.describe()})" if drift is not None else ""
     if replay_failures:
-        return Decision(act=False, reason="replay limits: " + "; ".join(replay_failures), test=test)
+        return Decision(
+            act=False,
+            reason="replay limits: " + "; ".join(replay_failures) + context,
+            test=test,
+            drift=drift,
+        )
     return Decision(
         act=True,
         reason=f"challenger better on {test.n} paired houses (Wilcoxon p={test.p_value:.3g}; "
-        f"MAE {test.candidate_mae:,.0f} vs {test.baseline_mae:,.0f})",
+        f"MAE {test.candidate_mae:,.0f} vs {test.baseline_mae:,.0f}){context}",
         test=test,
+        drift=drift,
     )
 
 

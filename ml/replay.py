@@ -18,6 +18,7 @@ import pandas as pd
 from ml.config import PromotionLimits
 from ml.contract import FEATURE_COLUMNS
 from ml.evaluate import interval_coverage, regression_metrics
+from ml.market_drift import MarketDrift, explained_shift
 
 TOP_MOVERS = 10
 UNCHANGED = 1e-9  # relative change below which two prices are the same
@@ -32,14 +33,18 @@ def compare(
     source: dict[str, Any],
     limits: PromotionLimits,
     actual: pd.Series | None = None,
+    drift: MarketDrift | None = None,
 ) -> dict[str, Any]:
-    """The diff report of two versions' predictions for the same rows."""
+    """The diff report of two versions' predictions for the same rows.
+
+    With a ``drift`` that applies (``ml.market_drift``), the movement limits are judged on
+    the challenger's prices divided by the market move it explains (``beyond_drift``).
+    """
     both = champion["predicted_price"].notna() & challenger["predicted_price"].notna()
     old = champion.loc[both, "predicted_price"].to_numpy(dtype=np.float64)
     new = challenger.loc[both, "predicted_price"].to_numpy(dtype=np.float64)
     change = (new - old) / old
     rows = features.loc[both].reset_index(drop=True)
-    moved = np.abs(change) > limits.move_threshold
     report: dict[str, Any] = {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "champion": {"version": versions[0]},
@@ -47,39 +52,60 @@ def compare(
         "source": {**source, "rows": len(features), "rows_compared": int(both.sum())},
         "move_threshold": limits.move_threshold,
         "changed_rows": int((np.abs(change) > UNCHANGED).sum()),
-        "moved_rows": int(moved.sum()),
-        "moved_share": float(moved.mean()) if len(change) else 0.0,
-        "mean_change": float(change.mean()) if len(change) else 0.0,
-        "median_abs_change": float(np.median(np.abs(change))) if len(change) else 0.0,
+        **_movement(rows, change, limits, actual, champion, challenger, both),
         "biggest_movers": _movers(rows, old, new, change, features.index[both.to_numpy()]),
-        "by_location": _by_location(
-            rows,
-            change,
-            limits,
-            None if actual is None else _relative_errors(actual, champion, challenger, both),
-        ),
-        "metrics": None,
+        "drift": None,
+        "beyond_drift": None,
     }
-    if actual is not None:
-        report["metrics"] = _metrics(actual, champion, challenger)
+    if drift is not None and drift.applied:
+        shift = explained_shift(drift, old, new)
+        drift = drift.model_copy(update={"explained_change": float(np.expm1(shift))})
+        deflated = challenger.copy()
+        for column in ("predicted_price", "price_low", "price_high"):
+            if column in deflated:
+                deflated[column] = deflated[column] / np.exp(shift)
+        beyond = (new / np.exp(shift) - old) / old
+        report["beyond_drift"] = _movement(rows, beyond, limits, actual, champion, deflated, both)
+    if drift is not None:
+        report["drift"] = drift.model_dump()
     report["verdict"] = check_limits(report, limits)
     return report
 
 
 def check_limits(report: dict[str, Any], limits: PromotionLimits) -> dict[str, Any]:
-    """Which configured limits the report breaks (``passed`` when none)."""
+    """Which configured limits the report breaks (``passed`` when none).
+
+    When the report carries a market drift that applies, a report breaking limits as is is
+    judged again beyond the drift (``beyond_drift``): the market never makes a replay fail.
+    """
+    failures = _failures(report, limits)
+    as_is: list[str] = []
+    beyond = report.get("beyond_drift")
+    if failures and beyond:
+        as_is, failures = failures, _failures(beyond, limits)
+    return {
+        "passed": not failures,
+        "failures": failures,
+        "limits": limits.model_dump(),
+        "judged_beyond_drift": bool(as_is),
+        "failures_as_is": as_is,
+    }
+
+
+def _failures(section: dict[str, Any], limits: PromotionLimits) -> list[str]:
+    """The limits one set of movement figures (as is, or beyond the drift) breaks."""
     failures: list[str] = []
-    if report["moved_share"] > limits.max_moved_share:
+    if section["moved_share"] > limits.max_moved_share:
         failures.append(
-            f"{report['moved_share']:.1%} of prices move by more than "
+            f"{section['moved_share']:.1%} of prices move by more than "
             f"{limits.move_threshold:.0%} (limit {limits.max_moved_share:.0%})"
         )
-    if abs(report["mean_change"]) > limits.max_mean_change:
+    if abs(section["mean_change"]) > limits.max_mean_change:
         failures.append(
-            f"prices shift by {report['mean_change']:+.1%} on average "
+            f"prices shift by {section['mean_change']:+.1%} on average "
             f"(limit ±{limits.max_mean_change:.0%})"
         )
-    for entry in report["by_location"]:
+    for entry in section["by_location"]:
         if entry["rows"] >= limits.min_location_rows and (
             abs(entry["mean_change"]) > limits.max_location_bias
         ):
@@ -87,7 +113,7 @@ def check_limits(report: dict[str, Any], limits: PromotionLimits) -> dict[str, A
                 f"{entry['location']}: prices shift by {entry['mean_change']:+.1%} "
                 f"(limit ±{limits.max_location_bias:.0%})"
             )
-    metrics = report.get("metrics")
+    metrics = section.get("metrics")
     if metrics:
         old, new = metrics["champion"]["rmse"], metrics["challenger"]["rmse"]
         if old > 0 and (new - old) / old > limits.max_rmse_increase:
@@ -95,7 +121,29 @@ def check_limits(report: dict[str, Any], limits: PromotionLimits) -> dict[str, A
                 f"RMSE on {metrics['rows']} known prices grows from {old:,.0f} to {new:,.0f} "
                 f"(limit +{limits.max_rmse_increase:.0%})"
             )
-    return {"passed": not failures, "failures": failures, "limits": limits.model_dump()}
+    return failures
+
+
+def _movement(
+    rows: pd.DataFrame,
+    change: np.ndarray,
+    limits: PromotionLimits,
+    actual: pd.Series | None,
+    champion: pd.DataFrame,
+    challenger: pd.DataFrame,
+    both: pd.Series,
+) -> dict[str, Any]:
+    """The figures the limits judge: movers, mean change, per location, accuracy."""
+    moved = np.abs(change) > limits.move_threshold
+    errors = None if actual is None else _relative_errors(actual, champion, challenger, both)
+    return {
+        "moved_rows": int(moved.sum()),
+        "moved_share": float(moved.mean()) if len(change) else 0.0,
+        "mean_change": float(change.mean()) if len(change) else 0.0,
+        "median_abs_change": float(np.median(np.abs(change))) if len(change) else 0.0,
+        "by_location": _by_location(rows, change, limits, errors),
+        "metrics": None if actual is None else _metrics(actual, champion, challenger),
+    }
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -115,6 +163,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Rows with any change: {report['changed_rows']:,}",
         f"- Mean change: {report['mean_change']:+.2%}; median absolute change: "
         f"{report['median_abs_change']:.2%}",
+        *_drift_lines(report),
         f"- Verdict: **{'within limits' if verdict['passed'] else 'BREAKS LIMITS'}**",
         *[f"  - {failure}" for failure in verdict["failures"]],
         "",
@@ -161,6 +210,23 @@ def render_markdown(report: dict[str, Any]) -> str:
             line += f" {_pct(e.get('champion_bias'))} | {_pct(e.get('challenger_bias'))} |"
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def _drift_lines(report: dict[str, Any]) -> list[str]:
+    """The market drift and, when it applied, the movement beyond it and what it excused."""
+    if not report.get("drift"):
+        return []
+    lines = [f"- {MarketDrift.model_validate(report['drift']).describe().capitalize()}"]
+    beyond = report.get("beyond_drift")
+    if beyond:
+        lines.append(
+            f"- Beyond the drift: mean change {beyond['mean_change']:+.2%}, "
+            f"{beyond['moved_share']:.1%} of prices move more than {report['move_threshold']:.0%}"
+        )
+    excused = report["verdict"].get("failures_as_is") or []
+    if excused:
+        lines += ["- Explained by the drift (as is):", *[f"  - {f}" for f in excused]]
+    return lines
 
 
 def _movers(

@@ -29,6 +29,7 @@ from core.settings import AppSettings
 from jobs.feedback_rows import FeedbackRow, rows_frame
 from ml.alias_history import Action, AliasEvent
 from ml.config import TrainConfig, load_config
+from ml.market_drift import MarketDrift, estimate_drift
 from ml.promotion import Decision, decide_promotion, decide_rollback
 from ml.registry import (
     alias_history,
@@ -234,6 +235,33 @@ def paired_prices(
     )
 
 
+def challenger_drift(
+    settings: AppSettings, *, models: Models, config: TrainConfig, challenger: str, champion: str
+) -> MarketDrift:
+    """The market drift on the sale prices the challenger never trained on (as the loop)."""
+    since = _since(
+        alias_history(
+            tracking_uri=settings.core.resolved_tracking_uri(), name=config.registered_model
+        ),
+        "challenger",
+        challenger,
+    )
+    paired = paired_prices(
+        models, feedback_rows(settings), since=since, candidate=challenger, baseline=champion
+    )
+    return _drift(config, paired)
+
+
+def _drift(config: TrainConfig, paired: PairedPrices) -> MarketDrift:
+    return estimate_drift(
+        np.asarray(paired.actual),
+        np.asarray(paired.baseline),
+        level=config.promotion.drift_level,
+        min_paired=config.auto_promotion.min_paired,
+        enabled=config.promotion.explain_drift,
+    )
+
+
 def _promotion_decision(
     settings: AppSettings,
     models: Models,
@@ -243,16 +271,19 @@ def _promotion_decision(
     champion: str,
 ) -> Decision:
     failures: list[str] = []
+    actual, baseline = np.asarray(paired.actual), np.asarray(paired.baseline)
+    drift = _drift(config, paired)
     if len(paired.actual) >= config.auto_promotion.min_paired:
-        failures = _replay_failures(
-            settings, models, config, challenger=challenger, champion=champion
+        failures, drift = _replay_failures(
+            settings, models, config, challenger=challenger, champion=champion, drift=drift
         )
     return decide_promotion(
-        np.asarray(paired.actual),
+        actual,
         np.asarray(paired.candidate),
-        np.asarray(paired.baseline),
+        baseline,
         policy=config.auto_promotion,
         replay_failures=failures,
+        drift=drift,
     )
 
 
@@ -274,9 +305,16 @@ def _rollback_decision(
 
 
 def _replay_failures(
-    settings: AppSettings, models: Models, config: TrainConfig, *, challenger: str, champion: str
-) -> list[str]:
-    """The replay report's limit failures on the champion's hold-out (as ``hpp compare``)."""
+    settings: AppSettings,
+    models: Models,
+    config: TrainConfig,
+    *,
+    challenger: str,
+    champion: str,
+    drift: MarketDrift,
+) -> tuple[list[str], MarketDrift]:
+    """The replay report's limit failures on the champion's hold-out (as ``hpp compare``),
+    judged beyond ``drift`` when it applies; the drift with the shift it explained."""
     from ml.contract import FEATURE_COLUMNS
     from ml.registry import load_holdout
 
@@ -292,8 +330,9 @@ def _replay_failures(
         source={"kind": "hold-out", "model_version": champion},
         limits=config.promotion,
         actual=pd.Series(frame["actual"].to_numpy()),
+        drift=drift,
     )
-    return list(report["verdict"]["failures"])
+    return list(report["verdict"]["failures"]), MarketDrift.model_validate(report["drift"])
 
 
 def _move(
@@ -323,7 +362,11 @@ def _move(
         previous=champion,
         reason=decision.reason,
         by=f"rule:auto_{action}",
-        details={"test": decision.test.model_dump() if decision.test else None, **decision.details},
+        details={
+            "test": decision.test.model_dump() if decision.test else None,
+            "drift": decision.drift.model_dump() if decision.drift else None,
+            **decision.details,
+        },
         sink=sink,
     )
 
@@ -378,7 +421,13 @@ def _since(history: list[AliasEvent], action: str, version: str) -> float:
 
 
 def _brief(decision: Decision) -> dict[str, Any]:
-    return {"act": decision.act, "reason": decision.reason}
+    drift = decision.drift
+    return {
+        "act": decision.act,
+        "reason": decision.reason,
+        "drift": drift.change if drift else None,
+        "drift_applied": drift.applied if drift else None,
+    }
 
 
 def _user() -> str:

@@ -89,3 +89,31 @@ async def test_a_retrained_version_shows_its_cv_estimate_with_the_interval(user:
     assert isinstance(table, ui.table)
     assert table.rows[0]["version"] == "3"
     assert "(CV RMSE 28,890, 90% interval 27,239 to 30,540)" in table.rows[0]["why"]
+
+
+async def test_the_timeline_shows_the_market_drift_a_promotion_was_judged_beyond(
+    user: User,
+) -> None:
+    drift = {
+        "n": 80,
+        "change": 0.148,
+        "low": 0.131,
+        "high": 0.163,
+        "level": 0.95,
+        "significant": True,
+        "enabled": True,
+        "applied": True,
+        "explained_change": 0.146,
+    }
+    promoted = {**EVENTS[1], "details": {"test": {"n": 80, "p_value": 1e-9}, "drift": drift}}
+
+    @ui.page("/timeline-drift")
+    def page() -> None:
+        version_timeline([promoted])
+
+    await user.open("/timeline-drift")
+    table = user.find(marker="timeline-table").elements.pop()
+    assert isinstance(table, ui.table)
+    why = table.rows[0]["why"]
+    assert "market drift +14.8% on 80 sale prices (95% interval +13.1% to +16.3%)" in why
+    assert "replay limits judged beyond a +14.6% shift" in why

@@ -87,6 +87,8 @@ def _timeline_row(event: dict[str, Any]) -> dict[str, Any]:
             f" (CV RMSE {rmse['mean']:,.0f}, {level:.0%} interval "
             f"{rmse['low']:,.0f} to {rmse['high']:,.0f})"
         )
+    if details.get("drift") and "market drift" not in why:
+        why += f" ({drift_text(details['drift'])})"
     return {
         "seq": event["seq"],
         "when": event["at"][:19].replace("T", " "),
@@ -96,6 +98,26 @@ def _timeline_row(event: dict[str, Any]) -> dict[str, Any]:
         "why": why,
         "by": event["by"],
     }
+
+
+def drift_text(drift: dict[str, Any], excused: list[str] | None = None) -> str:
+    """The market drift a promotion decision or replay measured, and whether it applied."""
+    if drift.get("change") is None:
+        return f"market drift not measured ({drift.get('n', 0)} sale prices)"
+    text = (
+        f"market drift {drift['change']:+.1%} on {drift['n']} sale prices "
+        f"({drift['level']:.0%} interval {drift['low']:+.1%} to {drift['high']:+.1%}); "
+    )
+    if drift.get("applied"):
+        explained = drift.get("explained_change")
+        text += "replay limits judged beyond " + (
+            f"a {explained:+.1%} shift" if explained is not None else "it"
+        )
+    else:
+        text += "not applied: replay judged as is"
+    if excused:
+        text += "; explained: " + "; ".join(excused)
+    return text
 
 
 def _outcome(outcome: dict[str, Any] | None) -> str:

@@ -19,7 +19,7 @@ from webui.api import GatewayError, GatewayUnavailableError
 from webui.components.drift_chart import psi_options
 from webui.components.formatting import money
 from webui.components.house_form import LABELS
-from webui.components.loop_history import trigger_history
+from webui.components.loop_history import drift_text, trigger_history
 from webui.components.marks import testid
 from webui.components.paired_chart import paired_error_options
 from webui.deps import UIDeps
@@ -323,6 +323,10 @@ def _challenger(report: ChallengerReport | None) -> None:
             f"{report.moved_share:.1%} of prices move more than {report.move_threshold:.0%}; "
             f"mean change {report.mean_change:+.2%}."
         ).classes("text-sm text-gray-700")
+        if report.drift is not None:
+            ui.label(drift_text(report.drift.model_dump(), verdict.failures_as_is)).classes(
+                "text-sm text-gray-700"
+            ).mark("challenger-drift").props(testid("challenger-drift"))
         for failure in verdict.failures:
             ui.label(failure).classes("text-sm text-red-800")
         movers = report.biggest_movers
