@@ -65,14 +65,15 @@ class ChunkTask:
 
 def save_plan(jobs: JobStore, blobs: SyncBlobStore, job_id: str, plan: Plan) -> bool:
     """Store the plan as a blob, then mark the job planned with its constant-size facts;
-    False if the job was deleted meanwhile (its plan blob is then removed again).
+    False if the job was deleted meanwhile (the orphan sweep then removes the blob with
+    the rest of the job's folder).
 
     The blob is written first: a plan step killed between the two writes is delivered
     again, finds no mark, and plans again (writing the same blob).
     """
     key = plan_key(job_id)
     blobs.put_bytes(key, json.dumps(plan.to_json()).encode())
-    stored = jobs.save_plan(
+    return jobs.save_plan(
         job_id,
         plan_blob=key,
         columns=plan.columns,
@@ -80,9 +81,6 @@ def save_plan(jobs: JobStore, blobs: SyncBlobStore, job_id: str, plan: Plan) -> 
         rows_total=plan.rows_total,
         chunks_total=len(plan.chunks),
     )
-    if not stored:
-        blobs.delete_prefix(key)
-    return stored
 
 
 def load_plan(blobs: SyncBlobStore, record: JobRecord) -> Plan | None:

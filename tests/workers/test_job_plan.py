@@ -186,7 +186,7 @@ def test_a_redelivered_plan_step_queues_the_same_chunks_from_the_stored_plan(
     assert record is not None
     assert (record.plan, record.plan_blob, record.chunks_total) == (None, plan_key("twice"), 4)
     assert pipeline.score_chunk_job(ctx, first[1], enqueue_finalize=lambda _: None) == "counted"
-    ctx.blobs.delete_prefix(input_key("twice"))  # a second plan could not read the input
+    ctx.blobs.put_bytes(input_key("twice"), b"\x00")  # a second plan would fail the job
 
     again, _ = plan(ctx, "twice")
 
