@@ -118,8 +118,8 @@ def main_multi(args: argparse.Namespace, work: Path, tracking_uri: str) -> None:
             f"{row['rows']:>13,} rows x {row['workers']:>2} workers: "
             f"{row['seconds'] / 60:8.1f} min, "
             f"${row['cost_usd']:8.2f}, S3 {row['s3_puts_per_s']:6.0f} PUT/s, "
-            f"Redis job {row['redis_job_mb']:.1f} MB, plan read per step "
-            f"{row['plan_read_mb_per_step']:.2f} MB"
+            f"Redis job {row['redis_job_mb']:.1f} MB, read by each step "
+            f"{row['step_read_mb'] * 1e3:.2f} kB"
         )
     write_result(
         "batch_multifile",

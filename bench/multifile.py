@@ -3,10 +3,11 @@
 A 20M-row input as 40 Parquet files in the local blob store, scored by 2 workers, beside a
 2M-row input of the same files' size (4 files): rows/s, worker peak memory (flat if the
 two agree), the Redis memory of the job's bookkeeping (per chunk), the time from
-submission to the first progress event. From the measured per-worker throughput it
-projects time and Fargate cost for 10M, 100M and 1B rows at 4, 16 and 64 workers, and
-where each limit that bends first (Redis bookkeeping, S3 request rates, result assembly)
-would bend.
+submission to the first progress event, and what one chunk step reads from Redis (its
+message and the job's fields: the same at any size, since the plan is a blob). From the
+measured per-worker throughput it projects time and Fargate cost for 10M, 100M and 1B rows
+at 4, 16 and 64 workers, and where each limit that bends first (Redis bookkeeping, S3
+request rates, result assembly) would bend.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from core.settings import hash_api_key
 from hpp.redis_server import embedded_redis, free_port
 from jobs.keys import fair_owner_queue_key, job_key, job_keys
 from jobs.queue import QUEUE
+from jobs.store import STEP_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key-0123456789"
@@ -69,7 +71,15 @@ class MultiRun:
     redis_job_bytes: int  # the job's record, counted-chunk set and attempts (peak)
     redis_queue_bytes: int  # the owner's step list, the broker queue and unacked (peak)
     redis_used_delta_bytes: int  # INFO used_memory, peak during the job minus before
-    plan_bytes: int  # the chunk plan inside the record (read with the record by each step)
+    # What one chunk step reads from Redis: the largest chunk message seen waiting in the
+    # owner's list, plus the job fields a step reads (``jobs.store.STEP_FIELDS``).
+    step_message_bytes: int
+    step_fields_bytes: int
+
+    @property
+    def step_read_bytes(self) -> int:
+        """Bytes of Redis one chunk step reads besides its counters (constant per job)."""
+        return self.step_message_bytes + self.step_fields_bytes
 
     @property
     def rate(self) -> float:
@@ -83,7 +93,8 @@ class MultiRun:
             f"{self.first_progress_seconds:.2f} s, finalize {self.finalize_seconds:.2f} s, "
             f"worker peak PSS {self.worker_peak_pss_mb:.0f} MB, Redis: job "
             f"{self.redis_job_bytes:,} B ({self.redis_job_bytes / self.chunks:.0f} B/chunk), "
-            f"queues {self.redis_queue_bytes:,} B, used_memory +{self.redis_used_delta_bytes:,} B"
+            f"queues {self.redis_queue_bytes:,} B, used_memory +{self.redis_used_delta_bytes:,} B, "
+            f"read by each step {self.step_read_bytes:,} B"
         )
 
 
@@ -106,8 +117,8 @@ def run_multifile(
     per_worker = big_run.rate / workers
     return {
         "workers": workers,
-        "big": {**asdict(big_run), "rows_per_s": big_run.rate},
-        "small": {**asdict(small_run), "rows_per_s": small_run.rate},
+        "big": _figures(big_run),
+        "small": _figures(small_run),
         "memory_ratio": big_run.worker_peak_pss_mb / small_run.worker_peak_pss_mb,
         "per_worker_rows_per_s": per_worker,
         "prices": {
@@ -119,6 +130,10 @@ def run_multifile(
         },
         "projection": project(big_run, per_worker),
     }
+
+
+def _figures(run: MultiRun) -> dict[str, Any]:
+    return {**asdict(run), "rows_per_s": run.rate, "step_read_bytes": run.step_read_bytes}
 
 
 def project(run: MultiRun, per_worker: float) -> dict[str, Any]:
@@ -144,7 +159,8 @@ def project(run: MultiRun, per_worker: float) -> dict[str, Any]:
                     "s3_puts_per_s": chunk_rate * S3_PUTS_PER_CHUNK,
                     "s3_gets_per_s": chunk_rate * S3_GETS_PER_CHUNK,
                     "redis_job_mb": run.redis_job_bytes / run.chunks * chunks / 1e6,
-                    "plan_read_mb_per_step": run.plan_bytes / run.chunks * chunks / 1e6,
+                    # A step's message and fields: the same for any number of chunks.
+                    "step_read_mb": run.step_read_bytes / 1e6,
                 }
             )
     return {"task_hour_usd": task_hour, "rows_per_chunk": rows_per_chunk, "table": table}
@@ -238,7 +254,8 @@ def run_pointer_job(
                 redis_job_bytes=bookkeeping.job_peak,
                 redis_queue_bytes=bookkeeping.queue_peak,
                 redis_used_delta_bytes=bookkeeping.used_peak - used_before,
-                plan_bytes=bookkeeping.plan_bytes,
+                step_message_bytes=bookkeeping.message_bytes,
+                step_fields_bytes=bookkeeping.fields_bytes,
             )
         finally:
             client.close()
@@ -273,7 +290,8 @@ class _RedisSampler(threading.Thread):
     def __init__(self, client: redis.Redis, job_id: str, used_before: int) -> None:
         super().__init__(daemon=True)
         self.client, self.job_id = client, job_id
-        self.job_peak = self.queue_peak = self.plan_bytes = self.chunks = 0
+        self.job_peak = self.queue_peak = self.chunks = 0
+        self.message_bytes = self.fields_bytes = 0
         self.used_peak = used_before
         self._done = threading.Event()
 
@@ -282,15 +300,23 @@ class _RedisSampler(threading.Thread):
         self.join()
 
     def run(self) -> None:
-        queues = [fair_owner_queue_key("bench"), QUEUE, "unacked", "unacked_index"]  # kombu's
+        owner = fair_owner_queue_key("bench")
+        queues = [owner, QUEUE, "unacked", "unacked_index"]  # kombu's
         while not self._done.is_set():
             job = sum(self._usage(key) for key in job_keys(self.job_id))
             self.job_peak = max(self.job_peak, job)
             self.queue_peak = max(self.queue_peak, sum(self._usage(k) for k in queues))
             used = int(self.client.info("memory")["used_memory"])
             self.used_peak = max(self.used_peak, used)
-            plan = self.client.hstrlen(job_key(self.job_id), "plan")
-            self.plan_bytes = max(self.plan_bytes, int(plan))
+            message = self.client.lindex(owner, -1)  # the last chunk's: the longest numbers
+            self.message_bytes = max(self.message_bytes, len(str(message or "").encode()))
+            fields = self.client.hmget(job_key(self.job_id), STEP_FIELDS)
+            read = sum(
+                len(name) + len(str(value).encode())
+                for name, value in zip(STEP_FIELDS, fields, strict=True)
+                if value is not None
+            )
+            self.fields_bytes = max(self.fields_bytes, read)
             chunks = self.client.hget(job_key(self.job_id), "chunks_total")
             self.chunks = max(self.chunks, int(chunks or 0))
             self._done.wait(1.0)

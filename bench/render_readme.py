@@ -192,14 +192,14 @@ def render_cost_table(result: Result) -> str:
         "limit at these rates: see below):",
         "",
         "| rows | workers | time | cost | S3 PUT/s | S3 GET/s | Redis job record "
-        "| plan read by each step |",
+        "| Redis read by each step |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in projection["table"]:
         lines.append(
             f"| {_rows(row['rows'])} | {row['workers']} | {_duration(row['seconds'])} | "
             f"${row['cost_usd']:,.2f} | {row['s3_puts_per_s']:,.0f} | {row['s3_gets_per_s']:,.0f} "
-            f"| {_size(row['redis_job_mb'])} | {_size(row['plan_read_mb_per_step'])} |"
+            f"| {_size(row['redis_job_mb'])} | {row['step_read_mb'] * 1e6:,.0f} B |"
         )
     lines.append("")
     lines.append(f"Source: `bench/results/{result['benchmark']}.json`, {str(result['date'])[:10]}.")

@@ -1,8 +1,9 @@
 """The houses of a finished job's rows, read back from its stored input.
 
 Feedback for a job's row (``job:{id}:{row}``) names the row, not the house; to become a
-training row the sale price needs that house's features. The job record keeps the chunk
-plan (byte ranges of the input with their row counts), so row r is found in one chunk:
+training row the sale price needs that house's features. The job's chunk plan (byte
+ranges of the input with their row counts: a blob named by the record's ``plan_blob``, or
+inside the record for a job planned before plans were blobs) finds row r in one chunk:
 only the chunks holding named rows are read (``get_range``) and parsed with the workers'
 own reader (``jobs.chunk_csv``: only the six columns, up to the last row named), and each
 row numbers exactly as the scoring numbered it.
@@ -62,7 +63,7 @@ async def job_houses(
             wanted, "the job read its input from a pointer; its houses are not read back"
         )
         return out
-    spans = chunk_spans(record.plan)
+    spans = chunk_spans(record.plan or await _plan_text(blobs, record))
     if not spans or record.feature_positions is None:
         out.problems = dict.fromkeys(wanted, "the job has no chunk plan to find its rows by")
         return out
@@ -88,8 +89,19 @@ async def job_houses(
     return out
 
 
+async def _plan_text(blobs: BlobStore, record: JobRecord) -> str | None:
+    """The JSON of the job's plan blob (None if it has none, or it is gone)."""
+    if not record.plan_blob:
+        return None
+    try:
+        return b"".join([block async for block in blobs.iter_bytes(record.plan_blob)]).decode()
+    except BlobNotFoundError:
+        return None
+
+
 def chunk_spans(plan: str | None) -> list[ChunkSpan]:
-    """The chunks of a stored plan (``JobRecord.plan``, JSON), each with its first row."""
+    """The chunks of a stored plan (``workers.chunking.Plan`` as JSON), each with its first
+    row."""
     if not plan:
         return []
     spans: list[ChunkSpan] = []

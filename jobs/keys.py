@@ -220,6 +220,12 @@ def input_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}input.csv"
 
 
+def plan_key(job_id: str) -> str:
+    """Where a job's chunk plan lives (``workers.job_plan``): read by the plan step, the
+    watchdog and finalize, never by a chunk step (its message carries what it needs)."""
+    return f"{job_prefix(job_id)}plan.json"
+
+
 def parts_prefix(job_id: str) -> str:
     """The folder of a job's per-chunk blobs (deleted once the job is final)."""
     return f"{job_prefix(job_id)}parts/"

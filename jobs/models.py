@@ -92,8 +92,10 @@ class JobPage(_Lenient):
 class JobRecord(BaseModel):
     """A job as stored in its Redis hash (every value a string there; typed here).
 
-    ``plan`` stays JSON text (``workers.chunking.Plan``): only the workers read it, and
-    the gateway, which reads a record on every poll and event, need not parse it.
+    The chunk plan (``workers.chunking.Plan``) lives in the blob store, named by
+    ``plan_blob`` (``workers.job_plan``), so the hash stays the same size however many
+    chunks the job has. ``plan`` is the JSON plan of a job planned before that (kept
+    inside the hash); such a job still finishes.
     """
 
     model_config = ConfigDict(protected_namespaces=(), extra="ignore")
@@ -121,7 +123,8 @@ class JobRecord(BaseModel):
     sources: list[dict[str, Any]] | None = None
     output_format: Literal["csv", "parquet"] = "csv"
     destination: str = ""
-    plan: str | None = None
+    plan: str | None = None  # a job planned before plans moved to the blob store
+    plan_blob: str = ""  # where the plan lives; set once the job is planned
     columns: list[str] | None = None
     feature_positions: dict[str, int] | None = None
     drift: dict[str, Any] | None = None

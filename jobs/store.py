@@ -1,7 +1,8 @@
 """The job record in Redis for synchronous code (the workers, ``hpp compare``).
 
 One hash per job (``jobs.keys.job_key``) holds owner, status, row counts, the pinned
-model version, timings and the chunk plan; a set records which chunks are counted (so a
+model version, timings and where the chunk plan lives (the plan itself is a blob, so the
+hash does not grow with the chunks); a set records which chunks are counted (so a
 redelivered chunk is counted once); a sorted set per owner lists their jobs, newest
 first; a pub/sub channel per job announces every change. State changes that must happen
 once (count a chunk, finish a job) are Lua scripts (``jobs.scripts``), atomic in Redis.
@@ -30,6 +31,10 @@ from jobs.models import (
 )
 from jobs.outbox import NoticePolicy, finish_args, finish_keys
 from jobs.scripts import COUNT_CHUNK_LUA, FINISH_LUA, TRANSITION_LUA, UPDATE_LUA
+
+# What a chunk step reads of a job's hash: every field but those that grow with the
+# input (a pointer job's file list, the plan of a job planned before plans were blobs).
+STEP_FIELDS = [name for name in JobRecord.model_fields if name not in ("sources", "plan", "drift")]
 
 
 def new_job_id() -> str:
@@ -74,6 +79,18 @@ class JobStore:
         fields: dict[str, str] = self.client.hgetall(keys.job_key(job_id))
         return JobRecord.from_redis(fields) if fields else None
 
+    def get_for_step(self, job_id: str) -> JobRecord | None:
+        """The job's record without the fields a chunk step never needs (a pointer job's
+        file list, an old-style plan, the drift report): what it reads stays the same size
+        however many chunks and files the job has. None when the job does not exist."""
+        values: list[str | None] = self.client.hmget(keys.job_key(job_id), STEP_FIELDS)
+        fields = {
+            name: value
+            for name, value in zip(STEP_FIELDS, values, strict=True)
+            if value is not None
+        }
+        return JobRecord.from_redis(fields) if fields else None
+
     def put(self, record: JobRecord) -> None:
         """Store a record as it is (the gateway creates jobs with ``AsyncJobStore.admit``,
         which also checks the quotas; this is for tools and tests)."""
@@ -83,16 +100,17 @@ class JobStore:
         self,
         job_id: str,
         *,
-        plan: str,
+        plan_blob: str,
         columns: list[str],
         feature_positions: dict[str, int],
         rows_total: int,
         chunks_total: int,
     ) -> bool:
-        """Keep the chunk plan (JSON) on the job if it still exists; False if it is gone."""
+        """Note on the job that it is planned (its plan stored at ``plan_blob``) with the
+        plan's constant-size facts, if it still exists; False if it is gone."""
         return self._set(
             job_id,
-            plan=plan,
+            plan_blob=plan_blob,
             columns=columns,
             feature_positions=feature_positions,
             rows_total=rows_total,

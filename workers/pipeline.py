@@ -6,7 +6,9 @@ written atomically, the chunk is counted by a Redis set (once, whoever gets ther
 first), and the job moves to a final state by a compare-and-set, exactly once.
 
 Blob layout per job (``jobs.keys``): ``jobs/{id}/input.csv`` (an upload; a job from a
-pointer reads its files where they are), the result's parts
+pointer reads its files where they are), the chunk plan ``jobs/{id}/plan.json``
+(``workers.job_plan``: a chunk step never reads it, its message carries its part), the
+result's parts
 ``jobs/{id}/parts/{index:06d}.csv`` (or ``.parquet``; under ``{destination}{id}/`` when the
 caller named one), the result's manifest ``jobs/{id}/result.json`` (``jobs.manifest``:
 finalize lists the parts, it does not join them), and the lookups of ``workers.summary``
@@ -15,10 +17,8 @@ finalize lists the parts, it does not join them), and the lookups of ``workers.s
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from audit.records import chunk_record
 from core.text import clip
@@ -45,24 +45,14 @@ from observability.logging import get_logger
 from workers.chunking import InputLimits, Plan, UnreadableFileError, plan_chunks
 from workers.context import WorkerContext
 from workers.drift import record_job_drift
+from workers.job_plan import ChunkTask, chunk_tasks, complete_task, load_plan, save_plan
 from workers.scoring import ScoredChunk, result_header, score_chunk, score_table
-from workers.source_plan import plan_sources, typed_output
+from workers.source_plan import plan_sources
 from workers.source_read import read_csv_range, read_row_groups
 from workers.summary import record_job_summary, save_chunk_extras
 
 log = get_logger("workers.pipeline")
 SWEEP_EVERY_SECONDS = 600
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """A chunk to score: which job, which index, which byte range."""
-
-    job_id: str
-    index: int
-    start: int
-    end: int
-    source: int = 0  # the file, in a job from a pointer
 
 
 EnqueueChunks = Callable[[str, list[ChunkTask]], None]  # the job's owner, its chunks
@@ -83,7 +73,7 @@ def plan_job(
     if record is None or record.status not in (QUEUED, RUNNING):
         return
     jobs.start(job_id)
-    plan = stored_plan(record)
+    plan = load_plan(ctx.blobs, record)  # planned already: this delivery is a repeat
     if plan is None and _planned_too_often(ctx, job_id):
         return
     plan = plan or _make_plan(ctx, job_id, record)
@@ -93,12 +83,7 @@ def plan_job(
     if counted >= len(plan.chunks):
         enqueue_finalize(job_id)
         return
-    done = jobs.counted_chunks(job_id)
-    chunks = [
-        ChunkTask(job_id, chunk.index, chunk.start, chunk.end, chunk.source)
-        for chunk in plan.chunks
-        if chunk.index not in done
-    ]
+    chunks = chunk_tasks(record, plan, skip=jobs.counted_chunks(job_id))
     enqueue_chunks(record.owner, chunks)
     _maybe_sweep(ctx)
 
@@ -106,9 +91,13 @@ def plan_job(
 def score_chunk_job(
     ctx: WorkerContext, task: ChunkTask, *, enqueue_finalize: EnqueueFinalize
 ) -> str:
-    """Score one chunk and count it once; returns what happened (for logs and tests)."""
+    """Score one chunk and count it once; returns what happened (for logs and tests).
+
+    Reads the job's constant-size fields and counters, never its plan: the message
+    carries the chunk's range, first row and file.
+    """
     jobs, job_id = ctx.jobs, task.job_id
-    record = jobs.get(job_id)
+    record = jobs.get_for_step(job_id)
     if record is None or record.status != RUNNING:
         return "skipped"
     if jobs.counted(job_id, task.index):
@@ -120,6 +109,8 @@ def score_chunk_job(
         reason = jobs.last_error(job_id, task.index) or "the worker was lost while scoring it"
         fail_job(ctx, job_id, f"chunk {task.index} failed {limit} times; last error: {reason}")
         return "gave up"
+    if task.first_row is None:  # sent before messages carried it (an upgrade)
+        task = complete_task(jobs, ctx.blobs, task)
     started = time.perf_counter()
     columns = _columns(record)
     data, scored = _read_and_score(ctx, task, record, columns)
@@ -166,11 +157,10 @@ def _read_and_score(
             output=record.output_format,
         )
 
-    if not record.sources:  # an upload
+    if task.file is None:  # an upload
         data = ctx.blobs.get_range(input_key(record.id), task.start, task.end)
         return data, score_csv(data)
-    sources = [SourceFile.model_validate(s) for s in record.sources]
-    source = sources[task.source]
+    source = SourceFile.model_validate(task.file)
     if source.format == "csv":
         data = read_csv_range(ctx.blobs, source, task.start, task.end)
         return data, score_csv(data)
@@ -183,7 +173,7 @@ def _read_and_score(
         comparables=record.comparables,
         unknown_categories=record.unknown_categories,
         output=record.output_format,
-        typed=typed_output(sources),
+        typed=task.typed,
     )
     return scored.input_text or b"", scored
 
@@ -218,7 +208,7 @@ def audit_chunk(
         "job_id": task.job_id,
         "chunk": task.index,
         "bytes": [task.start, task.end],
-        "first_row": _first_row(record, task.index),
+        "first_row": task.first_row,
         "row_count": scored.rows,
         "columns": _columns(record),
         "feature_positions": _feature_positions(record),
@@ -272,7 +262,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> str:
 
 def write_manifest(ctx: WorkerContext, record: JobRecord) -> ResultManifest:
     """List the job's parts (one listing, no bytes read) and store the result's manifest."""
-    plan = stored_plan(record)
+    plan = load_plan(ctx.blobs, record)
     if plan is None:
         raise RuntimeError(f"job {record.id} has no plan yet")
     folder = output_folder(record.id, record.destination)
@@ -378,30 +368,11 @@ def _make_plan(ctx: WorkerContext, job_id: str, record: JobRecord) -> Plan | Non
             return None  # deleted before we got to it
         finally:
             blocks.close()
-    stored = ctx.jobs.save_plan(
-        job_id,
-        plan=json.dumps(plan.to_json()),
-        columns=plan.columns,
-        feature_positions=plan.feature_positions,
-        rows_total=plan.rows_total,
-        chunks_total=len(plan.chunks),
-    )
-    if not stored:
+    if not save_plan(ctx.jobs, ctx.blobs, job_id, plan):
         return None  # deleted while we planned
     ctx.jobs.publish(job_id, "planned")
     log.info("job_planned", job_id=job_id, rows=plan.rows_total, chunks=len(plan.chunks))
     return plan
-
-
-def _first_row(record: JobRecord, index: int) -> int:
-    """The file row of chunk ``index``'s first row: after the rows of the earlier chunks."""
-    plan = stored_plan(record)
-    return 1 + sum(c.rows for c in plan.chunks[:index]) if plan else 1
-
-
-def stored_plan(record: JobRecord) -> Plan | None:
-    """The chunk plan kept in a job's record (None before the job is planned)."""
-    return Plan.from_json(json.loads(record.plan)) if record.plan else None
 
 
 def _columns(record: JobRecord) -> list[str]:

@@ -30,6 +30,7 @@ from jobs.queue import (
 from observability.logging import get_logger
 from workers import pipeline
 from workers.context import WorkerContext
+from workers.job_plan import ChunkTask
 
 log = get_logger("workers.tasks")
 MAX_RETRY_DELAY_SECONDS = 30
@@ -97,11 +98,20 @@ def plan_job(self: StepTask, job_id: str) -> None:
 
 @shared_task(bind=True, name=CHUNK_TASK, base=StepTask, Request=StepRequest)
 def score_chunk(
-    self: StepTask, job_id: str, index: int, start: int, end: int, source: int = 0
+    self: StepTask,
+    job_id: str,
+    index: int,
+    start: int,
+    end: int,
+    source: int = 0,
+    first_row: int | None = None,
+    file: dict[str, Any] | None = None,
+    typed: bool = False,
 ) -> str:
-    """Score one chunk of a job (``source``: its file, in a job from a pointer)."""
+    """Score one chunk of a job (``workers.job_plan.ChunkTask``: the arguments are its
+    fields; a message of an older worker has only the first five)."""
     ctx = self.ctx
-    task = pipeline.ChunkTask(job_id, index, start, end, source)
+    task = ChunkTask(job_id, index, start, end, source, first_row, file, typed)
     try:
         return pipeline.score_chunk_job(ctx, task, enqueue_finalize=_enqueue_finalize(self))
     except SoftTimeLimitExceeded:
@@ -184,13 +194,9 @@ def _bind(app: Celery, ctx: WorkerContext | None) -> None:
 
 
 def _enqueue_chunks(task: StepTask) -> pipeline.EnqueueChunks:
-    def enqueue(owner: str, chunks: list[pipeline.ChunkTask]) -> None:
+    def enqueue(owner: str, chunks: list[ChunkTask]) -> None:
         steps = [
-            Step(
-                CHUNK_TASK,
-                [chunk.job_id, chunk.index, chunk.start, chunk.end, chunk.source],
-                step_task_id(chunk.job_id, f"c{chunk.index}"),
-            )
+            Step(CHUNK_TASK, chunk.args(), step_task_id(chunk.job_id, f"c{chunk.index}"))
             for chunk in chunks
         ]
         FairQueue.for_app(task.app, task.ctx.jobs.client).submit(owner, steps)

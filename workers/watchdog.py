@@ -39,8 +39,9 @@ from jobs.queue import (
     step_task_id,
 )
 from jobs.store import JobStore
+from jobs.sync_blobs import SyncBlobStore
 from observability.logging import get_logger
-from workers.pipeline import stored_plan
+from workers.job_plan import chunk_tasks, load_plan
 
 log = get_logger("workers.watchdog")
 MAX_JOBS_PER_SWEEP = 500  # the longest-stalled first; the rest at the next sweep
@@ -90,9 +91,16 @@ class Watchdog:
     """Sends again the steps of stalled jobs that are nowhere in the broker."""
 
     def __init__(
-        self, jobs: JobStore, *, send: Send, stall_seconds: float, fair: FairQueue | None = None
+        self,
+        jobs: JobStore,
+        *,
+        blobs: SyncBlobStore,
+        send: Send,
+        stall_seconds: float,
+        fair: FairQueue | None = None,
     ) -> None:
         self.jobs, self.send, self.stall_seconds, self.fair = jobs, send, stall_seconds, fair
+        self.blobs = blobs  # where the plans are: a resent chunk's message is made from it
         self.client: Any = jobs.client
         self._broker_ids = self.client.register_script(BROKER_IDS_LUA)
 
@@ -124,14 +132,16 @@ class Watchdog:
         if record is None or record.status in FINAL_STATES:
             self.client.zrem(ACTIVE_JOBS_KEY, job_id)
             return []
-        plan = stored_plan(record)
-        if record.status == QUEUED or plan is None:
+        planned = record.status != QUEUED and bool(record.plan or record.plan_blob)
+        done = self.jobs.counted_chunks(job_id) if planned else set()
+        if planned and len(done) >= record.chunks_total:
+            return [DueStep(job_id, "finalize", FINALIZE_TASK, [job_id])]
+        plan = load_plan(self.blobs, record) if planned else None  # the lost chunks' messages
+        if plan is None:
             return [DueStep(job_id, "plan", PLAN_TASK, [job_id])]
-        done = self.jobs.counted_chunks(job_id)
         chunks = [
-            DueStep(job_id, f"c{c.index}", CHUNK_TASK, [job_id, c.index, c.start, c.end, c.source])
-            for c in plan.chunks
-            if c.index not in done
+            DueStep(job_id, f"c{task.index}", CHUNK_TASK, task.args())
+            for task in chunk_tasks(record, plan, skip=done)
         ]
         return chunks or [DueStep(job_id, "finalize", FINALIZE_TASK, [job_id])]
 
@@ -182,8 +192,11 @@ class WatchdogStep(bootsteps.StartStopStep):
         jobs = JobStore.from_url(
             str(settings.core.redis_url), ttl_seconds=settings.worker.result_ttl_seconds
         )
+        blobs = SyncBlobStore.open(settings.core.resolved_blob_url())
         fair = FairQueue.for_app(worker.app, jobs.client)
-        self.watchdog = Watchdog(jobs, send=fair.send, stall_seconds=interval, fair=fair)
+        self.watchdog = Watchdog(
+            jobs, blobs=blobs, send=fair.send, stall_seconds=interval, fair=fair
+        )
         self.timer_ref = worker.timer.call_repeatedly(interval, self._tick, args=(interval,))
 
     def stop(self, worker: Any) -> None:
@@ -193,6 +206,7 @@ class WatchdogStep(bootsteps.StartStopStep):
             self.timer_ref = None
         if self.watchdog is not None:
             self.watchdog.jobs.close()
+            self.watchdog.blobs.close()
             self.watchdog = None
 
     def _tick(self, interval: float) -> None:

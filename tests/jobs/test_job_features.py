@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from jobs.job_features import chunk_spans, houses_in_chunk, rows_by_span
+from jobs.blobs import FileBlobStore
+from jobs.job_features import chunk_spans, houses_in_chunk, job_houses, rows_by_span
+from jobs.keys import input_key, plan_key
+from jobs.models import JobRecord
 from ml.categories import CategoryError, CategoryProblem
 from ml.contract import HouseFeatures
 from workers.chunking import InputLimits, plan_chunks
@@ -57,3 +61,25 @@ def test_each_named_row_is_read_from_the_chunk_holding_it() -> None:
     assert set(problems) == {4, 5}  # row 9 is in no chunk: left for the caller to name
     assert "sqft" in problems[4]
     assert "did you mean 'North Ames'?" in problems[5]
+
+
+async def test_rows_of_a_job_whose_plan_is_a_blob_are_read_through_it(tmp_path: Path) -> None:
+    data = (HEADER + "".join(ROWS)).encode()
+    plan = plan_chunks([data], limits=InputLimits(chunk_rows=2))
+    blobs = FileBlobStore(tmp_path)
+    await blobs.put_bytes(input_key("j"), data)
+    await blobs.put_bytes(plan_key("j"), json.dumps(plan.to_json()).encode())
+    record = JobRecord(
+        id="j",
+        owner="alice",
+        plan_blob=plan_key("j"),
+        columns=plan.columns,
+        feature_positions=plan.feature_positions,
+    )
+
+    found = await job_houses(blobs, record, [3, 1], canonical=canonical)
+
+    assert [found.houses[r]["sqft"] for r in (1, 3)] == [1000.0, 1200.0]
+    (tmp_path / plan_key("j")).unlink()  # gone (the job expired meanwhile)
+    gone = await job_houses(blobs, record, [1], canonical=canonical)
+    assert gone.problems == {1: "the job has no chunk plan to find its rows by"}

@@ -44,6 +44,7 @@ def test_keys_of_one_job_share_its_prefix_and_channels_map_back() -> None:
 def test_a_jobs_blobs_all_live_under_its_folder() -> None:
     names = [
         keys.input_key("j"),
+        keys.plan_key("j"),
         keys.part_key("j", 7),
         keys.part_prices_key("j", 7),
         keys.part_stats_key("j", 7),

@@ -78,7 +78,7 @@ def test_a_plan_and_a_drift_report_are_kept_typed(store: JobStore) -> None:
     assert store.start(job_id)
     assert store.save_plan(
         job_id,
-        plan='{"chunks": []}',
+        plan_blob="jobs/x/plan.json",
         columns=["sqft", "note"],
         feature_positions={"sqft": 0},
         rows_total=5,
@@ -93,7 +93,8 @@ def test_a_plan_and_a_drift_report_are_kept_typed(store: JobStore) -> None:
         ["sqft", "note"],
         {"sqft": 0},
     )
-    assert (record.rows_total, record.chunks_total, record.plan) == (5, 1, '{"chunks": []}')
+    assert (record.rows_total, record.chunks_total, record.plan_blob) == (5, 1, "jobs/x/plan.json")
+    assert record.plan is None
     assert record.drift == {"max_psi": 0.1, "features": {}}
     assert record.started_at is not None
 

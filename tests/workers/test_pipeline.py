@@ -15,7 +15,7 @@ from core.settings import (
     UISettings,
     WorkerSettings,
 )
-from jobs.keys import input_key, job_key, part_key, upload_mark_key
+from jobs.keys import input_key, job_key, part_key, plan_key, upload_mark_key
 from jobs.models import RUNNING, JobRecord
 from workers.context import WorkerContext
 from workers.pipeline import fail_job, sweep_orphans
@@ -55,6 +55,8 @@ def _job(ctx: WorkerContext, job_id: str) -> None:
 def test_sweep_deletes_blobs_whose_job_record_expired(ctx: WorkerContext) -> None:
     for job_id in ("alive", "expired", "uploading"):
         ctx.blobs.put_bytes(input_key(job_id), b"x")
+    for job_id in ("alive", "expired"):
+        ctx.blobs.put_bytes(plan_key(job_id), b"{}")  # a planned job's plan is in its folder
     _job(ctx, "alive")
     ctx.jobs.client.set(upload_mark_key("uploading"), "1")
 
@@ -63,6 +65,8 @@ def test_sweep_deletes_blobs_whose_job_record_expired(ctx: WorkerContext) -> Non
     assert removed == ["expired"]
     assert ctx.blobs.size(input_key("alive")) == 1
     assert ctx.blobs.size(input_key("expired")) is None
+    assert ctx.blobs.size(plan_key("expired")) is None
+    assert ctx.blobs.size(plan_key("alive")) == 2
     assert ctx.blobs.size(input_key("uploading")) == 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from jobs.keys import (
     job_key,
 )
 from jobs.models import RUNNING, SUCCEEDED
+from jobs.pointer import SourceFile
 from jobs.queue import (
     CHUNK_TASK,
     FINALIZE_TASK,
@@ -33,9 +35,11 @@ from jobs.queue import (
     step_task_id,
 )
 from jobs.store import JobStore
+from jobs.sync_blobs import SyncBlobStore
 from tests.support.batch_env import BatchEnv
 from tests.support.redis_state import flush
 from workers.chunking import Chunk, Plan
+from workers.job_plan import save_plan
 from workers.watchdog import BROKER_IDS_LUA, Watchdog, broker_keys, try_sweep
 
 STALL = 30.0
@@ -73,24 +77,42 @@ def sent() -> list[tuple[str, list[Any], str]]:
 
 
 @pytest.fixture
-def watchdog(jobs: JobStore, app: Celery, sent: list[tuple[str, list[Any], str]]) -> Watchdog:
+def blobs(tmp_path: Path) -> Iterator[SyncBlobStore]:
+    """A blob store of the test's own (where blob-stored plans are)."""
+    store = SyncBlobStore.open((tmp_path / "blobs").as_uri())
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def watchdog(
+    jobs: JobStore, blobs: SyncBlobStore, app: Celery, sent: list[tuple[str, list[Any], str]]
+) -> Watchdog:
     """A watchdog that records and really publishes what it sends."""
 
     def send(task: str, args: list[Any], task_id: str) -> None:
         sent.append((task, args, task_id))
         app.send_task(task, args=args, task_id=task_id)
 
-    return Watchdog(jobs, send=send, stall_seconds=STALL)
+    return Watchdog(jobs, blobs=blobs, send=send, stall_seconds=STALL)
 
 
-def running_job(jobs: JobStore, *, chunks: int, last_progress: float) -> Plan:
-    """A running job of ``chunks`` chunks whose last progress was at ``last_progress``."""
+def running_job(
+    jobs: JobStore,
+    *,
+    chunks: int,
+    last_progress: float,
+    blobs: SyncBlobStore | None = None,
+    sources: list[SourceFile] | None = None,
+) -> Plan:
+    """A running job of ``chunks`` chunks whose last progress was at ``last_progress``: its
+    plan in the blob store when ``blobs`` is given, else inside its record (the old way)."""
     plan = Plan(
         columns=["sqft"],
         feature_positions={"sqft": 0},
         data_start=6,
         rows_total=chunks * 10,
-        chunks=[Chunk(i, 6 + 100 * i, 106 + 100 * i, 10) for i in range(chunks)],
+        chunks=[Chunk(i, 6 + 100 * i, 106 + 100 * i, 10, i % 2) for i in range(chunks)],
     )
     jobs.client.hset(
         job_key(JOB),
@@ -98,12 +120,17 @@ def running_job(jobs: JobStore, *, chunks: int, last_progress: float) -> Plan:
             "id": JOB,
             "owner": "alice",
             "status": RUNNING,
-            "plan": json.dumps(plan.to_json()),
             "chunks_total": str(chunks),
             "rows_done": "0",
             "rows_failed": "0",
         },
     )
+    if sources:
+        jobs.client.hset(job_key(JOB), "sources", json.dumps([s.model_dump() for s in sources]))
+    if blobs is None:
+        jobs.client.hset(job_key(JOB), "plan", json.dumps(plan.to_json()))
+    else:
+        assert save_plan(jobs, blobs, JOB, plan)
     jobs.client.zadd(ACTIVE_JOBS_KEY, {JOB: last_progress})
     return plan
 
@@ -156,11 +183,34 @@ def test_a_lost_chunk_is_sent_again_after_two_looks(
     assert jobs.client.smembers(WATCHDOG_SUSPECTS_KEY) == {f"{JOB}:c2"}
     resent = watchdog.sweep(now=now + STALL)
     assert [(s.step, s.task, s.args) for s in resent] == [
-        ("c2", CHUNK_TASK, [JOB, 2, plan.chunks[2].start, plan.chunks[2].end, 0])  # file 0
+        # an upload's chunk 2: file 0 (none), first row 21 (after two chunks of 10 rows)
+        ("c2", CHUNK_TASK, [JOB, 2, plan.chunks[2].start, plan.chunks[2].end, 0, 21, None, False])
     ]
     assert [parse_step_task_id(i) for i in queued_ids(jobs.client)] == [(JOB, "c1"), (JOB, "c2")]
     assert watchdog.sweep(now=now + 2 * STALL) == []  # on its way now: not sent a third time
     assert len(sent) == 1
+
+
+def test_a_lost_chunk_of_a_blob_planned_pointer_job_is_sent_whole(
+    watchdog: Watchdog, jobs: JobStore, blobs: SyncBlobStore
+) -> None:
+    now = time.time()
+    files = [SourceFile(key=f"in/{n}.parquet", format="parquet", bytes=9) for n in range(2)]
+    plan = running_job(jobs, chunks=4, last_progress=now - 2 * STALL, blobs=blobs, sources=files)
+    for index in (0, 1, 3):
+        jobs.count_chunk(JOB, index, rows=10, failed=0)
+    jobs.client.zadd(ACTIVE_JOBS_KEY, {JOB: now - 2 * STALL})
+    record = jobs.get(JOB)
+    assert record is not None
+    assert record.plan is None
+
+    watchdog.sweep(now=now)
+    resent = watchdog.sweep(now=now + STALL)
+
+    chunk = plan.chunks[2]  # of file 0, its rows after 20 others: all a chunk step needs
+    assert [(s.step, s.args) for s in resent] == [
+        ("c2", [JOB, 2, chunk.start, chunk.end, 0, 21, files[0].model_dump(), True])
+    ]
 
 
 def test_a_suspect_that_turns_up_is_not_sent(
