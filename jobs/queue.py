@@ -116,8 +116,8 @@ def send_notices(app: Celery, orders: list[tuple[str, str]]) -> None:
 # priority 0), joined by this separator; taken messages wait in this hash until acked.
 PRIORITY_SEPARATOR, PRIORITY_STEPS, UNACKED_KEY = "\x06\x16", (3, 6, 9), "unacked"
 
-# Every task id of ours in the given lists and hashes, read in one atomic snapshot.
-# (The same as ``workers.watchdog.BROKER_IDS_LUA``, which can import it from here.)
+# Every task id of ours in the given lists and hashes, read in one atomic snapshot (the
+# watchdog's look for lost steps, the notifier's drain for notices no task carries).
 BROKER_IDS_LUA = """
 local ids = {}
 local function scan(messages)

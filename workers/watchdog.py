@@ -31,10 +31,11 @@ from jobs.fairqueue import FairQueue, Send
 from jobs.keys import ACTIVE_JOBS_KEY, WATCHDOG_LOCK_KEY, WATCHDOG_SUSPECTS_KEY
 from jobs.models import FINAL_STATES, QUEUED
 from jobs.queue import (
+    BROKER_IDS_LUA,
     CHUNK_TASK,
     FINALIZE_TASK,
     PLAN_TASK,
-    QUEUE,
+    broker_keys,
     parse_step_task_id,
     step_task_id,
 )
@@ -45,31 +46,6 @@ from workers.job_plan import chunk_tasks, load_plan
 
 log = get_logger("workers.watchdog")
 MAX_JOBS_PER_SWEEP = 500  # the longest-stalled first; the rest at the next sweep
-# kombu's Redis transport: a queue is one list per priority step (the base name holds
-# priority 0), joined by this separator; taken messages wait in this hash until acked.
-PRIORITY_SEPARATOR, PRIORITY_STEPS, UNACKED_KEY = "\x06\x16", (3, 6, 9), "unacked"
-
-# Every task id of ours in the given lists and hashes, read in one atomic snapshot.
-BROKER_IDS_LUA = """
-local ids = {}
-local function scan(messages)
-  for _, message in ipairs(messages) do
-    local id = string.match(message, '"id"%s*:%s*"(hpp%.[^"]+)"')
-    if id then ids[#ids + 1] = id end
-  end
-end
-for _, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key)['ok']
-  if kind == 'list' then scan(redis.call('LRANGE', key, 0, -1))
-  elseif kind == 'hash' then scan(redis.call('HVALS', key)) end
-end
-return ids
-"""
-
-
-def broker_keys(queue: str = QUEUE) -> list[str]:
-    """The Redis keys where kombu keeps the queue's messages, waiting or taken."""
-    return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS), UNACKED_KEY]
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,12 @@ from jobs.keys import (
 from jobs.models import RUNNING, SUCCEEDED
 from jobs.pointer import SourceFile
 from jobs.queue import (
+    BROKER_IDS_LUA,
     CHUNK_TASK,
     FINALIZE_TASK,
     PLAN_TASK,
     QUEUE,
+    broker_keys,
     create_celery,
     parse_step_task_id,
     step_task_id,
@@ -40,7 +42,7 @@ from tests.support.batch_env import BatchEnv
 from tests.support.redis_state import flush
 from workers.chunking import Chunk, Plan
 from workers.job_plan import save_plan
-from workers.watchdog import BROKER_IDS_LUA, Watchdog, broker_keys, try_sweep
+from workers.watchdog import Watchdog, try_sweep
 
 STALL = 30.0
 JOB = "Job0123456789abcdefghij"
