@@ -190,7 +190,7 @@ def _job_input(job_id: str, settings: AppSettings) -> tuple[pd.DataFrame | None,
     blobs = SyncBlobStore.open(settings.core.resolved_blob_url())
     try:
         record = store.get(job_id)
-        if record is None or record.sources:  # a job from a pointer: its files are not one CSV
+        if record is None or record.from_pointer:  # a job from a pointer: its files are not one CSV
             return None, {}
         data = blobs.read_bytes(record.input_key)
     except BlobNotFoundError:

@@ -58,7 +58,7 @@ async def job_houses(
     """The houses of the named rows (1-based) of a job, from its stored input."""
     wanted = sorted(set(rows))
     out = JobHouses()
-    if record.sources:  # its chunks span several files, CSV or Parquet
+    if record.from_pointer:  # its chunks span several files, CSV or Parquet
         out.problems = dict.fromkeys(
             wanted, "the job read its input from a pointer; its houses are not read back"
         )

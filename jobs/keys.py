@@ -226,6 +226,12 @@ def plan_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}plan.json"
 
 
+def sources_key(job_id: str) -> str:
+    """Where a pointer job's file list lives (``jobs.file_list``): written by the gateway
+    before the job is queued, read by the plan step and wherever a chunk message is made."""
+    return f"{job_prefix(job_id)}sources.json"
+
+
 def parts_prefix(job_id: str) -> str:
     """The folder of a job's per-chunk blobs (deleted once the job is final)."""
     return f"{job_prefix(job_id)}parts/"

@@ -95,7 +95,8 @@ class JobRecord(BaseModel):
     The chunk plan (``workers.chunking.Plan``) lives in the blob store, named by
     ``plan_blob`` (``workers.job_plan``), so the hash stays the same size however many
     chunks the job has. ``plan`` is the JSON plan of a job planned before that (kept
-    inside the hash); such a job still finishes.
+    inside the hash); such a job still finishes. A pointer job's file list is a blob too
+    (``sources_blob``), so the hash stays the same size however many files it reads.
     """
 
     model_config = ConfigDict(protected_namespaces=(), extra="ignore")
@@ -118,8 +119,12 @@ class JobRecord(BaseModel):
     comparables: int = Field(0, description="comparable sales' columns per row (0-3)")
     unknown_categories: Literal["warn", "error"] = "warn"
     webhook_url: str | None = None
-    # A job from a pointer: its input files (``jobs.pointer.SourceFile`` as dicts, in
-    # order), the result's format, and the prefix its result goes under ("" = its own).
+    # A job from a pointer: how many input files it has and where their list is (a blob,
+    # ``jobs.file_list``), the result's format, and the prefix its result goes under
+    # ("" = its own). ``sources`` is the list itself in a job created before the list moved
+    # to the blob store (``jobs.pointer.SourceFile`` as dicts, in order); it still plans.
+    input_files: int = 0
+    sources_blob: str = ""
     sources: list[dict[str, Any]] | None = None
     output_format: Literal["csv", "parquet"] = "csv"
     destination: str = ""
@@ -141,6 +146,11 @@ class JobRecord(BaseModel):
     def to_redis(self) -> dict[str, str]:
         """The hash fields of this record (None as an empty string, JSON where nested)."""
         return encode_fields(self.model_dump(exclude_none=True))
+
+    @property
+    def from_pointer(self) -> bool:
+        """Whether the job reads files named by a pointer (not one uploaded CSV)."""
+        return bool(self.sources_blob or self.sources)
 
     @property
     def is_final(self) -> bool:
@@ -174,7 +184,7 @@ class JobRecord(BaseModel):
             unknown_categories=self.unknown_categories,
             webhook_url=self.webhook_url,
             output_format=self.output_format,
-            input_files=len(self.sources) if self.sources else None,
+            input_files=self.input_files or (len(self.sources) if self.sources else None),
             links=links or {},
         )
 

@@ -33,7 +33,7 @@ from jobs.outbox import NoticePolicy, finish_args, finish_keys
 from jobs.scripts import COUNT_CHUNK_LUA, FINISH_LUA, TRANSITION_LUA, UPDATE_LUA
 
 # What a chunk step reads of a job's hash: every field but those that grow with the
-# input (a pointer job's file list, the plan of a job planned before plans were blobs).
+# input (the file list and the plan of jobs made before both moved to the blob store).
 STEP_FIELDS = [name for name in JobRecord.model_fields if name not in ("sources", "plan", "drift")]
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.blobs import BlobNotFoundError
+from jobs.file_list import load_sources
 from jobs.keys import plan_key
 from jobs.models import JobRecord
 from jobs.pointer import SourceFile
@@ -95,9 +96,15 @@ def load_plan(blobs: SyncBlobStore, record: JobRecord) -> Plan | None:
         return None
 
 
-def chunk_tasks(record: JobRecord, plan: Plan, *, skip: set[int] | None = None) -> list[ChunkTask]:
-    """The messages of the plan's chunks, but those in ``skip`` (already counted)."""
-    sources = [SourceFile.model_validate(s) for s in record.sources or []]
+def chunk_tasks(
+    record: JobRecord,
+    plan: Plan,
+    sources: list[SourceFile],
+    *,
+    skip: set[int] | None = None,
+) -> list[ChunkTask]:
+    """The messages of the plan's chunks, but those in ``skip`` (already counted);
+    ``sources`` is the job's file list (``jobs.file_list.load_sources``; [] for an upload)."""
     typed = bool(sources) and typed_output(sources)
     tasks, first_row = [], 1
     for chunk in plan.chunks:
@@ -118,7 +125,7 @@ def complete_task(jobs: JobStore, blobs: SyncBlobStore, task: ChunkTask) -> Chun
     plan = load_plan(blobs, record) if record is not None else None
     if record is None or plan is None:
         raise RuntimeError(f"job {task.job_id} has no plan to complete chunk {task.index} from")
-    for made in chunk_tasks(record, plan):
+    for made in chunk_tasks(record, plan, load_sources(blobs, record)):
         if made.index == task.index:
             return made
     raise RuntimeError(f"job {task.job_id} has no chunk {task.index}")

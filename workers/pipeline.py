@@ -24,6 +24,7 @@ from audit.records import chunk_record
 from core.text import clip
 from jobs.blobs import BlobNotFoundError
 from jobs.fairqueue import waiting_steps
+from jobs.file_list import load_sources
 from jobs.keys import (
     JOBS_FOLDER,
     destination_manifest_key,
@@ -76,14 +77,17 @@ def plan_job(
     plan = load_plan(ctx.blobs, record)  # planned already: this delivery is a repeat
     if plan is None and _planned_too_often(ctx, job_id):
         return
-    plan = plan or _make_plan(ctx, job_id, record)
+    sources = _sources(ctx, job_id, record)
+    if sources is None:
+        return
+    plan = plan or _make_plan(ctx, job_id, record, sources)
     if plan is None:
         return
     counted = jobs.counted_total(job_id)
     if counted >= len(plan.chunks):
         enqueue_finalize(job_id)
         return
-    chunks = chunk_tasks(record, plan, skip=jobs.counted_chunks(job_id))
+    chunks = chunk_tasks(record, plan, sources, skip=jobs.counted_chunks(job_id))
     enqueue_chunks(record.owner, chunks)
     _maybe_sweep(ctx)
 
@@ -345,10 +349,21 @@ def _planned_too_often(ctx: WorkerContext, job_id: str) -> bool:
     return True
 
 
-def _make_plan(ctx: WorkerContext, job_id: str, record: JobRecord) -> Plan | None:
+def _sources(ctx: WorkerContext, job_id: str, record: JobRecord) -> list[SourceFile] | None:
+    """The job's input files ([] for an upload), or None (the job failed) if the list the
+    gateway wrote is gone."""
+    try:
+        return load_sources(ctx.blobs, record)
+    except BlobNotFoundError:
+        fail_job(ctx, job_id, "the job's list of input files is gone; submit it again")
+        return None
+
+
+def _make_plan(
+    ctx: WorkerContext, job_id: str, record: JobRecord, sources: list[SourceFile]
+) -> Plan | None:
     limits = InputLimits.from_settings(ctx.settings.worker)
-    if record.sources:
-        sources = [SourceFile.model_validate(s) for s in record.sources]
+    if sources:
         try:
             plan = plan_sources(ctx.blobs, sources, limits)
         except UnreadableFileError as exc:

@@ -27,9 +27,12 @@ from typing import Any, ClassVar
 
 from celery import bootsteps
 
+from jobs.blobs import BlobNotFoundError
 from jobs.fairqueue import FairQueue, Send
+from jobs.file_list import load_sources
 from jobs.keys import ACTIVE_JOBS_KEY, WATCHDOG_LOCK_KEY, WATCHDOG_SUSPECTS_KEY
-from jobs.models import FINAL_STATES, QUEUED
+from jobs.models import FINAL_STATES, QUEUED, JobRecord
+from jobs.pointer import SourceFile
 from jobs.queue import (
     BROKER_IDS_LUA,
     CHUNK_TASK,
@@ -113,13 +116,21 @@ class Watchdog:
         if planned and len(done) >= record.chunks_total:
             return [DueStep(job_id, "finalize", FINALIZE_TASK, [job_id])]
         plan = load_plan(self.blobs, record) if planned else None  # the lost chunks' messages
-        if plan is None:
+        sources = self._sources(record) if plan is not None else None
+        if plan is None or sources is None:  # the plan step plans, or fails the job
             return [DueStep(job_id, "plan", PLAN_TASK, [job_id])]
         chunks = [
             DueStep(job_id, f"c{task.index}", CHUNK_TASK, task.args())
-            for task in chunk_tasks(record, plan, skip=done)
+            for task in chunk_tasks(record, plan, sources, skip=done)
         ]
         return chunks or [DueStep(job_id, "finalize", FINALIZE_TASK, [job_id])]
+
+    def _sources(self, record: JobRecord) -> list[SourceFile] | None:
+        """The job's input files, or None if their list is gone."""
+        try:
+            return load_sources(self.blobs, record)
+        except BlobNotFoundError:
+            return None
 
     def _not_in_broker(self, due: list[DueStep]) -> list[DueStep]:
         """The due steps with no message waiting or taken (a job whose plan step is in

@@ -44,6 +44,7 @@ from gateway.webhooks import validated_webhook_url
 from jobs.async_store import Admission, AsyncJobStore, Quota
 from jobs.blobs import BlobNotFoundError, BlobStore, BlobTooLargeError, open_blob_store
 from jobs.fairqueue import FairQueue, Step
+from jobs.file_list import save_sources
 from jobs.keys import input_key, job_prefix, manifest_key, result_key, summary_key
 from jobs.manifest import CSV_MEDIA_TYPE, PARQUET_MEDIA_TYPE, read_manifest, stream_result
 from jobs.models import CANCELLED, FAILED, SUCCEEDED, Job, JobPage, JobRecord, JobSummary
@@ -345,6 +346,15 @@ async def _submit_pointer(
         if replay is not None:
             return _job_response(replay, status=202, replayed=True)
     mode = unknown_categories or pointer.unknown_categories or jobs.settings.core.unknown_categories
+    # The file list is a blob in the job's folder (jobs.file_list), written before the record
+    # exists: marked as an upload is, so the orphan sweep leaves it alone until then, and
+    # removes it if the gateway dies before the record is stored.
+    await jobs.store.mark_upload(job_id, seconds=UPLOAD_MARK_SECONDS)
+    try:
+        sources_blob = await save_sources(jobs.blobs, job_id, resolved.sources)
+    except BaseException:
+        await _discard_upload(jobs, job_id)
+        raise
     record = JobRecord(
         id=job_id,
         owner=caller.owner,
@@ -355,12 +365,17 @@ async def _submit_pointer(
         model_version=version,
         comparables=comparables or pointer.comparables or 0,
         unknown_categories=mode,
-        sources=[source.model_dump() for source in resolved.sources],
+        input_files=len(resolved.sources),
+        sources_blob=sources_blob,
         output_format=pointer.output_format,
         destination=resolved.destination,
         webhook_url=webhook_url,
     )
-    _check_admission(await jobs.store.admit(**_quota_args(jobs, caller), record=record))
+    admission = await jobs.store.admit(**_quota_args(jobs, caller), record=record)
+    if not admission.admitted:
+        await _discard_upload(jobs, job_id)
+        _check_admission(admission)
+    await jobs.store.unmark_upload(job_id)
     plan = Step(PLAN_TASK, [job_id], step_task_id(job_id, "plan"))
     await anyio.to_thread.run_sync(lambda: jobs.fair.submit(caller.owner, [plan]))
     metrics.record_job_submitted()

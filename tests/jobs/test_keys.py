@@ -45,6 +45,7 @@ def test_a_jobs_blobs_all_live_under_its_folder() -> None:
     names = [
         keys.input_key("j"),
         keys.plan_key("j"),
+        keys.sources_key("j"),
         keys.part_key("j", 7),
         keys.part_prices_key("j", 7),
         keys.part_stats_key("j", 7),

@@ -1,5 +1,6 @@
-"""The chunk plan lives in the blob store: a chunk step reads the same few fields whatever
-the job's size, and never the plan; jobs planned the old way (plan in the hash) finish."""
+"""The chunk plan and a pointer job's file list live in the blob store: a chunk step reads
+the same few fields whatever the job's size, and never the plan; jobs planned the old way
+(plan or file list in the hash) finish."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from core.settings import (
     WorkerSettings,
 )
 from jobs.blobs import BLOCK_BYTES
-from jobs.keys import input_key, job_key, manifest_key, plan_key
+from jobs.file_list import save_sources
+from jobs.keys import input_key, job_key, job_prefix, manifest_key, plan_key, sources_key
 from jobs.manifest import ResultManifest
-from jobs.models import SUCCEEDED, JobRecord
+from jobs.models import FAILED, SUCCEEDED, JobRecord
+from jobs.pointer import SourceFile
 from jobs.store import STEP_FIELDS, JobStore
 from jobs.sync_blobs import SyncBlobStore
 from tests.support.houses import houses_csv
@@ -256,3 +259,72 @@ def test_a_blob_planned_job_finishes_with_every_row_numbered_once(
     assert "plan" not in ctx.jobs.client.hkeys(job_key("new"))
     manifest = ResultManifest.model_validate_json(ctx.blobs.read_bytes(manifest_key("new")))
     assert [p.rows for p in manifest.parts] == [10, 10, 3]
+
+
+def pointer_job(
+    ctx: WorkerContext, job_id: str, version: str, *, files: int, list_in_hash: bool = False
+) -> bytes:
+    """A queued job from a pointer to ``files`` CSV files of 12 houses each, its file list
+    in the blob store as the gateway writes it (or in its hash, as before); returns the
+    houses in order (one header)."""
+    data = houses_csv(12 * files, seed=files)
+    header, *rows = data.splitlines(keepends=True)
+    sources = []
+    for n in range(files):
+        body = header + b"".join(rows[12 * n : 12 * (n + 1)])
+        key = f"inputs/alice/{job_id}/{n:03d}.csv"
+        ctx.blobs.put_bytes(key, body)
+        sources.append(SourceFile(key=key, format="csv", bytes=len(body)))
+    record = JobRecord(
+        id=job_id,
+        owner="alice",
+        filename=job_id,
+        input_key=f"inputs/alice/{job_id}/",
+        model_version=version,
+        input_files=0 if list_in_hash else files,
+        sources_blob=""
+        if list_in_hash
+        else ctx.blobs.run(save_sources(ctx.blobs.store, job_id, sources)),
+        sources=[s.model_dump() for s in sources] if list_in_hash else None,
+    )
+    ctx.jobs.put(record)
+    return data
+
+
+@pytest.mark.parametrize("list_in_hash", [False, True], ids=["list-blob", "list-in-hash"])
+def test_a_pointer_job_plans_from_its_file_list_wherever_it_is_kept(
+    ctx: WorkerContext, model_registry: ModelRegistry, list_in_hash: bool
+) -> None:
+    pointer_job(ctx, "files", model_registry.version, files=3, list_in_hash=list_in_hash)
+    fields = ctx.jobs.client.hkeys(job_key("files"))
+    assert ("sources" in fields) == list_in_hash  # new jobs: only the count and the blob's key
+
+    queued, _ = plan(ctx, "files")
+
+    assert [t.file["key"] for t in queued if t.file] == [
+        f"inputs/alice/files/{n:03d}.csv" for n in range(3) for _ in range(2)
+    ]
+    assert [t.first_row for t in queued] == [1, 11, 13, 23, 25, 35]
+    assert score_all(ctx, queued)[-1] == "succeeded"
+    record = ctx.jobs.get("files")
+    assert record is not None
+    assert (record.status, record.rows_done) == (SUCCEEDED, 36)
+    assert record.to_job().input_files == 3
+
+
+def test_a_pointer_job_whose_file_list_is_gone_fails_saying_so(
+    ctx: WorkerContext, model_registry: ModelRegistry
+) -> None:
+    pointer_job(ctx, "lost", model_registry.version, files=2)
+    ctx.blobs.delete_prefix(job_prefix("lost"))
+    assert ctx.blobs.size(sources_key("lost")) is None
+
+    queued, _ = plan(ctx, "lost")
+
+    record = ctx.jobs.get("lost")
+    assert record is not None
+    assert queued == []
+    assert (record.status, record.error) == (
+        FAILED,
+        "the job's list of input files is gone; submit it again",
+    )

@@ -9,6 +9,7 @@ does not depend on timing (the submissions are all made before the worker starts
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -16,11 +17,14 @@ import httpx
 import pytest
 
 from core.settings import hash_api_key
+from jobs.blobs import open_blob_store
+from jobs.keys import JOBS_FOLDER, sources_key
 from tests.support.batch_env import BatchEnv
 from tests.support.gateway_process import start_gateway, stop_gateway
 from tests.support.houses import houses_csv, numbered_houses
 from tests.support.jobs import submit, wait_final
 from tests.support.keys import ALICE, BOB
+from tests.support.pointer_inputs import INPUT_PREFIXES, put_files, submit_pointer
 from tests.support.redis_state import flush
 from tests.support.row_accounting import account_rows
 from tests.support.worker_process import StartWorker
@@ -51,6 +55,7 @@ def gateway(env: BatchEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         HPP_DELEGATE_KEY_NAMES='["webui"]',
         HPP_MAX_ACTIVE_JOBS=str(PER_OWNER),
         HPP_MAX_ACTIVE_JOBS_PER_KEY=str(PER_KEY),
+        HPP_INPUT_PREFIXES=json.dumps(INPUT_PREFIXES),
     )
     yield process.url
     stop_gateway(process)
@@ -85,6 +90,25 @@ def test_one_key_meets_its_quota_while_another_key_submits(http: httpx.Client) -
     assert replay.json()["id"] == first
     assert http.post(f"/v1/jobs/{first}/cancel", headers=ALICE).status_code == 200
     assert submit(http, houses_csv(3)).status_code == 202  # a place came free
+
+
+@pytest.mark.slow
+def test_a_pointer_job_refused_at_the_quota_leaves_no_file_list_behind(
+    http: httpx.Client, env: BatchEnv
+) -> None:
+    put_files(env.blob_url, "inputs/alice/quota/", {"houses.csv": houses_csv(3)})
+    before = set(_job_folders(env.blob_url))
+    answers = [  # each its own Idempotency-Key: refused at admission, after the list was written
+        submit_pointer(
+            http, {"input": "inputs/alice/quota/"}, headers={**ALICE, "Idempotency-Key": f"p{n}"}
+        )
+        for n in range(PER_OWNER + 2)
+    ]
+
+    assert [a.status_code for a in answers] == [202] * PER_OWNER + [429] * 2
+    accepted = {a.json()["id"] for a in answers[:PER_OWNER]}
+    assert set(_job_folders(env.blob_url)) - before == accepted
+    assert all(_exists(env.blob_url, sources_key(job_id)) for job_id in accepted)
 
 
 @pytest.mark.slow
@@ -130,3 +154,25 @@ def test_another_users_small_job_runs_while_the_first_keys_backlog_waits(
         result = http.get(f"/v1/jobs/{job['id']}/result", headers=ALICE).content
         account = account_rows(data, result)
         assert (account.lost, account.duplicated, account.out_of_order) == (0, 0, False)
+
+
+def _job_folders(blob_url: str) -> list[str]:
+    async def children() -> list[str]:
+        store = open_blob_store(blob_url)
+        try:
+            return await store.list_children(JOBS_FOLDER)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(children())
+
+
+def _exists(blob_url: str, key: str) -> bool:
+    async def size() -> int | None:
+        store = open_blob_store(blob_url)
+        try:
+            return await store.size(key)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(size()) is not None

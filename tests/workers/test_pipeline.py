@@ -15,7 +15,7 @@ from core.settings import (
     UISettings,
     WorkerSettings,
 )
-from jobs.keys import input_key, job_key, part_key, plan_key, upload_mark_key
+from jobs.keys import input_key, job_key, part_key, plan_key, sources_key, upload_mark_key
 from jobs.models import RUNNING, JobRecord
 from workers.context import WorkerContext
 from workers.pipeline import fail_job, sweep_orphans
@@ -68,6 +68,21 @@ def test_sweep_deletes_blobs_whose_job_record_expired(ctx: WorkerContext) -> Non
     assert ctx.blobs.size(plan_key("expired")) is None
     assert ctx.blobs.size(plan_key("alive")) == 2
     assert ctx.blobs.size(input_key("uploading")) == 1
+
+
+def test_sweep_keeps_a_marked_file_list_and_removes_it_once_the_mark_is_gone(
+    ctx: WorkerContext,
+) -> None:
+    # A pointer job's file list is written before its record: the gateway died between.
+    ctx.blobs.put_bytes(sources_key("submitting"), b"[]")
+    ctx.jobs.client.set(upload_mark_key("submitting"), "1", ex=60)
+
+    assert sweep_orphans(ctx) == []
+    ctx.jobs.client.delete(upload_mark_key("submitting"))  # the mark expires (6 h)
+    removed = sweep_orphans(ctx)
+
+    assert removed == ["submitting"]
+    assert ctx.blobs.size(sources_key("submitting")) is None
 
 
 def test_fail_job_happens_once_and_drops_parts(ctx: WorkerContext) -> None:

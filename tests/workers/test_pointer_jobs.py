@@ -14,12 +14,14 @@ from dataclasses import dataclass, replace
 
 import httpx
 import pytest
+import redis
 from aiobotocore.session import get_session
 
+from jobs.keys import job_key, job_prefix, sources_key
 from tests.support.batch_env import BatchEnv
 from tests.support.gateway_process import start_gateway, stop_gateway
 from tests.support.houses import numbered_houses
-from tests.support.jobs import run_clean, submit, wait_final
+from tests.support.jobs import run_clean, submit, wait_final, wait_for
 from tests.support.keys import ALICE, BOB
 from tests.support.pointer_inputs import (
     INPUT_PREFIXES,
@@ -43,6 +45,7 @@ class Store:
     url: str  # the gateway
     blob_url: str
     endpoint: str | None
+    redis_url: str
 
     def pointer(self, key: str) -> str:
         """The URL form of a blob-store key (s3://bucket/prefix/key or file:///root/key)."""
@@ -79,7 +82,7 @@ def store(
     worker = start_worker(env)
     log = tmp_path_factory.mktemp(f"pointer-{request.param}") / "gateway.log"
     gateway = start_gateway(env, log, HPP_INPUT_PREFIXES=json.dumps(INPUT_PREFIXES))
-    yield Store(request.param, gateway.url, env.blob_url, endpoint)
+    yield Store(request.param, gateway.url, env.blob_url, endpoint, env.redis_url)
     stop_gateway(gateway)
     worker.stop()
 
@@ -168,6 +171,50 @@ def test_parquet_out_to_a_named_destination_keeps_types_and_order(
     assert sum(k.endswith(".parquet") for k in listed) == 3  # one part per 1,000-row chunk
 
 
+def test_a_pointer_jobs_record_is_as_small_with_2_000_files_as_with_2(
+    store: Store, http: httpx.Client
+) -> None:
+    """The file list is a blob in the job's folder: every read of the job (the API, the
+    list, the event stream, the web app's polls) loads a hash of the same size however many
+    files; the list goes with the job's folder when the job is cancelled or deleted."""
+    run, house = secrets.token_hex(3), numbered_houses(1, seed=8)
+    ids: dict[int, str] = {}
+    for count in (2, 2_000):
+        folder = f"inputs/alice/files-{count:04d}-{run}/"  # names of one length
+        store.put(folder, {f"{n:04d}.csv": house for n in range(count)})
+        job = submit_pointer(http, {"input": store.pointer(folder)})
+        assert job.status_code == 202, job.text
+        assert job.json()["input_files"] == count
+        ids[count] = job.json()["id"]
+    listed = asyncio.run(_read(store, sources_key(ids[2_000])))  # before a cancel deletes it
+    small = wait_final(http, ids[2])
+    planned = wait_for(http, ids[2_000], lambda job: job["rows_total"] or job["finished_at"])
+    http.post(f"/v1/jobs/{ids[2_000]}/cancel", headers=ALICE)  # planned: stop its 2,000 chunks
+    large = wait_final(http, ids[2_000])
+    client = redis.Redis.from_url(store.redis_url, decode_responses=True)
+    hashes = {count: client.hgetall(job_key(job_id)) for count, job_id in ids.items()}
+    sizes = {  # but the drift report of a finished job (the small one): bounded, not a list
+        count: sum(len(k) + len(v) for k, v in h.items() if k != "drift")
+        for count, h in hashes.items()
+    }
+
+    assert (small["status"], small["input_files"], small["rows_done"]) == ("succeeded", 2, 2)
+    assert planned["rows_total"] == 2_000, planned
+    assert (large["status"], large["input_files"]) == ("cancelled", 2_000)
+    assert "sources" not in hashes[2_000]
+    assert hashes[2_000]["input_files"] == "2000"
+    # Only digits differ (counts, times): the list itself is 1,000 times the difference.
+    assert abs(sizes[2_000] - sizes[2]) < 100, (sizes, hashes)
+    assert sizes[2_000] < 1_000
+    assert len(json.loads(listed)) == 2_000
+    assert len(listed) > 1_000 * abs(sizes[2_000] - sizes[2])
+    assert asyncio.run(_list(store, job_prefix(ids[2_000]))) == []  # cancelled: files gone
+    assert sources_key(ids[2]) in asyncio.run(_list(store, job_prefix(ids[2])))
+    assert http.delete(f"/v1/jobs/{ids[2]}", headers=ALICE).status_code == 204
+    assert asyncio.run(_list(store, job_prefix(ids[2]))) == []  # the list went with the job
+    client.close()
+
+
 def test_pointer_outside_the_keys_prefixes_is_refused_and_shows_nothing(
     store: Store, http: httpx.Client
 ) -> None:
@@ -220,6 +267,16 @@ def test_bad_pointer_bodies_are_problem_details(store: Store, http: httpx.Client
 async def _make_bucket(endpoint: str, bucket: str) -> None:
     async with get_session().create_client("s3", endpoint_url=endpoint) as s3:
         await s3.create_bucket(Bucket=bucket)
+
+
+async def _read(store: Store, key: str) -> bytes:
+    from jobs.blobs import open_blob_store
+
+    blobs = open_blob_store(store.blob_url, endpoint_url=store.endpoint)
+    try:
+        return b"".join([block async for block in blobs.iter_bytes(key)])
+    finally:
+        await blobs.aclose()
 
 
 async def _list(store: Store, prefix: str) -> list[str]:

@@ -17,6 +17,7 @@ from celery import Celery
 from kombu import Queue
 
 from core.settings import AppSettings
+from jobs.file_list import save_sources
 from jobs.keys import (
     ACTIVE_JOBS_KEY,
     WATCHDOG_LOCK_KEY,
@@ -106,9 +107,11 @@ def running_job(
     last_progress: float,
     blobs: SyncBlobStore | None = None,
     sources: list[SourceFile] | None = None,
+    list_in_hash: bool = False,
 ) -> Plan:
     """A running job of ``chunks`` chunks whose last progress was at ``last_progress``: its
-    plan in the blob store when ``blobs`` is given, else inside its record (the old way)."""
+    plan and file list in the blob store when ``blobs`` is given, else inside its record
+    (the old way; ``list_in_hash`` keeps only the file list there)."""
     plan = Plan(
         columns=["sqft"],
         feature_positions={"sqft": 0},
@@ -127,7 +130,10 @@ def running_job(
             "rows_failed": "0",
         },
     )
-    if sources:
+    if sources and blobs is not None and not list_in_hash:
+        blob = blobs.run(save_sources(blobs.store, JOB, sources))  # as the gateway writes it
+        jobs.client.hset(job_key(JOB), mapping={"input_files": len(sources), "sources_blob": blob})
+    elif sources:
         jobs.client.hset(job_key(JOB), "sources", json.dumps([s.model_dump() for s in sources]))
     if blobs is None:
         jobs.client.hset(job_key(JOB), "plan", json.dumps(plan.to_json()))
@@ -193,18 +199,27 @@ def test_a_lost_chunk_is_sent_again_after_two_looks(
     assert len(sent) == 1
 
 
+@pytest.mark.parametrize("list_in_hash", [False, True], ids=["list-blob", "list-in-hash"])
 def test_a_lost_chunk_of_a_blob_planned_pointer_job_is_sent_whole(
-    watchdog: Watchdog, jobs: JobStore, blobs: SyncBlobStore
+    watchdog: Watchdog, jobs: JobStore, blobs: SyncBlobStore, list_in_hash: bool
 ) -> None:
     now = time.time()
     files = [SourceFile(key=f"in/{n}.parquet", format="parquet", bytes=9) for n in range(2)]
-    plan = running_job(jobs, chunks=4, last_progress=now - 2 * STALL, blobs=blobs, sources=files)
+    plan = running_job(
+        jobs,
+        chunks=4,
+        last_progress=now - 2 * STALL,
+        blobs=blobs,
+        sources=files,
+        list_in_hash=list_in_hash,
+    )
     for index in (0, 1, 3):
         jobs.count_chunk(JOB, index, rows=10, failed=0)
     jobs.client.zadd(ACTIVE_JOBS_KEY, {JOB: now - 2 * STALL})
     record = jobs.get(JOB)
     assert record is not None
     assert record.plan is None
+    assert (record.sources is not None) == list_in_hash  # else only its count and blob
 
     watchdog.sweep(now=now)
     resent = watchdog.sweep(now=now + STALL)
