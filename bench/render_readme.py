@@ -132,7 +132,7 @@ def _limiter_alone(f: Result) -> str:
     return (
         f"; the limiter alone, 32 requests at a time: in-process {alone['limit-local']:.1f} µs, "
         f"cluster {alone['limit-cluster']:.1f} µs of CPU a request (one Redis round trip per "
-        f"{alone.get('requests_per_round_trip', 20):,.0f})"
+        f"{alone.get('requests_per_round_trip', 20):,.0f} requests at that loop's rate)"
     )
 
 
