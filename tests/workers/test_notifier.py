@@ -85,18 +85,13 @@ def test_a_finished_job_is_signed_to_its_webhook_retried_and_published_to_sns(
     topic: Topic,
     tmp_path: Path,
 ) -> None:
-    env = dataclasses.replace(
+    env = _notifier_env(
         batch_env,
-        redis_url=own_redis.url,
-        extra={
-            "HPP_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
-            "HPP_WEBHOOK_SECRETS": json.dumps({"alice": SECRET}),
-            "HPP_UNSAFE_WEBHOOKS_TO_LOOPBACK_FOR_TESTS": "true",
-            "HPP_WEBHOOK_BACKOFF_SECONDS": "0.3",
-            "HPP_NOTICES_TOPIC_ARN": topic.arn,
-            "HPP_AWS_ENDPOINT_URL": moto_server,
-            "HPP_PUBLIC_URL": "https://api.example.com",
-        },
+        own_redis,
+        moto_server,
+        topic,
+        HPP_WEBHOOK_BACKOFF_SECONDS="0.3",
+        HPP_PUBLIC_URL="https://api.example.com",
     )
     processes: list[WorkerProcess] = []
     with webhook_receiver(SECRET.encode(), fail_first=2) as receiver:
@@ -155,17 +150,8 @@ def test_a_notice_owed_by_a_process_that_died_is_sent_once_by_the_notifier(
     topic: Topic,
     tmp_path: Path,
 ) -> None:
-    env = dataclasses.replace(
-        batch_env,
-        redis_url=own_redis.url,
-        extra={
-            "HPP_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
-            "HPP_WEBHOOK_SECRETS": json.dumps({"alice": SECRET}),
-            "HPP_UNSAFE_WEBHOOKS_TO_LOOPBACK_FOR_TESTS": "true",
-            "HPP_NOTICES_TOPIC_ARN": topic.arn,
-            "HPP_AWS_ENDPOINT_URL": moto_server,
-            "HPP_NOTICE_GRACE_SECONDS": str(GRACE),
-        },
+    env = _notifier_env(
+        batch_env, own_redis, moto_server, topic, HPP_NOTICE_GRACE_SECONDS=str(GRACE)
     )
     client = redis.Redis.from_url(own_redis.url, decode_responses=True)
     store = JobStore(client, ttl_seconds=3600, notices=NoticePolicy(GRACE, sns=True))
@@ -221,3 +207,21 @@ def wait_until(check: Callable[[], bool], *, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.1)
     return check()
+
+
+def _notifier_env(
+    batch_env: BatchEnv, redis: EmbeddedRedis, moto_server: str, topic: Topic, **more: str
+) -> BatchEnv:
+    """The test's own Redis, webhooks to this machine signed with alice's secret, SNS on moto."""
+    return dataclasses.replace(
+        batch_env,
+        redis_url=redis.url,
+        extra={
+            "HPP_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
+            "HPP_WEBHOOK_SECRETS": json.dumps({"alice": SECRET}),
+            "HPP_UNSAFE_WEBHOOKS_TO_LOOPBACK_FOR_TESTS": "true",
+            "HPP_NOTICES_TOPIC_ARN": topic.arn,
+            "HPP_AWS_ENDPOINT_URL": moto_server,
+            **more,
+        },
+    )
